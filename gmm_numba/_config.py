@@ -1,0 +1,49 @@
+"""Every Numba option of the package, in one place.
+
+The kernels import their decorator options from here so that a change of
+fastmath flags, tile size or caching policy is made once.
+"""
+
+import math
+
+#: LLVM fast-math flags. ``nnan`` and ``ninf`` are left out on purpose:
+#: log-sum-exp relies on ``-inf`` for components of zero weight.
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+#: Options shared by every serial kernel.
+JIT = {"nogil": True, "cache": True, "fastmath": FASTMATH}
+
+#: Options shared by every threaded kernel.
+PARALLEL_JIT = dict(JIT, parallel=True)
+
+#: Points handled together in the innermost loops (transposed into a
+#: ``(n_features, TILE)`` buffer so the loops over points vectorise).
+TILE = 128
+
+#: Smallest number of points a thread block holds.
+MIN_BLOCK = 16 * TILE
+
+#: Largest number of thread blocks. Per-block accumulators cost
+#: ``MAX_BLOCKS * K * D * D`` float64 numbers, independent of N.
+MAX_BLOCKS = 256
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def block_size(n_samples):
+    """Points per block for a data set of ``n_samples`` rows.
+
+    The partition depends on ``n_samples`` only, never on the number of
+    threads, which is what makes results bit-identical on 1 or many threads.
+
+    Parameters
+    ----------
+    n_samples : int
+
+    Returns
+    -------
+    int
+        A multiple of :data:`TILE`.
+    """
+    size = max(MIN_BLOCK, -(-n_samples // MAX_BLOCKS))
+    return -(-size // TILE) * TILE

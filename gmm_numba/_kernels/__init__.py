@@ -1,0 +1,22 @@
+"""Numba kernels: contiguous arrays and scalars in, arrays out.
+
+Nothing here knows about covariance models, estimators or labels. Precision
+factors come in one of two layouts, which is the only thing a kernel
+branches on:
+
+* full factors, shape ``(n_components, n_features, n_features)``: the upper
+  triangular ``P_k`` with ``Sigma_k^-1 = P_k P_k^T`` (full and tied models);
+* diagonal factors, shape ``(n_components, 1, n_features)``: the square roots
+  of the diagonal precisions (diag and spherical models).
+"""
+
+from .estep import em_statistics, per_sample_scores
+from .kmeans import kmeans_plusplus, nearest_center_statistics, random_responsibility_statistics
+
+__all__ = [
+    "em_statistics",
+    "per_sample_scores",
+    "kmeans_plusplus",
+    "nearest_center_statistics",
+    "random_responsibility_statistics",
+]

@@ -1,0 +1,182 @@
+"""The fused E-step: log-densities, log-sum-exp, responsibilities and
+sufficient statistics in one pass, plus the chunked scoring kernel."""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .._config import PARALLEL_JIT, TILE
+from .tiles import component_constants, load_tile, tile_log_probs, tile_normalise
+
+
+@njit(**PARALLEL_JIT)
+def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
+    """Sufficient statistics of one EM iteration, in one pass over ``X``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features), float32 or float64
+        C-contiguous data. The per-point arithmetic runs in its dtype.
+    sample_weight : array of shape (n_samples,) or (0,)
+        Per-sample weights; an empty array means every weight is 1.
+    means : array of shape (n_components, n_features), float64
+        Current means; also the shifts ``c_k`` of the moments.
+    prec : array of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
+        Full (upper triangular) or diagonal precision factors, float64.
+    log_weights, log_det : arrays of shape (n_components,), float64
+        ``log pi_k`` and ``log |P_k|``.
+    block : int
+        Points per thread block (see ``_config.block_size``).
+
+    Returns
+    -------
+    total_weight, log_likelihood, hard_log_resp : float
+        ``sum w_n``, ``sum w_n l_n`` and ``sum w_n max_k log r_nk``.
+    nk : array of shape (n_components,)
+    s1 : array of shape (n_components, n_features)
+        ``sum_n w_n r_nk (x_n - c_k)``.
+    s2 : array of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
+        ``sum_n w_n r_nk (x_n - c_k)(x_n - c_k)^T`` (full factors) or its
+        diagonal (diagonal factors). All outputs are float64.
+    """
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    full = prec.shape[1] != 1
+    rows = n_features if full else 1
+    weighted = sample_weight.shape[0] > 0
+    n_blocks = (n_samples + block - 1) // block
+
+    acc_scalars = np.zeros((n_blocks, 3))
+    acc_nk = np.zeros((n_blocks, n_components))
+    acc_s1 = np.zeros((n_blocks, n_components, n_features))
+    acc_s2 = np.zeros((n_blocks, n_components, rows, n_features))
+
+    mu = means.astype(X.dtype)
+    pc = prec.astype(X.dtype)
+    const = component_constants(log_weights, log_det, n_features, X)
+
+    for b in prange(n_blocks):
+        xt = np.empty((n_features, TILE), X.dtype)
+        diff = np.empty((n_features, TILE), X.dtype)
+        wdiff = np.empty((n_features, TILE), X.dtype)
+        lp = np.empty((n_components, TILE), X.dtype)
+        lse = np.empty(TILE, X.dtype)
+        y = np.empty(TILE, X.dtype)
+        wt = np.empty(TILE, X.dtype)
+        wr = np.empty(TILE, X.dtype)
+        stop = min(n_samples, (b + 1) * block)
+        for start in range(b * block, stop, TILE):
+            nt = min(TILE, stop - start)
+            load_tile(X, start, nt, xt)
+            tile_log_probs(xt, nt, mu, pc, const, lp, diff, y)
+            tile_normalise(lp, nt, lse, y)
+            for t in range(nt):
+                wt[t] = sample_weight[start + t] if weighted else 1.0
+
+            w_sum = 0.0
+            ll_sum = 0.0
+            hard_sum = 0.0
+            for t in range(nt):
+                r_max = lp[0, t]
+                for k in range(1, n_components):
+                    r_max = max(r_max, lp[k, t])
+                w_sum += wt[t]
+                ll_sum += wt[t] * lse[t]
+                hard_sum += wt[t] * math.log(r_max)
+            acc_scalars[b, 0] += w_sum
+            acc_scalars[b, 1] += ll_sum
+            acc_scalars[b, 2] += hard_sum
+
+            for k in range(n_components):
+                nk_sum = 0.0
+                for t in range(nt):
+                    wr[t] = wt[t] * lp[k, t]
+                    nk_sum += wr[t]
+                acc_nk[b, k] += nk_sum
+                for i in range(n_features):
+                    m = mu[k, i]
+                    s = 0.0
+                    for t in range(nt):
+                        d = xt[i, t] - m
+                        diff[i, t] = d
+                        wdiff[i, t] = wr[t] * d
+                        s += wdiff[i, t]
+                    acc_s1[b, k, i] += s
+                if full:
+                    for i in range(n_features):
+                        for j in range(i + 1):
+                            s = 0.0
+                            for t in range(nt):
+                                s += wdiff[i, t] * diff[j, t]
+                            acc_s2[b, k, i, j] += s
+                else:
+                    for i in range(n_features):
+                        s = 0.0
+                        for t in range(nt):
+                            s += wdiff[i, t] * diff[i, t]
+                        acc_s2[b, k, 0, i] += s
+
+    scalars = np.zeros(3)
+    nk = np.zeros(n_components)
+    s1 = np.zeros((n_components, n_features))
+    s2 = np.zeros((n_components, rows, n_features))
+    for b in range(n_blocks):
+        scalars += acc_scalars[b]
+        nk += acc_nk[b]
+        s1 += acc_s1[b]
+        s2 += acc_s2[b]
+    if full:
+        for k in range(n_components):
+            for i in range(n_features):
+                for j in range(i):
+                    s2[k, j, i] = s2[k, i, j]
+    return scalars[0], scalars[1], scalars[2], nk, s1, s2
+
+
+@njit(**PARALLEL_JIT)
+def per_sample_scores(X, means, prec, log_weights, log_det, block, lse_out, label_out, resp_out):
+    """Per-point log-likelihood, most responsible component and (optionally)
+    responsibilities.
+
+    Parameters
+    ----------
+    X, means, prec, log_weights, log_det, block
+        As for :func:`em_statistics`.
+    lse_out : array of shape (n_samples,), float64
+        Receives ``log p(x_n)``.
+    label_out : array of shape (n_samples,), int64
+        Receives ``argmax_k r_nk`` (the lowest index on ties).
+    resp_out : array of shape (n_samples, n_components) or (0, n_components), float64
+        Receives ``r_nk`` unless it is empty.
+    """
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    want_resp = resp_out.shape[0] > 0
+    n_blocks = (n_samples + block - 1) // block
+    mu = means.astype(X.dtype)
+    pc = prec.astype(X.dtype)
+    const = component_constants(log_weights, log_det, n_features, X)
+    for b in prange(n_blocks):
+        xt = np.empty((n_features, TILE), X.dtype)
+        diff = np.empty((n_features, TILE), X.dtype)
+        lp = np.empty((n_components, TILE), X.dtype)
+        lse = np.empty(TILE, X.dtype)
+        y = np.empty(TILE, X.dtype)
+        stop = min(n_samples, (b + 1) * block)
+        for start in range(b * block, stop, TILE):
+            nt = min(TILE, stop - start)
+            load_tile(X, start, nt, xt)
+            tile_log_probs(xt, nt, mu, pc, const, lp, diff, y)
+            tile_normalise(lp, nt, lse, y)
+            for t in range(nt):
+                best = 0
+                for k in range(1, n_components):
+                    if lp[k, t] > lp[best, t]:
+                        best = k
+                lse_out[start + t] = lse[t]
+                label_out[start + t] = best
+            if want_resp:
+                for t in range(nt):
+                    for k in range(n_components):
+                        resp_out[start + t, k] = lp[k, t]

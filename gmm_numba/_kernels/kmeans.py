@@ -1,0 +1,216 @@
+"""Kernels for initialisation: k-means++ seeding, Lloyd statistics and
+random responsibilities."""
+
+import numpy as np
+from numba import njit, prange
+
+from .._config import JIT, PARALLEL_JIT
+
+
+@njit(**JIT)
+def _squared_distance(X, n, center):
+    s = 0.0
+    for i in range(X.shape[1]):
+        d = X[n, i] - center[i]
+        s += d * d
+    return s
+
+
+@njit(**JIT)
+def _pick(cumulative, target):
+    """First index whose cumulative weight exceeds ``target``."""
+    lo, hi = 0, cumulative.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cumulative[mid] > target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(**JIT)
+def kmeans_plusplus(X, sample_weight, uniforms):
+    """Greedy k-means++ seeding.
+
+    Each new centre is the best (lowest potential) of several candidates
+    drawn with probability proportional to ``w_n d(x_n)^2``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    sample_weight : array of shape (n_samples,), float64
+    uniforms : array of shape (n_clusters, n_trials), float64 in [0, 1)
+        The random numbers, drawn by the caller so the result depends on
+        its generator only. Row 0, column 0 picks the first centre.
+
+    Returns
+    -------
+    array of shape (n_clusters,), int64
+        Row indices of the chosen centres.
+    """
+    n_samples = X.shape[0]
+    n_clusters, n_trials = uniforms.shape
+    chosen = np.empty(n_clusters, np.int64)
+    cumulative = np.cumsum(sample_weight)
+    chosen[0] = _pick(cumulative, uniforms[0, 0] * cumulative[-1])
+    closest = np.empty(n_samples)
+    for n in range(n_samples):
+        closest[n] = _squared_distance(X, n, X[chosen[0]])
+    candidate_closest = np.empty(n_samples)
+    best_closest = np.empty(n_samples)
+    for c in range(1, n_clusters):
+        potential = 0.0
+        for n in range(n_samples):
+            potential += sample_weight[n] * closest[n]
+            cumulative[n] = potential
+        best_potential = np.inf
+        best_index = 0
+        for trial in range(n_trials):
+            index = _pick(cumulative, uniforms[c, trial] * potential)
+            candidate_potential = 0.0
+            for n in range(n_samples):
+                d = min(closest[n], _squared_distance(X, n, X[index]))
+                candidate_closest[n] = d
+                candidate_potential += sample_weight[n] * d
+            if candidate_potential < best_potential:
+                best_potential = candidate_potential
+                best_index = index
+                best_closest[:] = candidate_closest
+        chosen[c] = best_index
+        closest[:] = best_closest
+    return chosen
+
+
+@njit(**PARALLEL_JIT)
+def nearest_center_statistics(X, sample_weight, centers, block, with_s2):
+    """Hard-assignment statistics: each point belongs to its nearest centre.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    sample_weight : array of shape (n_samples,) or (0,)
+    centers : array of shape (n_clusters, n_features), float64
+    block : int
+    with_s2 : bool
+        Whether to accumulate second moments.
+
+    Returns
+    -------
+    counts : array of shape (n_clusters,)
+        Total weight per centre.
+    s1 : array of shape (n_clusters, n_features)
+        Weighted sums of ``x - c`` per centre.
+    s2 : array of shape (n_clusters, n_features, n_features)
+        Weighted sums of ``(x - c)(x - c)^T`` (zeros unless ``with_s2``).
+    inertia : float
+        Weighted sum of squared distances to the nearest centre.
+    """
+    n_samples, n_features = X.shape
+    n_clusters = centers.shape[0]
+    weighted = sample_weight.shape[0] > 0
+    n_blocks = (n_samples + block - 1) // block
+    rows = n_features if with_s2 else 0
+    acc_counts = np.zeros((n_blocks, n_clusters))
+    acc_s1 = np.zeros((n_blocks, n_clusters, n_features))
+    acc_s2 = np.zeros((n_blocks, n_clusters, rows, n_features))
+    acc_inertia = np.zeros(n_blocks)
+    for b in prange(n_blocks):
+        diff = np.empty(n_features)
+        for n in range(b * block, min(n_samples, (b + 1) * block)):
+            best = 0
+            best_d = _squared_distance(X, n, centers[0])
+            for c in range(1, n_clusters):
+                d = _squared_distance(X, n, centers[c])
+                if d < best_d:
+                    best_d = d
+                    best = c
+            w = sample_weight[n] if weighted else 1.0
+            acc_counts[b, best] += w
+            acc_inertia[b] += w * best_d
+            for i in range(n_features):
+                diff[i] = X[n, i] - centers[best, i]
+                acc_s1[b, best, i] += w * diff[i]
+            for i in range(rows):
+                for j in range(n_features):
+                    acc_s2[b, best, i, j] += w * diff[i] * diff[j]
+    counts = np.zeros(n_clusters)
+    s1 = np.zeros((n_clusters, n_features))
+    s2 = np.zeros((n_clusters, n_features, n_features))
+    inertia = 0.0
+    for b in range(n_blocks):
+        counts += acc_counts[b]
+        s1 += acc_s1[b]
+        inertia += acc_inertia[b]
+        if with_s2:
+            s2 += acc_s2[b]
+    return counts, s1, s2, inertia
+
+
+@njit(**JIT)
+def _uniform(seed, n, k, n_components):
+    """A uniform number in (0, 1) from a counter-based hash (splitmix64)."""
+    z = seed ^ (np.uint64(n) * np.uint64(n_components) + np.uint64(k))
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return ((z >> np.uint64(11)) + np.uint64(1)) * (1.0 / 9007199254740993.0)
+
+
+@njit(**PARALLEL_JIT)
+def random_responsibility_statistics(X, sample_weight, shift, seed, n_components, block):
+    """Statistics for uniformly random responsibilities.
+
+    The responsibility of point ``n`` for component ``k`` is a hash of
+    ``(seed, n, k)`` normalised over ``k``: reproducible, independent of
+    the thread count, and never stored.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    sample_weight : array of shape (n_samples,) or (0,)
+    shift : array of shape (n_features,), float64
+        Common shift of the moments of every component.
+    seed : uint64
+    n_components : int
+    block : int
+
+    Returns
+    -------
+    nk : array of shape (n_components,)
+    s1 : array of shape (n_components, n_features)
+    s2 : array of shape (n_components, n_features, n_features)
+    """
+    n_samples, n_features = X.shape
+    weighted = sample_weight.shape[0] > 0
+    n_blocks = (n_samples + block - 1) // block
+    acc_nk = np.zeros((n_blocks, n_components))
+    acc_s1 = np.zeros((n_blocks, n_components, n_features))
+    acc_s2 = np.zeros((n_blocks, n_components, n_features, n_features))
+    for b in prange(n_blocks):
+        r = np.empty(n_components)
+        diff = np.empty(n_features)
+        for n in range(b * block, min(n_samples, (b + 1) * block)):
+            total = 0.0
+            for k in range(n_components):
+                r[k] = _uniform(seed, n, k, n_components)
+                total += r[k]
+            w = sample_weight[n] if weighted else 1.0
+            for i in range(n_features):
+                diff[i] = X[n, i] - shift[i]
+            for k in range(n_components):
+                wr = w * r[k] / total
+                acc_nk[b, k] += wr
+                for i in range(n_features):
+                    acc_s1[b, k, i] += wr * diff[i]
+                    for j in range(n_features):
+                        acc_s2[b, k, i, j] += wr * diff[i] * diff[j]
+    nk = np.zeros(n_components)
+    s1 = np.zeros((n_components, n_features))
+    s2 = np.zeros((n_components, n_features, n_features))
+    for b in range(n_blocks):
+        nk += acc_nk[b]
+        s1 += acc_s1[b]
+        s2 += acc_s2[b]
+    return nk, s1, s2

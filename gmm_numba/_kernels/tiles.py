@@ -1,0 +1,117 @@
+"""Per-tile building blocks shared by the E-step kernels.
+
+A tile is up to ``TILE`` points copied transposed into an
+``(n_features, TILE)`` buffer, so that every loop over points runs over
+contiguous memory and vectorises.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .._config import JIT
+
+
+@njit(**JIT)
+def load_tile(X, start, n_points, xt):
+    """Copy ``X[start:start + n_points]`` transposed into ``xt[:, :n_points]``."""
+    n_features = X.shape[1]
+    for t in range(n_points):
+        for i in range(n_features):
+            xt[i, t] = X[start + t, i]
+
+
+@njit(**JIT)
+def tile_log_probs(xt, n_points, means, prec, const, lp, diff, y):
+    """Weighted log-densities of a tile.
+
+    Writes ``lp[k, t] = const[k] - ||(x_t - mu_k)^T P_k||^2 / 2`` where
+    ``const[k] = log pi_k + log|P_k| - D log(2 pi) / 2``.
+
+    Parameters
+    ----------
+    xt : array of shape (n_features, TILE)
+    n_points : int
+        Number of valid columns of ``xt``.
+    means : array of shape (n_components, n_features)
+    prec : array of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
+        Full upper-triangular or diagonal precision factors.
+    const : array of shape (n_components,)
+    lp : array of shape (n_components, TILE)
+        Output.
+    diff : array of shape (n_features, TILE)
+    y : array of shape (TILE,)
+        Scratch space.
+    """
+    n_features = xt.shape[0]
+    n_components = means.shape[0]
+    diagonal = prec.shape[1] == 1
+    zero = lp.dtype.type(0.0)
+    half = lp.dtype.type(0.5)
+    for k in range(n_components):
+        for t in range(n_points):
+            lp[k, t] = zero
+        if diagonal:
+            for i in range(n_features):
+                m = means[k, i]
+                p = prec[k, 0, i]
+                for t in range(n_points):
+                    z = (xt[i, t] - m) * p
+                    lp[k, t] += z * z
+        else:
+            for i in range(n_features):
+                m = means[k, i]
+                for t in range(n_points):
+                    diff[i, t] = xt[i, t] - m
+            for j in range(n_features):
+                for t in range(n_points):
+                    y[t] = zero
+                for i in range(j + 1):
+                    p = prec[k, i, j]
+                    for t in range(n_points):
+                        y[t] += diff[i, t] * p
+                for t in range(n_points):
+                    lp[k, t] += y[t] * y[t]
+        c = const[k]
+        for t in range(n_points):
+            lp[k, t] = c - half * lp[k, t]
+
+
+@njit(**JIT)
+def tile_normalise(lp, n_points, lse, scratch):
+    """Turn weighted log-densities into responsibilities, in place.
+
+    Afterwards ``lp[k, t]`` holds ``r_tk`` and ``lse[t]`` the per-point
+    log-likelihood ``log sum_k exp(lp[k, t])`` (computed from the maximum,
+    so nothing overflows).
+    """
+    n_components = lp.shape[0]
+    for t in range(n_points):
+        lse[t] = lp[0, t]
+    for k in range(1, n_components):
+        for t in range(n_points):
+            lse[t] = max(lse[t], lp[k, t])
+    for t in range(n_points):
+        scratch[t] = 0.0
+    for k in range(n_components):
+        for t in range(n_points):
+            e = math.exp(lp[k, t] - lse[t])
+            lp[k, t] = e
+            scratch[t] += e
+    for t in range(n_points):
+        lse[t] += math.log(scratch[t])
+        scratch[t] = 1.0 / scratch[t]
+    for k in range(n_components):
+        for t in range(n_points):
+            lp[k, t] *= scratch[t]
+
+
+@njit(**JIT)
+def component_constants(log_weights, log_det, n_features, dtype_like):
+    """``log pi_k + log|P_k| - D log(2 pi) / 2`` in the dtype of ``dtype_like``."""
+    n_components = log_weights.shape[0]
+    const = np.empty(n_components, dtype_like.dtype)
+    for k in range(n_components):
+        const[k] = log_weights[k] + log_det[k] - 0.5 * n_features * math.log(2.0 * math.pi)
+    return const

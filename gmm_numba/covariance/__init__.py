@@ -1,0 +1,63 @@
+"""Covariance models, reachable by scikit-learn's or mclust's name.
+
+>>> from gmm_numba.covariance import get_model
+>>> get_model("VVV") is get_model("full")
+True
+
+A new model is a module that defines a :class:`CovarianceModel` subclass
+and registers an instance with :func:`register`.
+"""
+
+from ._base import CovarianceModel
+
+_REGISTRY = {}
+
+
+def register(model):
+    """Make ``model`` reachable by its name and its aliases."""
+    for key in (model.name, *model.aliases):
+        if key in _REGISTRY and _REGISTRY[key] is not model:
+            raise ValueError(f"covariance model name {key!r} is already taken")
+        _REGISTRY[key] = model
+    return model
+
+
+def get_model(name):
+    """The model registered under ``name``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the known ones.
+    """
+    if isinstance(name, CovarianceModel):
+        return name
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"covariance_type={name!r} is not a known covariance model; "
+            f"choose one of {', '.join(available_models())}."
+        ) from None
+
+
+def available_models():
+    """All accepted names (canonical names and aliases), sorted."""
+    return sorted(_REGISTRY)
+
+
+def canonical_names():
+    """The canonical name of each registered model, in registration order."""
+    seen = []
+    for model in _REGISTRY.values():
+        if model.name not in seen:
+            seen.append(model.name)
+    return seen
+
+
+from . import diag, full, spherical, tied  # noqa: E402
+
+for _module in (full, tied, diag, spherical):
+    register(_module.MODEL)
+
+__all__ = ["CovarianceModel", "register", "get_model", "available_models", "canonical_names"]

@@ -1,0 +1,113 @@
+"""The contract every covariance model fulfils."""
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class CovarianceModel(ABC):
+    """One covariance structure, as a function of the sufficient statistics.
+
+    A model owns everything that depends on the structure of the
+    covariances: their shape, their free-parameter count, the M-step for
+    them, and the precision factors the E-step kernels take. The EM driver
+    only talks to this interface, so a new model is a new module.
+
+    Attributes
+    ----------
+    name : str
+        The scikit-learn name (or the mclust name for models scikit-learn lacks).
+    aliases : tuple of str
+        Other names that reach this model, such as mclust's.
+    kernel : {"full", "diag"}
+        Which layout of precision factors the E-step kernels take.
+    """
+
+    name = ""
+    aliases = ()
+    kernel = "full"
+
+    @abstractmethod
+    def covariance_shape(self, n_components, n_features):
+        """Shape of ``covariances_``, ``precisions_`` and ``precisions_cholesky_``."""
+
+    @abstractmethod
+    def n_covariance_parameters(self, n_components, n_features):
+        """Number of free parameters in the covariances."""
+
+    def n_parameters(self, n_components, n_features):
+        """Free parameters of the whole mixture: means, weights and covariances."""
+        return (
+            n_components * n_features
+            + n_components
+            - 1
+            + self.n_covariance_parameters(n_components, n_features)
+        )
+
+    @abstractmethod
+    def covariances(self, stats, reg_covar):
+        """M-step for the covariances.
+
+        Parameters
+        ----------
+        stats : SufficientStatistics
+        reg_covar : float or ndarray of shape (n_features,)
+            Added to the diagonal of every covariance.
+
+        Returns
+        -------
+        ndarray of shape ``covariance_shape``
+        """
+
+    @abstractmethod
+    def precisions_cholesky(self, covariances):
+        """Precision factors ``P`` (``P P^T = Sigma^-1``, upper triangular) of ``covariances``."""
+
+    @abstractmethod
+    def precisions_cholesky_from_precisions(self, precisions):
+        """Precision factors from user-given precision matrices (validated)."""
+
+    @abstractmethod
+    def precisions(self, precisions_cholesky):
+        """Precision matrices ``P P^T`` in the model's shape."""
+
+    @abstractmethod
+    def kernel_factors(self, precisions_cholesky, n_components, n_features):
+        """Factors laid out for the kernels.
+
+        Returns
+        -------
+        ndarray of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
+            C-contiguous float64.
+        """
+
+    @abstractmethod
+    def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
+        """``log |P_k|`` per component, shape (n_components,)."""
+
+    @abstractmethod
+    def full_covariances(self, covariances, n_components, n_features):
+        """Covariances as full matrices, shape (n_components, n_features, n_features)."""
+
+    @abstractmethod
+    def from_full_covariances(self, full):
+        """Inverse of :meth:`full_covariances` (for loading saved results).
+
+        Raises ``ValueError`` when ``full`` does not have this model's structure.
+        """
+
+    def __repr__(self):
+        return f"<covariance model {self.name!r}>"
+
+
+def component_labels(n):
+    return [f"component {k}" for k in range(n)]
+
+
+def require_structure(ok, model, what):
+    if not ok:
+        raise ValueError(f"the covariances are not of the {model!r} form: {what}")
+
+
+def as_contiguous(a):
+    return np.ascontiguousarray(a, dtype=np.float64)

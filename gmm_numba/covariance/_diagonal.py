@@ -1,0 +1,20 @@
+"""Checks shared by the models with diagonal factors."""
+
+import numpy as np
+
+from .._linalg import SINGULAR_ADVICE
+from ..errors import SingularCovarianceError
+
+
+def check_positive_variances(variances):
+    bad = np.flatnonzero(~(np.asarray(variances) > 0).reshape(len(variances), -1).all(axis=1))
+    if bad.size:
+        raise SingularCovarianceError(
+            f"The variance of component {bad[0]} is zero or negative "
+            f"(it collapsed onto too few points). {SINGULAR_ADVICE}"
+        )
+
+
+def check_positive_precisions(precisions):
+    if not np.all(np.asarray(precisions) > 0):
+        raise ValueError("precisions_init must be positive for this covariance_type.")

@@ -1,0 +1,222 @@
+"""The EM driver: one run from a starting point, and restarts."""
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ConvergenceWarning, FitError, NumericalError
+from .initialization import initial_statistics
+from .parameters import MixtureParameters, m_step
+
+
+class StopFit(Exception):
+    """Raised by a callback (or returned as ``True``) to end a run early."""
+
+
+@dataclass
+class EMRun:
+    """The outcome of one EM run.
+
+    Attributes
+    ----------
+    parameters : MixtureParameters
+        After the last M-step.
+    lower_bounds : ndarray of shape (n_iter,)
+        Mean log-likelihood per unit weight of the parameters entering each iteration.
+    converged : bool
+    n_iter : int
+    error : str
+        Empty unless the run failed (then ``parameters`` is None).
+    """
+
+    parameters: MixtureParameters = None
+    lower_bounds: np.ndarray = field(default_factory=lambda: np.empty(0))
+    converged: bool = False
+    n_iter: int = 0
+    error: str = ""
+
+    @property
+    def lower_bound(self):
+        return self.lower_bounds[-1] if self.lower_bounds.size else -np.inf
+
+
+@dataclass
+class EMFit:
+    """The best of several EM runs, with the statistics at its final parameters.
+
+    Attributes
+    ----------
+    best : EMRun
+    runs : list of EMRun
+    best_index : int
+    final : SufficientStatistics
+        One more pass at the best run's final parameters: their
+        log-likelihood and the ICL entropy term.
+    """
+
+    best: EMRun
+    runs: list
+    best_index: int
+    final: object
+
+    @property
+    def parameters(self):
+        return self.best.parameters
+
+
+def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, label=""):
+    """Iterate EM from ``params``.
+
+    Convergence is declared when the mean log-likelihood per unit weight
+    changes by less than ``tol``; the M-step of that iteration is still
+    applied (as scikit-learn does).
+
+    Parameters
+    ----------
+    data : data source
+    params : MixtureParameters
+    reg_covar : float or ndarray of shape (n_features,)
+    tol : float
+    max_iter : int
+    callback : callable, optional
+        ``callback(iteration, lower_bound, parameters)`` after each M-step;
+        returning True (or raising :class:`StopFit`) ends the run.
+    verbose : int
+    label : str
+        Printed in verbose output.
+
+    Returns
+    -------
+    EMRun
+    """
+    model = params.model
+    lower_bounds = []
+    previous = -np.inf
+    converged = False
+    start = time.perf_counter()
+    for iteration in range(1, max_iter + 1):
+        stats = data.em_statistics(params)
+        mean_ll = stats.log_likelihood / stats.total_weight
+        if not np.isfinite(mean_ll):
+            raise NumericalError(
+                f"The log-likelihood became {mean_ll} at iteration {iteration}: the data's scale is "
+                "beyond what floating point can handle here. Standardise the features (or use float64)."
+            )
+        lower_bounds.append(mean_ll)
+        params = m_step(model, stats, reg_covar)
+        if verbose >= 2:
+            print(f"  {label}iteration {iteration}: mean log-likelihood {mean_ll:.8g} ({time.perf_counter() - start:.2f} s)")
+        stop = False
+        if callback is not None:
+            try:
+                stop = bool(callback(iteration, mean_ll, params))
+            except StopFit:
+                stop = True
+        if abs(mean_ll - previous) < tol:
+            converged = True
+            break
+        previous = mean_ll
+        if stop:
+            break
+    return EMRun(params, np.asarray(lower_bounds), converged, len(lower_bounds))
+
+
+def starting_points(data, model, n_components, *, n_init, init_params, rng, reg_covar, user_init, init_sample_size):
+    """Yield ``n_init`` starting parameters (or the error that prevented one).
+
+    ``user_init`` holds ``weights``, ``means`` and ``precisions`` (each may
+    be None); given values replace the estimated ones, as in scikit-learn.
+    """
+    weights, means, precisions = user_init
+    for _ in range(n_init):
+        try:
+            if weights is not None and means is not None and precisions is not None:
+                yield MixtureParameters.from_precisions(model, weights, means, precisions)
+                continue
+            stats = initial_statistics(data, n_components, init_params, rng, init_sample_size)
+            yield override(m_step(model, stats, reg_covar), weights, means, precisions)
+        except FitError as exc:
+            yield exc
+
+
+def override(params, weights=None, means=None, precisions=None):
+    """``params`` with any given weights, means or precisions put in place."""
+    weights = params.weights if weights is None else weights
+    means = params.means if means is None else means
+    if precisions is not None:
+        return MixtureParameters.from_precisions(params.model, weights, means, precisions)
+    return MixtureParameters(params.model, weights, means, params.covariances, params.precisions_cholesky)
+
+
+def fit_em(data, model, n_components, *, n_init=1, init_params="k-means++", rng, reg_covar=1e-6, tol=1e-3,
+           max_iter=100, user_init=(None, None, None), init_sample_size=100_000, callback=None, verbose=0,
+           starts=None):
+    """EM from ``n_init`` starting points; keep the run with the best lower bound.
+
+    Parameters
+    ----------
+    data : data source
+    model : CovarianceModel
+    n_components : int
+    n_init : int
+    init_params : str
+    rng : numpy.random.Generator
+    reg_covar, tol, max_iter, callback, verbose
+        As for :func:`run_em`.
+    user_init : tuple (weights, means, precisions)
+    init_sample_size : int
+    starts : iterable of MixtureParameters or FitError, optional
+        Starting points to use instead of drawing them.
+
+    Returns
+    -------
+    EMFit
+
+    Raises
+    ------
+    FitError
+        When every run fails; the message is the first run's.
+    """
+    if starts is None:
+        starts = starting_points(
+            data, model, n_components, n_init=n_init, init_params=init_params, rng=rng,
+            reg_covar=reg_covar, user_init=user_init, init_sample_size=init_sample_size,
+        )
+    runs = []
+    first_error = None
+    for index, start in enumerate(starts):
+        label = f"init {index + 1}/{n_init}: " if n_init > 1 else ""
+        if isinstance(start, FitError):
+            runs.append(EMRun(error=str(start)))
+            first_error = first_error or start
+            continue
+        try:
+            run = run_em(data, start, reg_covar=reg_covar, tol=tol, max_iter=max_iter,
+                         callback=callback, verbose=verbose, label=label)
+        except FitError as exc:
+            runs.append(EMRun(error=str(exc)))
+            first_error = first_error or exc
+            continue
+        if verbose:
+            state = "converged" if run.converged else "did not converge"
+            print(f"{label}{state} after {run.n_iter} iterations, mean log-likelihood {run.lower_bound:.8g}")
+        runs.append(run)
+    good = [i for i, run in enumerate(runs) if not run.error]
+    if not good:
+        raise first_error
+    best_index = max(good, key=lambda i: runs[i].lower_bound)
+    best = runs[best_index]
+    final = data.em_statistics(best.parameters)
+    if not np.isfinite(final.log_likelihood):
+        raise NumericalError("The log-likelihood of the fitted mixture is not finite; standardise the features.")
+    if not best.converged and tol > 0:
+        warnings.warn(
+            f"The best of {len(runs)} initialisations did not converge within max_iter={max_iter} "
+            f"iterations (last change in mean log-likelihood above tol={tol}). Increase max_iter or tol, "
+            "or check the data.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return EMFit(best, runs, best_index, final)

@@ -1,0 +1,102 @@
+"""Starting points for EM.
+
+Every method produces sufficient statistics (hard or soft assignments of
+the data to ``K`` groups); the covariance model's M-step turns them into
+parameters. Producing statistics rather than parameters lets a model
+selection sweep reuse one clustering for every covariance model.
+
+Methods
+-------
+``"k-means++"`` (default; ``"kmeans"`` is a synonym)
+    Greedy k-means++ seeding on a uniform subsample of at most
+    ``init_sample_size`` rows, then Lloyd iterations on the full data.
+``"random_from_data"``
+    ``K`` distinct random rows as centres; every point joins its nearest.
+``"random"``
+    Random responsibilities, uniform and normalised per point.
+"""
+
+import math
+
+import numpy as np
+
+from . import _kernels
+from .statistics import SufficientStatistics
+
+INIT_METHODS = ("k-means++", "kmeans", "random_from_data", "random")
+
+#: Rows used for k-means++ seeding when the data is larger.
+DEFAULT_INIT_SAMPLE_SIZE = 100_000
+
+#: Lloyd iterations after seeding (stops earlier once the centres settle).
+LLOYD_ITERATIONS = 20
+
+
+def kmeans_centers(data, n_components, rng, init_sample_size=DEFAULT_INIT_SAMPLE_SIZE):
+    """k-means++ seeding on a subsample, refined by Lloyd steps on all data.
+
+    Returns
+    -------
+    ndarray of shape (n_components, n_features)
+    """
+    Xs, ws = data.subsample(init_sample_size, rng)
+    n_trials = 2 + int(math.log(n_components))
+    uniforms = rng.random((n_components, n_trials))
+    centers = Xs[_kernels.kmeans_plusplus(Xs, ws, uniforms)]
+    scale = float(np.mean(np.var(Xs, axis=0))) if Xs.shape[0] > 1 else 0.0
+    tolerance = 1e-4 * scale
+    for _ in range(LLOYD_ITERATIONS):
+        counts, s1, _, _ = data.nearest_center_statistics(centers, False)
+        moved = np.zeros_like(centers)
+        filled = counts > 0
+        moved[filled] = s1[filled] / counts[filled, None]
+        centers = centers + moved
+        if np.sum(moved**2) <= tolerance:
+            break
+    return centers
+
+
+def random_centers(data, n_components, rng):
+    """``n_components`` distinct rows drawn uniformly (distinct indices)."""
+    n = data.n_samples
+    if n > 1_000_000:
+        chosen = set()
+        while len(chosen) < n_components:
+            chosen.update(int(i) for i in rng.integers(0, n, size=n_components - len(chosen)))
+        index = np.sort(np.fromiter(chosen, dtype=np.int64))
+        rng.shuffle(index)
+    else:
+        index = rng.choice(n, size=n_components, replace=False)
+    return data.rows(index)
+
+
+def hard_assignment_statistics(data, centers):
+    """Statistics of the partition of the data by nearest centre."""
+    counts, s1, s2, inertia = data.nearest_center_statistics(centers, True)
+    return SufficientStatistics(counts.sum(), np.nan, np.nan, counts, s1, s2, np.array(centers))
+
+
+def initial_statistics(data, n_components, method, rng, init_sample_size=DEFAULT_INIT_SAMPLE_SIZE):
+    """Statistics of an initial (hard or soft) assignment.
+
+    Parameters
+    ----------
+    data : InMemoryData or another data source
+    n_components : int
+    method : {"k-means++", "kmeans", "random_from_data", "random"}
+    rng : numpy.random.Generator
+    init_sample_size : int
+
+    Returns
+    -------
+    SufficientStatistics
+        With full second moments, so any covariance model can use them.
+    """
+    if method in ("k-means++", "kmeans"):
+        return hard_assignment_statistics(data, kmeans_centers(data, n_components, rng, init_sample_size))
+    if method == "random_from_data":
+        return hard_assignment_statistics(data, random_centers(data, n_components, rng))
+    if method == "random":
+        seed = int(rng.integers(0, np.iinfo(np.int64).max))
+        return data.random_responsibility_statistics(seed, n_components)
+    raise ValueError(f"init_params={method!r} is not valid; choose one of {', '.join(map(repr, INIT_METHODS))}.")

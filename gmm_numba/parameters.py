@@ -1,0 +1,108 @@
+"""Mixture parameters and the M-step that produces them from statistics."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import EmptyComponentError
+
+#: A component whose effective count falls to this fraction of the total
+#: weight (or below) is treated as empty.
+EMPTY_FRACTION = 1e-12
+
+
+@dataclass(frozen=True)
+class MixtureParameters:
+    """The parameters of a Gaussian mixture under one covariance model.
+
+    Attributes
+    ----------
+    model : CovarianceModel
+    weights : ndarray of shape (n_components,)
+    means : ndarray of shape (n_components, n_features)
+    covariances : ndarray of shape ``model.covariance_shape(K, D)``
+    precisions_cholesky : ndarray of the same shape
+    """
+
+    model: object
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+
+    @property
+    def n_components(self):
+        return self.means.shape[0]
+
+    @property
+    def n_features(self):
+        return self.means.shape[1]
+
+    @classmethod
+    def from_covariances(cls, model, weights, means, covariances):
+        """Parameters whose precision factors are computed from ``covariances``."""
+        covariances = np.asarray(covariances, dtype=np.float64)
+        return cls(model, weights, means, covariances, model.precisions_cholesky(covariances))
+
+    @classmethod
+    def from_precisions(cls, model, weights, means, precisions):
+        """Parameters from precision matrices (as scikit-learn's ``precisions_init``)."""
+        chol = model.precisions_cholesky_from_precisions(np.asarray(precisions, dtype=np.float64))
+        precisions = model.precisions(chol)
+        k, d = means.shape
+        full_prec = model.full_covariances(precisions, k, d)
+        covariances = model.from_full_covariances(np.linalg.inv(full_prec))
+        return cls(model, weights, means, covariances, chol)
+
+    def kernel_arguments(self):
+        """``(means, factors, log_weights, log_det)`` as the E-step kernels take them."""
+        k, d = self.means.shape
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(self.weights)
+        return (
+            np.ascontiguousarray(self.means, dtype=np.float64),
+            self.model.kernel_factors(self.precisions_cholesky, k, d),
+            log_weights,
+            self.model.log_det_cholesky(self.precisions_cholesky, k, d),
+        )
+
+    def full_covariances(self):
+        """Covariances as full matrices, shape (n_components, n_features, n_features)."""
+        return self.model.full_covariances(self.covariances, self.n_components, self.n_features)
+
+    def n_parameters(self):
+        return self.model.n_parameters(self.n_components, self.n_features)
+
+
+def m_step(model, stats, reg_covar):
+    """Maximise the expected complete-data log-likelihood.
+
+    Parameters
+    ----------
+    model : CovarianceModel
+    stats : SufficientStatistics
+    reg_covar : float or ndarray of shape (n_features,)
+
+    Returns
+    -------
+    MixtureParameters
+
+    Raises
+    ------
+    EmptyComponentError
+        If a component has (almost) no weight left.
+    SingularCovarianceError
+        If a covariance is not positive definite.
+    """
+    nk = stats.nk
+    empty = np.flatnonzero(~(nk > EMPTY_FRACTION * stats.total_weight))
+    if empty.size:
+        k = empty[0]
+        raise EmptyComponentError(
+            f"Component {k} lost all of its weight (effective count {nk[k]:.3g} "
+            f"of {stats.total_weight:.6g}): no data supports {stats.n_components} components "
+            "from this start. Try fewer components, another random_state or init_params."
+        )
+    weights = nk / nk.sum()
+    means = stats.means()
+    return MixtureParameters.from_covariances(model, weights, means, model.covariances(stats, reg_covar))

@@ -1,0 +1,115 @@
+"""Data sources: where the data lives, answering "give me the sums".
+
+The EM driver asks a source for sufficient statistics at given parameters
+and never touches the rows itself. :class:`InMemoryData` serves a NumPy
+array; other sources (chunked files, Dask) implement the same methods.
+"""
+
+import numpy as np
+
+from . import _kernels
+from ._config import block_size
+from .statistics import SufficientStatistics
+
+_NO_WEIGHTS = np.empty(0)
+
+
+class InMemoryData:
+    """A validated array in memory, with optional sample weights.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        C-contiguous float32 or float64.
+    sample_weight : ndarray of shape (n_samples,) or None
+    """
+
+    def __init__(self, X, sample_weight=None):
+        self.X = X
+        self.sample_weight = _NO_WEIGHTS if sample_weight is None else sample_weight
+        self.block = block_size(X.shape[0])
+
+    @property
+    def n_samples(self):
+        return self.X.shape[0]
+
+    @property
+    def n_features(self):
+        return self.X.shape[1]
+
+    @property
+    def dtype(self):
+        return self.X.dtype
+
+    def em_statistics(self, params):
+        """Sufficient statistics at ``params`` (one fused pass)."""
+        means, factors, log_weights, log_det = params.kernel_arguments()
+        w, ll, hard, nk, s1, s2 = _kernels.em_statistics(
+            self.X, self.sample_weight, means, factors, log_weights, log_det, self.block
+        )
+        return SufficientStatistics(w, ll, hard, nk, s1, s2, means)
+
+    def nearest_center_statistics(self, centers, with_s2):
+        """Hard-assignment sums; see :func:`_kernels.nearest_center_statistics`."""
+        centers = np.ascontiguousarray(centers, dtype=np.float64)
+        counts, s1, s2, inertia = _kernels.nearest_center_statistics(
+            self.X, self.sample_weight, centers, self.block, with_s2
+        )
+        return counts, s1, s2, inertia
+
+    def random_responsibility_statistics(self, seed, n_components):
+        """Statistics for hashed random responsibilities, about the data mean."""
+        counts, s1, _, _ = self.nearest_center_statistics(np.zeros((1, self.n_features)), False)
+        shift = s1[0] / counts[0]
+        nk, s1, s2 = _kernels.random_responsibility_statistics(
+            self.X, self.sample_weight, shift, np.uint64(seed), n_components, self.block
+        )
+        return SufficientStatistics(counts[0], np.nan, np.nan, nk, s1, s2, np.tile(shift, (n_components, 1)))
+
+    def subsample(self, size, rng):
+        """At most ``size`` rows drawn uniformly without replacement.
+
+        Returns
+        -------
+        X : ndarray of shape (m, n_features), float64
+        sample_weight : ndarray of shape (m,)
+        """
+        n = self.n_samples
+        if n <= size:
+            index = slice(None)
+        else:
+            index = np.sort(rng.choice(n, size=size, replace=False))
+        X = np.ascontiguousarray(self.X[index], dtype=np.float64)
+        if self.sample_weight.shape[0]:
+            w = np.ascontiguousarray(self.sample_weight[index], dtype=np.float64)
+        else:
+            w = np.ones(X.shape[0])
+        return X, w
+
+    def rows(self, indices):
+        """The rows at ``indices`` as float64, shape (len(indices), n_features)."""
+        return np.asarray(self.X[np.asarray(indices)], dtype=np.float64)
+
+
+def per_sample_scores(X, params, with_responsibilities=False):
+    """Per-point log-likelihood, label and (optionally) responsibilities.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), C-contiguous float32 or float64
+    params : MixtureParameters
+    with_responsibilities : bool
+
+    Returns
+    -------
+    log_density : ndarray of shape (n_samples,)
+    labels : ndarray of shape (n_samples,), int64
+    responsibilities : ndarray of shape (n_samples, n_components) or None
+    """
+    n = X.shape[0]
+    means, factors, log_weights, log_det = params.kernel_arguments()
+    lse = np.empty(n)
+    labels = np.empty(n, dtype=np.int64)
+    resp = np.empty((n if with_responsibilities else 0, params.n_components))
+    _kernels.per_sample_scores(X, means, factors, log_weights, log_det, block_size(n), lse, labels, resp)
+    return lse, labels, (resp if with_responsibilities else None)
