@@ -51,10 +51,7 @@ class Case:
     @property
     def case_id(self):
         """str : Compact identifier such as ``N1000000-D2-K4-full-float64``."""
-        return (
-            f"N{self.n_samples}-D{self.n_features}-K{self.n_components}"
-            f"-{self.covariance_type}-{self.dtype}"
-        )
+        return f"N{self.n_samples}-D{self.n_features}-K{self.n_components}-{self.covariance_type}-{self.dtype}"
 
     @property
     def shape(self):
@@ -103,10 +100,7 @@ def build_cases(quick=False):
     """
     divisor = QUICK_DIVISOR if quick else 1
     return [
-        Case(n // divisor, d, k, cov, dtype)
-        for n, d, k in FULL_SHAPES
-        for dtype in DTYPES
-        for cov in COVARIANCE_TYPES
+        Case(n // divisor, d, k, cov, dtype) for n, d, k in FULL_SHAPES for dtype in DTYPES for cov in COVARIANCE_TYPES
     ]
 
 

@@ -1,16 +1,33 @@
-"""Peak resident-set-size readings based on ``resource.getrusage``.
+"""Peak resident-set-size readings of the current process.
 
-``ru_maxrss`` is the high-water mark of the resident set of the calling
-process (all its threads), in KiB on Linux.  Unlike :mod:`tracemalloc` it
-sees memory allocated by compiled code (Numba kernels, BLAS, oneDAL).  Since
-it can only grow, each measurement runs in a fresh process: the mark is read
-once before the measured call (baseline) and once after it (peak).
+The peak (high-water mark) of the resident set counts memory allocated by
+compiled code too (Numba kernels, BLAS, oneDAL), which :mod:`tracemalloc`
+misses.  It can only grow, so each measurement runs in a fresh process: the
+mark is read once before the measured call (baseline) and once after it.
+
+Linux's ``VmHWM`` line of ``/proc/self/status`` is used.  The obvious
+alternative, ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, is wrong here: a
+child started by fork/exec inherits its parent's high-water mark, so every
+subprocess of the benchmark would start at the size of the benchmark process.
+``ru_maxrss`` remains the fallback where /proc is unavailable.
 """
 
 import resource
 import sys
+from pathlib import Path
 
-METHOD = "resource.getrusage(RUSAGE_SELF).ru_maxrss in a fresh subprocess"
+METHOD = "VmHWM of /proc/self/status (peak RSS) in a fresh subprocess"
+
+
+def _vmhwm_kib(path="/proc/self/status"):
+    """Return VmHWM in KiB, or ``None`` if /proc is unavailable."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def peak_rss_mib():
@@ -21,9 +38,11 @@ def peak_rss_mib():
     float
         High-water mark of the resident set size, in MiB.
     """
+    kib = _vmhwm_kib()
+    if kib is not None:
+        return kib / 1024.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0
-    return peak / scale
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
 def measure_peak(call):

@@ -5,6 +5,7 @@ fastmath flags, tile size or caching policy is made once.
 """
 
 import math
+from contextlib import contextmanager
 
 #: LLVM fast-math flags. ``nnan`` and ``ninf`` are left out on purpose:
 #: log-sum-exp relies on ``-inf`` for components of zero weight.
@@ -47,3 +48,24 @@ def block_size(n_samples):
     """
     size = max(MIN_BLOCK, -(-n_samples // MAX_BLOCKS))
     return -(-size // TILE) * TILE
+
+
+@contextmanager
+def kernel_threads(n_samples):
+    """Run the threaded kernels on no more threads than there are blocks.
+
+    Waking idle threads costs far more than a one-block pass over small
+    data. Results do not depend on the thread count either way.
+    """
+    import numba
+
+    before = numba.get_num_threads()
+    wanted = max(1, min(before, -(-n_samples // block_size(n_samples))))
+    if wanted == before:
+        yield
+        return
+    numba.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)

@@ -3,11 +3,10 @@
 import numpy as np
 from scipy import linalg
 
+from . import _kernels
 from .errors import SingularCovarianceError
 
-SINGULAR_ADVICE = (
-    "Try a larger reg_covar, fewer components, or standardising the features."
-)
+SINGULAR_ADVICE = "Try a larger reg_covar, fewer components, or standardising the features."
 
 
 def precision_cholesky_from_covariances(covariances, labels):
@@ -28,21 +27,13 @@ def precision_cholesky_from_covariances(covariances, labels):
     SingularCovarianceError
         If a matrix is not (numerically) positive definite.
     """
-    n_features = covariances.shape[-1]
-    out = np.empty_like(covariances)
-    eye = np.eye(n_features)
-    for k, cov in enumerate(covariances):
-        try:
-            chol = linalg.cholesky(cov, lower=True)
-        except (linalg.LinAlgError, ValueError):
-            chol = None
-        if chol is None or not np.all(np.isfinite(chol)) or np.any(np.diag(chol) <= 0):
-            raise SingularCovarianceError(
-                f"The covariance of {labels[k]} is singular or not positive definite "
-                f"(it collapsed onto too few points). {SINGULAR_ADVICE}"
-            )
-        out[k] = linalg.solve_triangular(chol, eye, lower=True).T
-    return out
+    factors, failed = _kernels.precision_cholesky(np.ascontiguousarray(covariances, dtype=np.float64))
+    if failed >= 0:
+        raise SingularCovarianceError(
+            f"The covariance of {labels[failed]} is singular or not positive definite "
+            f"(it collapsed onto too few points). {SINGULAR_ADVICE}"
+        )
+    return factors
 
 
 def precision_cholesky_from_precisions(precisions, what):

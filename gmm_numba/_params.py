@@ -21,8 +21,7 @@ class ParamsMixin:
         for name, value in params.items():
             if name not in valid:
                 raise ValueError(
-                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
-                    f"Valid parameters are: {valid!r}."
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. Valid parameters are: {valid!r}."
                 )
             setattr(self, name, value)
         return self

@@ -107,7 +107,10 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         lower_bounds.append(mean_ll)
         params = m_step(model, stats, reg_covar)
         if verbose >= 2:
-            print(f"  {label}iteration {iteration}: mean log-likelihood {mean_ll:.8g} ({time.perf_counter() - start:.2f} s)")
+            print(
+                f"  {label}iteration {iteration}: mean log-likelihood {mean_ll:.8g} "
+                f"({time.perf_counter() - start:.2f} s)"
+            )
         stop = False
         if callback is not None:
             try:
@@ -150,9 +153,24 @@ def override(params, weights=None, means=None, precisions=None):
     return MixtureParameters(params.model, weights, means, params.covariances, params.precisions_cholesky)
 
 
-def fit_em(data, model, n_components, *, n_init=1, init_params="k-means++", rng, reg_covar=1e-6, tol=1e-3,
-           max_iter=100, user_init=(None, None, None), init_sample_size=100_000, callback=None, verbose=0,
-           starts=None):
+def fit_em(
+    data,
+    model,
+    n_components,
+    *,
+    n_init=1,
+    init_params="k-means++",
+    rng,
+    reg_covar=1e-6,
+    tol=1e-3,
+    max_iter=100,
+    user_init=(None, None, None),
+    init_sample_size=100_000,
+    callback=None,
+    verbose=0,
+    starts=None,
+    reorder=None,
+):
     """EM from ``n_init`` starting points; keep the run with the best lower bound.
 
     Parameters
@@ -169,6 +187,9 @@ def fit_em(data, model, n_components, *, n_init=1, init_params="k-means++", rng,
     init_sample_size : int
     starts : iterable of MixtureParameters or FitError, optional
         Starting points to use instead of drawing them.
+    reorder : bool, optional
+        Sort the components of the result by their means. By default, only
+        when the starting points were drawn and no means were given.
 
     Returns
     -------
@@ -179,10 +200,19 @@ def fit_em(data, model, n_components, *, n_init=1, init_params="k-means++", rng,
     FitError
         When every run fails; the message is the first run's.
     """
+    if reorder is None:
+        reorder = starts is None and user_init[1] is None
     if starts is None:
         starts = starting_points(
-            data, model, n_components, n_init=n_init, init_params=init_params, rng=rng,
-            reg_covar=reg_covar, user_init=user_init, init_sample_size=init_sample_size,
+            data,
+            model,
+            n_components,
+            n_init=n_init,
+            init_params=init_params,
+            rng=rng,
+            reg_covar=reg_covar,
+            user_init=user_init,
+            init_sample_size=init_sample_size,
         )
     runs = []
     first_error = None
@@ -193,8 +223,16 @@ def fit_em(data, model, n_components, *, n_init=1, init_params="k-means++", rng,
             first_error = first_error or start
             continue
         try:
-            run = run_em(data, start, reg_covar=reg_covar, tol=tol, max_iter=max_iter,
-                         callback=callback, verbose=verbose, label=label)
+            run = run_em(
+                data,
+                start,
+                reg_covar=reg_covar,
+                tol=tol,
+                max_iter=max_iter,
+                callback=callback,
+                verbose=verbose,
+                label=label,
+            )
         except FitError as exc:
             runs.append(EMRun(error=str(exc)))
             first_error = first_error or exc
@@ -208,6 +246,8 @@ def fit_em(data, model, n_components, *, n_init=1, init_params="k-means++", rng,
         raise first_error
     best_index = max(good, key=lambda i: runs[i].lower_bound)
     best = runs[best_index]
+    if reorder:
+        best.parameters = best.parameters.canonical()
     final = data.em_statistics(best.parameters)
     if not np.isfinite(final.log_likelihood):
         raise NumericalError("The log-likelihood of the fitted mixture is not finite; standardise the features.")

@@ -4,9 +4,16 @@ Every error is a ``ValueError`` or ``TypeError`` subclass, so code written
 for scikit-learn's conventions catches them.
 """
 
+import sys
+
 
 class NotFittedError(ValueError, AttributeError):
-    """The estimator is used before ``fit`` (scikit-learn's convention)."""
+    """The estimator is used before ``fit`` (scikit-learn's convention).
+
+    When scikit-learn is imported, the instances raised are also instances
+    of ``sklearn.exceptions.NotFittedError`` (see :func:`not_fitted_error`),
+    without scikit-learn being a dependency.
+    """
 
 
 class FitError(ValueError):
@@ -27,3 +34,64 @@ class NumericalError(FitError):
 
 class ConvergenceWarning(UserWarning):
     """The best EM run stopped at ``max_iter`` before meeting ``tol``."""
+
+
+_SKLEARN_COMPATIBLE = {}
+
+
+def _rebuild_sklearn_not_fitted(*args):
+    return _sklearn_not_fitted_class()(*args)
+
+
+def _reduce_sklearn_not_fitted(self):
+    return (_rebuild_sklearn_not_fitted, self.args)
+
+
+def _sklearn_not_fitted_class():
+    """:class:`NotFittedError` that also derives from scikit-learn's (created once, on demand).
+
+    It shows as ``gmm_numba.errors.NotFittedError`` and pickles by rebuilding
+    itself, so it needs no module-level name.
+    """
+    cls = _SKLEARN_COMPATIBLE.get("NotFittedError")
+    if cls is None:
+        from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+        cls = type(
+            "NotFittedError",
+            (NotFittedError, SklearnNotFittedError),
+            {
+                "__module__": __name__,
+                "__qualname__": "NotFittedError",
+                "__doc__": NotFittedError.__doc__,
+                "__reduce__": _reduce_sklearn_not_fitted,
+            },
+        )
+        _SKLEARN_COMPATIBLE["NotFittedError"] = cls
+    return cls
+
+
+def not_fitted_error(estimator_name):
+    """The error to raise when a method needs a fitted estimator.
+
+    Parameters
+    ----------
+    estimator_name : str
+
+    Returns
+    -------
+    NotFittedError
+        Also a ``sklearn.exceptions.NotFittedError`` when scikit-learn has
+        been imported, so ``check_is_fitted``-style code catches it.
+    """
+    message = (
+        f"This {estimator_name} instance is not fitted yet. Call 'fit' with "
+        "appropriate arguments before using this estimator."
+    )
+    cls = NotFittedError
+    if "sklearn" in sys.modules:
+        try:
+            cls = _sklearn_not_fitted_class()
+        except ImportError:  # a broken or partial scikit-learn install
+            cls = NotFittedError
+    return cls(message)

@@ -1,21 +1,22 @@
 """The scikit-learn compatible estimator."""
 
-import warnings
-
 import numpy as np
 
 from ._params import ParamsMixin
 from .covariance import get_model
 from .em import fit_em
-from .errors import NotFittedError
+from .errors import FitError, NumericalError, not_fitted_error
 from .initialization import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS
-from .parameters import MixtureParameters
 from .sources import InMemoryData, per_sample_scores
 from .validation import (
     check_data,
+    check_feature_names,
+    check_init_array,
     check_param,
+    check_precisions_init,
     check_random_state,
     check_sample_weight,
+    check_weights_init,
     feature_names,
 )
 
@@ -139,63 +140,38 @@ class GaussianMixture(ParamsMixin):
             raise TypeError(f"callback must be callable, got {self.callback!r}.")
         return model
 
-    def _validated_init(self, model, n_features, dtype):
+    def _validated_init(self, model, n_features):
+        """``(weights, means, precisions)`` from the ``*_init`` parameters (None where not given)."""
         k = self.n_components
         weights = means = precisions = None
         if self.weights_init is not None:
-            weights = _as_float_array(self.weights_init, "weights_init", (k,))
-            if np.any(weights < 0) or np.any(weights > 1):
-                raise ValueError(f"weights_init must lie in [0, 1]; got min {weights.min()} and max {weights.max()}.")
-            if not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-6):
-                raise ValueError(f"weights_init must sum to 1, but they sum to {weights.sum():.8g}.")
-            weights = weights / weights.sum()
+            weights = check_weights_init(self.weights_init, k)
         if self.means_init is not None:
-            means = _as_float_array(self.means_init, "means_init", (k, n_features))
+            means = check_init_array(self.means_init, "means_init", (k, n_features))
         if self.precisions_init is not None:
-            precisions = _as_float_array(
-                self.precisions_init, "precisions_init", model.covariance_shape(k, n_features)
-            )
-            # validated (symmetry, positive definiteness) by the model on use
+            precisions = check_precisions_init(self.precisions_init, model, k, n_features)
+            # the model's own checks (its factorisation) run too
             model.precisions_cholesky_from_precisions(precisions)
         return weights, means, precisions
 
     def _check_is_fitted(self):
         if not hasattr(self, "means_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator."
-            )
+            raise not_fitted_error(type(self).__name__)
 
-    def _check_input(self, X, *, reset, min_samples=1):
+    def _fit_sample_requirement(self):
+        """Fewest rows ``fit`` accepts, and why."""
+        k = self.n_components
+        if k >= 2:
+            return k, f"n_components={k} needs at least as many samples as components"
+        return 2, "estimating a covariance needs at least 2 samples"
+
+    def _check_input(self, X, *, reset, min_samples=1, requirement=""):
         names = feature_names(X)
         if reset:
-            arr = check_data(X, min_samples=min_samples)
+            arr = check_data(X, min_samples=min_samples, requirement=requirement)
             return arr, names
         self._check_is_fitted()
-        fitted_names = getattr(self, "feature_names_in_", None)
-        if names is not None and fitted_names is None:
-            warnings.warn(
-                f"X has feature names, but {type(self).__name__} was fitted without feature names",
-                UserWarning,
-                stacklevel=3,
-            )
-        elif names is None and fitted_names is not None and hasattr(X, "columns"):
-            warnings.warn(
-                f"X does not have valid feature names, but {type(self).__name__} was fitted with feature names",
-                UserWarning,
-                stacklevel=3,
-            )
-        elif names is not None and fitted_names is not None and not np.array_equal(names, fitted_names):
-            unseen = [n for n in names if n not in set(fitted_names)]
-            missing = [n for n in fitted_names if n not in set(names)]
-            message = "The feature names should match those that were passed during fit.\n"
-            if unseen:
-                message += f"Feature names unseen at fit time:\n- " + "\n- ".join(map(str, unseen)) + "\n"
-            if missing:
-                message += f"Feature names seen at fit time, yet now missing:\n- " + "\n- ".join(map(str, missing)) + "\n"
-            if not unseen and not missing:
-                message += "Feature names must be in the same order as they were in fit.\n"
-            raise ValueError(message)
+        check_feature_names(names, getattr(self, "feature_names_in_", None), hasattr(X, "columns"), type(self).__name__)
         arr = check_data(X, n_features=self.n_features_in_, estimator=type(self).__name__)
         return arr, names
 
@@ -213,6 +189,16 @@ class GaussianMixture(ParamsMixin):
         Returns
         -------
         self
+
+        Raises
+        ------
+        TypeError, ValueError
+            Invalid parameters, data, sample weights or ``*_init`` arrays; the
+            message names the argument, the offending value and what is allowed.
+        FitError
+            EM found no valid mixture (a component emptied or its covariance
+            collapsed); the message says what to try. The estimator keeps the
+            state it had before the call.
         """
         self._fit(X, sample_weight)
         return self
@@ -227,26 +213,53 @@ class GaussianMixture(ParamsMixin):
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
     def _fit(self, X, sample_weight):
+        """Validate everything, run EM, and only then set the fitted attributes.
+
+        Any error leaves the estimator as it was (fitted or not).
+        """
         model = self._validated_settings()
-        X, names = self._check_input(X, reset=True, min_samples=max(2, self.n_components))
+        rng = check_random_state(self.random_state)
+        min_samples, requirement = self._fit_sample_requirement()
+        X, names = self._check_input(X, reset=True, min_samples=min_samples, requirement=requirement)
         n_samples, n_features = X.shape
         weights = check_sample_weight(sample_weight, n_samples)
+        _check_weighted_samples(weights, min_samples, requirement)
         data = InMemoryData(X, weights)
-        rng = check_random_state(self.random_state)
-        if self.warm_start and hasattr(self, "means_") and self.means_.shape == (self.n_components, n_features) \
-                and get_model(self.covariance_type) is self._parameters.model:
+        if (
+            self.warm_start
+            and hasattr(self, "means_")
+            and self.means_.shape == (self.n_components, n_features)
+            and get_model(self.covariance_type) is self._parameters.model
+        ):
             starts = [self._parameters]
             n_init = 1
         else:
             starts = None
             n_init = self.n_init
-        user_init = self._validated_init(model, n_features, X.dtype)
-        result = fit_em(
-            data, model, self.n_components, n_init=n_init, init_params=self.init_params, rng=rng,
-            reg_covar=self.reg_covar, tol=self.tol, max_iter=self.max_iter, user_init=user_init,
-            init_sample_size=self.init_sample_size, callback=self.callback, verbose=self.verbose,
-            starts=starts,
-        )
+        user_init = self._validated_init(model, n_features)
+        try:
+            result = fit_em(
+                data,
+                model,
+                self.n_components,
+                n_init=n_init,
+                init_params=self.init_params,
+                rng=rng,
+                reg_covar=self.reg_covar,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                user_init=user_init,
+                init_sample_size=self.init_sample_size,
+                callback=self.callback,
+                verbose=self.verbose,
+                starts=starts,
+            )
+        except FitError as exc:
+            note = _distinct_rows_note(X, weights, self.n_components)
+            if note:
+                raise type(exc)(f"{exc} {note}") from exc
+            raise
+        _check_finite_result(result)
         self._set_fitted(result.parameters, n_features, names)
         self.converged_ = bool(result.best.converged)
         self.n_iter_ = int(result.best.n_iter)
@@ -339,12 +352,53 @@ class GaussianMixture(ParamsMixin):
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
         full = self._parameters.full_covariances()
-        X = np.vstack([
-            rng.multivariate_normal(mean, cov, size=int(count), method="cholesky")
-            for mean, cov, count in zip(self.means_, full, counts)
-        ])
+        X = np.vstack(
+            [
+                rng.multivariate_normal(mean, cov, size=int(count), method="cholesky")
+                for mean, cov, count in zip(self.means_, full, counts)
+            ]
+        )
         y = np.concatenate([np.full(count, k, dtype=np.int64) for k, count in enumerate(counts)])
         return X, y
+
+    # ----------------------------------------------------------------- xarray
+    def to_xarray(self, X=None, *, observed_data=False, log_likelihood=False, sample_dim=None):
+        """The fit as a labeled :class:`xarray.DataTree` (see :mod:`gmm_numba.results`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), optional
+            The training data; needed only for ``observed_data`` or ``log_likelihood``.
+        observed_data, log_likelihood : bool, default=False
+            Store ``X`` and the per-sample log-density.
+        sample_dim : str, optional
+            The sample dimension of a DataArray ``X``.
+
+        Returns
+        -------
+        xarray.DataTree
+        """
+        from .api import estimator_to_tree
+        from .labeled import as_labeled
+
+        labeled = None if X is None else as_labeled(X, sample_dim)
+        return estimator_to_tree(self, labeled, observed_data=observed_data, log_likelihood=log_likelihood)
+
+    @classmethod
+    def from_xarray(cls, tree):
+        """A fitted estimator from a result tree (for example one read by :func:`gmm_numba.load`).
+
+        Its predictions, scores, samples and criteria equal those of the
+        estimator that produced the tree.
+
+        Raises
+        ------
+        ValueError
+            If ``tree`` is not a valid gmm_numba result.
+        """
+        from .api import estimator_from_tree
+
+        return estimator_from_tree(cls, tree)
 
     # ---------------------------------------------------------------- criteria
     def n_parameters(self):
@@ -354,27 +408,55 @@ class GaussianMixture(ParamsMixin):
 
     _n_parameters = n_parameters
 
+    def _mean_score_and_count(self, X):
+        scores = self.score_samples(X)
+        return float(scores.mean()), scores.shape[0]
+
     def bic(self, X):
         """Bayesian information criterion on ``X`` (lower is better).
 
         ``-2 log L + p log n``.
         """
-        n = np.asarray(X).shape[0] if not hasattr(X, "shape") else X.shape[0]
-        return -2.0 * self.score(X) * n + self.n_parameters() * np.log(n)
+        mean, n = self._mean_score_and_count(X)
+        return -2.0 * mean * n + self.n_parameters() * np.log(n)
 
     def aic(self, X):
         """Akaike information criterion on ``X`` (lower is better): ``-2 log L + 2 p``."""
-        n = np.asarray(X).shape[0] if not hasattr(X, "shape") else X.shape[0]
-        return -2.0 * self.score(X) * n + 2 * self.n_parameters()
+        mean, n = self._mean_score_and_count(X)
+        return -2.0 * mean * n + 2 * self.n_parameters()
 
 
-def _as_float_array(value, name, shape):
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be numeric: {exc}") from None
-    if arr.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, but has shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    return arr
+def _check_weighted_samples(weights, min_samples, requirement):
+    """Enough rows with positive weight (rows of weight 0 do not count)."""
+    if weights is None:
+        return
+    n_positive = int(np.count_nonzero(weights))
+    if n_positive < min_samples:
+        raise ValueError(
+            f"sample_weight is positive for {n_positive} sample(s) while a minimum of {min_samples} "
+            f"is required ({requirement}); samples of weight 0 do not count."
+        )
+
+
+def _distinct_rows_note(X, weights, n_components):
+    """A note for a failed fit when X has fewer distinct rows than components, else ""."""
+    rows = X if weights is None else X[weights > 0]
+    n_distinct = np.unique(rows, axis=0).shape[0]
+    if n_distinct >= n_components:
+        return ""
+    among = "" if weights is None else " among the samples of positive weight"
+    return (
+        f"Note: X has only {n_distinct} distinct row(s){among}, fewer than n_components={n_components}: "
+        f"use at most {n_distinct} components."
+    )
+
+
+def _check_finite_result(result):
+    """Never hand back NaN or infinite parameters."""
+    params = result.parameters
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        if not np.all(np.isfinite(getattr(params, name))):
+            raise NumericalError(
+                f"EM produced non-finite {name}; the data's scale is probably beyond what floating "
+                "point handles here. Standardise the features, use float64, or increase reg_covar."
+            )

@@ -73,6 +73,26 @@ class MixtureParameters:
     def n_parameters(self):
         return self.model.n_parameters(self.n_components, self.n_features)
 
+    def permuted(self, order):
+        """The same mixture with its components listed in ``order``."""
+        model = self.model
+        return MixtureParameters(
+            model,
+            self.weights[order],
+            self.means[order],
+            model.permute(self.covariances, order),
+            model.permute(self.precisions_cholesky, order),
+        )
+
+    def canonical(self):
+        """Components sorted by their means (first feature first, ties by the next).
+
+        Used when the order carries no meaning (no user-given means), so that
+        the same fit always lists its components the same way.
+        """
+        order = np.lexsort(self.means.T[::-1])
+        return self.permuted(order)
+
 
 def m_step(model, stats, reg_covar):
     """Maximise the expected complete-data log-likelihood.

@@ -8,7 +8,7 @@ array; other sources (chunked files, Dask) implement the same methods.
 import numpy as np
 
 from . import _kernels
-from ._config import block_size
+from ._config import block_size, kernel_threads
 from .statistics import SufficientStatistics
 
 _NO_WEIGHTS = np.empty(0)
@@ -44,26 +44,29 @@ class InMemoryData:
     def em_statistics(self, params):
         """Sufficient statistics at ``params`` (one fused pass)."""
         means, factors, log_weights, log_det = params.kernel_arguments()
-        w, ll, hard, nk, s1, s2 = _kernels.em_statistics(
-            self.X, self.sample_weight, means, factors, log_weights, log_det, self.block
-        )
+        with kernel_threads(self.n_samples):
+            w, ll, hard, nk, s1, s2 = _kernels.em_statistics(
+                self.X, self.sample_weight, means, factors, log_weights, log_det, self.block
+            )
         return SufficientStatistics(w, ll, hard, nk, s1, s2, means)
 
     def nearest_center_statistics(self, centers, with_s2):
         """Hard-assignment sums; see :func:`_kernels.nearest_center_statistics`."""
         centers = np.ascontiguousarray(centers, dtype=np.float64)
-        counts, s1, s2, inertia = _kernels.nearest_center_statistics(
-            self.X, self.sample_weight, centers, self.block, with_s2
-        )
+        with kernel_threads(self.n_samples):
+            counts, s1, s2, inertia = _kernels.nearest_center_statistics(
+                self.X, self.sample_weight, centers, self.block, with_s2
+            )
         return counts, s1, s2, inertia
 
     def random_responsibility_statistics(self, seed, n_components):
         """Statistics for hashed random responsibilities, about the data mean."""
         counts, s1, _, _ = self.nearest_center_statistics(np.zeros((1, self.n_features)), False)
         shift = s1[0] / counts[0]
-        nk, s1, s2 = _kernels.random_responsibility_statistics(
-            self.X, self.sample_weight, shift, np.uint64(seed), n_components, self.block
-        )
+        with kernel_threads(self.n_samples):
+            nk, s1, s2 = _kernels.random_responsibility_statistics(
+                self.X, self.sample_weight, shift, np.uint64(seed), n_components, self.block
+            )
         return SufficientStatistics(counts[0], np.nan, np.nan, nk, s1, s2, np.tile(shift, (n_components, 1)))
 
     def subsample(self, size, rng):
@@ -111,5 +114,6 @@ def per_sample_scores(X, params, with_responsibilities=False):
     lse = np.empty(n)
     labels = np.empty(n, dtype=np.int64)
     resp = np.empty((n if with_responsibilities else 0, params.n_components))
-    _kernels.per_sample_scores(X, means, factors, log_weights, log_det, block_size(n), lse, labels, resp)
+    with kernel_threads(n):
+        _kernels.per_sample_scores(X, means, factors, log_weights, log_det, block_size(n), lse, labels, resp)
     return lse, labels, (resp if with_responsibilities else None)

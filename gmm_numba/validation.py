@@ -1,12 +1,30 @@
-"""Input checks that turn bad input into clear errors."""
+"""Input checks that turn bad input into clear errors.
+
+Every message names the argument, the offending value (or where it sits)
+and what is allowed. Where scikit-learn's estimator checks look for a
+phrase (``"Reshape your data"``, ``"0 feature(s) (shape=(12, 0)) while a
+minimum of 1 is required"``), the message contains it.
+"""
 
 import numbers
+import warnings
 
 import numpy as np
 
-__all__ = ["check_data", "check_sample_weight", "check_param", "check_random_state"]
+__all__ = [
+    "check_data",
+    "check_feature_names",
+    "check_sample_weight",
+    "check_param",
+    "check_random_state",
+    "check_init_array",
+    "check_weights_init",
+    "check_precisions_init",
+    "feature_names",
+]
 
 
+# --------------------------------------------------------------------- data
 def _is_sparse(X):
     return hasattr(X, "toarray") and hasattr(X, "nnz")
 
@@ -21,29 +39,200 @@ def _feature_names(X):
     return None
 
 
-def _check_columns_numeric(X, name):
+def feature_names(X):
+    """Column names of a DataFrame-like ``X`` (all strings), else None."""
+    return _feature_names(X)
+
+
+def _bulleted(title, names):
+    return f"{title}:\n- " + "\n- ".join(map(str, names)) + "\n"
+
+
+def check_feature_names(names, fitted_names, has_columns, estimator="GaussianMixture"):
+    """Compare the feature names of new data with those seen in ``fit`` (scikit-learn's rules).
+
+    Parameters
+    ----------
+    names : ndarray or None
+        Names of the new data (:func:`feature_names`).
+    fitted_names : ndarray or None
+        ``feature_names_in_`` of the fitted estimator.
+    has_columns : bool
+        Whether the new data is DataFrame-like (names absent or not all strings).
+    estimator : str
+
+    Warns
+    -----
+    UserWarning
+        When only one of the two has names.
+
+    Raises
+    ------
+    ValueError
+        When both have names and they differ, listing the unseen and missing ones.
+    """
+    if names is not None and fitted_names is None:
+        warnings.warn(
+            f"X has feature names, but {estimator} was fitted without feature names", UserWarning, stacklevel=5
+        )
+    elif names is None and fitted_names is not None and has_columns:
+        warnings.warn(
+            f"X does not have valid feature names, but {estimator} was fitted with feature names",
+            UserWarning,
+            stacklevel=5,
+        )
+    elif names is not None and fitted_names is not None and not np.array_equal(names, fitted_names):
+        unseen = [n for n in names if n not in set(fitted_names)]
+        missing = [n for n in fitted_names if n not in set(names)]
+        message = "The feature names should match those that were passed during fit.\n"
+        if unseen:
+            message += _bulleted("Feature names unseen at fit time", unseen)
+        if missing:
+            message += _bulleted("Feature names seen at fit time, yet now missing", missing)
+        if not unseen and not missing:
+            message += "Feature names must be in the same order as they were in fit.\n"
+        raise ValueError(message)
+
+
+def _plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _column_dtypes(X):
+    """``(column, dtype)`` pairs of a DataFrame-like ``X``, else an empty list."""
     dtypes = getattr(X, "dtypes", None)
     if dtypes is None or not hasattr(dtypes, "items"):
-        return
-    for column, dtype in dtypes.items():
+        return []
+    return list(dtypes.items())
+
+
+def _check_columns_numeric(X, name):
+    """Reject DataFrame columns whose dtype can never be numeric (dates, ...).
+
+    Object, string and categorical columns (kind ``"O"``) may still hold
+    numbers; the conversion decides, and :func:`_non_numeric_column` names
+    the culprit if it fails.
+    """
+    for column, dtype in _column_dtypes(X):
         kind = getattr(dtype, "kind", "O")
-        if kind not in "biuf":
-            if kind == "O":
-                continue  # object columns may still hold numbers; conversion decides
+        if kind not in "biufO":
             raise TypeError(
                 f"{name} column {column!r} has non-numeric dtype {dtype}; "
-                "select numeric columns only or convert them first."
+                "select the numeric columns or convert this one to numbers first."
             )
 
 
-def check_data(X, *, name="X", min_samples=1, n_features=None, estimator="GaussianMixture"):
+def _first_non_numeric(values):
+    """``(index, value, reason)`` of the first entry ``float()`` rejects, else None."""
+    for index, value in np.ndenumerate(values):
+        try:
+            float(value)
+        except (TypeError, ValueError) as exc:
+            return index, value, str(exc)
+    return None
+
+
+def _non_numeric_column(X, name):
+    """Message naming the first DataFrame column that does not convert to numbers, else None."""
+    for column, _ in _column_dtypes(X):
+        found = _first_non_numeric(np.asarray(X[column], dtype=object))
+        if found is not None:
+            (row,), value, reason = found
+            return (
+                f"{name} column {column!r} is not numeric: row {row} holds {value!r} ({reason}). "
+                "Select the numeric columns or encode this one as numbers first."
+            )
+    return None
+
+
+def _non_numeric_message(X, arr, name):
+    message = _non_numeric_column(X, name)
+    if message is not None:
+        return message
+    found = _first_non_numeric(arr)
+    if found is None:
+        return f"{name} could not be converted to float64."
+    index, value, reason = found
+    where = ", ".join(map(str, index))
+    return f"{name} contains non-numeric data: {name}[{where}] is {value!r} ({reason})."
+
+
+def _as_numeric_array(X, name):
+    """``X`` as an ndarray of a real numeric dtype (bool, int, uint or float)."""
+    if _is_sparse(X):
+        raise TypeError(f"{name} is a sparse matrix; gmm_numba needs dense data: pass {name}.toarray().")
+    _check_columns_numeric(X, name)
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} could not be read as a 2D array (do its rows have different lengths?): {exc}"
+        ) from None
+    if np.iscomplexobj(arr):
+        raise ValueError(f"Complex data not supported: {name} has complex values (dtype {arr.dtype}).")
+    kind = arr.dtype.kind
+    if kind in "biuf":
+        return arr
+    if kind in "US":
+        raise TypeError(
+            f"{name} holds strings (dtype {arr.dtype}); GaussianMixture needs numbers. "
+            f"Encode them, or convert numbers written as text with {name}.astype(float)."
+        )
+    if kind != "O":
+        raise TypeError(f"{name} has non-numeric dtype {arr.dtype}; convert it to numbers first.")
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(_non_numeric_message(X, arr, name)) from None
+
+
+def _check_dimensions(arr, name):
+    if arr.ndim == 2:
+        return
+    if arr.ndim == 1:
+        raise ValueError(
+            f"Expected a 2D array for {name}, got a 1D array of length {arr.shape[0]}. "
+            f"Reshape your data with {name}.reshape(-1, 1) if it has a single feature "
+            f"or {name}.reshape(1, -1) if it is a single sample."
+        )
+    raise ValueError(
+        f"Expected a 2D array for {name} of shape (n_samples, n_features), "
+        f"got {arr.ndim} dimensions (shape {arr.shape})."
+    )
+
+
+def _check_shape(arr, name, min_samples, n_features, estimator, requirement):
+    n_rows, n_cols = arr.shape
+    if n_rows < min_samples:
+        why = f" ({requirement})" if requirement else ""
+        raise ValueError(
+            f"{name} has {n_rows} sample(s) (shape={arr.shape}) while a minimum of {min_samples} is required{why}."
+        )
+    if n_cols == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if n_features is not None and n_cols != n_features:
+        raise ValueError(f"{name} has {n_cols} features, but {estimator} is expecting {n_features} features as input.")
+
+
+def _check_finite_rows(arr, name):
+    finite_rows = np.isfinite(arr).all(axis=1)
+    if finite_rows.all():
+        return
+    bad = np.flatnonzero(~finite_rows)
+    raise ValueError(
+        f"{name} contains NaN or infinity in {_plural(bad.size, 'row')} (first: row {bad[0]}). "
+        f"Drop or impute them first, for example {name}[np.isfinite({name}).all(axis=1)]."
+    )
+
+
+def check_data(X, *, name="X", min_samples=1, n_features=None, estimator="GaussianMixture", requirement=""):
     """Validate a data matrix and return it as a C-contiguous float array.
 
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
         NumPy arrays, lists and pandas DataFrames. float32 stays float32;
-        every other numeric dtype becomes float64.
+        every other real numeric dtype becomes float64.
     name : str
         How to call the argument in messages.
     min_samples : int
@@ -52,6 +241,8 @@ def check_data(X, *, name="X", min_samples=1, n_features=None, estimator="Gaussi
         Required number of columns (at predict time).
     estimator : str
         Name used in the feature-count message.
+    requirement : str
+        Why ``min_samples`` rows are needed, appended to that message.
 
     Returns
     -------
@@ -60,63 +251,37 @@ def check_data(X, *, name="X", min_samples=1, n_features=None, estimator="Gaussi
     Raises
     ------
     TypeError
-        Sparse, complex-free but non-numeric data.
+        Sparse matrices, strings, dates or other non-numeric data (naming
+        the DataFrame column or the entry).
     ValueError
-        Wrong dimensionality, too few rows, NaN or infinity, complex values,
-        wrong number of features.
+        Complex values, wrong dimensionality, too few rows, no columns, the
+        wrong number of features, NaN or infinity (with the number of rows
+        and the first one).
     """
-    if _is_sparse(X):
-        raise TypeError(
-            f"{name} is a sparse matrix; gmm_numba needs dense data: pass {name}.toarray()."
-        )
-    _check_columns_numeric(X, name)
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} could not be read as a numeric array: {exc}") from None
-    if np.iscomplexobj(arr):
-        raise ValueError(f"Complex data not supported: {name} has complex values.")
-    if arr.dtype.kind not in "biuf":
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} contains non-numeric data: {exc}") from None
-    if arr.ndim != 2:
-        if arr.ndim == 1:
-            raise ValueError(
-                f"Expected a 2D array for {name}, got a 1D array of length {arr.shape[0]}. "
-                f"Reshape it with {name}.reshape(-1, 1) for a single feature "
-                f"or {name}.reshape(1, -1) for a single sample."
-            )
-        raise ValueError(f"Expected a 2D array for {name}, got {arr.ndim} dimensions (shape {arr.shape}).")
-    n_rows, n_cols = arr.shape
-    if n_cols == 0:
-        raise ValueError(f"{name} has 0 features (shape {arr.shape}); at least 1 is required.")
-    if n_rows < min_samples:
-        raise ValueError(
-            f"{name} has {n_rows} sample{'s' if n_rows != 1 else ''} (shape {arr.shape}); "
-            f"at least {min_samples} {'are' if min_samples != 1 else 'is'} required."
-        )
-    if n_features is not None and n_cols != n_features:
-        raise ValueError(
-            f"{name} has {n_cols} features, but {estimator} is expecting {n_features} features as input."
-        )
+    arr = _as_numeric_array(X, name)
+    _check_dimensions(arr, name)
+    _check_shape(arr, name, min_samples, n_features, estimator, requirement)
     dtype = np.float32 if arr.dtype == np.float32 else np.float64
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    finite_rows = np.isfinite(arr).all(axis=1)
-    if not finite_rows.all():
-        bad = np.flatnonzero(~finite_rows)
-        raise ValueError(
-            f"{name} contains NaN or infinity in {bad.size} row{'s' if bad.size != 1 else ''} "
-            f"(first: row {bad[0]}). Drop or impute them first, for example "
-            f"{name}[np.isfinite({name}).all(axis=1)]."
-        )
+    _check_finite_rows(arr, name)
     return arr
 
 
-def feature_names(X):
-    """Column names of a DataFrame-like ``X`` (all strings), else None."""
-    return _feature_names(X)
+# ----------------------------------------------------------- sample weights
+def _as_real_array(value, name):
+    """``value`` as a float64 array; complex, string and other non-numeric values are refused."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} could not be read as an array: {exc}") from None
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name} has complex values; it must be real.")
+    if arr.dtype.kind in "US":
+        raise TypeError(f"{name} must be numeric, got strings (dtype {arr.dtype}).")
+    try:
+        return arr.astype(np.float64, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be numeric: {exc}") from None
 
 
 def check_sample_weight(sample_weight, n_samples):
@@ -124,39 +289,63 @@ def check_sample_weight(sample_weight, n_samples):
 
     Parameters
     ----------
-    sample_weight : array-like of shape (n_samples,) or None
+    sample_weight : array-like of shape (n_samples,), scalar or None
     n_samples : int
 
     Returns
     -------
-    ndarray of shape (n_samples,), float64, or None when all weights are equal to 1.
+    ndarray of shape (n_samples,), float64, or None when ``sample_weight`` is None.
+
+    Raises
+    ------
+    TypeError
+        Non-numeric weights.
+    ValueError
+        Wrong shape, NaN or infinity, negative values, or all zero.
     """
     if sample_weight is None:
         return None
-    if isinstance(sample_weight, numbers.Number):
+    if isinstance(sample_weight, numbers.Real):
         sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
-    try:
-        w = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"sample_weight must be numeric: {exc}") from None
+    w = _as_real_array(sample_weight, "sample_weight")
     if w.ndim != 1:
         raise ValueError(f"sample_weight must be 1D with shape ({n_samples},), got shape {w.shape}.")
     if w.shape[0] != n_samples:
-        raise ValueError(
-            f"sample_weight has {w.shape[0]} entries but X has {n_samples} samples; they must match."
-        )
+        raise ValueError(f"sample_weight has {w.shape[0]} entries but X has {n_samples} samples; they must match.")
     bad = np.flatnonzero(~np.isfinite(w))
     if bad.size:
-        raise ValueError(f"sample_weight contains NaN or infinity at {bad.size} positions (first: {bad[0]}).")
+        raise ValueError(
+            f"sample_weight contains NaN or infinity at {_plural(bad.size, 'position')} "
+            f"(first: index {bad[0]}, value {w[bad[0]]})."
+        )
     bad = np.flatnonzero(w < 0)
     if bad.size:
         raise ValueError(
-            f"sample_weight contains {bad.size} negative values (first: index {bad[0]}, value {w[bad[0]]}); "
-            "weights must be >= 0."
+            f"sample_weight contains {bad.size} negative value{'' if bad.size == 1 else 's'} "
+            f"(first: index {bad[0]}, value {w[bad[0]]}); weights must be >= 0."
         )
     if not w.sum() > 0:
-        raise ValueError("sample_weight sums to zero; at least one weight must be positive.")
+        raise ValueError("sample_weight is all zero; at least one weight must be positive.")
     return np.ascontiguousarray(w)
+
+
+# ---------------------------------------------------------- hyper-parameters
+def _check_option(name, value, options):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(map(repr, options))}.")
+    return value
+
+
+def _check_range(name, value, low, high, low_inclusive):
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>=' if low_inclusive else '>'} {low}")
+        if high is not None:
+            bounds.append(f"<= {high}")
+        raise ValueError(f"{name}={value!r} is out of range; it must be {' and '.join(bounds)}.")
 
 
 def check_param(name, value, kind, *, low=None, high=None, low_inclusive=True, options=None):
@@ -172,45 +361,164 @@ def check_param(name, value, kind, *, low=None, high=None, low_inclusive=True, o
     low_inclusive : bool
     options : sequence of str, optional
         Allowed values for ``kind="option"``.
+
+    Returns
+    -------
+    object
+        ``value`` (a Python bool for ``kind="bool"``).
+
+    Raises
+    ------
+    TypeError
+        A value of the wrong type (``"3"`` or ``1.5`` for an int; booleans
+        are not accepted as numbers).
+    ValueError
+        A value out of range, a non-finite float, an unknown option.
     """
     if kind == "option":
-        if not isinstance(value, str) or value not in options:
-            raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(map(repr, options))}.")
-        return value
+        return _check_option(name, value, options)
     if kind == "bool":
         if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {value!r}.")
+            raise TypeError(f"{name} must be True or False, got {value!r} of type {type(value).__name__}.")
         return bool(value)
     wanted = numbers.Integral if kind == "int" else numbers.Real
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, wanted):
-        what = "an integer" if kind == "int" else "a number"
+        what = "an integer" if kind == "int" else "a real number"
         raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}.")
     if kind == "float" and not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}.")
-    too_low = low is not None and (value < low if low_inclusive else value <= low)
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        bounds = []
-        if low is not None:
-            bounds.append(f"{'>=' if low_inclusive else '>'} {low}")
-        if high is not None:
-            bounds.append(f"<= {high}")
-        raise ValueError(f"{name}={value!r} is out of range; it must be {' and '.join(bounds)}.")
+    _check_range(name, value, low, high, low_inclusive)
     return value
 
 
 def check_random_state(random_state):
-    """A :class:`numpy.random.Generator` from None, an int, a Generator or a RandomState."""
+    """A :class:`numpy.random.Generator` from None, an int, a Generator or a RandomState.
+
+    Raises
+    ------
+    TypeError
+        Any other type (booleans and strings included).
+    ValueError
+        A negative seed.
+    """
+    if isinstance(random_state, (bool, np.bool_)):
+        raise TypeError(f"random_state must be None, an int, a numpy Generator or RandomState, got {random_state!r}.")
     if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
-        if isinstance(random_state, (bool, np.bool_)):
-            raise TypeError(f"random_state must be None, an int or a numpy Generator, got {random_state!r}.")
         if random_state is not None and random_state < 0:
-            raise ValueError(f"random_state={random_state} must be >= 0.")
+            raise ValueError(f"random_state={random_state} is out of range; a seed must be >= 0.")
         return np.random.default_rng(random_state)
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
     raise TypeError(
-        f"random_state must be None, an int, a numpy Generator or RandomState, got {type(random_state).__name__}."
+        "random_state must be None, an int, a numpy Generator or RandomState, "
+        f"got {random_state!r} of type {type(random_state).__name__}."
     )
+
+
+# ------------------------------------------------------- initial parameters
+def check_init_array(value, name, shape):
+    """A user-given initial parameter as a finite float64 array of ``shape``.
+
+    Raises
+    ------
+    TypeError
+        Non-numeric values.
+    ValueError
+        Complex values, the wrong shape, NaN or infinity (with the first position).
+    """
+    arr = np.array(_as_real_array(value, name))
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, but has shape {arr.shape}.")
+    bad = np.argwhere(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(
+            f"{name} contains NaN or infinity at {_plural(len(bad), 'position')} "
+            f"(first: {name}[{', '.join(map(str, bad[0]))}] = {arr[tuple(bad[0])]})."
+        )
+    return arr
+
+
+def check_weights_init(value, n_components):
+    """Initial weights: shape ``(n_components,)``, in [0, 1], summing to 1 (renormalised exactly).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`check_init_array`; also negative weights, weights above 1,
+        or a sum that is not 1 (within 1e-6).
+    """
+    weights = check_init_array(value, "weights_init", (n_components,))
+    bad = np.flatnonzero((weights < 0) | (weights > 1))
+    if bad.size:
+        raise ValueError(f"weights_init must lie in [0, 1], but weights_init[{bad[0]}] = {weights[bad[0]]}.")
+    total = weights.sum()
+    if not np.isclose(total, 1.0, rtol=0, atol=1e-6):
+        raise ValueError(f"weights_init must sum to 1, but they sum to {total:.8g}.")
+    return weights / total
+
+
+def _matrix_label(name, index, stacked):
+    return f"{name}[{index}]" if stacked else name
+
+
+def _check_precision_matrices(precisions, name, covariance_type):
+    """Every matrix symmetric and positive definite; messages name the first offender."""
+    stacked = precisions.ndim == 3
+    for k, matrix in enumerate(precisions.reshape((-1,) + precisions.shape[-2:])):
+        label = _matrix_label(name, k, stacked)
+        scale = np.abs(matrix).max()
+        if not np.allclose(matrix, matrix.T, rtol=1e-10, atol=1e-12 * scale):
+            i, j = np.unravel_index(np.argmax(np.abs(matrix - matrix.T)), matrix.shape)
+            raise ValueError(
+                f"{label} is not symmetric (entry [{i}, {j}] = {matrix[i, j]} but [{j}, {i}] = {matrix[j, i]}); "
+                f"precisions for covariance_type={covariance_type!r} must be symmetric positive definite."
+            )
+        smallest = np.linalg.eigvalsh(matrix).min()
+        if not smallest > 0:
+            raise ValueError(
+                f"{label} is not positive definite (smallest eigenvalue {smallest:.6g}); "
+                f"precisions for covariance_type={covariance_type!r} must be symmetric positive definite."
+            )
+
+
+def _check_positive_entries(precisions, name, covariance_type):
+    bad = np.argwhere(~(precisions > 0))
+    if bad.size:
+        index = tuple(bad[0])
+        raise ValueError(
+            f"{name} must be positive for covariance_type={covariance_type!r}, "
+            f"but {name}[{', '.join(map(str, index))}] = {precisions[index]}."
+        )
+
+
+def check_precisions_init(value, model, n_components, n_features):
+    """Initial precisions in ``model``'s shape, each valid for that model.
+
+    Parameters
+    ----------
+    value : array-like
+        ``(K, D, D)`` for full, ``(D, D)`` for tied, ``(K, D)`` for diag,
+        ``(K,)`` for spherical (``model.covariance_shape(K, D)``).
+    model : CovarianceModel
+    n_components, n_features : int
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`check_init_array`; also matrices that are not symmetric
+        or not positive definite (full-matrix models), or entries that are
+        not positive (diagonal models).
+    """
+    shape = model.covariance_shape(n_components, n_features)
+    precisions = check_init_array(value, "precisions_init", shape)
+    if model.kernel == "full":
+        _check_precision_matrices(precisions, "precisions_init", model.name)
+    else:
+        _check_positive_entries(precisions, "precisions_init", model.name)
+    return precisions

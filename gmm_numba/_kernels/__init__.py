@@ -12,11 +12,13 @@ branches on:
 
 from .estep import em_statistics, per_sample_scores
 from .kmeans import kmeans_plusplus, nearest_center_statistics, random_responsibility_statistics
+from .linalg import precision_cholesky
 
 __all__ = [
     "em_statistics",
     "per_sample_scores",
     "kmeans_plusplus",
+    "precision_cholesky",
     "nearest_center_statistics",
     "random_responsibility_statistics",
 ]

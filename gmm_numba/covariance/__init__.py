@@ -36,8 +36,7 @@ def get_model(name):
         return _REGISTRY[name]
     except (KeyError, TypeError):
         raise ValueError(
-            f"covariance_type={name!r} is not a known covariance model; "
-            f"choose one of {', '.join(available_models())}."
+            f"covariance_type={name!r} is not a known covariance model; choose one of {', '.join(available_models())}."
         ) from None
 
 

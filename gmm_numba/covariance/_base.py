@@ -37,12 +37,7 @@ class CovarianceModel(ABC):
 
     def n_parameters(self, n_components, n_features):
         """Free parameters of the whole mixture: means, weights and covariances."""
-        return (
-            n_components * n_features
-            + n_components
-            - 1
-            + self.n_covariance_parameters(n_components, n_features)
-        )
+        return n_components * n_features + n_components - 1 + self.n_covariance_parameters(n_components, n_features)
 
     @abstractmethod
     def covariances(self, stats, reg_covar):
@@ -95,6 +90,10 @@ class CovarianceModel(ABC):
 
         Raises ``ValueError`` when ``full`` does not have this model's structure.
         """
+
+    def permute(self, covariances, order):
+        """Covariances with the components reordered by ``order``."""
+        return covariances[order]
 
     def __repr__(self):
         return f"<covariance model {self.name!r}>"

@@ -42,6 +42,9 @@ class Tied(CovarianceModel):
     def full_covariances(self, covariances, n_components, n_features):
         return np.array(np.broadcast_to(covariances, (n_components,) + covariances.shape), dtype=np.float64)
 
+    def permute(self, covariances, order):
+        return covariances
+
     def from_full_covariances(self, full):
         require_structure(np.allclose(full, full[0], rtol=1e-12, atol=0), self.name, "components differ")
         return np.array(full[0], dtype=np.float64)

@@ -1,0 +1,69 @@
+"""The ``.gmm`` accessor on xarray DataArrays and Datasets.
+
+>>> result = da.gmm.fit(3, sample_dim="time")         # doctest: +SKIP
+>>> labels = da.gmm.predict(result, sample_dim="time")  # doctest: +SKIP
+"""
+
+import xarray as xr
+
+from .api import fit
+from .labeled import as_labeled, label_samples
+from .sources import per_sample_scores
+
+
+class GMMAccessor:
+    """Fit mixtures to, and predict on, labeled data (samples along one dimension)."""
+
+    def __init__(self, obj):
+        self._obj = obj
+
+    def fit(self, n_components=1, *, sample_dim=None, **options):
+        """Same as ``gmm_numba.fit(obj, n_components, ...)``."""
+        return fit(self._obj, n_components, sample_dim=sample_dim, **options)
+
+    def select(self, *, sample_dim=None, **options):
+        """Same as ``gmm_numba.select(obj, ...)``."""
+        from .selection import select
+
+        return select(self._obj, sample_dim=sample_dim, **options)
+
+    def _scores(self, result, sample_dim, with_responsibilities=False):
+        from .estimator import GaussianMixture
+
+        estimator = GaussianMixture.from_xarray(result)
+        labeled = as_labeled(self._obj, sample_dim)
+        trained = [str(f) for f in result["posterior"]["feature"].values]
+        if labeled.named and int(result.attrs.get("named_features", 0)) and labeled.feature_names != trained:
+            raise ValueError(f"The features {labeled.feature_names} differ from the fitted ones {trained}.")
+        X = (
+            estimator._check_input(labeled.values, reset=False)[0]
+            if not labeled.named
+            else _checked(estimator, labeled)
+        )
+        return labeled, per_sample_scores(X, estimator._parameters, with_responsibilities)
+
+    def predict(self, result, *, sample_dim=None):
+        """Most responsible component per sample, as a DataArray along the sample dimension."""
+        labeled, (_, labels, _) = self._scores(result, sample_dim)
+        return label_samples(labels, labeled, "component")
+
+    def predict_proba(self, result, *, sample_dim=None):
+        """Responsibilities as a DataArray (sample, component)."""
+        labeled, (_, _, resp) = self._scores(result, sample_dim, True)
+        components = result["posterior"]["component"].values
+        return label_samples(resp, labeled, "responsibility", ("component",), {"component": components})
+
+    def score_samples(self, result, *, sample_dim=None):
+        """Per-sample log-density as a DataArray along the sample dimension."""
+        labeled, (lse, _, _) = self._scores(result, sample_dim)
+        return label_samples(lse, labeled, "log_density")
+
+
+def _checked(estimator, labeled):
+    from .validation import check_data
+
+    return check_data(labeled.values, n_features=estimator.n_features_in_)
+
+
+xr.register_dataarray_accessor("gmm")(GMMAccessor)
+xr.register_dataset_accessor("gmm")(GMMAccessor)

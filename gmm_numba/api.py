@@ -1,0 +1,129 @@
+"""Functional entry points: fit to a labeled result, and estimator <-> tree."""
+
+import numpy as np
+
+from .criteria import Criteria
+from .labeled import as_labeled
+from .results import build_tree, point_parameters
+from .sources import InMemoryData, per_sample_scores
+
+#: Estimator settings recorded as attributes of a result.
+RECORDED_SETTINGS = ("tol", "reg_covar", "max_iter", "n_init", "init_params", "random_state")
+
+
+def fit(
+    X, n_components=1, *, sample_weight=None, sample_dim=None, observed_data=False, log_likelihood=False, **options
+):
+    """Fit a Gaussian mixture and return the labeled result.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features), DataFrame, DataArray or Dataset
+    n_components : int
+    sample_weight : array-like of shape (n_samples,), optional
+    sample_dim : str, optional
+        The sample dimension of a DataArray.
+    observed_data : bool, default=False
+        Store ``X`` in the ``observed_data`` group.
+    log_likelihood : bool, default=False
+        Store the per-sample log-density in the ``log_likelihood`` group.
+    **options
+        Any :class:`GaussianMixture` parameter (covariance_type, n_init, ...).
+
+    Returns
+    -------
+    xarray.DataTree
+        See :mod:`gmm_numba.results` for the layout.
+    """
+    from .estimator import GaussianMixture
+
+    labeled = as_labeled(X, sample_dim)
+    estimator = GaussianMixture(n_components, **options).fit(labeled.values, sample_weight=sample_weight)
+    return estimator_to_tree(estimator, labeled, observed_data=observed_data, log_likelihood=log_likelihood)
+
+
+def estimator_to_tree(estimator, labeled=None, *, observed_data=False, log_likelihood=False):
+    """The result tree of a fitted estimator.
+
+    Parameters
+    ----------
+    estimator : GaussianMixture
+        Fitted.
+    labeled : LabeledInput, optional
+        The data it was fitted on, with its labels; needed for
+        ``observed_data`` and ``log_likelihood``.
+    observed_data, log_likelihood : bool
+
+    Returns
+    -------
+    xarray.DataTree
+    """
+    estimator._check_is_fitted()
+    params = estimator._parameters
+    names = getattr(estimator, "feature_names_in_", None)
+    if labeled is not None:
+        feature_names, named = labeled.feature_names, labeled.named
+    elif names is not None:
+        feature_names, named = [str(n) for n in names], True
+    else:
+        feature_names, named = [f"x{i}" for i in range(params.n_features)], False
+    em_fit = getattr(estimator, "fit_result_", None)
+    criteria = None
+    if em_fit is not None:
+        criteria = Criteria.from_statistics(em_fit.final, params.n_parameters())
+    observed = pointwise = None
+    if (observed_data or log_likelihood) and labeled is None:
+        raise ValueError("observed_data and log_likelihood need the data: use gmm_numba.fit(X, ...).")
+    if observed_data or log_likelihood:
+        X = estimator._check_input(labeled.values, reset=False)[0]
+        observed = X if observed_data else None
+        pointwise = per_sample_scores(X, params)[0] if log_likelihood else None
+    settings = {name: getattr(estimator, name) for name in RECORDED_SETTINGS}
+    return build_tree(
+        params,
+        feature_names=feature_names,
+        named_features=named,
+        em_fit=em_fit,
+        criteria=criteria,
+        settings=settings,
+        observed=observed,
+        pointwise=pointwise,
+        sample_dim=labeled.sample_dim if labeled is not None else "sample",
+        sample_coord=labeled.sample_coord if labeled is not None else None,
+    )
+
+
+def estimator_from_tree(cls, tree):
+    """A fitted ``cls`` (GaussianMixture) holding the point estimate of ``tree``."""
+    params = point_parameters(tree)
+    attrs = tree.attrs
+    settings = {"n_components": params.n_components, "covariance_type": params.model.name}
+    for name in RECORDED_SETTINGS:
+        if name in attrs:
+            settings[name] = attrs[name]
+    seed = settings.get("random_state")
+    settings["random_state"] = int(seed) if isinstance(seed, (int, np.integer)) else None
+    for name, kind in (("max_iter", int), ("n_init", int), ("tol", float), ("reg_covar", float)):
+        if name in settings:
+            settings[name] = kind(settings[name])
+    estimator = cls(**settings)
+    features = [str(v) for v in tree["posterior"]["feature"].values]
+    names = np.asarray(features, dtype=object) if int(attrs.get("named_features", 0)) else None
+    estimator._set_fitted(params, params.n_features, names)
+    if "sample_stats" in tree.children:
+        stats = tree["sample_stats"]
+        best = int(stats["best_restart"].values)
+        n_iter = int(stats["n_iter"].values[best])
+        estimator.converged_ = bool(stats["converged"].values[best])
+        estimator.n_iter_ = n_iter
+        estimator.lower_bounds_ = [float(v) for v in stats["lower_bound"].values[best, :n_iter]]
+        estimator.lower_bound_ = estimator.lower_bounds_[-1] if n_iter else float("nan")
+    return estimator
+
+
+def fitted_data_source(estimator, X, sample_weight=None):
+    """An in-memory source for ``X`` checked against a fitted estimator."""
+    from .validation import check_sample_weight
+
+    arr = estimator._check_input(X, reset=False)[0]
+    return InMemoryData(arr, check_sample_weight(sample_weight, arr.shape[0]))

@@ -1,0 +1,134 @@
+"""Parameter uncertainty by resampling weights (as mclust's MclustBootstrap)."""
+
+import numpy as np
+import xarray as xr
+from scipy.optimize import linear_sum_assignment
+
+from .em import run_em
+from .errors import FitError
+from .labeled import as_labeled
+from .results import parameter_dataset
+from .sources import InMemoryData
+from .validation import check_param, check_random_state, check_sample_weight
+
+METHODS = ("wlbs", "nonparametric")
+
+
+def _resampling_weights(method, n_samples, rng):
+    if method == "wlbs":
+        g = rng.gamma(1.0, 1.0, size=n_samples)
+        return g * (n_samples / g.sum())
+    return rng.multinomial(n_samples, np.full(n_samples, 1.0 / n_samples)).astype(np.float64)
+
+
+def align(reference, params):
+    """Permute ``params``' components to best match ``reference``'s.
+
+    Components are matched by the distance between their means, in units of
+    the reference's average per-feature standard deviation, with the
+    Hungarian algorithm.
+
+    Returns
+    -------
+    MixtureParameters
+    """
+    full = reference.full_covariances()
+    scale = np.sqrt(np.mean(np.diagonal(full, axis1=1, axis2=2), axis=0))
+    diff = (reference.means[:, None, :] - params.means[None, :, :]) / scale
+    _, order = linear_sum_assignment(np.sum(diff**2, axis=2))
+    return params.permuted(order)
+
+
+def bootstrap(
+    fitted,
+    X,
+    n_draws=100,
+    method="wlbs",
+    *,
+    random_state=None,
+    sample_weight=None,
+    sample_dim=None,
+    tol=1e-5,
+    max_iter=200,
+):
+    """Bootstrap draws of the mixture parameters.
+
+    Each draw reweights the samples, refits by EM from the fitted solution
+    with the fused kernels (the data is never copied), and aligns its
+    components to the fitted ones.
+
+    Parameters
+    ----------
+    fitted : xarray.DataTree or GaussianMixture
+        A result of :func:`gmm_numba.fit` / :func:`gmm_numba.select`, or a fitted estimator.
+    X : array-like of shape (n_samples, n_features)
+        The data it was fitted to.
+    n_draws : int, default=100
+    method : {"wlbs", "nonparametric"}, default="wlbs"
+        ``"wlbs"``: weighted likelihood bootstrap, weights ``n * Dirichlet(1, ..., 1)``
+        (normalised Gamma(1, 1) draws). ``"nonparametric"``: multinomial counts
+        (the classical bootstrap, as weights).
+    random_state : int, numpy Generator or None
+    sample_weight : array-like of shape (n_samples,), optional
+        Weights of the original fit; multiplied with the resampling weights.
+    sample_dim : str, optional
+    tol, max_iter : float, int
+        EM settings of each refit.
+
+    Returns
+    -------
+    xarray.DataTree
+        The fitted result with ``posterior`` holding the draws
+        (chain=1, draw=n_draws), the fit itself in ``point_estimate``, and
+        root attributes ``bootstrap_method``, ``n_draws`` and ``n_failed_draws``.
+    """
+    from .api import estimator_to_tree
+    from .estimator import GaussianMixture
+
+    check_param("n_draws", n_draws, "int", low=1)
+    check_param("method", method, "option", options=METHODS)
+    check_param("tol", tol, "float", low=0)
+    check_param("max_iter", max_iter, "int", low=1)
+    if isinstance(fitted, xr.DataTree):
+        tree = fitted
+        estimator = GaussianMixture.from_xarray(tree)
+    else:
+        estimator = fitted
+        estimator._check_is_fitted()
+        tree = estimator_to_tree(estimator)
+    labeled = as_labeled(X, sample_dim)
+    arr = estimator._check_input(labeled.values, reset=False)[0]
+    n_samples = arr.shape[0]
+    base = check_sample_weight(sample_weight, n_samples)
+    reference = estimator._parameters
+    rng = check_random_state(random_state)
+    reg_covar = float(tree.attrs.get("reg_covar", estimator.reg_covar))
+
+    draws = []
+    failures = 0
+    for _ in range(n_draws):
+        weights = _resampling_weights(method, n_samples, rng)
+        if base is not None:
+            weights = weights * base
+        try:
+            run = run_em(InMemoryData(arr, weights), reference, reg_covar=reg_covar, tol=tol, max_iter=max_iter)
+        except FitError:
+            failures += 1
+            continue
+        draws.append(align(reference, run.parameters))
+    if not draws:
+        raise FitError(f"All {n_draws} bootstrap refits failed; the fit may be too close to degenerate.")
+
+    features = [str(f) for f in tree["posterior"]["feature"].values]
+    posterior = parameter_dataset(
+        np.stack([p.weights for p in draws])[None],
+        np.stack([p.means for p in draws])[None],
+        np.stack([p.full_covariances() for p in draws])[None],
+        features,
+    )
+    point = parameter_dataset(reference.weights, reference.means, reference.full_covariances(), features, draw_dims=())
+    out = tree.copy()
+    out["posterior"] = xr.DataTree(posterior)
+    out["point_estimate"] = xr.DataTree(point)
+    out.attrs = dict(tree.attrs, bootstrap_method=method, n_draws=len(draws), n_failed_draws=failures)
+    return out

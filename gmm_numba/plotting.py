@@ -1,0 +1,113 @@
+"""Pictures (needs the optional ``plots`` extra: matplotlib)."""
+
+import numpy as np
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("Plotting needs matplotlib: pip install 'gmm_numba[plots]'.") from None
+    return plt
+
+
+def plot_criterion(result, criterion=None, ax=None):
+    """Criterion against the number of components, a line per covariance model, best marked.
+
+    Parameters
+    ----------
+    result : xarray.DataTree
+        From :func:`gmm_numba.select`.
+    criterion : {"bic", "aic", "icl"}, optional
+        Defaults to the one the selection used.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    plt = _pyplot()
+    if "selection" not in result.children:
+        raise ValueError("This result has no 'selection' group; make it with gmm_numba.select.")
+    sel = result["selection"].to_dataset()
+    criterion = criterion or sel.attrs["criterion"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    ks = sel["n_components"].values
+    for name in sel["covariance_type"].values:
+        ax.plot(ks, sel[criterion].sel(covariance_type=name).values, marker="o", label=str(name))
+    values = sel[criterion].values
+    i, j = np.unravel_index(np.nanargmin(values), values.shape)
+    ax.plot(
+        ks[j],
+        values[i, j],
+        marker="*",
+        markersize=18,
+        color="black",
+        linestyle="none",
+        label=f"best: {sel['covariance_type'].values[i]}, K={ks[j]}",
+    )
+    ax.set_xlabel("number of components")
+    ax.set_ylabel(f"{criterion.upper()} (lower is better)")
+    ax.set_xticks(ks)
+    ax.legend()
+    return ax
+
+
+def ellipse_points(mean, covariance, n_sigma, n_points=100):
+    """Points on the ``n_sigma`` ellipse of a 2-D Gaussian, shape (n_points, 2)."""
+    angles = np.linspace(0, 2 * np.pi, n_points)
+    circle = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    return mean + n_sigma * circle @ np.linalg.cholesky(covariance).T
+
+
+def plot_classification(result, X, features=None, ax=None, responsibilities=None):
+    """Data coloured by component with each component's 1 and 2 sigma ellipses.
+
+    Parameters
+    ----------
+    result : xarray.DataTree
+    X : array-like of shape (n_samples, n_features)
+    features : pair of str or int, optional
+        Which two features to show (default: the first two).
+    ax : matplotlib Axes, optional
+    responsibilities : ndarray of shape (n_samples, 2), optional
+        When given (K = 2), points are coloured by their mix of the two components.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    from .estimator import GaussianMixture
+    from .labeled import as_labeled
+
+    plt = _pyplot()
+    labeled = as_labeled(X)
+    estimator = GaussianMixture.from_xarray(result)
+    values = np.asarray(labeled.values, dtype=np.float64)
+    names = [str(f) for f in result["posterior"]["feature"].values]
+    features = features if features is not None else (0, 1) if len(names) > 1 else (0, 0)
+    idx = [names.index(f) if isinstance(f, str) else int(f) for f in features]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5))
+    colors = plt.get_cmap("tab10")
+    if responsibilities is not None:
+        r = np.asarray(responsibilities)[:, 0]
+        point_colors = r[:, None] * np.array(colors(0)) + (1 - r[:, None]) * np.array(colors(1))
+        ax.scatter(values[:, idx[0]], values[:, idx[1]], s=12, c=np.clip(point_colors, 0, 1))
+    else:
+        labels = estimator.predict(values)
+        ax.scatter(values[:, idx[0]], values[:, idx[1]], s=12, c=[colors(k % 10) for k in labels])
+    full = estimator._parameters.full_covariances()
+    for k, mean in enumerate(estimator.means_):
+        cov = full[k][np.ix_(idx, idx)]
+        for n_sigma, style in ((1, "-"), (2, "--")):
+            pts = ellipse_points(mean[idx], cov, n_sigma)
+            ax.plot(pts[:, 0], pts[:, 1], style, color=colors(k % 10), linewidth=1.5)
+        ax.plot(*mean[idx], marker="x", color="black")
+    ax.set_xlabel(names[idx[0]])
+    ax.set_ylabel(names[idx[1]])
+    return ax

@@ -1,0 +1,110 @@
+"""ArviZ-style summaries of a result."""
+
+import numpy as np
+import pandas as pd
+
+#: Probability mass of the equal-tailed interval reported for draws (ArviZ's default).
+INTERVAL_PROB = 0.94
+
+
+def _rows(ds, name, feature_names):
+    da = ds[name]
+    stacked = da.values.reshape(-1, *da.shape[2:])  # (draws, ...)
+    n_components = da.sizes["component"]
+    if name == "weights":
+        for k in range(n_components):
+            yield f"weights[{k}]", stacked[:, k]
+    elif name == "means":
+        for k in range(n_components):
+            for i, f in enumerate(feature_names):
+                yield f"means[{k}, {f}]", stacked[:, k, i]
+    else:
+        for k in range(n_components):
+            for i, f in enumerate(feature_names):
+                for j in range(i, len(feature_names)):
+                    g = feature_names[j]
+                    yield f"covariances[{k}, {f}, {g}]", stacked[:, k, i, j]
+
+
+def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL_PROB):
+    """A row per parameter, in the style of ``arviz.summary``.
+
+    Parameters
+    ----------
+    result : xarray.DataTree
+        From :func:`gmm_numba.fit`, :func:`gmm_numba.select` or :func:`gmm_numba.bootstrap`.
+    var_names : sequence of str
+        Which parameters to list. Covariances list the upper triangle.
+    prob : float
+        Mass of the equal-tailed interval when there are several draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index like ``weights[0]``, ``means[1, waiting]``. Columns ``mean``
+        and, when the posterior holds several draws, ``sd`` and the interval
+        bounds (``eti_3%``, ``eti_97%`` for ``prob=0.94``).
+    """
+    ds = result["posterior"].to_dataset()
+    features = [str(f) for f in ds["feature"].values]
+    n_draws = ds.sizes["chain"] * ds.sizes["draw"]
+    lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
+    lo_name, hi_name = f"eti_{100 * lo_q:g}%", f"eti_{100 * hi_q:g}%"
+    records = {}
+    for name in var_names:
+        for label, values in _rows(ds, name, features):
+            row = {"mean": float(np.mean(values))}
+            if n_draws > 1:
+                row["sd"] = float(np.std(values, ddof=1))
+                row[lo_name] = float(np.quantile(values, lo_q))
+                row[hi_name] = float(np.quantile(values, hi_q))
+            records[label] = row
+    return pd.DataFrame.from_dict(records, orient="index")
+
+
+def to_inference_data(result):
+    """What the installed ArviZ takes: InferenceData (arviz < 1) or the DataTree itself.
+
+    Groups ArviZ does not know (criteria, selection, point_estimate) are
+    left out of the InferenceData.
+    """
+    import arviz as az
+
+    major = int(az.__version__.split(".")[0])
+    if major >= 1:
+        return result
+    known = ("posterior", "sample_stats", "observed_data", "log_likelihood")
+    groups = {name: result[name].to_dataset() for name in known if name in result.children}
+    return az.InferenceData(**groups)
+
+
+def describe(result):
+    """A short human-readable description of a result.
+
+    Returns
+    -------
+    str
+    """
+    attrs = result.attrs
+    lines = [f"Gaussian mixture: {attrs.get('n_components')} components, covariance '{attrs.get('covariance_type')}'"]
+    if "criteria" in result.children:
+        c = result["criteria"].to_dataset()
+        lines.append(
+            f"log-likelihood {float(c['log_likelihood']):.6g}, {int(c['n_parameters'])} parameters, "
+            f"n = {float(c['n_samples']):g}"
+        )
+        lines.append(f"BIC {float(c['bic']):.6g}   AIC {float(c['aic']):.6g}   ICL {float(c['icl']):.6g}")
+    if "sample_stats" in result.children:
+        s = result["sample_stats"].to_dataset()
+        best = int(s["best_restart"])
+        state = "converged" if bool(s["converged"].values[best]) else "NOT converged"
+        lines.append(f"{state} after {int(s['n_iter'].values[best])} iterations (best of {s.sizes['restart']} starts)")
+    post = result["posterior"].to_dataset()
+    table = pd.DataFrame(
+        post["means"].values.reshape(-1, *post["means"].shape[2:]).mean(axis=0),
+        columns=[str(f) for f in post["feature"].values],
+    )
+    table.insert(0, "weight", post["weights"].values.reshape(-1, post.sizes["component"]).mean(axis=0))
+    table.index.name = "component"
+    lines.append(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    return "\n".join(lines)

@@ -1,0 +1,268 @@
+"""Deliberately naive reference implementations for the tests.
+
+Everything here is written from the textbook definitions with NumPy/SciPy,
+without looking at how gmm_numba organises its computation: explicit
+``(n_samples, n_components)`` responsibility matrices, SciPy's
+``multivariate_normal.logpdf`` for the densities, ``logsumexp`` for the
+normalisation and ``np.cov(..., aweights=...)`` for the M-steps. All
+arithmetic is float64 (float32 inputs are cast first), so the references are
+also the "exact" answers the float32 kernels are compared with.
+
+Covariances are passed around in scikit-learn's shapes:
+
+* ``full``: (K, D, D)
+* ``tied``: (D, D)
+* ``diag``: (K, D)
+* ``spherical``: (K,)
+"""
+
+import numpy as np
+from scipy import linalg
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+# --------------------------------------------------------------------------- shapes
+def full_covariances(cov_type, covariances, n_components, n_features):
+    """Covariances in the model's shape -> (K, D, D) float64 matrices."""
+    c = np.asarray(covariances, dtype=np.float64)
+    if cov_type == "full":
+        return c.copy()
+    if cov_type == "tied":
+        return np.array([c for _ in range(n_components)])
+    if cov_type == "diag":
+        return np.array([np.diag(c[k]) for k in range(n_components)])
+    if cov_type == "spherical":
+        return np.array([c[k] * np.eye(n_features) for k in range(n_components)])
+    raise ValueError(cov_type)
+
+
+def precisions(cov_type, covariances):
+    """Inverse covariances in the model's shape."""
+    c = np.asarray(covariances, dtype=np.float64)
+    if cov_type == "full":
+        return np.array([np.linalg.inv(m) for m in c])
+    if cov_type == "tied":
+        return np.linalg.inv(c)
+    return 1.0 / c
+
+
+def precisions_cholesky(cov_type, covariances):
+    """scikit-learn's ``precisions_cholesky_``: upper triangular ``P`` with
+    ``P P^T = Sigma^-1`` (``P = (L^-1)^T`` for the Cholesky factor ``L`` of
+    ``Sigma``), or ``1 / sqrt(variance)`` for diag/spherical."""
+    c = np.asarray(covariances, dtype=np.float64)
+
+    def one(m):
+        lower = np.linalg.cholesky(m)
+        return np.linalg.inv(lower).T
+
+    if cov_type == "full":
+        return np.array([one(m) for m in c])
+    if cov_type == "tied":
+        return one(c)
+    return 1.0 / np.sqrt(c)
+
+
+# ------------------------------------------------------------------------- E-step
+def weighted_log_densities(X, weights, means, full_covs):
+    """``log pi_k + log N(x_n | mu_k, Sigma_k)``, shape (N, K), via SciPy."""
+    X = np.asarray(X, dtype=np.float64)
+    n, k = X.shape[0], len(weights)
+    out = np.empty((n, k))
+    for j in range(k):
+        with np.errstate(divide="ignore"):
+            log_w = np.log(weights[j])
+        logpdf = multivariate_normal(mean=means[j], cov=full_covs[j]).logpdf(X)
+        out[:, j] = log_w + np.reshape(logpdf, n)
+    return out
+
+
+def responsibilities(wlp):
+    """Per-point log-likelihood and responsibilities from weighted log-densities."""
+    lse = logsumexp(wlp, axis=1)
+    log_resp = wlp - lse[:, None]
+    return lse, np.exp(log_resp), log_resp
+
+
+def e_step(X, weights, means, full_covs):
+    """``(log p(x_n), r_nk, log r_nk)`` for each point."""
+    return responsibilities(weighted_log_densities(X, weights, means, full_covs))
+
+
+def statistics_from_responsibilities(X, sample_weight, resp, shifts, lse=None, log_resp=None):
+    """Sufficient statistics by plain loops over an explicit responsibility matrix.
+
+    Returns a dict with ``W``, ``LL``, ``hard`` (``sum_n w_n max_k log r_nk``),
+    ``nk`` (K,), ``s1`` (K, D) and ``s2`` (K, D, D), the moments taken about
+    ``shifts`` (K, D).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    k = resp.shape[1]
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    nk = np.zeros(k)
+    s1 = np.zeros((k, d))
+    s2 = np.zeros((k, d, d))
+    for j in range(k):
+        a = w * resp[:, j]
+        diff = X - shifts[j]
+        nk[j] = a.sum()
+        s1[j] = a @ diff
+        s2[j] = np.einsum("n,ni,nj->ij", a, diff, diff)
+    out = {"W": w.sum(), "nk": nk, "s1": s1, "s2": s2}
+    if lse is not None:
+        out["LL"] = float(np.sum(w * lse))
+    if log_resp is not None:
+        out["hard"] = float(np.sum(w * log_resp.max(axis=1)))
+    return out
+
+
+def em_statistics(X, sample_weight, weights, means, full_covs, shifts=None):
+    """All the statistics of one E-step at the given parameters (shifts default to the means)."""
+    lse, resp, log_resp = e_step(X, weights, means, full_covs)
+    shifts = np.asarray(means, dtype=np.float64) if shifts is None else shifts
+    return statistics_from_responsibilities(X, sample_weight, resp, shifts, lse, log_resp)
+
+
+# ------------------------------------------------------------------------- M-step
+def _weighted_cov(X, a):
+    """Weighted population covariance (bias=True) with weights ``a``."""
+    return np.atleast_2d(np.cov(X, rowvar=False, aweights=a, bias=True))
+
+
+def m_step(X, sample_weight, resp, cov_type, reg_covar):
+    """scikit-learn's M-step, written with ``np.average`` and ``np.cov``.
+
+    Returns ``(weights, means, covariances)`` with the covariances in the
+    model's shape and ``reg_covar`` on their diagonal.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    k = resp.shape[1]
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    nk = np.array([np.sum(resp[:, j] * w) for j in range(k)])
+    weights = nk / nk.sum()
+    means = np.array([np.average(X, axis=0, weights=resp[:, j] * w) for j in range(k)])
+    covs = np.array([_weighted_cov(X, resp[:, j] * w) for j in range(k)])
+    eye = np.eye(d)
+    if cov_type == "full":
+        cov = covs + reg_covar * eye
+    elif cov_type == "tied":
+        cov = np.einsum("k,kij->ij", nk, covs) / nk.sum() + reg_covar * eye
+    elif cov_type == "diag":
+        cov = np.array([np.diag(c) for c in covs]) + reg_covar
+    elif cov_type == "spherical":
+        cov = (np.array([np.diag(c) for c in covs]) + reg_covar).mean(axis=1)
+    else:
+        raise ValueError(cov_type)
+    return weights, means, cov
+
+
+def hard_m_step(X, sample_weight, labels, n_components, cov_type, reg_covar):
+    """M-step for a hard partition (one-hot responsibilities)."""
+    resp = np.zeros((X.shape[0], n_components))
+    resp[np.arange(X.shape[0]), labels] = 1.0
+    return m_step(X, sample_weight, resp, cov_type, reg_covar)
+
+
+# ---------------------------------------------------------------------------- EM
+def em(X, sample_weight, weights, means, covariances, cov_type, reg_covar, n_iter):
+    """``n_iter`` plain EM iterations.
+
+    Returns ``(lower_bounds, (weights, means, covariances))`` where
+    ``lower_bounds[i]`` is the weighted mean log-likelihood of the parameters
+    entering iteration ``i`` (scikit-learn's ``lower_bounds_``).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    k = len(weights)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    bounds = []
+    for _ in range(n_iter):
+        full = full_covariances(cov_type, covariances, k, d)
+        lse, resp, _ = e_step(X, weights, means, full)
+        bounds.append(np.sum(w * lse) / w.sum())
+        weights, means, covariances = m_step(X, w, resp, cov_type, reg_covar)
+    return np.array(bounds), (weights, means, covariances)
+
+
+def n_parameters(cov_type, k, d):
+    """Free parameters of a K-component mixture in D dimensions."""
+    cov = {"full": k * d * (d + 1) / 2, "tied": d * (d + 1) / 2, "diag": k * d, "spherical": k}[cov_type]
+    return int(cov + k * d + k - 1)
+
+
+# ------------------------------------------------------------------ initialisation
+def nearest_center_statistics(X, sample_weight, centers, with_s2=True):
+    """Hard assignment to the nearest centre, by brute-force distances."""
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    c = centers.shape[0]
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    dist = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    labels = dist.argmin(axis=1)
+    counts = np.zeros(c)
+    s1 = np.zeros((c, d))
+    s2 = np.zeros((c, d, d))
+    inertia = 0.0
+    for i in range(n):
+        j = labels[i]
+        diff = X[i] - centers[j]
+        counts[j] += w[i]
+        s1[j] += w[i] * diff
+        if with_s2:
+            s2[j] += w[i] * np.outer(diff, diff)
+        inertia += w[i] * dist[i, j]
+    return counts, s1, s2, inertia, labels, dist
+
+
+def kmeans_plusplus(X, sample_weight, uniforms):
+    """Greedy k-means++ as documented: candidate ``c`` of round ``r`` is the
+    first row whose cumulative ``w d^2`` exceeds ``u[r, c] * total``; the
+    candidate giving the lowest potential is kept (the first on ties)."""
+    X = np.asarray(X, dtype=np.float64)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    k, trials = uniforms.shape
+
+    def pick(prob, u):
+        cum = np.cumsum(prob)
+        return int(np.searchsorted(cum, u * cum[-1], side="right"))
+
+    chosen = [pick(w, uniforms[0, 0])]
+    closest = ((X - X[chosen[0]]) ** 2).sum(axis=1)
+    for r in range(1, k):
+        best, best_pot, best_closest = None, np.inf, None
+        for t in range(trials):
+            idx = pick(w * closest, uniforms[r, t])
+            cand = np.minimum(closest, ((X - X[idx]) ** 2).sum(axis=1))
+            pot = np.sum(w * cand)
+            if pot < best_pot:
+                best, best_pot, best_closest = idx, pot, cand
+        chosen.append(best)
+        closest = best_closest
+    return np.array(chosen)
+
+
+_MASK = (1 << 64) - 1
+
+
+def splitmix_uniform(seed, n, k, n_components):
+    """The documented counter-based uniform: splitmix64 of ``seed ^ (n K + k)``
+    mapped to (0, 1), computed with Python integers."""
+    z = (seed ^ ((n * n_components + k) & _MASK)) & _MASK
+    z = (z + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    z = z ^ (z >> 31)
+    return ((z >> 11) + 1) * (1.0 / 9007199254740993.0)
+
+
+def random_responsibilities(seed, n_samples, n_components):
+    """The (N, K) responsibility matrix of the ``random`` initialisation."""
+    r = np.array(
+        [[splitmix_uniform(seed, n, k, n_components) for k in range(n_components)] for n in range(n_samples)]
+    )
+    return r / r.sum(axis=1, keepdims=True)

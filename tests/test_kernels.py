@@ -1,0 +1,383 @@
+"""The Numba kernels against the naive NumPy/SciPy references in ``naive.py``.
+
+Tolerances (relative to the largest magnitude of the compared array unless
+stated otherwise):
+
+* float64: ``1e-10`` for E-step statistics and scores, ``1e-9`` after an
+  M-step (the M-step subtracts moments), ``1e-12`` for additivity.
+* float32: ``1e-5`` (observed errors are ~1e-7: the per-point arithmetic
+  runs in float32, relative rounding ~6e-8 on log densities of size ~10,
+  while every sum is float64). The M-step after a float32 E-step: ``1e-5``.
+  Data far from zero (1e4 + N(0, 1)): ``1e-5`` when the means are float32
+  numbers, else one float32 ulp of the data on the means and ``2e-3`` on
+  the covariances (the kernel evaluates densities at the float32-rounded
+  means, which is inherent to doing the per-point arithmetic in float32).
+"""
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+import naive
+from gmm_numba import _kernels
+from gmm_numba._config import TILE, block_size
+from gmm_numba.covariance import get_model
+from gmm_numba.errors import EmptyComponentError
+from gmm_numba.parameters import MixtureParameters, m_step
+from gmm_numba.sources import InMemoryData, per_sample_scores
+from gmm_numba.statistics import SufficientStatistics
+
+COVARIANCE_TYPES = naive.COVARIANCE_TYPES
+DTYPES = [np.float32, np.float64]
+RTOL = {np.float32: 1e-5, np.float64: 1e-10}
+RTOL_MSTEP = {np.float32: 1e-5, np.float64: 1e-9}
+
+#: (n_samples, n_features, n_components). 3000 rows span two thread blocks
+#: (block_size(3000) == 2048) and end in a partial tile; 9 rows are less than
+#: one tile; D == 1 exercises the 1x1 factors of the full/tied models.
+SHAPES = [(9, 1, 2), (3000, 3, 3), (300, 5, 4)]
+
+
+def assert_close(actual, expected, rtol, what):
+    """``|a - e| <= rtol * (|e| + max|e|)``: relative, with an absolute floor at the array's scale."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+def make_data(n, d, seed, dtype, weighted):
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(n, d)) * 1.5 + 0.5).astype(dtype)
+    if weighted:
+        w = rng.uniform(0.0, 3.0, size=n)
+        w[::7] = 0.0  # some points that must not count at all
+        w[1::11] = 1.0
+    else:
+        w = None
+    return np.ascontiguousarray(X), w
+
+
+def s2_in_kernel_layout(model, s2_full):
+    """The naive (K, D, D) second moments in the layout the kernel returns."""
+    if model.kernel == "full":
+        return s2_full
+    return np.diagonal(s2_full, axis1=1, axis2=2)[:, None, :]
+
+
+# ------------------------------------------------------------------- E-step kernel
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "N%d-D%d-K%d" % s)
+def test_em_statistics_match_naive(shape, dtype, cov_type, weighted, make_parameters):
+    n, d, k = shape
+    X, w = make_data(n, d, seed=n + 10 * d + k, dtype=dtype, weighted=weighted)
+    p = make_parameters(cov_type, k, d, np.random.default_rng(7 * k + d), center=0.5, spread=1.5)
+    stats = InMemoryData(X, w).em_statistics(p.params)
+    ref = naive.em_statistics(X, w, p.weights, p.means, p.full)
+    rtol = RTOL[dtype]
+
+    assert isinstance(stats, SufficientStatistics)
+    assert_close(stats.total_weight, ref["W"], 1e-12 if dtype == np.float64 else 1e-6, "total weight")
+    assert_close(stats.log_likelihood, ref["LL"], rtol, "log-likelihood")
+    # the ICL term can be close to zero: absolute tolerance per unit of weight
+    assert abs(stats.hard_log_resp - ref["hard"]) <= rtol * (abs(ref["hard"]) + ref["W"]), (
+        stats.hard_log_resp, ref["hard"])
+    assert_close(stats.nk, ref["nk"], rtol, "N_k")
+    assert_close(stats.s1, ref["s1"], rtol, "S1")
+    model = get_model(cov_type)
+    expected_s2 = s2_in_kernel_layout(model, ref["s2"])
+    assert stats.s2.shape == expected_s2.shape
+    assert_close(stats.s2, expected_s2, rtol, "S2")
+    np.testing.assert_array_equal(stats.shifts, p.means)
+    for a in (stats.nk, stats.s1, stats.s2):
+        assert a.dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_em_statistics_zero_weight_component(dtype, make_parameters):
+    """A component of weight 0 gets log-weight -inf and no responsibility (no NaN)."""
+    X, _ = make_data(500, 2, seed=3, dtype=dtype, weighted=False)
+    p = make_parameters("full", 3, 2, np.random.default_rng(3))
+    weights = np.array([0.6, 0.0, 0.4])
+    params = MixtureParameters.from_covariances(p.model, weights, p.means, p.covariances)
+    stats = InMemoryData(X).em_statistics(params)
+    ref = naive.em_statistics(X, None, weights, p.means, p.full)
+    assert stats.nk[1] == 0.0
+    assert np.all(np.isfinite(stats.s2))
+    assert_close(stats.log_likelihood, ref["LL"], RTOL[dtype], "log-likelihood")
+    assert_close(stats.nk, ref["nk"], RTOL[dtype], "N_k")
+
+
+# ------------------------------------------------------------------ scoring kernel
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "N%d-D%d-K%d" % s)
+def test_per_sample_scores_match_scipy(shape, dtype, cov_type, make_parameters):
+    n, d, k = shape
+    X, _ = make_data(n, d, seed=n + d + k, dtype=dtype, weighted=False)
+    p = make_parameters(cov_type, k, d, np.random.default_rng(3 * k + d), center=0.5, spread=1.5)
+    log_density, labels, resp = per_sample_scores(X, p.params, with_responsibilities=True)
+    wlp = naive.weighted_log_densities(X, p.weights, p.means, p.full)
+    ref_lse = logsumexp(wlp, axis=1)
+    ref_resp = np.exp(wlp - ref_lse[:, None])
+    rtol = RTOL[dtype]
+
+    assert log_density.shape == (n,) and labels.shape == (n,) and resp.shape == (n, k)
+    np.testing.assert_allclose(log_density, ref_lse, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(resp, ref_resp, rtol=0, atol=rtol)
+    # labels: compare where the two best components are not (numerically) tied
+    top2 = np.sort(wlp, axis=1)[:, -2:] if k > 1 else np.c_[np.full(n, -np.inf), wlp[:, :1]]
+    clear = (top2[:, 1] - top2[:, 0]) > (1e-3 if dtype == np.float32 else 1e-8)
+    assert clear.mean() > 0.95
+    np.testing.assert_array_equal(labels[clear], wlp.argmax(axis=1)[clear])
+    assert labels.min() >= 0 and labels.max() < k
+
+    log_density2, labels2, none = per_sample_scores(X, p.params, with_responsibilities=False)
+    assert none is None
+    np.testing.assert_array_equal(log_density2, log_density)
+    np.testing.assert_array_equal(labels2, labels)
+
+
+def test_per_sample_scores_ties_pick_lowest_index():
+    """Two identical components: every point is a tie; the documented answer is component 0."""
+    model = get_model("spherical")
+    params = MixtureParameters.from_covariances(
+        model, np.array([0.5, 0.5]), np.zeros((2, 2)), np.array([1.0, 1.0])
+    )
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    lse, labels, resp = per_sample_scores(X, params, True)
+    np.testing.assert_array_equal(labels, 0)
+    np.testing.assert_allclose(resp, 0.5, rtol=0, atol=1e-15)
+
+
+# --------------------------------------------------------------------- additivity
+@pytest.mark.parametrize("split", [1, TILE - 1, 1000, 2048, 2999])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_statistics_are_additive(cov_type, weighted, split, make_parameters):
+    X, w = make_data(3000, 3, seed=11, dtype=np.float64, weighted=weighted)
+    assert block_size(3000) < 3000  # the whole set spans several blocks
+    p = make_parameters(cov_type, 3, 3, np.random.default_rng(5), center=0.5, spread=1.5)
+    whole = InMemoryData(X, w).em_statistics(p.params)
+    wa = None if w is None else np.ascontiguousarray(w[:split])
+    wb = None if w is None else np.ascontiguousarray(w[split:])
+    a = InMemoryData(np.ascontiguousarray(X[:split]), wa).em_statistics(p.params)
+    b = InMemoryData(np.ascontiguousarray(X[split:]), wb).em_statistics(p.params)
+    total = a + b
+    assert isinstance(total, SufficientStatistics)
+    for name in ("total_weight", "log_likelihood", "hard_log_resp", "nk", "s1", "s2"):
+        assert_close(getattr(total, name), getattr(whole, name), 1e-12, name)
+    np.testing.assert_array_equal(total.shifts, whole.shifts)
+
+
+def test_adding_statistics_about_different_shifts_fails(make_parameters):
+    X, _ = make_data(100, 2, seed=1, dtype=np.float64, weighted=False)
+    p = make_parameters("diag", 2, 2, np.random.default_rng(1))
+    q = make_parameters("diag", 2, 2, np.random.default_rng(2))
+    a = InMemoryData(X).em_statistics(p.params)
+    b = InMemoryData(X).em_statistics(q.params)
+    with pytest.raises(ValueError):
+        a + b
+
+
+# ------------------------------------------------------------------------ M-steps
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_m_step_after_kernel_matches_np_cov(dtype, cov_type, weighted, make_parameters):
+    X, w = make_data(3000, 3, seed=21, dtype=dtype, weighted=weighted)
+    p = make_parameters(cov_type, 3, 3, np.random.default_rng(21), center=0.5, spread=1.5)
+    reg = 1e-4
+    new = m_step(p.model, InMemoryData(X, w).em_statistics(p.params), reg)
+    _, resp, _ = naive.e_step(X, p.weights, p.means, p.full)
+    weights, means, covs = naive.m_step(X, w, resp, cov_type, reg)
+    rtol = RTOL_MSTEP[dtype]
+    assert isinstance(new, MixtureParameters)
+    assert new.model is p.model
+    assert_close(new.weights, weights, rtol, "weights")
+    assert_close(new.means, means, rtol, "means")
+    assert_close(new.covariances, covs, rtol, "covariances")
+    assert_close(new.precisions_cholesky, naive.precisions_cholesky(cov_type, covs), rtol, "precisions_cholesky")
+
+
+@pytest.mark.parametrize(
+    "cov_type, layout",
+    [(c, "full") for c in COVARIANCE_TYPES] + [("diag", "diagonal"), ("spherical", "diagonal")],
+)
+@pytest.mark.parametrize("shift", ["zero", "random", "far"])
+def test_m_step_from_naive_statistics(cov_type, shift, layout):
+    """The M-step alone, from statistics computed naively about arbitrary shifts
+    (full (K, D, D) or diagonal (K, 1, D) second moments)."""
+    rng = np.random.default_rng(4)
+    n, d, k = 400, 3, 3
+    X = rng.normal(size=(n, d)) * [1.0, 2.0, 0.5] + [3.0, -1.0, 0.0]
+    w = rng.uniform(0.2, 2.0, n)
+    resp = rng.dirichlet(np.ones(k), size=n)
+    shifts = {
+        "zero": np.zeros((k, d)),
+        "random": rng.normal(size=(k, d)),
+        "far": 50.0 + rng.normal(size=(k, d)),
+    }[shift]
+    ref = naive.statistics_from_responsibilities(X, w, resp, shifts)
+    s2 = ref["s2"] if layout == "full" else np.diagonal(ref["s2"], axis1=1, axis2=2)[:, None, :].copy()
+    stats = SufficientStatistics(ref["W"], np.nan, np.nan, ref["nk"], ref["s1"], s2, shifts)
+    reg = np.array([1e-3, 2e-3, 3e-3])  # a per-feature reg_covar
+    new = m_step(get_model(cov_type), stats, reg)
+    weights, means, covs = naive.m_step(X, w, resp, cov_type, reg)
+    assert_close(new.weights, weights, 1e-12, "weights")
+    assert_close(new.means, means, 1e-10, "means")
+    assert_close(new.covariances, covs, 1e-9, "covariances")
+    assert_close(new.precisions_cholesky, naive.precisions_cholesky(cov_type, covs), 1e-9, "precisions_cholesky")
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_m_step_rejects_empty_component(cov_type):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2))
+    resp = np.zeros((50, 2))
+    resp[:, 0] = 1.0
+    ref = naive.statistics_from_responsibilities(X, None, resp, np.zeros((2, 2)))
+    stats = SufficientStatistics(ref["W"], 0.0, 0.0, ref["nk"], ref["s1"], ref["s2"], np.zeros((2, 2)))
+    with pytest.raises(EmptyComponentError):
+        m_step(get_model(cov_type), stats, 1e-6)
+
+
+# ------------------------------------------------------- precision far from zero
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_float32_data_far_from_zero_keeps_precision(cov_type, make_parameters):
+    """float32 data 1e4 + N(0, 1): the moments about the current means stay accurate.
+
+    Raw float32 moments (E[x^2] - E[x]^2) lose every digit of the variance
+    here; the shifted moments must give the variance to ~1e-4. The means are
+    chosen exactly representable in float32 so that the reference and the
+    kernel evaluate the same densities.
+    """
+    rng = np.random.default_rng(9)
+    n, d, k = 4000, 2, 2
+    centre = np.full(d, 1e4)
+    half = n // 2
+    X64 = centre + rng.normal(size=(n, d))
+    X64[:half] += 1.5
+    X32 = np.ascontiguousarray(X64.astype(np.float32))
+    Xref = X32.astype(np.float64)
+
+    # sanity: the naive unshifted float32 variance is useless on this data
+    raw32 = (X32 * X32).mean(axis=0, dtype=np.float32) - X32.mean(axis=0, dtype=np.float32) ** 2
+    true_var = Xref.var(axis=0)
+    assert np.max(np.abs(raw32 - true_var) / true_var) > 0.1
+
+    p = make_parameters(cov_type, k, d, np.random.default_rng(1), center=centre, spread=0.8)
+    means32 = p.means.astype(np.float32).astype(np.float64)
+    params = MixtureParameters.from_covariances(p.model, p.weights, means32, p.covariances)
+    stats = InMemoryData(X32).em_statistics(params)
+    ref = naive.em_statistics(Xref, None, p.weights, means32, p.full)
+    rtol = 1e-5
+    assert_close(stats.log_likelihood, ref["LL"], rtol, "log-likelihood")
+    assert_close(stats.nk, ref["nk"], rtol, "N_k")
+    assert_close(stats.s1, ref["s1"], rtol, "S1")
+    assert_close(stats.s2, s2_in_kernel_layout(p.model, ref["s2"]), rtol, "S2")
+
+    new = m_step(p.model, stats, 1e-6)
+    _, resp, _ = naive.e_step(Xref, p.weights, means32, p.full)
+    weights, means, covs = naive.m_step(Xref, None, resp, cov_type, 1e-6)
+    assert_close(new.weights, weights, rtol, "weights")
+    assert_close(new.covariances, covs, rtol, "covariances")
+    assert_close(new.means, means, 1e-9, "means")  # |mean| ~ 1e4: 1e-5 of the spread
+    assert np.max(np.abs(new.means - means)) < 1e-5
+
+    # means that are not float32 numbers: still within one float32 ulp of the data
+    ulp = float(np.spacing(np.float32(1e4)))
+    params = MixtureParameters.from_covariances(p.model, p.weights, p.means, p.covariances)
+    new = m_step(p.model, InMemoryData(X32).em_statistics(params), 1e-6)
+    _, resp, _ = naive.e_step(Xref, p.weights, p.means, p.full)
+    weights, means, covs = naive.m_step(Xref, None, resp, cov_type, 1e-6)
+    assert np.max(np.abs(new.means - means)) <= ulp
+    assert_close(new.covariances, covs, 2e-3, "covariances")
+
+
+# ---------------------------------------------------------------- initialisation
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("seed", range(4))
+def test_kmeans_plusplus_distinct_valid_indices(seed, weighted):
+    rng = np.random.default_rng(seed)
+    n, d, k = 300, 3, 6
+    X = rng.normal(size=(n, d))
+    X[: n // 2] += 4.0
+    w = rng.uniform(0.5, 2.0, n) if weighted else np.ones(n)
+    if weighted:
+        w[rng.choice(n, 100, replace=False)] = 0.0
+    trials = 2 + int(np.log(k))
+    uniforms = rng.random((k, trials))
+    chosen = _kernels.kmeans_plusplus(np.ascontiguousarray(X), w, uniforms)
+    assert chosen.shape == (k,)
+    assert np.all((chosen >= 0) & (chosen < n))
+    assert len(set(chosen.tolist())) == k
+    assert np.all(w[chosen] > 0), "a point of zero weight was chosen as a centre"
+    np.testing.assert_array_equal(chosen, naive.kmeans_plusplus(X, w, uniforms))
+
+
+def test_kmeans_plusplus_first_centre_follows_uniform():
+    X = np.arange(10.0)[:, None] ** 2
+    w = np.ones(10)
+    for u, expected in [(0.0, 0), (0.05, 0), (0.1, 1), (0.55, 5), (0.999, 9)]:
+        uniforms = np.array([[u, 0.5]])
+        assert _kernels.kmeans_plusplus(X, w, uniforms)[0] == expected
+
+
+@pytest.mark.parametrize("with_s2", [False, True])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_nearest_center_statistics_match_naive(dtype, weighted, with_s2):
+    X, w = make_data(3000, 3, seed=5, dtype=dtype, weighted=weighted)
+    rng = np.random.default_rng(5)
+    centers = X[rng.choice(3000, 4, replace=False)].astype(np.float64) + 0.01
+    counts, s1, s2, inertia = InMemoryData(X, w).nearest_center_statistics(centers, with_s2)
+    ref_counts, ref_s1, ref_s2, ref_inertia, labels, _ = naive.nearest_center_statistics(X, w, centers, with_s2)
+    assert len(set(labels.tolist())) == 4
+    assert_close(counts, ref_counts, 1e-12, "counts")
+    assert_close(s1, ref_s1, 1e-10, "s1")
+    assert_close(inertia, ref_inertia, 1e-10, "inertia")
+    if with_s2:
+        assert_close(s2, ref_s2, 1e-10, "s2")
+    else:
+        assert not np.any(s2)
+
+
+@pytest.mark.parametrize("seed", [0, 12345, 2**63 - 1, 2**64 - 1])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_random_responsibility_statistics_match_naive(seed, weighted):
+    n, d, k = 2500, 2, 3  # two blocks
+    X, w = make_data(n, d, seed=17, dtype=np.float64, weighted=weighted)
+    shift = np.array([0.3, -0.2])
+    nk, s1, s2 = _kernels.random_responsibility_statistics(
+        X, np.empty(0) if w is None else w, shift, np.uint64(seed), k, block_size(n)
+    )
+    resp = naive.random_responsibilities(seed, n, k)
+    ref = naive.statistics_from_responsibilities(X, w, resp, np.tile(shift, (k, 1)))
+    assert_close(nk, ref["nk"], 1e-12, "nk")
+    assert_close(s1, ref["s1"], 1e-10, "s1")
+    assert_close(s2, ref["s2"], 1e-10, "s2")
+    # roughly uniform responsibilities: every component gets a fair share
+    W = n if w is None else w.sum()
+    assert np.all(np.abs(nk / W - 1.0 / k) < 0.05)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_source_random_responsibility_statistics_about_the_mean(dtype, weighted):
+    n, d, k = 1000, 3, 4
+    X, w = make_data(n, d, seed=23, dtype=dtype, weighted=weighted)
+    Xref = X.astype(np.float64)
+    stats = InMemoryData(X, w).random_responsibility_statistics(99, k)
+    mean = np.average(Xref, axis=0, weights=w)
+    np.testing.assert_allclose(stats.shifts, np.tile(mean, (k, 1)), rtol=1e-12, atol=1e-12)
+    ref = naive.statistics_from_responsibilities(Xref, w, naive.random_responsibilities(99, n, k), stats.shifts)
+    assert_close(stats.total_weight, ref["W"], 1e-12, "W")
+    assert_close(stats.nk, ref["nk"], 1e-12, "nk")
+    assert_close(stats.s2, ref["s2"], 1e-10, "s2")
+    # about the weighted mean, the first moments add up to zero over the components
+    np.testing.assert_allclose(stats.s1.sum(axis=0), 0.0, atol=1e-9 * ref["W"])
+    assert_close(stats.s1, ref["s1"], 1e-9, "s1")
