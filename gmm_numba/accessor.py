@@ -7,7 +7,7 @@
 import xarray as xr
 
 from .api import fit
-from .labeled import as_labeled, label_samples
+from .labeled import as_labeled, check_features, label_samples
 from .sources import per_sample_scores
 
 
@@ -32,9 +32,7 @@ class GMMAccessor:
 
         estimator = GaussianMixture.from_xarray(result)
         labeled = as_labeled(self._obj, sample_dim)
-        trained = [str(f) for f in result["posterior"]["feature"].values]
-        if labeled.named and int(result.attrs.get("named_features", 0)) and labeled.feature_names != trained:
-            raise ValueError(f"The features {labeled.feature_names} differ from the fitted ones {trained}.")
+        check_features(labeled, result)
         X = (
             estimator._check_input(labeled.values, reset=False)[0]
             if not labeled.named

@@ -50,23 +50,23 @@ def estimator_to_tree(estimator, labeled=None, *, observed_data=False, log_likel
     estimator : GaussianMixture
         Fitted.
     labeled : LabeledInput, optional
-        The data it was fitted on, with its labels; needed for
-        ``observed_data`` and ``log_likelihood``.
+        The data it was fitted on, with its labels (checked against the
+        estimator); needed for ``observed_data`` and ``log_likelihood``.
     observed_data, log_likelihood : bool
 
     Returns
     -------
     xarray.DataTree
+
+    Raises
+    ------
+    ValueError
+        If ``labeled`` has another number of features, or other feature
+        names than the estimator was fitted with.
     """
     estimator._check_is_fitted()
     params = estimator._parameters
-    names = getattr(estimator, "feature_names_in_", None)
-    if labeled is not None:
-        feature_names, named = labeled.feature_names, labeled.named
-    elif names is not None:
-        feature_names, named = [str(n) for n in names], True
-    else:
-        feature_names, named = [f"x{i}" for i in range(params.n_features)], False
+    feature_names, named = _feature_labels(estimator, labeled)
     em_fit = getattr(estimator, "fit_result_", None)
     criteria = None
     if em_fit is not None:
@@ -74,7 +74,7 @@ def estimator_to_tree(estimator, labeled=None, *, observed_data=False, log_likel
     observed = pointwise = None
     if (observed_data or log_likelihood) and labeled is None:
         raise ValueError("observed_data and log_likelihood need the data: use gmm_numba.fit(X, ...).")
-    if observed_data or log_likelihood:
+    if labeled is not None:
         X = estimator._check_input(labeled.values, reset=False)[0]
         observed = X if observed_data else None
         pointwise = per_sample_scores(X, params)[0] if log_likelihood else None
@@ -91,6 +91,23 @@ def estimator_to_tree(estimator, labeled=None, *, observed_data=False, log_likel
         sample_dim=labeled.sample_dim if labeled is not None else "sample",
         sample_coord=labeled.sample_coord if labeled is not None else None,
     )
+
+
+def _feature_labels(estimator, labeled):
+    """Feature names for a result and whether they came from the data.
+
+    Labeled data's names must agree with those the estimator was fitted
+    with (when both have names), or the result would mislabel its parameters.
+    """
+    names = getattr(estimator, "feature_names_in_", None)
+    fitted = None if names is None else [str(n) for n in names]
+    if labeled is None:
+        if fitted is not None:
+            return fitted, True
+        return [f"x{i}" for i in range(estimator.n_features_in_)], False
+    if labeled.named and fitted is not None and labeled.feature_names != fitted:
+        raise ValueError(f"The features {labeled.feature_names} differ from the fitted ones {fitted}.")
+    return labeled.feature_names, labeled.named
 
 
 def estimator_from_tree(cls, tree):

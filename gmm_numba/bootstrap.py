@@ -6,7 +6,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .em import run_em
 from .errors import FitError
-from .labeled import as_labeled
+from .labeled import as_labeled, check_features
 from .results import parameter_dataset
 from .sources import InMemoryData
 from .validation import check_param, check_random_state, check_sample_weight
@@ -81,6 +81,13 @@ def bootstrap(
         The fitted result with ``posterior`` holding the draws
         (chain=1, draw=n_draws), the fit itself in ``point_estimate``, and
         root attributes ``bootstrap_method``, ``n_draws`` and ``n_failed_draws``.
+        A ``log_likelihood`` group of the fit is dropped (it holds the point
+        estimate's values, not one per draw).
+
+    Raises
+    ------
+    ValueError
+        If labeled ``X`` has other features than the fit.
     """
     from .api import estimator_to_tree
     from .estimator import GaussianMixture
@@ -97,6 +104,7 @@ def bootstrap(
         estimator._check_is_fitted()
         tree = estimator_to_tree(estimator)
     labeled = as_labeled(X, sample_dim)
+    check_features(labeled, tree)
     arr = estimator._check_input(labeled.values, reset=False)[0]
     n_samples = arr.shape[0]
     base = check_sample_weight(sample_weight, n_samples)
@@ -128,6 +136,9 @@ def bootstrap(
     )
     point = parameter_dataset(reference.weights, reference.means, reference.full_covariances(), features, draw_dims=())
     out = tree.copy()
+    if "log_likelihood" in out.children:
+        # pointwise values of the point estimate only: they do not match the draws
+        del out["log_likelihood"]
     out["posterior"] = xr.DataTree(posterior)
     out["point_estimate"] = xr.DataTree(point)
     out.attrs = dict(tree.attrs, bootstrap_method=method, n_draws=len(draws), n_failed_draws=failures)

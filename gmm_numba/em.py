@@ -1,12 +1,11 @@
 """The EM driver: one run from a starting point, and restarts."""
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ConvergenceWarning, FitError, NumericalError
+from .errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
 from .initialization import initial_statistics
 from .parameters import MixtureParameters, m_step
 
@@ -170,6 +169,8 @@ def fit_em(
     verbose=0,
     starts=None,
     reorder=None,
+    accept=None,
+    warn=True,
 ):
     """EM from ``n_init`` starting points; keep the run with the best lower bound.
 
@@ -187,6 +188,11 @@ def fit_em(
     init_sample_size : int
     starts : iterable of MixtureParameters or FitError, optional
         Starting points to use instead of drawing them.
+    warn : bool, default=True
+        Warn (:class:`ConvergenceWarning`) when the best run did not converge.
+    accept : callable, optional
+        ``accept(parameters)`` returns an empty string for an acceptable
+        result, else the reason to discard the run.
     reorder : bool, optional
         Sort the components of the result by their means. By default, only
         when the starting points were drawn and no means were given.
@@ -237,6 +243,11 @@ def fit_em(
             runs.append(EMRun(error=str(exc)))
             first_error = first_error or exc
             continue
+        reason = accept(run.parameters) if accept is not None else ""
+        if reason:
+            runs.append(EMRun(lower_bounds=run.lower_bounds, n_iter=run.n_iter, error=reason))
+            first_error = first_error or FitError(reason)
+            continue
         if verbose:
             state = "converged" if run.converged else "did not converge"
             print(f"{label}{state} after {run.n_iter} iterations, mean log-likelihood {run.lower_bound:.8g}")
@@ -251,12 +262,11 @@ def fit_em(
     final = data.em_statistics(best.parameters)
     if not np.isfinite(final.log_likelihood):
         raise NumericalError("The log-likelihood of the fitted mixture is not finite; standardise the features.")
-    if not best.converged and tol > 0:
-        warnings.warn(
+    if warn and not best.converged and tol > 0:
+        warn_at_caller(
             f"The best of {len(runs)} initialisations did not converge within max_iter={max_iter} "
             f"iterations (last change in mean log-likelihood above tol={tol}). Increase max_iter or tol, "
             "or check the data.",
             ConvergenceWarning,
-            stacklevel=3,
         )
     return EMFit(best, runs, best_index, final)

@@ -4,7 +4,9 @@ Every error is a ``ValueError`` or ``TypeError`` subclass, so code written
 for scikit-learn's conventions catches them.
 """
 
+import os
 import sys
+import warnings
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -95,3 +97,14 @@ def not_fitted_error(estimator_name):
         except ImportError:  # a broken or partial scikit-learn install
             cls = NotFittedError
     return cls(message)
+
+
+def warn_at_caller(message, category):
+    """Issue a warning attributed to the first caller outside gmm_numba."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    level = 2  # 1 would be this function, 2 its caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

@@ -87,7 +87,9 @@ def as_labeled(X, sample_dim=None):
     columns = getattr(X, "columns", None)
     if columns is not None:
         index = getattr(X, "index", None)
-        return LabeledInput(X, [str(c) for c in columns], True, "sample", None if index is None else np.asarray(index))
+        # as scikit-learn: only string column names are feature names (kept by the estimator)
+        named = len(columns) > 0 and all(isinstance(c, str) for c in columns)
+        return LabeledInput(X, [str(c) for c in columns], named, "sample", None if index is None else np.asarray(index))
     arr = np.asarray(X) if not hasattr(X, "shape") else X
     n_features = arr.shape[1] if getattr(arr, "ndim", 0) == 2 else 0
     return LabeledInput(X, _generated_names(n_features), False)
@@ -117,3 +119,27 @@ def label_samples(values, labeled, name, extra_dims=(), extra_coords=None):
     if labeled.sample_coord is not None:
         coords[labeled.sample_dim] = labeled.sample_coord
     return xr.DataArray(values, dims=(labeled.sample_dim, *extra_dims), coords=coords, name=name)
+
+
+def check_features(labeled, result):
+    """Refuse labeled data whose feature names differ from those a result was fitted on.
+
+    Nothing is checked when either side has generated names (``x0, x1, ...``).
+
+    Parameters
+    ----------
+    labeled : LabeledInput
+    result : xarray.DataTree
+        A gmm_numba result.
+
+    Raises
+    ------
+    ValueError
+        Listing both sets of names.
+    """
+    trained = [str(f) for f in result["posterior"]["feature"].values]
+    if labeled.named and int(result.attrs.get("named_features", 0)) and labeled.feature_names != trained:
+        raise ValueError(
+            f"The features {labeled.feature_names} differ from the fitted ones {trained} "
+            "(same names in the same order are needed)."
+        )

@@ -72,7 +72,7 @@ def plot_classification(result, X, features=None, ax=None, responsibilities=None
     result : xarray.DataTree
     X : array-like of shape (n_samples, n_features)
     features : pair of str or int, optional
-        Which two features to show (default: the first two).
+        Which two (different) features to show (default: the first two).
     ax : matplotlib Axes, optional
     responsibilities : ndarray of shape (n_samples, 2), optional
         When given (K = 2), points are coloured by their mix of the two components.
@@ -89,8 +89,8 @@ def plot_classification(result, X, features=None, ax=None, responsibilities=None
     estimator = GaussianMixture.from_xarray(result)
     values = np.asarray(labeled.values, dtype=np.float64)
     names = [str(f) for f in result["posterior"]["feature"].values]
-    features = features if features is not None else (0, 1) if len(names) > 1 else (0, 0)
-    idx = [names.index(f) if isinstance(f, str) else int(f) for f in features]
+    _check_feature_names(labeled, result, names)
+    idx = _feature_pair(names, features)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5))
     colors = plt.get_cmap("tab10")
@@ -111,3 +111,26 @@ def plot_classification(result, X, features=None, ax=None, responsibilities=None
     ax.set_xlabel(names[idx[0]])
     ax.set_ylabel(names[idx[1]])
     return ax
+
+
+def _feature_pair(names, features):
+    """Indices of the two distinct features to show (default: the first two).
+
+    Raises
+    ------
+    ValueError
+        With fewer than two features, or when both picks are the same feature.
+    """
+    if len(names) < 2:
+        raise ValueError("plot_classification needs two features; this mixture has one.")
+    features = features if features is not None else (0, 1)
+    idx = [names.index(f) if isinstance(f, str) else int(f) for f in features]
+    if len(idx) != 2 or idx[0] == idx[1]:
+        raise ValueError(f"features must name two different features; got {features!r}.")
+    return idx
+
+
+def _check_feature_names(labeled, result, names):
+    """Refuse named data whose columns differ from the fitted features (a silently wrong picture)."""
+    if labeled.named and int(result.attrs.get("named_features", 0)) and list(labeled.feature_names) != names:
+        raise ValueError(f"X has the features {list(labeled.feature_names)}; the mixture was fitted on {names}.")

@@ -200,10 +200,13 @@ def check_tree(tree):
         _fail(
             "its root attribute 'format' is not 'gmm_numba.mixture' (was it written by gmm_numba's result.to_netcdf?)."
         )
-    if int(tree.attrs.get("format_version", -1)) > FORMAT_VERSION:
-        _fail(f"format_version {tree.attrs.get('format_version')} is newer than this gmm_numba reads.")
+    version = tree.attrs.get("format_version")
+    if not isinstance(version, (int, np.integer)):
+        _fail(f"its root attribute 'format_version' is {version!r}, not an integer.")
+    if version > FORMAT_VERSION:
+        _fail(f"format_version {version} is newer than this gmm_numba reads.")
     try:
-        get_model(tree.attrs.get("covariance_type"))
+        model = get_model(tree.attrs.get("covariance_type"))
     except ValueError as exc:
         _fail(str(exc))
     if "posterior" not in tree.children:
@@ -219,19 +222,31 @@ def check_tree(tree):
             _fail(f"posterior has no variable {name!r}.")
         if post[name].dims != dims:
             _fail(f"posterior.{name} has dimensions {post[name].dims}, expected {dims}.")
-    if post.sizes["feature"] != post.sizes["feature_bis"]:
-        _fail("feature and feature_bis have different lengths.")
+    if post.sizes["feature"] != post.sizes["feature_bis"] or not np.array_equal(
+        post["feature"].values, post["feature_bis"].values
+    ):
+        _fail("the feature and feature_bis coordinates differ.")
+    n_components = tree.attrs.get("n_components", post.sizes["component"])
+    if n_components != post.sizes["component"]:
+        _fail(f"its attribute n_components={n_components} does not match the {post.sizes['component']} components.")
     if "point_estimate" in tree.children:
         point = tree["point_estimate"].to_dataset()
         for name, dims in expected.items():
             if name not in point or point[name].dims != dims[2:]:
                 _fail(f"point_estimate.{name} is missing or has the wrong dimensions.")
-        _check_values(point["weights"].values, point["covariances"].values, "point_estimate")
-    _check_values(post["weights"].values, post["covariances"].values, "posterior")
+        if point.sizes["component"] != post.sizes["component"] or point.sizes["feature"] != post.sizes["feature"]:
+            _fail("point_estimate and posterior have different numbers of components or features.")
+        _check_values(point, model, "point_estimate")
+    _check_values(post, model, "posterior")
+    if "sample_stats" in tree.children:
+        _check_sample_stats(tree["sample_stats"].to_dataset())
 
 
-def _check_values(weights, covariances, where):
-    for name, value in (("weights", weights), ("covariances", covariances)):
+def _check_values(ds, model, where):
+    """Finite parameters, weights on the simplex, SPD covariances of the model's form."""
+    weights, covariances = ds["weights"].values, ds["covariances"].values
+    for name in ("weights", "means", "covariances"):
+        value = ds[name].values
         if not np.issubdtype(value.dtype, np.floating) or not np.all(np.isfinite(value)):
             _fail(f"{where}.{name} holds non-finite or non-numeric values.")
     if np.any(weights < 0) or np.any(np.abs(weights.sum(axis=-1) - 1.0) > WEIGHT_SUM_TOLERANCE):
@@ -242,6 +257,20 @@ def _check_values(weights, covariances, where):
         _fail(f"{where}.covariances are not symmetric.")
     if np.any(np.linalg.eigvalsh(flat)[:, 0] <= 0):
         _fail(f"{where}.covariances are not positive definite.")
+    for draw in covariances.reshape(-1, *covariances.shape[-3:]):
+        try:
+            model.from_full_covariances(draw)
+        except ValueError as exc:
+            _fail(f"{where}.covariances: {exc}.")
+
+
+def _check_sample_stats(stats):
+    """The restart that won must be one of the restarts listed."""
+    if "best_restart" not in stats or "n_iter" not in stats:
+        return
+    best = stats["best_restart"].values
+    if best.ndim != 0 or not np.issubdtype(best.dtype, np.integer) or not 0 <= best < stats["n_iter"].size:
+        _fail(f"sample_stats.best_restart={best} is not one of its {stats['n_iter'].size} restarts.")
 
 
 def point_parameters(tree):

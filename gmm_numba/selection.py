@@ -8,7 +8,7 @@ import xarray as xr
 from .covariance import get_model
 from .criteria import CRITERIA, Criteria
 from .em import fit_em
-from .errors import FitError
+from .errors import ConvergenceWarning, FitError, warn_at_caller
 from .initialization import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_statistics
 from .labeled import as_labeled
 from .parameters import m_step
@@ -47,6 +47,7 @@ def select(
     init_sample_size=DEFAULT_INIT_SAMPLE_SIZE,
     verbose=0,
     progress=None,
+    allow_degenerate=False,
 ):
     """Fit every (covariance model, number of components) cell; return the best.
 
@@ -73,6 +74,11 @@ def select(
         1 prints a line per cell.
     progress : callable, optional
         ``progress(done, total, cell_description)`` after every cell.
+    allow_degenerate : bool, default=False
+        Keep runs in which a component collapsed onto points sharing a
+        value (its variance held up only by ``reg_covar``). By default such
+        runs are discarded, and a cell where every run collapsed fails with
+        the reason, as mclust reports singular fits.
 
     Returns
     -------
@@ -104,6 +110,7 @@ def select(
     arr = check_data(labeled.values, min_samples=2)
     data = InMemoryData(arr, check_sample_weight(sample_weight, arr.shape[0]))
     base_seed = int(check_random_state(random_state).integers(0, 2**63 - 1))
+    accept = None if allow_degenerate else collapse_check(reg_covar, _feature_variance(data), labeled.feature_names)
 
     shape = (len(models), len(ks))
     table = {name: np.full(shape, np.nan) for name in ("log_likelihood", "bic", "aic", "icl")}
@@ -139,6 +146,8 @@ def select(
                     max_iter=max_iter,
                     starts=starts,
                     reorder=True,
+                    accept=accept,
+                    warn=False,
                 )
             except FitError as exc:
                 errors[i, j] = str(exc)
@@ -156,6 +165,13 @@ def select(
                 print(f"[{done}/{total}] {description}: {outcome} ({time.perf_counter() - started:.1f} s)")
             if progress is not None:
                 progress(done, total, description)
+    unconverged = [f"{models[i].name} K={ks[j]}" for (i, j) in fits if not converged[i, j]]
+    if unconverged:
+        warn_at_caller(
+            f"{len(unconverged)} cell(s) stopped at max_iter={max_iter} before converging "
+            f"(tol={tol}): {', '.join(unconverged)}. Their criteria may be slightly off; raise max_iter.",
+            ConvergenceWarning,
+        )
     if not fits:
         reasons = sorted(set(errors.ravel()))
         raise FitError("Every model failed to fit:\n" + "\n".join(f"- {r}" for r in reasons))
@@ -196,6 +212,50 @@ def select(
     )
     tree["selection"] = xr.DataTree(selection)
     return tree
+
+
+#: A component whose covariance, less the regularisation and in units of
+#: the data's per-feature variances, has an eigenvalue below this is
+#: degenerate: it sits on points that share a value (or a subspace).
+COLLAPSE_TOLERANCE = 1e-8
+
+
+def collapse_check(reg_covar, feature_variance, feature_names):
+    """A function that names the first collapsed component of a fit, or returns ''.
+
+    With ``reg_covar > 0`` a component that falls onto points sharing a
+    value gets variance ``reg_covar`` instead of failing, and its density
+    spike inflates the likelihood. mclust, which does not regularise,
+    reports such cells as singular; so does :func:`select` by default.
+    """
+    scale = np.sqrt(np.maximum(feature_variance, np.finfo(float).tiny))
+
+    def check(params):
+        full = params.full_covariances() - reg_covar * np.eye(params.n_features)
+        scaled = full / scale[:, None] / scale[None, :]
+        if params.model.kernel == "diag":
+            smallest = np.diagonal(scaled, axis1=1, axis2=2)
+            k, i = np.unravel_index(np.argmin(smallest), smallest.shape)
+            if smallest[k, i] < COLLAPSE_TOLERANCE:
+                return (
+                    f"component {k} collapsed: its variance of feature {feature_names[i]!r} fell to the "
+                    "regularisation floor (the points it holds share that value)."
+                )
+            return ""
+        smallest = np.linalg.eigvalsh(scaled)[:, 0]
+        k = int(np.argmin(smallest))
+        if smallest[k] < COLLAPSE_TOLERANCE:
+            return f"component {k} collapsed onto a lower-dimensional set (singular covariance before regularisation)."
+        return ""
+
+    return check
+
+
+def _feature_variance(data):
+    counts, s1, _, _ = data.nearest_center_statistics(np.zeros((1, data.n_features)), False)
+    mean = s1[0] / counts[0]
+    counts, _, s2, _ = data.nearest_center_statistics(mean[None], True)
+    return np.diag(s2[0]) / counts[0]
 
 
 def _safe_m_step(model, stats, reg_covar):

@@ -6,6 +6,9 @@ import pandas as pd
 #: Probability mass of the equal-tailed interval reported for draws (ArviZ's default).
 INTERVAL_PROB = 0.94
 
+#: The parameters :func:`summary` lists.
+PARAMETERS = ("weights", "means", "covariances")
+
 
 def _rows(ds, name, feature_names):
     da = ds[name]
@@ -44,7 +47,17 @@ def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL
         Index like ``weights[0]``, ``means[1, waiting]``. Columns ``mean``
         and, when the posterior holds several draws, ``sd`` and the interval
         bounds (``eti_3%``, ``eti_97%`` for ``prob=0.94``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name in ``var_names`` or ``prob`` outside (0, 1).
     """
+    unknown = [name for name in var_names if name not in PARAMETERS]
+    if unknown:
+        raise ValueError(f"var_names {unknown} are not parameters; choose among {list(PARAMETERS)}.")
+    if not 0 < prob < 1:
+        raise ValueError(f"prob must lie strictly between 0 and 1, got {prob!r}.")
     ds = result["posterior"].to_dataset()
     features = [str(f) for f in ds["feature"].values]
     n_draws = ds.sizes["chain"] * ds.sizes["draw"]
@@ -81,6 +94,10 @@ def to_inference_data(result):
 def describe(result):
     """A short human-readable description of a result.
 
+    The table lists the fitted weights and means: for a bootstrap result,
+    those of the fit the draws started from (its ``point_estimate``), not
+    the average of the draws.
+
     Returns
     -------
     str
@@ -99,12 +116,18 @@ def describe(result):
         best = int(s["best_restart"])
         state = "converged" if bool(s["converged"].values[best]) else "NOT converged"
         lines.append(f"{state} after {int(s['n_iter'].values[best])} iterations (best of {s.sizes['restart']} starts)")
-    post = result["posterior"].to_dataset()
-    table = pd.DataFrame(
-        post["means"].values.reshape(-1, *post["means"].shape[2:]).mean(axis=0),
-        columns=[str(f) for f in post["feature"].values],
-    )
-    table.insert(0, "weight", post["weights"].values.reshape(-1, post.sizes["component"]).mean(axis=0))
+    if "bootstrap_method" in attrs:
+        lines.append(f"bootstrap ({attrs['bootstrap_method']}): {attrs.get('n_draws')} draws in posterior")
+    point = _point_estimate(result)
+    table = pd.DataFrame(point["means"].values, columns=[str(f) for f in point["feature"].values])
+    table.insert(0, "weight", point["weights"].values)
     table.index.name = "component"
     lines.append(table.to_string(float_format=lambda v: f"{v:.4g}"))
     return "\n".join(lines)
+
+
+def _point_estimate(result):
+    """The fit's parameters: ``point_estimate``, else the mean over the posterior draws."""
+    if "point_estimate" in result.children:
+        return result["point_estimate"].to_dataset()
+    return result["posterior"].to_dataset().mean(("chain", "draw"))

@@ -3,7 +3,6 @@
 import os
 import sys
 
-import numba
 import numpy as np
 import pytest
 
@@ -142,21 +141,3 @@ def make_parameters():
     """``random_parameters`` as a fixture."""
     return random_parameters
 
-
-# ------------------------------------------------------------------------ threads
-@pytest.fixture
-def single_numba_thread():
-    """Run the kernels on one Numba thread for the duration of a test.
-
-    For data smaller than one thread block (``_config.block_size``) the
-    results do not depend on the thread count, but on a busy machine every
-    launch of a parallel region can cost tens of milliseconds of scheduling,
-    which makes EM loops on tiny data sets needlessly slow. Thread
-    independence itself is tested in subprocesses (test_em_properties.py).
-    """
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)

@@ -17,7 +17,6 @@ Covariances are passed around in scikit-learn's shapes:
 """
 
 import numpy as np
-from scipy import linalg
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 

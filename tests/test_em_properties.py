@@ -6,10 +6,10 @@ import subprocess
 import sys
 import warnings
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from gmm_numba import ConvergenceWarning, FitError, GaussianMixture
 from gmm_numba._config import block_size
 from gmm_numba.covariance import get_model
@@ -41,7 +41,6 @@ def random_problem(i, mixture_factory):
     return X, w, k, INIT_METHODS[i % 3]
 
 
-@pytest.mark.usefixtures("single_numba_thread")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_lower_bound_never_decreases(cov_type, dtype, mixture_factory):
@@ -67,6 +66,27 @@ def test_lower_bound_never_decreases(cov_type, dtype, mixture_factory):
             f"at iteration {int(np.argmax(drop - allowed)) + 2}"
         )
     assert fitted >= N_PROBLEMS - 3
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_integer_weights_equal_repeated_rows(cov_type, blobs_2d):
+    """sample_weight are frequency weights: weight 3 is the row three times (same start)."""
+    X = blobs_2d
+    counts = np.random.default_rng(8).integers(0, 4, X.shape[0])
+    rng = np.random.default_rng(9)
+    k = 3
+    means = X[rng.choice(X.shape[0], k, replace=False)]
+    precisions = naive.precisions(cov_type, {
+        "full": np.array([np.eye(2)] * k), "tied": np.eye(2), "diag": np.ones((k, 2)), "spherical": np.ones(k),
+    }[cov_type])
+    common = dict(covariance_type=cov_type, tol=0.0, max_iter=12, weights_init=np.full(k, 1.0 / k),
+                  means_init=means, precisions_init=precisions)
+    weighted = GaussianMixture(k, **common).fit(X, sample_weight=counts.astype(float))
+    repeated = GaussianMixture(k, **common).fit(np.repeat(X, counts, axis=0))
+    np.testing.assert_allclose(weighted.lower_bounds_, repeated.lower_bounds_, rtol=1e-10, atol=0)
+    for name in ("weights_", "means_", "covariances_"):
+        a, b = getattr(weighted, name), getattr(repeated, name)
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10 * np.abs(b).max(), err_msg=name)
 
 
 # -------------------------------------------------------------- thread determinism
@@ -131,7 +151,6 @@ def test_results_do_not_depend_on_thread_count():
 
 # ------------------------------------------------------------------------- n_init
 @pytest.mark.filterwarnings("ignore::gmm_numba.ConvergenceWarning")
-@pytest.mark.usefixtures("single_numba_thread")
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_fit_em_keeps_best_of_given_starts(cov_type, blobs_2d, make_parameters):
     X = blobs_2d
@@ -153,7 +172,6 @@ def test_fit_em_keeps_best_of_given_starts(cov_type, blobs_2d, make_parameters):
     np.testing.assert_array_equal(fit.best.lower_bounds, separate[fit.best_index].lower_bounds)
 
 
-@pytest.mark.usefixtures("single_numba_thread")
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_n_init_picks_best_lower_bound(cov_type, mixture_factory):
     X, _ = mixture_factory(77, 300, 2, 4, separation=2.0)
@@ -179,7 +197,6 @@ def test_n_init_picks_best_lower_bound(cov_type, mixture_factory):
 
 
 # ------------------------------------------------------------------- convergence
-@pytest.mark.usefixtures("single_numba_thread")
 @pytest.mark.parametrize("n_init", [1, 3])
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_convergence_warning_when_max_iter_too_small(cov_type, n_init, blobs_2d):
@@ -191,12 +208,6 @@ def test_convergence_warning_when_max_iter_too_small(cov_type, n_init, blobs_2d)
     assert gm.n_iter_ == 2 == len(gm.lower_bounds_)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gmm_numba/em.py fit_em warns with stacklevel=3, which attributes the ConvergenceWarning to "
-    "gmm_numba/estimator.py (GaussianMixture.fit calling self._fit) instead of the caller of fit()",
-)
-@pytest.mark.usefixtures("single_numba_thread")
 def test_convergence_warning_points_at_the_caller(blobs_2d):
     gm = GaussianMixture(3, max_iter=2, tol=1e-12, random_state=0)
     with pytest.warns(ConvergenceWarning) as record:
@@ -204,7 +215,6 @@ def test_convergence_warning_points_at_the_caller(blobs_2d):
     assert [r.filename for r in record if r.category is ConvergenceWarning] == [__file__]
 
 
-@pytest.mark.usefixtures("single_numba_thread")
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_no_convergence_warning_when_converged(cov_type, blobs_2d):
     gm = GaussianMixture(3, covariance_type=cov_type, max_iter=200, tol=1e-3, n_init=2, random_state=0)

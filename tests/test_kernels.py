@@ -14,15 +14,15 @@ stated otherwise):
   means, which is inherent to doing the per-point arithmetic in float32).
 """
 
+import naive
 import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-import naive
 from gmm_numba import _kernels
 from gmm_numba._config import TILE, block_size
 from gmm_numba.covariance import get_model
-from gmm_numba.errors import EmptyComponentError
+from gmm_numba.errors import EmptyComponentError, SingularCovarianceError
 from gmm_numba.parameters import MixtureParameters, m_step
 from gmm_numba.sources import InMemoryData, per_sample_scores
 from gmm_numba.statistics import SufficientStatistics
@@ -70,7 +70,7 @@ def s2_in_kernel_layout(model, s2_full):
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "N%d-D%d-K%d" % s)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "N{}-D{}-K{}".format(*s))
 def test_em_statistics_match_naive(shape, dtype, cov_type, weighted, make_parameters):
     n, d, k = shape
     X, w = make_data(n, d, seed=n + 10 * d + k, dtype=dtype, weighted=weighted)
@@ -96,9 +96,9 @@ def test_em_statistics_match_naive(shape, dtype, cov_type, weighted, make_parame
         assert a.dtype == np.float64
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_em_statistics_zero_weight_component(dtype, make_parameters):
-    """A component of weight 0 gets log-weight -inf and no responsibility (no NaN)."""
+    """A component of weight 0 gets log-weight -inf and exactly zero responsibility (no NaN)."""
     X, _ = make_data(500, 2, seed=3, dtype=dtype, weighted=False)
     p = make_parameters("full", 3, 2, np.random.default_rng(3))
     weights = np.array([0.6, 0.0, 0.4])
@@ -114,7 +114,7 @@ def test_em_statistics_zero_weight_component(dtype, make_parameters):
 # ------------------------------------------------------------------ scoring kernel
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "N%d-D%d-K%d" % s)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "N{}-D{}-K{}".format(*s))
 def test_per_sample_scores_match_scipy(shape, dtype, cov_type, make_parameters):
     n, d, k = shape
     X, _ = make_data(n, d, seed=n + d + k, dtype=dtype, weighted=False)
@@ -243,6 +243,50 @@ def test_m_step_rejects_empty_component(cov_type):
     stats = SufficientStatistics(ref["W"], 0.0, 0.0, ref["nk"], ref["s1"], ref["s2"], np.zeros((2, 2)))
     with pytest.raises(EmptyComponentError):
         m_step(get_model(cov_type), stats, 1e-6)
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_precision_cholesky_kernel_matches_numpy(d):
+    rng = np.random.default_rng(d)
+    covs = []
+    for _ in range(3):
+        A = rng.normal(size=(d, d))
+        covs.append(A @ A.T + 0.1 * np.eye(d))
+    covs = np.array(covs)
+    factors, failed = _kernels.precision_cholesky(covs)
+    assert failed == -1
+    assert_close(factors, naive.precisions_cholesky("full", covs), 1e-10, "factors")
+    assert not np.any(np.tril(factors, -1)), "the factors must be upper triangular"
+    np.testing.assert_allclose(factors @ np.swapaxes(factors, 1, 2), np.linalg.inv(covs), rtol=1e-9, atol=1e-9)
+
+
+def test_precision_cholesky_kernel_reports_first_singular_matrix():
+    good = np.array([[2.0, 0.5], [0.5, 1.0]])
+    rank_one = np.array([[1.0, 2.0], [2.0, 4.0]])
+    indefinite = np.array([[1.0, 3.0], [3.0, 1.0]])
+    assert _kernels.precision_cholesky(np.array([good, rank_one, good]))[1] == 1
+    assert _kernels.precision_cholesky(np.array([good, good, indefinite]))[1] == 2
+    assert _kernels.precision_cholesky(np.array([np.full((2, 2), np.nan)]))[1] == 0
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_m_step_rejects_collapsed_covariance(cov_type):
+    """reg_covar=0 and a component whose points (exact binary fractions) span too few directions."""
+    t = np.arange(8.0)
+    line = np.c_[t, np.full(8, 3.0)]  # constant second feature: singular full and tied covariances
+    point = np.zeros((8, 2)) + [5.0, -3.0]  # one repeated point: zero variances
+    X = np.vstack([point, line])
+    resp = np.zeros((16, 2))
+    resp[:8, 0] = resp[8:, 1] = 1.0
+    if cov_type == "tied":
+        X = np.vstack([line, line + [0.0, 16.0]])  # both components on parallel lines
+    ref = naive.statistics_from_responsibilities(X, None, resp, np.zeros((2, 2)))
+    stats = SufficientStatistics(ref["W"], 0.0, 0.0, ref["nk"], ref["s1"], ref["s2"], np.zeros((2, 2)))
+    with pytest.raises(SingularCovarianceError):
+        m_step(get_model(cov_type), stats, 0.0)
+    # and a little regularisation makes it valid again
+    new = m_step(get_model(cov_type), stats, 1e-3)
+    assert np.all(np.isfinite(new.precisions_cholesky))
 
 
 # ------------------------------------------------------- precision far from zero

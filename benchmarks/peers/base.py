@@ -71,7 +71,7 @@ class InProcessPeer:
             Unused here (the data is already in memory).
         settings : dict
             ``n_short``, ``n_long``, ``min_repeats``, ``max_repeats``,
-            ``min_seconds``.
+            ``min_seconds`` and optionally ``contention_limit``.
 
         Returns
         -------
@@ -86,6 +86,7 @@ class InProcessPeer:
             min_repeats=settings["min_repeats"],
             max_repeats=settings["max_repeats"],
             min_seconds=settings["min_seconds"],
+            contention_limit=settings.get("contention_limit"),
         )
 
     def memory_case(self, case, files, settings):

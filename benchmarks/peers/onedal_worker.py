@@ -11,7 +11,8 @@ daal4py pins its own numpy/scikit-learn expectations.  Usage::
 ``params.json`` holds ``n_components``, ``covariance_type`` ("full" or
 "diag"), the initial ``weights`` (K,), ``means`` (K, D) and ``covariances``
 ((K, D, D) or (K, D)), and the timing settings ``n_short``, ``n_long``,
-``min_repeats``, ``max_repeats``, ``min_seconds``; optional ``threads``.
+``min_repeats``, ``max_repeats``, ``min_seconds``; optional
+``contention_limit`` and ``threads``.
 
 Notes
 -----
@@ -191,6 +192,7 @@ def _time(run, n_short, n_long, params):
         min_repeats=params["min_repeats"],
         max_repeats=params["max_repeats"],
         min_seconds=params["min_seconds"],
+        contention_limit=params.get("contention_limit"),
     )
 
 

@@ -1,8 +1,6 @@
 """The fused E-step: log-densities, log-sum-exp, responsibilities and
 sufficient statistics in one pass, plus the chunked scoring kernel."""
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
@@ -61,7 +59,10 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
         diff = np.empty((n_features, TILE), X.dtype)
         wdiff = np.empty((n_features, TILE), X.dtype)
         lp = np.empty((n_components, TILE), X.dtype)
-        lse = np.empty(TILE, X.dtype)
+        lse = np.empty(TILE)
+        log_norm = np.empty(TILE)
+        work = np.empty((2, TILE))
+        bits = np.empty(TILE, np.int64)
         y = np.empty(TILE, X.dtype)
         wt = np.empty(TILE, X.dtype)
         wr = np.empty(TILE, X.dtype)
@@ -70,7 +71,7 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
             nt = min(TILE, stop - start)
             load_tile(X, start, nt, xt)
             tile_log_probs(xt, nt, mu, pc, const, lp, diff, y)
-            tile_normalise(lp, nt, lse, y)
+            tile_normalise(lp, nt, lse, log_norm, work, bits)
             for t in range(nt):
                 wt[t] = sample_weight[start + t] if weighted else 1.0
 
@@ -78,12 +79,9 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
             ll_sum = 0.0
             hard_sum = 0.0
             for t in range(nt):
-                r_max = lp[0, t]
-                for k in range(1, n_components):
-                    r_max = max(r_max, lp[k, t])
                 w_sum += wt[t]
                 ll_sum += wt[t] * lse[t]
-                hard_sum += wt[t] * math.log(r_max)
+                hard_sum -= wt[t] * log_norm[t]
             acc_scalars[b, 0] += w_sum
             acc_scalars[b, 1] += ll_sum
             acc_scalars[b, 2] += hard_sum
@@ -161,14 +159,17 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, lse_out, labe
         xt = np.empty((n_features, TILE), X.dtype)
         diff = np.empty((n_features, TILE), X.dtype)
         lp = np.empty((n_components, TILE), X.dtype)
-        lse = np.empty(TILE, X.dtype)
+        lse = np.empty(TILE)
+        log_norm = np.empty(TILE)
+        work = np.empty((2, TILE))
+        bits = np.empty(TILE, np.int64)
         y = np.empty(TILE, X.dtype)
         stop = min(n_samples, (b + 1) * block)
         for start in range(b * block, stop, TILE):
             nt = min(TILE, stop - start)
             load_tile(X, start, nt, xt)
             tile_log_probs(xt, nt, mu, pc, const, lp, diff, y)
-            tile_normalise(lp, nt, lse, y)
+            tile_normalise(lp, nt, lse, log_norm, work, bits)
             for t in range(nt):
                 best = 0
                 for k in range(1, n_components):

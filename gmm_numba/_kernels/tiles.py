@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT
+from .vmath import exp_buffer, log_buffer
 
 
 @njit(**JIT)
@@ -78,33 +79,56 @@ def tile_log_probs(xt, n_points, means, prec, const, lp, diff, y):
             lp[k, t] = c - half * lp[k, t]
 
 
+#: log-responsibilities below these count as zero (float32 / float64 tiles):
+#: e^-60 ~ 1e-26 and e^-230 ~ 1e-100 are far below what either precision can
+#: resolve in a sum, and products with them would otherwise turn subnormal.
+RESPONSIBILITY_FLOOR_32 = -60.0
+RESPONSIBILITY_FLOOR_64 = -230.0
+
+
 @njit(**JIT)
-def tile_normalise(lp, n_points, lse, scratch):
+def tile_normalise(lp, n_points, lse, log_norm, work, bits):
     """Turn weighted log-densities into responsibilities, in place.
 
-    Afterwards ``lp[k, t]`` holds ``r_tk`` and ``lse[t]`` the per-point
-    log-likelihood ``log sum_k exp(lp[k, t])`` (computed from the maximum,
-    so nothing overflows).
+    Afterwards ``lp[k, t]`` holds ``r_tk`` (flushed to 0 below the floor), ``lse[t]`` the per-point
+    log-likelihood ``log sum_k exp(lp[k, t])`` and ``log_norm[t]`` the
+    amount ``lse[t] - max_k lp[k, t]``, which is ``-log max_k r_tk``.
+
+    Parameters
+    ----------
+    lp : array of shape (n_components, TILE)
+    n_points : int
+    lse : float64 array of shape (TILE,)
+    log_norm : float64 array of shape (TILE,)
+    work : float64 array of shape (2, TILE)
+    bits : int64 array of shape (TILE,)
+        Scratch space.
     """
     n_components = lp.shape[0]
+    floor = RESPONSIBILITY_FLOOR_32 if lp.itemsize == 4 else RESPONSIBILITY_FLOOR_64
+    shifted = work[0]
+    total = work[1]
     for t in range(n_points):
         lse[t] = lp[0, t]
     for k in range(1, n_components):
         for t in range(n_points):
             lse[t] = max(lse[t], lp[k, t])
     for t in range(n_points):
-        scratch[t] = 0.0
+        total[t] = 0.0
     for k in range(n_components):
         for t in range(n_points):
-            e = math.exp(lp[k, t] - lse[t])
-            lp[k, t] = e
-            scratch[t] += e
+            shifted[t] = lp[k, t] - lse[t]
+        exp_buffer(shifted, shifted, n_points, bits, floor)
+        for t in range(n_points):
+            lp[k, t] = shifted[t]
+            total[t] += shifted[t]
+    log_buffer(total, log_norm, n_points, bits)
     for t in range(n_points):
-        lse[t] += math.log(scratch[t])
-        scratch[t] = 1.0 / scratch[t]
+        lse[t] += log_norm[t]
+        total[t] = 1.0 / total[t]
     for k in range(n_components):
         for t in range(n_points):
-            lp[k, t] *= scratch[t]
+            lp[k, t] *= total[t]
 
 
 @njit(**JIT)
