@@ -103,11 +103,30 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
                     acc_s1[b, k, i] += s
                 if full:
                     for i in range(n_features):
-                        for j in range(i + 1):
+                        j = 0
+                        # four entries of row i per pass over the tile
+                        while j + 3 <= i:
+                            s0 = 0.0
+                            s1 = 0.0
+                            s2 = 0.0
+                            s3 = 0.0
+                            for t in range(nt):
+                                w = wdiff[i, t]
+                                s0 += w * diff[j, t]
+                                s1 += w * diff[j + 1, t]
+                                s2 += w * diff[j + 2, t]
+                                s3 += w * diff[j + 3, t]
+                            acc_s2[b, k, i, j] += s0
+                            acc_s2[b, k, i, j + 1] += s1
+                            acc_s2[b, k, i, j + 2] += s2
+                            acc_s2[b, k, i, j + 3] += s3
+                            j += 4
+                        while j <= i:
                             s = 0.0
                             for t in range(nt):
                                 s += wdiff[i, t] * diff[j, t]
                             acc_s2[b, k, i, j] += s
+                            j += 1
                 else:
                     for i in range(n_features):
                         s = 0.0

@@ -68,10 +68,21 @@ def tile_log_probs(xt, n_points, means, prec, const, lp, diff, y):
             for j in range(n_features):
                 for t in range(n_points):
                     y[t] = zero
-                for i in range(j + 1):
+                i = 0
+                # four rows per pass: a quarter of the loads and stores of y
+                while i + 3 <= j:
+                    p0 = prec[k, i, j]
+                    p1 = prec[k, i + 1, j]
+                    p2 = prec[k, i + 2, j]
+                    p3 = prec[k, i + 3, j]
+                    for t in range(n_points):
+                        y[t] += diff[i, t] * p0 + diff[i + 1, t] * p1 + diff[i + 2, t] * p2 + diff[i + 3, t] * p3
+                    i += 4
+                while i <= j:
                     p = prec[k, i, j]
                     for t in range(n_points):
                         y[t] += diff[i, t] * p
+                    i += 1
                 for t in range(n_points):
                     lp[k, t] += y[t] * y[t]
         c = const[k]

@@ -45,7 +45,9 @@ def exp_buffer(x, out, n, bits, floor):
     for t in range(n):
         keep = x[t] >= floor
         v = min(max(x[t], _EXP_MIN), _EXP_MAX)
-        k = np.floor(v * _LOG2E + 0.5)
+        # round to nearest by truncating a positive number (no libm floor call)
+        ki = np.int64(v * _LOG2E + 1024.5) - 1024
+        k = np.float64(ki)
         r = (v - k * _LN2_HI) - k * _LN2_LO
         p = 1.0 / 6227020800.0
         p = p * r + 1.0 / 479001600.0
@@ -63,7 +65,7 @@ def exp_buffer(x, out, n, bits, floor):
         p = p * r + 1.0
         out[t] = p
         # all-zero bits are +0.0: results below the floor vanish
-        bits[t] = (np.int64(k) + 1023) << 52 if keep else np.int64(0)
+        bits[t] = (ki + 1023) << 52 if keep else np.int64(0)
     for t in range(n):
         out[t] *= scale[t]
 
