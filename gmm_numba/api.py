@@ -120,9 +120,11 @@ def estimator_from_tree(cls, tree):
             settings[name] = attrs[name]
     seed = settings.get("random_state")
     settings["random_state"] = int(seed) if isinstance(seed, (int, np.integer)) else None
-    for name, kind in (("max_iter", int), ("n_init", int), ("tol", float), ("reg_covar", float)):
+    for name, kind in (("max_iter", int), ("n_init", int), ("tol", float)):
         if name in settings:
             settings[name] = kind(settings[name])
+    if "reg_covar" in settings and settings["reg_covar"] != "auto":
+        settings["reg_covar"] = float(settings["reg_covar"])
     estimator = cls(**settings)
     features = [str(v) for v in tree["posterior"]["feature"].values]
     names = np.asarray(features, dtype=object) if int(attrs.get("named_features", 0)) else None

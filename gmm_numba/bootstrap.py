@@ -7,6 +7,7 @@ from scipy.optimize import linear_sum_assignment
 from .em import run_em
 from .errors import FitError
 from .labeled import as_labeled, check_features
+from .regularization import resolve_reg_covar
 from .results import parameter_dataset
 from .sources import InMemoryData
 from .validation import check_param, check_random_state, check_sample_weight
@@ -110,7 +111,7 @@ def bootstrap(
     base = check_sample_weight(sample_weight, n_samples)
     reference = estimator._parameters
     rng = check_random_state(random_state)
-    reg_covar = float(tree.attrs.get("reg_covar", estimator.reg_covar))
+    reg_covar = resolve_reg_covar(tree.attrs.get("reg_covar", estimator.reg_covar), InMemoryData(arr, base))
 
     draws = []
     failures = 0

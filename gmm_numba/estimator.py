@@ -7,6 +7,7 @@ from .covariance import get_model
 from .em import fit_em
 from .errors import FitError, NumericalError, not_fitted_error
 from .initialization import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS
+from .regularization import check_reg_covar, resolve_reg_covar
 from .sources import InMemoryData, per_sample_scores
 from .validation import (
     check_data,
@@ -37,8 +38,10 @@ class GaussianMixture(ParamsMixin):
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood per
         (weighted) sample.
-    reg_covar : float, default=1e-6
-        Added to the diagonal of every covariance.
+    reg_covar : float or "auto", default=1e-6
+        Added to the diagonal of every covariance. ``"auto"`` adds 1e-6
+        times each feature's variance instead, so that the fit does not
+        depend on the units of the features.
     max_iter : int, default=100
         EM iterations per initialisation.
     n_init : int, default=1
@@ -128,7 +131,7 @@ class GaussianMixture(ParamsMixin):
         check_param("n_components", self.n_components, "int", low=1)
         model = get_model(self.covariance_type)
         check_param("tol", self.tol, "float", low=0)
-        check_param("reg_covar", self.reg_covar, "float", low=0)
+        check_reg_covar(self.reg_covar)
         check_param("max_iter", self.max_iter, "int", low=1)
         check_param("n_init", self.n_init, "int", low=1)
         check_param("init_params", self.init_params, "option", options=INIT_METHODS)
@@ -245,7 +248,7 @@ class GaussianMixture(ParamsMixin):
                 n_init=n_init,
                 init_params=self.init_params,
                 rng=rng,
-                reg_covar=self.reg_covar,
+                reg_covar=resolve_reg_covar(self.reg_covar, data),
                 tol=self.tol,
                 max_iter=self.max_iter,
                 user_init=user_init,

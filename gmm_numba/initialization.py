@@ -12,6 +12,11 @@ Methods
     ``init_sample_size`` rows, then Lloyd iterations on the full data.
 ``"random_from_data"``
     ``K`` distinct random rows as centres; every point joins its nearest.
+
+Distances are measured in standardised units (each feature divided by
+its standard deviation), so the starting point, and with
+``reg_covar="auto"`` the whole fit, does not depend on the units of the
+features.
 ``"random"``
     Random responsibilities, uniform and normalised per point.
 """
@@ -32,26 +37,37 @@ DEFAULT_INIT_SAMPLE_SIZE = 100_000
 LLOYD_ITERATIONS = 20
 
 
-def kmeans_centers(data, n_components, rng, init_sample_size=DEFAULT_INIT_SAMPLE_SIZE):
-    """k-means++ seeding on a subsample, refined by Lloyd steps on all data.
+def inverse_scale(data):
+    """1 / standard deviation of each feature (0 for constant features), shape (n_features,).
+
+    Clustering in standardised units makes every initialisation independent
+    of the units (and shifts) of the features.
+    """
+    std = np.sqrt(data.feature_variance())
+    return np.where(std > 0, 1.0 / np.where(std > 0, std, 1.0), 0.0)
+
+
+def kmeans_centers(data, n_components, rng, init_sample_size=DEFAULT_INIT_SAMPLE_SIZE, inv_scale=None):
+    """k-means++ seeding on a subsample, refined by Lloyd steps on all data, in standardised units.
 
     Returns
     -------
     ndarray of shape (n_components, n_features)
+        In the data's units.
     """
+    inv_scale = inverse_scale(data) if inv_scale is None else inv_scale
     Xs, ws = data.subsample(init_sample_size, rng)
     n_trials = 2 + int(math.log(n_components))
     uniforms = rng.random((n_components, n_trials))
-    centers = Xs[_kernels.kmeans_plusplus(Xs, ws, uniforms)]
-    scale = float(np.mean(np.var(Xs, axis=0))) if Xs.shape[0] > 1 else 0.0
-    tolerance = 1e-4 * scale
+    centers = Xs[_kernels.kmeans_plusplus(np.ascontiguousarray(Xs * inv_scale), ws, uniforms)]
+    tolerance = 1e-4 * float(np.count_nonzero(inv_scale)) / max(len(inv_scale), 1)
     for _ in range(LLOYD_ITERATIONS):
-        counts, s1, _, _ = data.nearest_center_statistics(centers, False)
+        counts, s1, _, _ = data.nearest_center_statistics(centers, False, inv_scale)
         moved = np.zeros_like(centers)
         filled = counts > 0
         moved[filled] = s1[filled] / counts[filled, None]
         centers = centers + moved
-        if np.sum(moved**2) <= tolerance:
+        if np.sum((moved * inv_scale) ** 2) <= tolerance:
             break
     return centers
 
@@ -70,9 +86,10 @@ def random_centers(data, n_components, rng):
     return data.rows(index)
 
 
-def hard_assignment_statistics(data, centers):
-    """Statistics of the partition of the data by nearest centre."""
-    counts, s1, s2, inertia = data.nearest_center_statistics(centers, True)
+def hard_assignment_statistics(data, centers, inv_scale=None):
+    """Statistics of the partition of the data by nearest centre (distances in standardised units)."""
+    inv_scale = inverse_scale(data) if inv_scale is None else inv_scale
+    counts, s1, s2, inertia = data.nearest_center_statistics(centers, True, inv_scale)
     return SufficientStatistics(counts.sum(), np.nan, np.nan, counts, s1, s2, np.array(centers))
 
 
@@ -93,7 +110,9 @@ def initial_statistics(data, n_components, method, rng, init_sample_size=DEFAULT
         With full second moments, so any covariance model can use them.
     """
     if method in ("k-means++", "kmeans"):
-        return hard_assignment_statistics(data, kmeans_centers(data, n_components, rng, init_sample_size))
+        inv_scale = inverse_scale(data)
+        centers = kmeans_centers(data, n_components, rng, init_sample_size, inv_scale)
+        return hard_assignment_statistics(data, centers, inv_scale)
     if method == "random_from_data":
         return hard_assignment_statistics(data, random_centers(data, n_components, rng))
     if method == "random":

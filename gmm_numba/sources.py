@@ -50,12 +50,17 @@ class InMemoryData:
             )
         return SufficientStatistics(w, ll, hard, nk, s1, s2, means)
 
-    def nearest_center_statistics(self, centers, with_s2):
-        """Hard-assignment sums; see :func:`_kernels.nearest_center_statistics`."""
+    def nearest_center_statistics(self, centers, with_s2, inv_scale=None):
+        """Hard-assignment sums; see :func:`_kernels.nearest_center_statistics`.
+
+        ``inv_scale`` (shape (n_features,), default all ones) weights the
+        features in the distances.
+        """
         centers = np.ascontiguousarray(centers, dtype=np.float64)
+        inv_scale = np.ones(self.n_features) if inv_scale is None else np.ascontiguousarray(inv_scale, np.float64)
         with kernel_threads(self.n_samples):
             counts, s1, s2, inertia = _kernels.nearest_center_statistics(
-                self.X, self.sample_weight, centers, self.block, with_s2
+                self.X, self.sample_weight, centers, inv_scale, self.block, with_s2
             )
         return counts, s1, s2, inertia
 
@@ -68,6 +73,13 @@ class InMemoryData:
                 self.X, self.sample_weight, shift, np.uint64(seed), n_components, self.block
             )
         return SufficientStatistics(counts[0], np.nan, np.nan, nk, s1, s2, np.tile(shift, (n_components, 1)))
+
+    def feature_variance(self):
+        """Weighted variance of each feature (two passes), shape (n_features,)."""
+        counts, s1, _, _ = self.nearest_center_statistics(np.zeros((1, self.n_features)), False)
+        mean = s1[0] / counts[0]
+        counts, _, s2, _ = self.nearest_center_statistics(mean[None], True)
+        return np.diag(s2[0]) / counts[0]
 
     def subsample(self, size, rng):
         """At most ``size`` rows drawn uniformly without replacement.

@@ -17,6 +17,15 @@ def _squared_distance(X, n, center):
 
 
 @njit(**JIT)
+def _scaled_squared_distance(X, n, center, inv_scale):
+    s = 0.0
+    for i in range(X.shape[1]):
+        d = (X[n, i] - center[i]) * inv_scale[i]
+        s += d * d
+    return s
+
+
+@njit(**JIT)
 def _pick(cumulative, target):
     """First index whose cumulative weight exceeds ``target``."""
     lo, hi = 0, cumulative.shape[0] - 1
@@ -83,14 +92,19 @@ def kmeans_plusplus(X, sample_weight, uniforms):
 
 
 @njit(**PARALLEL_JIT)
-def nearest_center_statistics(X, sample_weight, centers, block, with_s2):
+def nearest_center_statistics(X, sample_weight, centers, inv_scale, block, with_s2):
     """Hard-assignment statistics: each point belongs to its nearest centre.
+
+    Distances are measured after multiplying each feature by ``inv_scale``
+    (for example 1 / its standard deviation, which makes the assignment
+    independent of the units of the features).
 
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
     sample_weight : array of shape (n_samples,) or (0,)
     centers : array of shape (n_clusters, n_features), float64
+    inv_scale : array of shape (n_features,), float64
     block : int
     with_s2 : bool
         Whether to accumulate second moments.
@@ -104,7 +118,7 @@ def nearest_center_statistics(X, sample_weight, centers, block, with_s2):
     s2 : array of shape (n_clusters, n_features, n_features)
         Weighted sums of ``(x - c)(x - c)^T`` (zeros unless ``with_s2``).
     inertia : float
-        Weighted sum of squared distances to the nearest centre.
+        Weighted sum of squared (scaled) distances to the nearest centre.
     """
     n_samples, n_features = X.shape
     n_clusters = centers.shape[0]
@@ -119,9 +133,9 @@ def nearest_center_statistics(X, sample_weight, centers, block, with_s2):
         diff = np.empty(n_features)
         for n in range(b * block, min(n_samples, (b + 1) * block)):
             best = 0
-            best_d = _squared_distance(X, n, centers[0])
+            best_d = _scaled_squared_distance(X, n, centers[0], inv_scale)
             for c in range(1, n_clusters):
-                d = _squared_distance(X, n, centers[c])
+                d = _scaled_squared_distance(X, n, centers[c], inv_scale)
                 if d < best_d:
                     best_d = d
                     best = c
