@@ -81,6 +81,12 @@ def best_of_restarts(X, cov_type, k, n_restarts):
     return best
 
 
+#: Below this difference in log-likelihood, both sides sit on the same optimum
+#: and differ only in where their EM stopped (mclust's default tolerance is
+#: 1e-5 relative change of log L; select's is 1e-6 change of the mean).
+SAME_OPTIMUM = 0.1
+
+
 def explain(row, threshold):
     """A note for one cell: failures and, above the threshold, who found the higher optimum."""
     if row["error"]:
@@ -89,12 +95,13 @@ def explain(row, threshold):
         return "mclust: singular (NA)"
     if abs(row["delta_bic"]) <= threshold:
         return ""
-    if row["delta_ll"] > 0:
-        note = f"gmm_numba's log L higher by {row['delta_ll']:.4g} (mclust at a worse optimum or stopped early)"
+    higher = "gmm_numba" if row["delta_ll"] > 0 else "mclust"
+    if abs(row["delta_ll"]) < SAME_OPTIMUM:
+        note = f"same optimum, {higher} converged further"
     else:
-        note = f"mclust's log L higher by {-row['delta_ll']:.4g} (gmm_numba at a worse optimum or stopped early)"
+        note = f"different local optimum, {higher}'s higher"
     if "restarts_best" in row and np.isfinite(row["restarts_best"]):
-        note += f"; best of restarts {row['restarts_best']:.4f}"
+        note += f"; best of restarts {row['restarts_best']:.3f}"
     return note
 
 
@@ -120,6 +127,7 @@ def compare(mclust, options, threshold, restarts):
 
 
 def markdown(table):
+    """The table as GitHub markdown (numbers rounded for reading)."""
     columns = {
         "dataset": "data",
         "mclust_model": "mclust",
@@ -133,16 +141,13 @@ def markdown(table):
         "delta_icl": "ΔICL",
         "note": "note",
     }
-    shown = table[list(columns)].rename(columns=columns)
-    return shown.to_markdown(index=False, floatfmt=".4f") if _has_tabulate() else shown.to_string(index=False)
-
-
-def _has_tabulate():
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    digits = {"bic": 3, "mclust_bic": 3, "delta_bic": 4, "log_likelihood": 4, "log_likelihood_mclust": 4}
+    digits.update(delta_ll=4, delta_icl=4)
+    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
+    for _, row in table.iterrows():
+        cells = [f"{row[c]:.{digits[c]}f}" if c in digits else str(row[c]) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv=None):

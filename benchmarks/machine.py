@@ -66,6 +66,23 @@ def memory_total_gib(path="/proc/meminfo"):
     return None
 
 
+def scheduling_priority(path="/proc/self/autogroup"):
+    """Describe the benchmark's CPU scheduling priority.
+
+    Returns
+    -------
+    str
+        The process niceness and, where Linux autogroups are in use (nice
+        values then only rank processes of the same session), the session's
+        autogroup line, e.g. ``nice 0; /autogroup-3 nice -20``.
+    """
+    text = f"nice {os.nice(0)}"
+    try:
+        return f"{text}; {Path(path).read_text().strip()}"
+    except OSError:
+        return text
+
+
 def package_versions(names=PACKAGES):
     """Return ``{name: version}`` of installed distributions (``None`` if absent)."""
     versions = {}
@@ -83,10 +100,12 @@ def describe_machine():
     Returns
     -------
     dict
-        ``cpu``, ``memory_gib``, ``platform``, ``python``, ``packages`` and
-        ``date`` (UTC, ISO 8601).
+        ``cpu``, ``memory_gib``, ``platform``, ``python``, ``packages``,
+        ``priority`` (see :func:`scheduling_priority`) and ``date`` (UTC,
+        ISO 8601).
     """
     return {
+        "priority": scheduling_priority(),
         "cpu": cpu_description(),
         "memory_gib": memory_total_gib(),
         "platform": platform.platform(),

@@ -46,10 +46,12 @@ def _threads_lines(peers):
     """Describe how many threads each available peer uses."""
     lines = []
     sklearn = peers.get("sklearn", {}).get("info", {})
-    for pool in sklearn.get("blas", []):
+    for pool in sklearn.get("threadpools", []):
+        version = f" {pool['version']}" if pool.get("version") else ""
+        arch = f", {pool['architecture']}" if pool.get("architecture") else ""
         lines.append(
-            f"scikit-learn BLAS: {pool.get('internal_api')} {pool.get('version')}, "
-            f"{pool.get('num_threads')} threads ({pool.get('architecture')})"
+            f"thread pool in the benchmark process: {pool.get('internal_api')}{version} ({pool.get('library')}), "
+            f"{pool.get('num_threads')} threads{arch}"
         )
     numba_info = peers.get("gmm_numba", {}).get("info", {})
     if "numba_num_threads" in numba_info:
@@ -77,7 +79,7 @@ def render_header(results):
         f"- CPU: {cpu['model']}; flags: {' '.join(cpu['flags']) or 'none listed'}",
         f"- Cores: {cpu['logical_cpus']} logical, {cpu['usable_cpus']} usable, "
         f"{cpu['physical_cores'] or '?'} physical; RAM {machine['memory_gib']} GiB",
-        f"- Python {machine['python']} on {machine['platform']}",
+        f"- Python {machine['python']} on {machine['platform']}; scheduling: {machine.get('priority')}",
         f"- Packages: {_versions_line(machine['packages'])}",
     ]
     for peer in peers.values():

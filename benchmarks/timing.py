@@ -20,6 +20,11 @@ def _timed(run, n_iter):
     return time.perf_counter() - start, result
 
 
+def _n_iter(result):
+    """Iterations a fit reports having run (``None`` if it does not say)."""
+    return result.get("n_iter") if isinstance(result, dict) else None
+
+
 def _clean_count(shares, contention_limit):
     """Number of pairs during which other processes stayed under the limit."""
     if contention_limit is None:
@@ -69,13 +74,14 @@ def per_iteration_time(run, n_short, n_long, min_repeats=3, max_repeats=15, min_
         ``n_long - n_short``), ``paired_min_s``/``paired_max_s`` (range of the
         per-pair estimates, a noise indicator), ``warmup_s``, the raw
         ``short_s``/``long_s`` lists with each pair's ``foreign_share`` and
-        the ``used_pairs``, the iteration counts, and ``result``, the
-        summary returned by the last ``n_long`` fit.
+        the ``used_pairs``, the iteration counts, ``iterations_ok`` (every
+        timed fit reported the ``n_iter`` it was asked for) and ``result``,
+        the summary returned by the last ``n_long`` fit.
     """
     if not 1 <= n_short < n_long:
         raise ValueError(f"need 1 <= n_short < n_long, got {n_short}, {n_long}")
     warmup_s, _ = _timed(run, n_short)
-    short, long_, shares, result = [], [], [], None
+    short, long_, shares, iterations, result = [], [], [], set(), None
     monitor = CpuMonitor()
     started = time.perf_counter()
     while len(short) < max_repeats:
@@ -83,10 +89,11 @@ def per_iteration_time(run, n_short, n_long, min_repeats=3, max_repeats=15, min_
         if enough and time.perf_counter() - started >= min_seconds:
             break
         monitor.reset()
-        seconds, _ = _timed(run, n_short)
+        seconds, short_result = _timed(run, n_short)
         short.append(seconds)
         seconds, result = _timed(run, n_long)
         long_.append(seconds)
+        iterations.update({(n_short, _n_iter(short_result)), (n_long, _n_iter(result))})
         shares.append(monitor.foreign_share())
     used = _select_pairs(shares, contention_limit, min_repeats)
     span = n_long - n_short
@@ -100,6 +107,7 @@ def per_iteration_time(run, n_short, n_long, min_repeats=3, max_repeats=15, min_
         "long_s": long_,
         "foreign_share": shares,
         "used_pairs": used,
+        "iterations_ok": all(ran in (None, asked) for asked, ran in iterations),
         "n_short": n_short,
         "n_long": n_long,
         "repeats": len(short),

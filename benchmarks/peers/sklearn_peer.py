@@ -9,6 +9,7 @@ difference of two iteration counts).
 """
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -68,15 +69,18 @@ class SklearnPeer(InProcessPeer):
         return None
 
     def info(self):
-        """Return version and BLAS threading details for the report header."""
+        """Return the version and the thread pools (BLAS, OpenMP) loaded in this process."""
         import sklearn
 
         details = {"version": sklearn.__version__}
         try:
             from threadpoolctl import threadpool_info
 
-            details["blas"] = [
-                {key: pool.get(key) for key in ("internal_api", "version", "num_threads", "architecture")}
+            details["threadpools"] = [
+                dict(
+                    {key: pool.get(key) for key in ("internal_api", "version", "num_threads", "architecture")},
+                    library=Path(pool.get("filepath", "")).name,
+                )
                 for pool in threadpool_info()
             ]
         except ImportError:
