@@ -171,6 +171,7 @@ def fit_em(
     reorder=None,
     accept=None,
     warn=True,
+    screen=None,
 ):
     """EM from ``n_init`` starting points; keep the run with the best lower bound.
 
@@ -188,6 +189,10 @@ def fit_em(
     init_sample_size : int
     starts : iterable of MixtureParameters or FitError, optional
         Starting points to use instead of drawing them.
+    screen : tuple (int, int), optional
+        ``(iterations, keep)``: run every start for at most ``iterations``
+        iterations, then continue only the ``keep`` best to convergence
+        ("short EM" screening, which makes many starts affordable).
     warn : bool, default=True
         Warn (:class:`ConvergenceWarning`) when the best run did not converge.
     accept : callable, optional
@@ -220,38 +225,41 @@ def fit_em(
             user_init=user_init,
             init_sample_size=init_sample_size,
         )
-    runs = []
-    first_error = None
-    for index, start in enumerate(starts):
-        label = f"init {index + 1}/{n_init}: " if n_init > 1 else ""
-        if isinstance(start, FitError):
-            runs.append(EMRun(error=str(start)))
-            first_error = first_error or start
-            continue
+    starts = list(starts)
+    n_starts = len(starts)
+
+    def attempt(index, params, budget, previous=None):
+        label = f"init {index + 1}/{n_starts}: " if n_starts > 1 else ""
         try:
-            run = run_em(
-                data,
-                start,
-                reg_covar=reg_covar,
-                tol=tol,
-                max_iter=max_iter,
-                callback=callback,
-                verbose=verbose,
-                label=label,
-            )
+            run = run_em(data, params, reg_covar=reg_covar, tol=tol, max_iter=budget, callback=callback,
+                         verbose=verbose, label=label)
         except FitError as exc:
-            runs.append(EMRun(error=str(exc)))
-            first_error = first_error or exc
-            continue
-        reason = accept(run.parameters) if accept is not None else ""
-        if reason:
-            runs.append(EMRun(lower_bounds=run.lower_bounds, n_iter=run.n_iter, error=reason))
-            first_error = first_error or FitError(reason)
-            continue
+            return EMRun(error=str(exc))
+        if previous is not None:
+            run = EMRun(run.parameters, np.concatenate([previous.lower_bounds, run.lower_bounds]),
+                        run.converged, previous.n_iter + run.n_iter)
         if verbose:
-            state = "converged" if run.converged else "did not converge"
+            state = "converged" if run.converged else "stopped"
             print(f"{label}{state} after {run.n_iter} iterations, mean log-likelihood {run.lower_bound:.8g}")
-        runs.append(run)
+        return run
+
+    runs = [
+        EMRun(error=str(start)) if isinstance(start, FitError)
+        else attempt(index, start, min(max_iter, screen[0]) if screen else max_iter)
+        for index, start in enumerate(starts)
+    ]
+    if screen:
+        alive = [i for i, run in enumerate(runs) if not run.error]
+        for i in sorted(alive, key=lambda i: runs[i].lower_bound, reverse=True)[: screen[1]]:
+            run = runs[i]
+            if not run.converged and run.n_iter < max_iter:
+                runs[i] = attempt(i, run.parameters, max_iter - run.n_iter, previous=run)
+    first_error = next((FitError(run.error) for run in runs if run.error), None)
+    for i, run in enumerate(runs):
+        reason = accept(run.parameters) if accept is not None and not run.error else ""
+        if reason:
+            runs[i] = EMRun(lower_bounds=run.lower_bounds, n_iter=run.n_iter, error=reason)
+            first_error = first_error or FitError(reason)
     good = [i for i, run in enumerate(runs) if not run.error]
     if not good:
         raise first_error

@@ -19,11 +19,27 @@ from .validation import check_data, check_param, check_random_state, check_sampl
 DEFAULT_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 #: Initialisations per cell. Each is shared by every covariance model.
-DEFAULT_N_INIT = 5
+DEFAULT_N_INIT = 20
 
-#: Convergence threshold of a sweep: tighter than a single fit's default,
-#: because cells are compared by their log-likelihoods.
-DEFAULT_TOL = 1e-6
+#: Convergence threshold of a sweep: much tighter than a single fit's
+#: default, because cells are compared by their log-likelihoods.
+DEFAULT_TOL = 1e-8
+
+#: Short-EM screening: every start runs this many iterations, then only the
+#: best few continue to convergence.
+SCREEN_ITERATIONS = 20
+SCREEN_KEEP = 3
+
+#: ``init_params="mixed"``: the first start of a cell is k-means++, the
+#: others random rows. k-means++ starts tend to reach the same partition
+#: after the Lloyd steps; random rows explore more local optima.
+MIXED = "mixed"
+
+
+def _initial_method(init_params, restart):
+    if init_params != MIXED:
+        return init_params
+    return "k-means++" if restart == 0 else "random_from_data"
 
 
 def _cell_seed(base_seed, n_components, restart):
@@ -40,10 +56,10 @@ def select(
     random_state=None,
     sample_weight=None,
     sample_dim=None,
-    init_params="k-means++",
+    init_params=MIXED,
     tol=DEFAULT_TOL,
     reg_covar=1e-6,
-    max_iter=500,
+    max_iter=2000,
     init_sample_size=DEFAULT_INIT_SAMPLE_SIZE,
     verbose=0,
     progress=None,
@@ -52,7 +68,9 @@ def select(
     """Fit every (covariance model, number of components) cell; return the best.
 
     For each number of components, ``n_init`` initial clusterings are drawn
-    once and shared by every covariance model. A cell that fails (singular
+    once and shared by every covariance model. Every start runs
+    ``SCREEN_ITERATIONS`` EM iterations; the ``SCREEN_KEEP`` best continue
+    to convergence ("short EM"). A cell that fails (singular
     covariance, emptied component, too few points) gets NaN criteria and a
     reason; only when every cell fails is there an error.
 
@@ -64,12 +82,15 @@ def select(
         scikit-learn or mclust names.
     criterion : {"bic", "aic", "icl"}, default="bic"
         Lower is better (scikit-learn's sign).
-    n_init : int, default=5
+    n_init : int, default=20
     random_state : int, numpy Generator or None
     sample_weight : array-like of shape (n_samples,), optional
     sample_dim : str, optional
-    init_params, tol, reg_covar, max_iter, init_sample_size
-        As for :class:`GaussianMixture` (``tol`` defaults to 1e-6 here).
+    init_params : {"mixed", "k-means++", "kmeans", "random_from_data", "random"}, default="mixed"
+        ``"mixed"``: one k-means++ start, the others random rows.
+    tol, reg_covar, max_iter, init_sample_size
+        As for :class:`GaussianMixture` (here ``tol`` defaults to 1e-8 and
+        ``max_iter`` to 2000).
     verbose : int
         1 prints a line per cell.
     progress : callable, optional
@@ -101,7 +122,7 @@ def select(
         raise ValueError(f"covariance_type lists the same model twice: {names}.")
     check_param("criterion", criterion, "option", options=CRITERIA)
     check_param("n_init", n_init, "int", low=1)
-    check_param("init_params", init_params, "option", options=INIT_METHODS)
+    check_param("init_params", init_params, "option", options=(MIXED, *INIT_METHODS))
     check_param("tol", tol, "float", low=0)
     check_param("reg_covar", reg_covar, "float", low=0)
     check_param("max_iter", max_iter, "int", low=1)
@@ -129,7 +150,8 @@ def select(
         inits = []
         for r in range(n_init):
             try:
-                inits.append(initial_statistics(data, k, init_params, _cell_seed(base_seed, k, r), init_sample_size))
+                method = _initial_method(init_params, r)
+                inits.append(initial_statistics(data, k, method, _cell_seed(base_seed, k, r), init_sample_size))
             except FitError as exc:
                 inits.append(exc)
         for i, model in enumerate(models):
@@ -148,6 +170,7 @@ def select(
                     reorder=True,
                     accept=accept,
                     warn=False,
+                    screen=(SCREEN_ITERATIONS, SCREEN_KEEP),
                 )
             except FitError as exc:
                 errors[i, j] = str(exc)
