@@ -1,5 +1,8 @@
+"""``python -m gmm_numba``: the ``gmm-numba`` command line."""
+
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

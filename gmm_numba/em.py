@@ -262,7 +262,7 @@ def fit_em(
             first_error = first_error or FitError(reason)
     good = [i for i, run in enumerate(runs) if not run.error]
     if not good:
-        raise first_error
+        raise _all_failed(runs, first_error)
     best_index = max(good, key=lambda i: runs[i].lower_bound)
     best = runs[best_index]
     if reorder:
@@ -278,3 +278,16 @@ def fit_em(
             ConvergenceWarning,
         )
     return EMFit(best, runs, best_index, final)
+
+
+def _all_failed(runs, first_error):
+    """One error naming every distinct reason the runs failed, most frequent first."""
+    reasons = {}
+    for run in runs:
+        reasons[run.error] = reasons.get(run.error, 0) + 1
+    if len(reasons) == 1:
+        return first_error
+    ordered = sorted(reasons.items(), key=lambda item: -item[1])
+    return type(first_error)(
+        f"All {len(runs)} runs failed: " + " | ".join(f"{reason} ({count} runs)" for reason, count in ordered)
+    )

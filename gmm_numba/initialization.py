@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from . import _kernels
+from .errors import FitError
 from .statistics import SufficientStatistics
 
 INIT_METHODS = ("k-means++", "kmeans", "random_from_data", "random")
@@ -73,8 +74,14 @@ def kmeans_centers(data, n_components, rng, init_sample_size=DEFAULT_INIT_SAMPLE
 
 
 def random_centers(data, n_components, rng):
-    """``n_components`` distinct rows drawn uniformly (distinct indices)."""
+    """``n_components`` distinct rows, drawn with probability proportional to their weights."""
     n = data.n_samples
+    weights = getattr(data, "sample_weight", None)
+    if isinstance(weights, np.ndarray) and weights.shape == (n,) and n <= 1_000_000:
+        positive = np.count_nonzero(weights > 0)
+        if positive < n_components:
+            raise FitError(f"{n_components} components need {n_components} rows of positive weight; X has {positive}.")
+        return data.rows(rng.choice(n, size=n_components, replace=False, p=weights / weights.sum()))
     if n > 1_000_000:
         chosen = set()
         while len(chosen) < n_components:

@@ -124,7 +124,17 @@ def _feature_pair(names, features):
     if len(names) < 2:
         raise ValueError("plot_classification needs two features; this mixture has one.")
     features = features if features is not None else (0, 1)
-    idx = [names.index(f) if isinstance(f, str) else int(f) for f in features]
+    idx = []
+    for f in features:
+        if isinstance(f, str):
+            if f not in names:
+                raise ValueError(f"features: {f!r} is not a feature of this mixture; it has {names}.")
+            idx.append(names.index(f))
+        else:
+            i = int(f)
+            if not -len(names) <= i < len(names):
+                raise ValueError(f"features: index {i} is out of range for {len(names)} features {names}.")
+            idx.append(i % len(names))
     if len(idx) != 2 or idx[0] == idx[1]:
         raise ValueError(f"features must name two different features; got {features!r}.")
     return idx
