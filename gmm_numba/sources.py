@@ -48,7 +48,9 @@ class InMemoryData:
             w, ll, hard, nk, s1, s2 = _kernels.em_statistics(
                 self.X, self.sample_weight, means, factors, log_weights, log_det, self.block
             )
-        return SufficientStatistics(w, ll, hard, nk, s1, s2, means)
+        # the kernel works about the means rounded to the data's dtype: record those
+        shifts = means.astype(self.X.dtype).astype(np.float64)
+        return SufficientStatistics(w, ll, hard, nk, s1, s2, shifts)
 
     def nearest_center_statistics(self, centers, with_s2, inv_scale=None):
         """Hard-assignment sums; see :func:`_kernels.nearest_center_statistics`.
@@ -75,11 +77,8 @@ class InMemoryData:
         return SufficientStatistics(counts[0], np.nan, np.nan, nk, s1, s2, np.tile(shift, (n_components, 1)))
 
     def feature_variance(self):
-        """Weighted variance of each feature (two passes), shape (n_features,)."""
-        counts, s1, _, _ = self.nearest_center_statistics(np.zeros((1, self.n_features)), False)
-        mean = s1[0] / counts[0]
-        counts, _, s2, _ = self.nearest_center_statistics(mean[None], True)
-        return np.diag(s2[0]) / counts[0]
+        """Weighted variance of each feature, shape (n_features,); see :func:`feature_variance`."""
+        return feature_variance(self)
 
     def subsample(self, size, rng):
         """At most ``size`` rows drawn uniformly without replacement.
@@ -104,6 +103,30 @@ class InMemoryData:
     def rows(self, indices):
         """The rows at ``indices`` as float64, shape (len(indices), n_features)."""
         return np.asarray(self.X[np.asarray(indices)], dtype=np.float64)
+
+
+#: A feature whose variance is below (this * its mean)^2 is constant up to rounding.
+CONSTANT_FEATURE_TOLERANCE = 1e3 * np.finfo(np.float64).eps
+
+
+def feature_variance(source):
+    """Weighted variance of each feature of a data source, in two passes.
+
+    A constant feature gets exactly 0, not the rounding noise of its mean.
+
+    Parameters
+    ----------
+    source : data source with ``nearest_center_statistics`` and ``n_features``
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+    """
+    counts, s1, _, _ = source.nearest_center_statistics(np.zeros((1, source.n_features)), False)
+    mean = s1[0] / counts[0]
+    counts, _, s2, _ = source.nearest_center_statistics(mean[None], True)
+    variance = np.diag(s2[0]) / counts[0]
+    return np.where(variance > (CONSTANT_FEATURE_TOLERANCE * mean) ** 2, variance, 0.0)
 
 
 def per_sample_scores(X, params, with_responsibilities=False):

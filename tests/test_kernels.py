@@ -91,7 +91,8 @@ def test_em_statistics_match_naive(shape, dtype, cov_type, weighted, make_parame
     expected_s2 = s2_in_kernel_layout(model, ref["s2"])
     assert stats.s2.shape == expected_s2.shape
     assert_close(stats.s2, expected_s2, rtol, "S2")
-    np.testing.assert_array_equal(stats.shifts, p.means)
+    # the kernel works about the means rounded to the data dtype, and records those
+    np.testing.assert_array_equal(stats.shifts, p.means.astype(dtype).astype(np.float64))
     for a in (stats.nk, stats.s1, stats.s2):
         assert a.dtype == np.float64
 
