@@ -28,6 +28,8 @@ class EMRun:
     n_iter : int
     error : str
         Empty unless the run failed (then ``parameters`` is None).
+    exception : FitError or None
+        The error that ended a failed run.
     """
 
     parameters: MixtureParameters = None
@@ -35,6 +37,7 @@ class EMRun:
     converged: bool = False
     n_iter: int = 0
     error: str = ""
+    exception: object = None
 
     @property
     def lower_bound(self):
@@ -234,7 +237,7 @@ def fit_em(
             run = run_em(data, params, reg_covar=reg_covar, tol=tol, max_iter=budget, callback=callback,
                          verbose=verbose, label=label)
         except FitError as exc:
-            return EMRun(error=str(exc))
+            return EMRun(error=str(exc), exception=exc)
         if previous is not None:
             run = EMRun(run.parameters, np.concatenate([previous.lower_bounds, run.lower_bounds]),
                         run.converged, previous.n_iter + run.n_iter)
@@ -244,7 +247,7 @@ def fit_em(
         return run
 
     runs = [
-        EMRun(error=str(start)) if isinstance(start, FitError)
+        EMRun(error=str(start), exception=start) if isinstance(start, FitError)
         else attempt(index, start, min(max_iter, screen[0]) if screen else max_iter)
         for index, start in enumerate(starts)
     ]
@@ -254,7 +257,7 @@ def fit_em(
             run = runs[i]
             if not run.converged and run.n_iter < max_iter:
                 runs[i] = attempt(i, run.parameters, max_iter - run.n_iter, previous=run)
-    first_error = next((FitError(run.error) for run in runs if run.error), None)
+    first_error = next((run.exception or FitError(run.error) for run in runs if run.error), None)
     for i, run in enumerate(runs):
         reason = accept(run.parameters) if accept is not None and not run.error else ""
         if reason:

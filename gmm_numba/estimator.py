@@ -4,6 +4,7 @@ import numpy as np
 
 from ._params import ParamsMixin
 from .covariance import get_model
+from .data_sources import is_out_of_core, make_data_source, out_of_core_scores
 from .em import fit_em
 from .errors import FitError, NumericalError, not_fitted_error
 from .initialization import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS
@@ -223,11 +224,16 @@ class GaussianMixture(ParamsMixin):
         model = self._validated_settings()
         rng = check_random_state(self.random_state)
         min_samples, requirement = self._fit_sample_requirement()
-        X, names = self._check_input(X, reset=True, min_samples=min_samples, requirement=requirement)
-        n_samples, n_features = X.shape
-        weights = check_sample_weight(sample_weight, n_samples)
-        _check_weighted_samples(weights, min_samples, requirement)
-        data = InMemoryData(X, weights)
+        if is_out_of_core(X):  # Dask, xarray on Dask, large np.memmap: see gmm_numba.data_sources
+            data = make_data_source(X, sample_weight, min_samples=min_samples, requirement=requirement)
+            X = names = weights = None
+            n_features = data.n_features
+        else:
+            X, names = self._check_input(X, reset=True, min_samples=min_samples, requirement=requirement)
+            n_samples, n_features = X.shape
+            weights = check_sample_weight(sample_weight, n_samples)
+            _check_weighted_samples(weights, min_samples, requirement)
+            data = InMemoryData(X, weights)
         if (
             self.warm_start
             and hasattr(self, "means_")
@@ -258,7 +264,7 @@ class GaussianMixture(ParamsMixin):
                 starts=starts,
             )
         except FitError as exc:
-            note = _distinct_rows_note(X, weights, self.n_components)
+            note = "" if X is None else _distinct_rows_note(X, weights, self.n_components)
             if note:
                 raise type(exc)(f"{exc} {note}") from exc
             raise
@@ -302,6 +308,9 @@ class GaussianMixture(ParamsMixin):
 
     # ----------------------------------------------------------------- predict
     def _scores(self, X, with_responsibilities=False):
+        if is_out_of_core(X):  # lazy Dask arrays for Dask input; chunk by chunk for a large np.memmap
+            self._check_is_fitted()
+            return out_of_core_scores(X, self._parameters, with_responsibilities, self.n_features_in_)
         X, _ = self._check_input(X, reset=False)
         return per_sample_scores(X, self._parameters, with_responsibilities)
 
@@ -457,8 +466,11 @@ def _distinct_rows_note(X, weights, n_components):
 def _check_finite_result(result):
     """Never hand back NaN or infinite parameters."""
     params = result.parameters
-    for name in ("weights", "means", "covariances", "precisions_cholesky"):
-        if not np.all(np.isfinite(getattr(params, name))):
+    arrays = {name: getattr(params, name) for name in ("weights", "means", "covariances", "precisions_cholesky")}
+    with np.errstate(over="ignore"):
+        arrays["precisions"] = params.model.precisions(params.precisions_cholesky)
+    for name, values in arrays.items():
+        if not np.all(np.isfinite(values)):
             raise NumericalError(
                 f"EM produced non-finite {name}; the data's scale is probably beyond what floating "
                 "point handles here. Standardise the features, use float64, or increase reg_covar."

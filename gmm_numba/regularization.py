@@ -21,7 +21,7 @@ def check_reg_covar(value):
     """Validate ``reg_covar``: a finite number >= 0, or ``"auto"``."""
     if isinstance(value, str):
         if value != AUTO:
-            raise ValueError(f"reg_covar={value!r} is not valid; give a number >= 0 or 'auto'.")
+            raise TypeError(f"reg_covar must be a real number >= 0 or 'auto', got {value!r}.")
         return value
     return check_param("reg_covar", value, "float", low=0)
 

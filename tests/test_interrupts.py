@@ -39,7 +39,6 @@ def _data(seed=0, n=600, d=3, k=3):
 def _start(cov, X, k=3, seed=1):
     """A fixed starting point (weights, means, precisions) in the model's shape."""
     rng = np.random.default_rng(seed)
-    d = X.shape[1]
     weights = np.full(k, 1.0 / k)
     means = X[rng.choice(X.shape[0], k, replace=False)]
     var = X.var(axis=0)
