@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ._config import block_size, kernel_threads
-from ._kernels.chunked import random_responsibility_statistics_at
+from ._kernels import random_responsibility_statistics
 from .sources import InMemoryData, feature_variance, per_sample_scores
 from .statistics import SufficientStatistics
 from .validation import _check_dimensions, _check_shape, _plural
@@ -100,7 +100,7 @@ def random_at(X, sample_weight, shift, seed, n_components, offset):
     """Random-responsibility sums of one chunk whose first row is global row ``offset``."""
     n = X.shape[0]
     with kernel_threads(n):
-        nk, s1, s2 = random_responsibility_statistics_at(
+        nk, s1, s2 = random_responsibility_statistics(
             X, sample_weight, shift, np.uint64(seed), n_components, block_size(n), np.int64(offset)
         )
     return nk, s1, s2

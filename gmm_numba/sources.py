@@ -72,7 +72,7 @@ class InMemoryData:
         shift = s1[0] / counts[0]
         with kernel_threads(self.n_samples):
             nk, s1, s2 = _kernels.random_responsibility_statistics(
-                self.X, self.sample_weight, shift, np.uint64(seed), n_components, self.block
+                self.X, self.sample_weight, shift, np.uint64(seed), n_components, self.block, np.int64(0)
             )
         return SufficientStatistics(counts[0], np.nan, np.nan, nk, s1, s2, np.tile(shift, (n_components, 1)))
 

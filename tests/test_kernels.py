@@ -398,7 +398,7 @@ def test_random_responsibility_statistics_match_naive(seed, weighted):
     X, w = make_data(n, d, seed=17, dtype=np.float64, weighted=weighted)
     shift = np.array([0.3, -0.2])
     nk, s1, s2 = _kernels.random_responsibility_statistics(
-        X, np.empty(0) if w is None else w, shift, np.uint64(seed), k, block_size(n)
+        X, np.empty(0) if w is None else w, shift, np.uint64(seed), k, block_size(n), np.int64(0)
     )
     resp = naive.random_responsibilities(seed, n, k)
     ref = naive.statistics_from_responsibilities(X, w, resp, np.tile(shift, (k, 1)))

@@ -173,7 +173,7 @@ def _uniform(seed, n, k, n_components):
 
 
 @njit(**PARALLEL_JIT)
-def random_responsibility_statistics(X, sample_weight, shift, seed, n_components, block):
+def random_responsibility_statistics(X, sample_weight, shift, seed, n_components, block, offset):
     """Statistics for uniformly random responsibilities.
 
     The responsibility of point ``n`` for component ``k`` is a hash of
@@ -189,6 +189,9 @@ def random_responsibility_statistics(X, sample_weight, shift, seed, n_components
     seed : uint64
     n_components : int
     block : int
+    offset : int
+        Global index of the first row of ``X`` (0 for a whole array; the
+        row offset of a chunk), so that chunking does not change the result.
 
     Returns
     -------
@@ -208,7 +211,7 @@ def random_responsibility_statistics(X, sample_weight, shift, seed, n_components
         for n in range(b * block, min(n_samples, (b + 1) * block)):
             total = 0.0
             for k in range(n_components):
-                r[k] = _uniform(seed, n, k, n_components)
+                r[k] = _uniform(seed, offset + n, k, n_components)
                 total += r[k]
             w = sample_weight[n] if weighted else 1.0
             for i in range(n_features):
