@@ -13,6 +13,7 @@ Dask is imported only when this module is used (``pip install
 """
 
 import numbers
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -60,8 +61,44 @@ def is_dask_array(X):
     return module is not None and isinstance(X, module.Array)
 
 
+def _worker_threads():
+    """Threads of the distributed worker running this task, or None (threaded scheduler, client)."""
+    try:
+        from distributed import get_worker
+
+        return int(get_worker().state.nthreads)
+    except (ImportError, ValueError, AttributeError):
+        return None
+
+
+@contextmanager
+def worker_kernel_threads():
+    """Run the Numba kernels of a task on as many threads as the Dask worker was given.
+
+    Dask's resource model gives each worker ``nthreads`` cores (a
+    LocalCluster splits the machine's cores between its workers). Numba
+    would otherwise start one thread per core in every worker process, and
+    several processes spinning on more threads than cores slow every kernel
+    down, badly so when the machine is busy. Outside a distributed worker
+    nothing changes.
+    """
+    n = _worker_threads()
+    if n is None:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
 def _block_task(block, weights, method, args, offset, check):
-    return chunk_call(block, weights, method, args, offset, check)
+    with worker_kernel_threads():
+        return chunk_call(block, weights, method, args, offset, check)
 
 
 def _sum_task(*parts):
@@ -227,7 +264,8 @@ class DaskData(BlockwiseSource):
 
 
 def _scores_block(block, kernel_args, what):
-    lse, labels, resp = chunk_scores(block, kernel_args, what == "proba")
+    with worker_kernel_threads():
+        lse, labels, resp = chunk_scores(block, kernel_args, what == "proba")
     return {"score": lse, "label": labels, "proba": resp}[what]
 
 
