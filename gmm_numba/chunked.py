@@ -25,7 +25,7 @@ import numpy as np
 
 from ._config import block_size, kernel_threads
 from ._kernels import random_responsibility_statistics
-from .sources import InMemoryData, feature_variance, per_sample_scores
+from .sources import InMemoryData, feature_mean, feature_variance, per_sample_scores, subsample_indices
 from .statistics import SufficientStatistics
 from .validation import _check_dimensions, _check_shape, _plural
 
@@ -302,10 +302,9 @@ class BlockwiseSource:
 
     def random_responsibility_statistics(self, seed, n_components):
         """Statistics for hashed random responsibilities (global row indices), about the data mean."""
-        counts, s1, _, _ = self.nearest_center_statistics(np.zeros((1, self.n_features)), False)
-        shift = s1[0] / counts[0]
+        total_weight, shift = feature_mean(self)
         nk, s1, s2 = self._reduce("random_at", shift, np.uint64(seed), int(n_components))
-        return SufficientStatistics(counts[0], np.nan, np.nan, nk, s1, s2, np.tile(shift, (n_components, 1)))
+        return SufficientStatistics(total_weight, np.nan, np.nan, nk, s1, s2, np.tile(shift, (n_components, 1)))
 
     def subsample(self, size, rng):
         """At most ``size`` rows drawn uniformly without replacement (the same draw as ``InMemoryData``).
@@ -317,11 +316,8 @@ class BlockwiseSource:
         X : ndarray of shape (m, n_features), float64
         sample_weight : ndarray of shape (m,)
         """
-        n = self.n_samples
-        if n <= size:
-            X, w = self._all_rows()
-        else:
-            X, w = self._gather(np.sort(rng.choice(n, size=size, replace=False)))
+        index = subsample_indices(self.n_samples, size, rng)
+        X, w = self._all_rows() if index is None else self._gather(index)
         X = np.ascontiguousarray(X, dtype=np.float64)
         w = np.ones(X.shape[0]) if w is None else np.ascontiguousarray(w, dtype=np.float64)
         if not np.isfinite(X).all():

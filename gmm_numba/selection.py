@@ -131,7 +131,7 @@ def select(
     arr = check_data(labeled.values, min_samples=2)
     data = InMemoryData(arr, check_sample_weight(sample_weight, arr.shape[0]))
     base_seed = int(check_random_state(random_state).integers(0, 2**63 - 1))
-    accept = None if allow_degenerate else collapse_check(reg_covar, _feature_variance(data), labeled.feature_names)
+    accept = None if allow_degenerate else collapse_check(reg_covar, data.feature_variance(), labeled.feature_names)
 
     shape = (len(models), len(ks))
     table = {name: np.full(shape, np.nan) for name in ("log_likelihood", "bic", "aic", "icl")}
@@ -272,13 +272,6 @@ def collapse_check(reg_covar, feature_variance, feature_names):
         return ""
 
     return check
-
-
-def _feature_variance(data):
-    counts, s1, _, _ = data.nearest_center_statistics(np.zeros((1, data.n_features)), False)
-    mean = s1[0] / counts[0]
-    counts, _, s2, _ = data.nearest_center_statistics(mean[None], True)
-    return np.diag(s2[0]) / counts[0]
 
 
 def _safe_m_step(model, stats, reg_covar):

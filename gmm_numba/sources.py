@@ -68,13 +68,12 @@ class InMemoryData:
 
     def random_responsibility_statistics(self, seed, n_components):
         """Statistics for hashed random responsibilities, about the data mean."""
-        counts, s1, _, _ = self.nearest_center_statistics(np.zeros((1, self.n_features)), False)
-        shift = s1[0] / counts[0]
+        total_weight, shift = feature_mean(self)
         with kernel_threads(self.n_samples):
             nk, s1, s2 = _kernels.random_responsibility_statistics(
                 self.X, self.sample_weight, shift, np.uint64(seed), n_components, self.block, np.int64(0)
             )
-        return SufficientStatistics(counts[0], np.nan, np.nan, nk, s1, s2, np.tile(shift, (n_components, 1)))
+        return SufficientStatistics(total_weight, np.nan, np.nan, nk, s1, s2, np.tile(shift, (n_components, 1)))
 
     def feature_variance(self):
         """Weighted variance of each feature, shape (n_features,); see :func:`feature_variance`."""
@@ -88,11 +87,8 @@ class InMemoryData:
         X : ndarray of shape (m, n_features), float64
         sample_weight : ndarray of shape (m,)
         """
-        n = self.n_samples
-        if n <= size:
-            index = slice(None)
-        else:
-            index = np.sort(rng.choice(n, size=size, replace=False))
+        index = subsample_indices(self.n_samples, size, rng)
+        index = slice(None) if index is None else index
         X = np.ascontiguousarray(self.X[index], dtype=np.float64)
         if self.sample_weight.shape[0]:
             w = np.ascontiguousarray(self.sample_weight[index], dtype=np.float64)
@@ -109,6 +105,29 @@ class InMemoryData:
 CONSTANT_FEATURE_TOLERANCE = 1e3 * np.finfo(np.float64).eps
 
 
+def subsample_indices(n_samples, size, rng):
+    """Sorted row indices of a uniform draw of ``size`` rows without replacement, or None for all rows.
+
+    Every data source draws through this, so they all pick the same rows
+    from the same generator.
+    """
+    if n_samples <= size:
+        return None
+    return np.sort(rng.choice(n_samples, size=size, replace=False))
+
+
+def feature_mean(source):
+    """Total weight and weighted mean of each feature of a data source (one pass).
+
+    Returns
+    -------
+    total_weight : float
+    mean : ndarray of shape (n_features,)
+    """
+    counts, s1, _, _ = source.nearest_center_statistics(np.zeros((1, source.n_features)), False)
+    return counts[0], s1[0] / counts[0]
+
+
 def feature_variance(source):
     """Weighted variance of each feature of a data source, in two passes.
 
@@ -122,8 +141,7 @@ def feature_variance(source):
     -------
     ndarray of shape (n_features,)
     """
-    counts, s1, _, _ = source.nearest_center_statistics(np.zeros((1, source.n_features)), False)
-    mean = s1[0] / counts[0]
+    _, mean = feature_mean(source)
     counts, _, s2, _ = source.nearest_center_statistics(mean[None], True)
     variance = np.diag(s2[0]) / counts[0]
     return np.where(variance > (CONSTANT_FEATURE_TOLERANCE * mean) ** 2, variance, 0.0)

@@ -3,7 +3,6 @@
 import warnings
 
 import arviz as az
-import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,14 +20,6 @@ TRUE_WEIGHTS = np.array([0.4, 0.6])
 TRUE_MEANS = np.array([[-3.0, 0.0], [3.0, 1.0]])
 TRUE_COVS = np.array([[[1.0, 0.3], [0.3, 0.8]], [[0.7, -0.2], [-0.2, 1.2]]])
 N_DRAWS = 30
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_numba_thread():
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(previous)
 
 
 def draw_mixture(rng, n, weights, means, covs):

@@ -2,7 +2,6 @@
 
 import warnings
 
-import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,14 +13,6 @@ from gmm_numba.datasets import load_faithful
 from gmm_numba.labeled import as_labeled
 
 FEATURES = ["eruptions", "waiting"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_numba_thread():
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import os
 import re
 
 import netCDF4
-import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,15 +17,6 @@ from gmm_numba.results import check_tree, point_parameters
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gmm_numba")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_numba_thread():
-    """Small data: one thread avoids parallel-region overhead on a busy machine."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
