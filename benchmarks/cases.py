@@ -179,6 +179,47 @@ def sample_mixture(mixture, n_samples, seed=SEED):
     return X
 
 
+#: Rows drawn at a time by :func:`fill_mixture` (16 MiB of float64 noise for D = 8).
+FILL_CHUNK_ROWS = 1 << 18
+
+
+def fill_mixture(out, mixture, seed=SEED, chunk_rows=FILL_CHUNK_ROWS):
+    """Fill a preallocated array with mixture samples, chunk by chunk.
+
+    Unlike :func:`sample_mixture`, the temporaries (labels, noise) hold one
+    chunk only, so generating a large array raises the peak resident set
+    size by little more than the array itself. The samples differ from
+    :func:`sample_mixture`'s.
+
+    Parameters
+    ----------
+    out : ndarray of shape (n_samples, D), float32 or float64
+        Written in place; float32 receives float64 samples rounded once.
+    mixture : Mixture
+    seed : int, default=SEED
+    chunk_rows : int, default=FILL_CHUNK_ROWS
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+    """
+    n_components, n_features = mixture.means.shape
+    if out.ndim != 2 or out.shape[1] != n_features:
+        raise ValueError(f"out must have shape (n, {n_features}), got {out.shape}")
+    factors = np.linalg.cholesky(mixture.covariances)
+    for index, start in enumerate(range(0, out.shape[0], chunk_rows)):
+        rows = min(chunk_rows, out.shape[0] - start)
+        rng = np.random.default_rng([seed, out.shape[0], n_features, n_components, 3, index])
+        labels = rng.choice(n_components, size=rows, p=mixture.weights)
+        noise = rng.standard_normal((rows, n_features))
+        block = out[start : start + rows]
+        for k in range(n_components):
+            mask = labels == k
+            block[mask] = noise[mask] @ factors[k].T + mixture.means[k]
+    return out
+
+
 def _covariances_for(covariances, covariance_type):
     """Reduce full ``(K, D, D)`` covariances to a scikit-learn parametrisation."""
     if covariance_type == "full":

@@ -68,20 +68,24 @@ def _threads_lines(peers):
     return lines
 
 
+def machine_lines(machine):
+    """Describe the machine of :func:`benchmarks.machine.describe_machine` in a few lines (no bullets)."""
+    cpu = machine["cpu"]
+    return [
+        f"Date: {machine['date']}",
+        f"CPU: {cpu['model']}; flags: {' '.join(cpu['flags']) or 'none listed'}",
+        f"Cores: {cpu['logical_cpus']} logical, {cpu['usable_cpus']} usable, "
+        f"{cpu['physical_cores'] or '?'} physical; RAM {machine['memory_gib']} GiB",
+        f"Python {machine['python']} on {machine['platform']}; scheduling: {machine.get('priority')}",
+        f"Packages: {_versions_line(machine['packages'])}",
+    ]
+
+
 def render_header(results):
     """Render the title, machine description and method as Markdown lines."""
     machine, suite, peers = results["machine"], results["suite"], results["peers"]
-    cpu = machine["cpu"]
-    lines = [
-        "# gmm_numba EM benchmark" + (" (--quick)" if suite["quick"] else ""),
-        "",
-        f"- Date: {machine['date']}",
-        f"- CPU: {cpu['model']}; flags: {' '.join(cpu['flags']) or 'none listed'}",
-        f"- Cores: {cpu['logical_cpus']} logical, {cpu['usable_cpus']} usable, "
-        f"{cpu['physical_cores'] or '?'} physical; RAM {machine['memory_gib']} GiB",
-        f"- Python {machine['python']} on {machine['platform']}; scheduling: {machine.get('priority')}",
-        f"- Packages: {_versions_line(machine['packages'])}",
-    ]
+    lines = ["# gmm_numba EM benchmark" + (" (--quick)" if suite["quick"] else ""), ""]
+    lines += [f"- {line}" for line in machine_lines(machine)]
     for peer in peers.values():
         state = "available" if peer["available"] else f"n/a ({peer['reason']})"
         version = peer.get("info", {}).get("version") or peer.get("info", {}).get("daal4py_version")

@@ -45,6 +45,25 @@ def peak_rss_mib():
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
+def reset_peak_rss(path="/proc/self/clear_refs"):
+    """Reset this process's peak RSS (VmHWM) to its current RSS, where Linux allows it.
+
+    Writing ``5`` to ``/proc/self/clear_refs`` (Linux 4.0 and later) resets
+    the high-water mark, so that a later :func:`measure_peak` is not masked
+    by an earlier, higher peak (JIT compilation, data generation).
+
+    Returns
+    -------
+    bool
+        Whether the reset succeeded.
+    """
+    try:
+        Path(path).write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def measure_peak(call):
     """Run ``call()`` and report how far it raised the peak resident set size.
 

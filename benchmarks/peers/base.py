@@ -15,7 +15,7 @@ class PeerError(RuntimeError):
     """A peer could not produce a measurement for one case."""
 
 
-def run_json_subprocess(command, timeout):
+def run_json_subprocess(command, timeout, env=None):
     """Run a command that prints one JSON object on its last stdout line.
 
     Parameters
@@ -23,6 +23,8 @@ def run_json_subprocess(command, timeout):
     command : list of str
     timeout : float
         Seconds before the subprocess is killed.
+    env : dict, optional
+        Environment of the subprocess (default: this process's).
 
     Returns
     -------
@@ -34,7 +36,7 @@ def run_json_subprocess(command, timeout):
         If the command fails, times out or prints no JSON.
     """
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired as exc:
         raise PeerError(f"timed out after {timeout:.0f} s") from exc
     except OSError as exc:
