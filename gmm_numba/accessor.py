@@ -7,6 +7,7 @@
 import xarray as xr
 
 from .api import fit
+from .estimator import _check_finite_scores
 from .labeled import as_labeled, check_features, label_samples
 from .sources import per_sample_scores
 
@@ -38,7 +39,9 @@ class GMMAccessor:
             if not labeled.named
             else _checked(estimator, labeled)
         )
-        return labeled, per_sample_scores(X, estimator._parameters, with_responsibilities)
+        scores = per_sample_scores(X, estimator._parameters, with_responsibilities)
+        _check_finite_scores(scores[0])
+        return labeled, scores
 
     def predict(self, result, *, sample_dim=None):
         """Most responsible component per sample, as a DataArray along the sample dimension."""

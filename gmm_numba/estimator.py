@@ -1,5 +1,7 @@
 """The scikit-learn compatible estimator."""
 
+import inspect
+
 import numpy as np
 
 from ._params import ParamsMixin
@@ -140,8 +142,7 @@ class GaussianMixture(ParamsMixin):
         check_param("verbose", self.verbose, "int", low=0)
         check_param("verbose_interval", self.verbose_interval, "int", low=1)
         check_param("init_sample_size", self.init_sample_size, "int", low=1)
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError(f"callback must be callable, got {self.callback!r}.")
+        _check_callback(self.callback)
         return model
 
     def _validated_init(self, model, n_features):
@@ -259,7 +260,7 @@ class GaussianMixture(ParamsMixin):
                 max_iter=self.max_iter,
                 user_init=user_init,
                 init_sample_size=self.init_sample_size,
-                callback=self.callback,
+                callback=_checked_callback(self.callback),
                 verbose=self.verbose,
                 starts=starts,
             )
@@ -312,7 +313,9 @@ class GaussianMixture(ParamsMixin):
             self._check_is_fitted()
             return out_of_core_scores(X, self._parameters, with_responsibilities, self.n_features_in_)
         X, _ = self._check_input(X, reset=False)
-        return per_sample_scores(X, self._parameters, with_responsibilities)
+        scores = per_sample_scores(X, self._parameters, with_responsibilities)
+        _check_finite_scores(scores[0])
+        return scores
 
     def score_samples(self, X):
         """Log-density ``log p(x)`` of each sample.
@@ -436,6 +439,63 @@ class GaussianMixture(ParamsMixin):
         """Akaike information criterion on ``X`` (lower is better): ``-2 log L + 2 p``."""
         mean, n = self._mean_score_and_count(X)
         return -2.0 * mean * n + 2 * self.n_parameters()
+
+
+def _check_callback(callback):
+    """A callable taking ``(iteration, lower_bound, parameters)``, or None.
+
+    Raises
+    ------
+    TypeError
+        Not callable, or its signature cannot take three positional arguments.
+    """
+    if callback is None:
+        return
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, got {callback!r}.")
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):  # builtins without a signature: trust them
+        return
+    try:
+        signature.bind(0, 0.0, None)
+    except TypeError:
+        raise TypeError(
+            f"callback must accept three positional arguments (iteration, lower_bound, parameters); "
+            f"{callback!r} has the signature {signature}."
+        ) from None
+
+
+def _checked_callback(callback):
+    """``callback`` with its return value checked: anything with a truth value (True stops EM)."""
+    if callback is None:
+        return None
+
+    def checked(iteration, lower_bound, parameters):
+        result = callback(iteration, lower_bound, parameters)
+        try:
+            return bool(result)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"callback returned {result!r} of type {type(result).__name__}; it must return True to stop "
+                "EM, or False or None to go on."
+            ) from None
+
+    return checked
+
+
+def _check_finite_scores(log_density):
+    """Refuse samples whose log-density is not finite (they lie too far from every component).
+
+    Their responsibilities and labels would be NaN or arbitrary.
+    """
+    bad = np.flatnonzero(~np.isfinite(log_density))
+    if bad.size:
+        raise NumericalError(
+            f"X has {bad.size} row(s) (first: row {bad[0]}) whose log-density is {log_density[bad[0]]}: they lie "
+            "too far from every component for floating point. Check that X has the units and scaling of "
+            "the data the model was fitted on."
+        )
 
 
 def _check_weighted_samples(weights, min_samples, requirement):

@@ -90,7 +90,15 @@ def as_labeled(X, sample_dim=None):
         # as scikit-learn: only string column names are feature names (kept by the estimator)
         named = len(columns) > 0 and all(isinstance(c, str) for c in columns)
         return LabeledInput(X, [str(c) for c in columns], named, "sample", None if index is None else np.asarray(index))
-    arr = np.asarray(X) if not hasattr(X, "shape") else X
+    if hasattr(X, "shape"):
+        arr = X
+    else:
+        try:
+            arr = np.asarray(X)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"X could not be read as a 2D array (do its rows have different lengths?): {exc}"
+            ) from None
     n_features = arr.shape[1] if getattr(arr, "ndim", 0) == 2 else 0
     return LabeledInput(X, _generated_names(n_features), False)
 

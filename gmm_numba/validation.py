@@ -6,6 +6,7 @@ phrase (``"Reshape your data"``, ``"0 feature(s) (shape=(12, 0)) while a
 minimum of 1 is required"``), the message contains it.
 """
 
+import math
 import numbers
 import warnings
 
@@ -161,6 +162,12 @@ def _as_numeric_array(X, name):
     """``X`` as an ndarray of a real numeric dtype (bool, int, uint or float)."""
     if _is_sparse(X):
         raise TypeError(f"{name} is a sparse matrix; gmm_numba needs dense data: pass {name}.toarray().")
+    if hasattr(X, "data_vars") and hasattr(X, "dims"):  # an xarray.Dataset
+        raise TypeError(
+            f"{name} is an xarray.Dataset; GaussianMixture needs a 2D array. Use gmm_numba.fit({name}) or "
+            f"{name}.gmm.fit(), which take each data variable as a feature, or pass "
+            f"{name}.to_dataarray('feature').transpose(..., 'feature')."
+        )
     _check_columns_numeric(X, name)
     try:
         arr = np.asarray(X)
@@ -324,9 +331,34 @@ def check_sample_weight(sample_weight, n_samples):
             f"sample_weight contains {bad.size} negative value{'' if bad.size == 1 else 's'} "
             f"(first: index {bad[0]}, value {w[bad[0]]}); weights must be >= 0."
         )
-    if not w.sum() > 0:
+    if not w.max() > 0:
         raise ValueError("sample_weight is all zero; at least one weight must be positive.")
+    _check_weight_scale(w)
     return np.ascontiguousarray(w)
+
+
+#: Smallest accepted largest sample weight: below it, weighted sums of squares underflow.
+SMALLEST_WEIGHT_SCALE = 1e-150
+
+
+def _check_weight_scale(w):
+    """Weights whose sum overflows, or so small that weighted statistics underflow, are refused.
+
+    Only the ratios of the weights matter to EM, so rescaling them is always possible.
+    """
+    largest = w.max()
+    with np.errstate(over="ignore"):
+        total = w.sum()
+    if not np.isfinite(total):
+        raise ValueError(
+            f"sample_weight sums to infinity (largest weight {largest:.6g}); "
+            "scale the weights down, for example sample_weight / sample_weight.max()."
+        )
+    if largest < SMALLEST_WEIGHT_SCALE:
+        raise ValueError(
+            f"sample_weight is too small to compute with (largest weight {largest:.6g}, "
+            f"below {SMALLEST_WEIGHT_SCALE:g}); scale the weights up, for example sample_weight / sample_weight.max()."
+        )
 
 
 # ---------------------------------------------------------- hyper-parameters
@@ -346,6 +378,14 @@ def _check_range(name, value, low, high, low_inclusive):
         if high is not None:
             bounds.append(f"<= {high}")
         raise ValueError(f"{name}={value!r} is out of range; it must be {' and '.join(bounds)}.")
+
+
+def _is_finite_real(value):
+    """Whether a real number is finite; Python ints beyond float range count as not finite."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def check_param(name, value, kind, *, low=None, high=None, low_inclusive=True, options=None):
@@ -385,7 +425,7 @@ def check_param(name, value, kind, *, low=None, high=None, low_inclusive=True, o
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, wanted):
         what = "an integer" if kind == "int" else "a real number"
         raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}.")
-    if kind == "float" and not np.isfinite(value):
+    if kind == "float" and not _is_finite_real(value):
         raise ValueError(f"{name} must be finite, got {value!r}.")
     _check_range(name, value, low, high, low_inclusive)
     return value
