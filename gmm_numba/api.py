@@ -5,7 +5,7 @@ import numpy as np
 from .criteria import Criteria
 from .labeled import as_labeled
 from .results import build_tree, point_parameters
-from .sources import InMemoryData, per_sample_scores
+from .sources import InMemoryData
 
 #: Estimator settings recorded as attributes of a result.
 RECORDED_SETTINGS = ("tol", "reg_covar", "max_iter", "n_init", "init_params", "random_state")
@@ -77,7 +77,7 @@ def estimator_to_tree(estimator, labeled=None, *, observed_data=False, log_likel
     if labeled is not None:
         X = estimator._check_input(labeled.values, reset=False)[0]
         observed = X if observed_data else None
-        pointwise = per_sample_scores(X, params)[0] if log_likelihood else None
+        pointwise = estimator.score_samples(X) if log_likelihood else None
     settings = {name: getattr(estimator, name) for name in RECORDED_SETTINGS}
     return build_tree(
         params,
@@ -115,29 +115,73 @@ def estimator_from_tree(cls, tree):
     params = point_parameters(tree)
     attrs = tree.attrs
     settings = {"n_components": params.n_components, "covariance_type": params.model.name}
-    for name in RECORDED_SETTINGS:
-        if name in attrs:
-            settings[name] = attrs[name]
-    seed = settings.get("random_state")
-    settings["random_state"] = int(seed) if isinstance(seed, (int, np.integer)) else None
-    for name, kind in (("max_iter", int), ("n_init", int), ("tol", float)):
-        if name in settings:
-            settings[name] = kind(settings[name])
-    if "reg_covar" in settings and settings["reg_covar"] != "auto":
-        settings["reg_covar"] = float(settings["reg_covar"])
+    settings.update(recorded_settings(attrs))
     estimator = cls(**settings)
     features = [str(v) for v in tree["posterior"]["feature"].values]
-    names = np.asarray(features, dtype=object) if int(attrs.get("named_features", 0)) else None
+    names = np.asarray(features, dtype=object) if attrs.get("named_features", 0) == 1 else None
     estimator._set_fitted(params, params.n_features, names)
     if "sample_stats" in tree.children:
         stats = tree["sample_stats"]
         best = int(stats["best_restart"].values)
-        n_iter = int(stats["n_iter"].values[best])
-        estimator.converged_ = bool(stats["converged"].values[best])
-        estimator.n_iter_ = n_iter
-        estimator.lower_bounds_ = [float(v) for v in stats["lower_bound"].values[best, :n_iter]]
-        estimator.lower_bound_ = estimator.lower_bounds_[-1] if n_iter else float("nan")
+        if {"n_iter", "converged", "lower_bound"} <= set(stats.data_vars):
+            n_iter = int(stats["n_iter"].values[best])
+            estimator.converged_ = bool(stats["converged"].values[best])
+            estimator.n_iter_ = n_iter
+            estimator.lower_bounds_ = [float(v) for v in stats["lower_bound"].values[best, :n_iter]]
+            estimator.lower_bound_ = estimator.lower_bounds_[-1] if n_iter else float("nan")
     return estimator
+
+
+def recorded_settings(attrs):
+    """The estimator settings stored as root attributes, converted back to their types and checked.
+
+    Parameters
+    ----------
+    attrs : dict
+        Root attributes of a result.
+
+    Returns
+    -------
+    dict
+        Keyword arguments for :class:`GaussianMixture`.
+
+    Raises
+    ------
+    ValueError
+        Naming the attribute that does not hold a valid value.
+    """
+    settings = _converted_settings(attrs)
+    from .estimator import GaussianMixture
+
+    try:
+        GaussianMixture(**settings)._validated_settings()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Not a valid gmm_numba result: its recorded settings are invalid: {exc}") from None
+    return settings
+
+
+def _converted_settings(attrs):
+    settings = {}
+    for name in RECORDED_SETTINGS:
+        if name in attrs:
+            settings[name] = attrs[name]
+    if settings.get("init_params") == "mixed":  # select's own scheme; a refit starts the estimator's way
+        del settings["init_params"]
+    seed = settings.get("random_state")
+    settings["random_state"] = int(seed) if isinstance(seed, (int, np.integer)) and seed >= 0 else None
+    conversions = {"max_iter": int, "n_init": int, "tol": float}
+    if settings.get("reg_covar") != "auto":
+        conversions["reg_covar"] = float
+    for name, kind in conversions.items():
+        if name not in settings:
+            continue
+        value = settings[name]
+        value = value.item() if isinstance(value, np.generic) else value  # netCDF gives numpy scalars
+        if isinstance(value, str) or (kind is int and not float(value).is_integer()):
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"Not a valid gmm_numba result: its root attribute {name}={value!r} is not {what}.")
+        settings[name] = kind(value)
+    return settings
 
 
 def fitted_data_source(estimator, X, sample_weight=None):

@@ -87,8 +87,13 @@ def bootstrap(
 
     Raises
     ------
+    TypeError
+        If ``fitted`` is neither a result tree nor a GaussianMixture.
     ValueError
-        If labeled ``X`` has other features than the fit.
+        If ``fitted`` is not a valid result, or labeled ``X`` has other
+        features than the fit.
+    FitError
+        If every refit failed.
     """
     from .api import estimator_to_tree
     from .estimator import GaussianMixture
@@ -100,6 +105,11 @@ def bootstrap(
     if isinstance(fitted, xr.DataTree):
         tree = fitted
         estimator = GaussianMixture.from_xarray(tree)
+    elif not isinstance(fitted, GaussianMixture):
+        raise TypeError(
+            "fitted must be a gmm_numba result (an xarray.DataTree from gmm_numba.fit, select or load) "
+            f"or a fitted GaussianMixture, got {type(fitted).__name__}."
+        )
     else:
         estimator = fitted
         estimator._check_is_fitted()

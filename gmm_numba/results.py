@@ -227,8 +227,14 @@ def check_tree(tree):
     ):
         _fail("the feature and feature_bis coordinates differ.")
     n_components = tree.attrs.get("n_components", post.sizes["component"])
-    if n_components != post.sizes["component"]:
-        _fail(f"its attribute n_components={n_components} does not match the {post.sizes['component']} components.")
+    if not isinstance(n_components, (int, np.integer)) or n_components != post.sizes["component"]:
+        _fail(f"its attribute n_components={n_components!r} does not match the {post.sizes['component']} components.")
+    from .api import recorded_settings
+
+    recorded_settings(tree.attrs)
+    named = tree.attrs.get("named_features", 0)
+    if not isinstance(named, (int, np.integer)) or named not in (0, 1):
+        _fail(f"its attribute named_features={named!r} is not 0 or 1.")
     if "point_estimate" in tree.children:
         point = tree["point_estimate"].to_dataset()
         for name, dims in expected.items():
@@ -240,6 +246,8 @@ def check_tree(tree):
     _check_values(post, model, "posterior")
     if "sample_stats" in tree.children:
         _check_sample_stats(tree["sample_stats"].to_dataset())
+    if "criteria" in tree.children:
+        _check_criteria(tree["criteria"].to_dataset())
 
 
 def _check_values(ds, model, where):
@@ -257,6 +265,10 @@ def _check_values(ds, model, where):
         _fail(f"{where}.covariances are not symmetric.")
     if np.any(np.linalg.eigvalsh(flat)[:, 0] <= 0):
         _fail(f"{where}.covariances are not positive definite.")
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        inverses = np.linalg.inv(flat)
+    if not np.all(np.isfinite(inverses)):
+        _fail(f"{where}.covariances are too close to singular to invert in floating point.")
     for draw in covariances.reshape(-1, *covariances.shape[-3:]):
         try:
             model.from_full_covariances(draw)
@@ -265,12 +277,28 @@ def _check_values(ds, model, where):
 
 
 def _check_sample_stats(stats):
-    """The restart that won must be one of the restarts listed."""
+    """The restart that won is one of those listed, with a finite trace of its length."""
     if "best_restart" not in stats or "n_iter" not in stats:
         return
     best = stats["best_restart"].values
-    if best.ndim != 0 or not np.issubdtype(best.dtype, np.integer) or not 0 <= best < stats["n_iter"].size:
-        _fail(f"sample_stats.best_restart={best} is not one of its {stats['n_iter'].size} restarts.")
+    n_iter = stats["n_iter"].values
+    if best.ndim != 0 or not np.issubdtype(best.dtype, np.integer) or not 0 <= best < n_iter.size:
+        _fail(f"sample_stats.best_restart={best} is not one of its {n_iter.size} restarts.")
+    if "lower_bound" not in stats:
+        return
+    trace = stats["lower_bound"].values
+    if not np.issubdtype(n_iter.dtype, np.integer) or np.any(n_iter < 0) or np.any(n_iter > trace.shape[-1]):
+        _fail(f"sample_stats.n_iter={n_iter} does not fit its lower_bound trace of {trace.shape[-1]} iterations.")
+    if not np.issubdtype(trace.dtype, np.floating) or not np.all(np.isfinite(trace[best, : n_iter[best]])):
+        _fail("sample_stats.lower_bound of the best restart holds non-finite or non-numeric values.")
+
+
+def _check_criteria(criteria):
+    """Every criterion a finite number."""
+    for name, value in criteria.data_vars.items():
+        values = value.values
+        if not np.issubdtype(values.dtype, np.number) or not np.all(np.isfinite(values)):
+            _fail(f"criteria.{name} holds non-finite or non-numeric values.")
 
 
 def point_parameters(tree):
@@ -292,9 +320,14 @@ def point_parameters(tree):
         covariances = model.from_full_covariances(ds["covariances"].values)
     except ValueError as exc:
         _fail(str(exc))
-    return MixtureParameters.from_covariances(
+    params = MixtureParameters.from_covariances(
         model, ds["weights"].values.astype(np.float64), ds["means"].values.astype(np.float64), covariances
     )
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        precisions = model.precisions(params.precisions_cholesky)
+    if not (np.all(np.isfinite(params.precisions_cholesky)) and np.all(np.isfinite(precisions))):
+        _fail("its covariances are too close to singular to invert in floating point.")
+    return params
 
 
 def load(path):
@@ -318,6 +351,10 @@ def load(path):
     """
     import os
 
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or path-like object, got {path!r} of type {type(path).__name__}.")
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such file: {path!r}")
     try:

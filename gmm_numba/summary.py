@@ -3,6 +3,9 @@
 import numpy as np
 import pandas as pd
 
+from .results import check_tree
+from .validation import check_param
+
 #: Probability mass of the equal-tailed interval reported for draws (ArviZ's default).
 INTERVAL_PROB = 0.94
 
@@ -50,12 +53,22 @@ def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL
 
     Raises
     ------
+    TypeError
+        If ``result`` is not a gmm_numba result, ``var_names`` not a list
+        of names or ``prob`` not a number.
     ValueError
-        For an unknown name in ``var_names`` or ``prob`` outside (0, 1).
+        For an invalid result (see :func:`gmm_numba.load`), an unknown name
+        in ``var_names`` or ``prob`` outside (0, 1).
     """
+    check_tree(result)
+    if isinstance(var_names, str):
+        var_names = [var_names]
+    if var_names is None or not all(isinstance(name, str) for name in var_names):
+        raise TypeError(f"var_names must be a list of parameter names such as ['weights', 'means'], got {var_names!r}.")
     unknown = [name for name in var_names if name not in PARAMETERS]
     if unknown:
         raise ValueError(f"var_names {unknown} are not parameters; choose among {list(PARAMETERS)}.")
+    check_param("prob", prob, "float", low=0, high=1, low_inclusive=False)
     if not 0 < prob < 1:
         raise ValueError(f"prob must lie strictly between 0 and 1, got {prob!r}.")
     ds = result["posterior"].to_dataset()
@@ -80,9 +93,15 @@ def to_inference_data(result):
 
     Groups ArviZ does not know (criteria, selection, point_estimate) are
     left out of the InferenceData.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``result`` is not a valid gmm_numba result.
     """
     import arviz as az
 
+    check_tree(result)
     major = int(az.__version__.split(".")[0])
     if major >= 1:
         return result
@@ -101,7 +120,13 @@ def describe(result):
     Returns
     -------
     str
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``result`` is not a valid gmm_numba result.
     """
+    check_tree(result)
     attrs = result.attrs
     lines = [f"Gaussian mixture: {attrs.get('n_components')} components, covariance '{attrs.get('covariance_type')}'"]
     if "criteria" in result.children:
