@@ -28,6 +28,9 @@ PLOT_FILES = ("criterion.png", "classification.png")
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
 ZARR_SUFFIXES = (".zarr",)
 
+#: Most values of K one ``--components`` may list (a typo like 1-1000000000 would exhaust memory).
+MAX_COMPONENT_VALUES = 1000
+
 #: Rows used to compile (or load from the cache) the kernels before a sweep.
 WARM_UP_ROWS = 64
 
@@ -212,12 +215,17 @@ def read_table(path, columns=None, drop_nan=False):
         return f"line {position + line_offset}" if line_offset else f"row {position}"
 
     if columns:
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            raise UserError(f"--columns names {', '.join(map(repr, repeated))} more than once; give each column once")
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise UserError(
                 f"{path}: no column {', '.join(map(repr, missing))}; its columns are {', '.join(frame.columns)}"
             )
         frame = frame[columns]
+    if frame.shape[0] == 0:
+        raise UserError(f"{path}: no rows to use (the file holds no data rows)")
     for column in frame.columns:
         series = frame[column]
         if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
@@ -416,6 +424,12 @@ def _format_selection(selection):
     if failed:
         lines.append("Failed cells:")
         lines.extend(f"  {', '.join(where)}: {reason}" for reason, where in failed.items())
+    if "converged" in selection:
+        converged = selection["converged"].values
+        slow = [f"{model} K={k}" for i, model in enumerate(models) for j, k in enumerate(ks)
+                if not errors[i, j] and not converged[i, j]]
+        if slow:
+            lines.append(f"Stopped at max_iter before reaching tol: {', '.join(slow)}")
     return "\n".join(lines)
 
 
@@ -599,6 +613,11 @@ def _ks(text):
                 lo, hi = int(lo), int(hi)
                 if lo > hi:
                     raise ValueError
+                if hi - lo >= MAX_COMPONENT_VALUES:
+                    raise argparse.ArgumentTypeError(
+                        f"the range {part.strip()} holds {hi - lo + 1} values of K; at most {MAX_COMPONENT_VALUES} "
+                        "are allowed (each one is a fit per covariance model)"
+                    )
                 ks.extend(range(lo, hi + 1))
             elif part.strip():
                 ks.append(int(part))

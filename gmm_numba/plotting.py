@@ -1,6 +1,10 @@
 """Pictures (needs the optional ``plots`` extra: matplotlib)."""
 
+import numbers
+
 import numpy as np
+
+from .results import check_tree
 
 
 def _pyplot():
@@ -29,11 +33,18 @@ def plot_criterion(result, criterion=None, ax=None):
     -------
     matplotlib Axes
     """
+    from .criteria import CRITERIA
+    from .validation import check_param
+
     plt = _pyplot()
+    check_tree(result)
     if "selection" not in result.children:
         raise ValueError("This result has no 'selection' group; make it with gmm_numba.select.")
     sel = result["selection"].to_dataset()
-    criterion = criterion or sel.attrs["criterion"]
+    criterion = criterion or sel.attrs.get("criterion", "bic")
+    check_param("criterion", criterion, "option", options=CRITERIA)
+    if criterion not in sel or not np.any(np.isfinite(sel[criterion].values)):
+        raise ValueError(f"The selection has no finite {criterion} value to plot: every cell failed.")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     ks = sel["n_components"].values
@@ -58,7 +69,20 @@ def plot_criterion(result, criterion=None, ax=None):
 
 
 def ellipse_points(mean, covariance, n_sigma, n_points=100):
-    """Points on the ``n_sigma`` ellipse of a 2-D Gaussian, shape (n_points, 2)."""
+    """Points on the ``n_sigma`` ellipse of a 2-D Gaussian, shape (n_points, 2).
+
+    Raises
+    ------
+    ValueError
+        If ``mean`` is not 2-D, or ``covariance`` is not a finite symmetric
+        positive definite 2 x 2 matrix.
+    """
+    from .validation import check_init_array
+
+    mean = check_init_array(mean, "mean", (2,))
+    covariance = check_init_array(covariance, "covariance", (2, 2))
+    if not np.allclose(covariance, covariance.T) or not np.all(np.linalg.eigvalsh(covariance) > 0):
+        raise ValueError(f"covariance must be symmetric positive definite, got {covariance.tolist()}.")
     angles = np.linspace(0, 2 * np.pi, n_points)
     circle = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     return mean + n_sigma * circle @ np.linalg.cholesky(covariance).T
@@ -87,10 +111,12 @@ def plot_classification(result, X, features=None, ax=None, responsibilities=None
     plt = _pyplot()
     labeled = as_labeled(X)
     estimator = GaussianMixture.from_xarray(result)
-    values = np.asarray(labeled.values, dtype=np.float64)
     names = [str(f) for f in result["posterior"]["feature"].values]
     _check_feature_names(labeled, result, names)
+    values = estimator._check_input(labeled.values, reset=False)[0].astype(np.float64)
     idx = _feature_pair(names, features)
+    if responsibilities is not None:
+        responsibilities = _check_responsibilities(responsibilities, values.shape[0])
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5))
     colors = plt.get_cmap("tab10")
@@ -124,20 +150,34 @@ def _feature_pair(names, features):
     if len(names) < 2:
         raise ValueError("plot_classification needs two features; this mixture has one.")
     features = features if features is not None else (0, 1)
+    if isinstance(features, str) or not hasattr(features, "__iter__"):
+        raise TypeError(f"features must be a pair of feature names or indices, got {features!r}.")
     idx = []
     for f in features:
         if isinstance(f, str):
             if f not in names:
                 raise ValueError(f"features: {f!r} is not a feature of this mixture; it has {names}.")
             idx.append(names.index(f))
-        else:
+        elif isinstance(f, numbers.Integral) and not isinstance(f, (bool, np.bool_)):
             i = int(f)
             if not -len(names) <= i < len(names):
                 raise ValueError(f"features: index {i} is out of range for {len(names)} features {names}.")
             idx.append(i % len(names))
+        else:
+            raise TypeError(f"features: {f!r} is neither a feature name nor an integer index; the features: {names}.")
     if len(idx) != 2 or idx[0] == idx[1]:
         raise ValueError(f"features must name two different features; got {features!r}.")
     return idx
+
+
+def _check_responsibilities(responsibilities, n_samples):
+    """Responsibilities of shape ``(n_samples, 2)``, finite and in [0, 1]."""
+    from .validation import check_init_array
+
+    r = check_init_array(responsibilities, "responsibilities", (n_samples, 2))
+    if np.any((r < 0) | (r > 1)):
+        raise ValueError("responsibilities must lie in [0, 1] (as those of GaussianMixture.predict_proba).")
+    return r
 
 
 def _check_feature_names(labeled, result, names):
