@@ -126,3 +126,171 @@ def initial_statistics(data, n_components, method, rng, init_sample_size=DEFAULT
         seed = int(rng.integers(0, np.iinfo(np.int64).max))
         return data.random_responsibility_statistics(seed, n_components)
     raise ValueError(f"init_params={method!r} is not valid; choose one of {', '.join(map(repr, INIT_METHODS))}.")
+
+
+# ------------------------------------------------------------------ neighbour moves
+#: A split puts the two halves of a component this many standard deviations
+#: (along its widest axis) either side of its mean: the means of the two
+#: halves of a Gaussian cut through its centre, ``sqrt(2 / pi)``.
+SPLIT_OFFSET = math.sqrt(2.0 / math.pi)
+
+
+def _regularisation_matrix(reg_covar, n_features):
+    return np.diag(np.broadcast_to(np.asarray(reg_covar, dtype=np.float64), (n_features,)))
+
+
+def _moment_statistics(weights, means, covariances):
+    """Statistics whose M-step gives back ``weights``, ``means`` and (per model) ``covariances``.
+
+    ``covariances`` exclude the regularisation, which the M-step adds. A
+    model with fewer covariance parameters takes what its M-step takes from
+    any statistics: the tied model the weighted average, the diagonal
+    models the diagonal (and spherical its mean).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    return SufficientStatistics(
+        float(weights.sum()),
+        np.nan,
+        np.nan,
+        weights,
+        np.zeros_like(means),
+        weights[:, None, None] * covariances,
+        np.array(means, dtype=np.float64),
+    )
+
+
+def _unregularised(params, reg_covar):
+    full = params.full_covariances() - _regularisation_matrix(reg_covar, params.n_features)
+    return 0.5 * (full + np.swapaxes(full, 1, 2))
+
+
+def split_statistics(params, component, reg_covar):
+    """Statistics of ``params`` with one component cut in two along its widest axis.
+
+    The two halves get half the weight each, means ``SPLIT_OFFSET``
+    standard deviations either side of the old mean, and the old
+    covariance less the part explained by the split (the variance of a
+    Gaussian halved through its centre along that axis). Every other
+    component is unchanged.
+
+    Parameters
+    ----------
+    params : MixtureParameters
+        ``K`` components.
+    component : int
+    reg_covar : float or ndarray of shape (n_features,)
+        The regularisation ``params`` were fitted with.
+
+    Returns
+    -------
+    SufficientStatistics
+        ``K + 1`` components; the M-step of any covariance model turns them into parameters.
+    """
+    weights, means, covs = np.array(params.weights), np.array(params.means), _unregularised(params, reg_covar)
+    values, vectors = np.linalg.eigh(covs[component])
+    spread = max(float(values[-1]), 0.0)
+    offset = SPLIT_OFFSET * math.sqrt(spread) * vectors[:, -1]
+    reduced = covs[component] - SPLIT_OFFSET**2 * spread * np.outer(vectors[:, -1], vectors[:, -1])
+    weights = np.concatenate([weights, [weights[component] / 2]])
+    weights[component] /= 2
+    means = np.concatenate([means, [means[component] + offset]])
+    means[component] -= offset
+    covs = np.concatenate([covs, [reduced]])
+    covs[component] = reduced
+    return _moment_statistics(weights, means, covs)
+
+
+def merge_statistics(params, first, second, reg_covar):
+    """Statistics of ``params`` with two components replaced by one with their combined moments.
+
+    The merged component has the summed weight and the weighted mean and
+    covariance of the pair (within-pair spread of the means included).
+
+    Returns
+    -------
+    SufficientStatistics
+        ``K - 1`` components.
+    """
+    weights, means, covs = np.array(params.weights), np.array(params.means), _unregularised(params, reg_covar)
+    wa, wb = weights[first], weights[second]
+    w = wa + wb
+    delta = means[first] - means[second]
+    weights[first] = w
+    means[first] = (wa * means[first] + wb * means[second]) / w
+    covs[first] = (wa * covs[first] + wb * covs[second]) / w + (wa * wb / w**2) * np.outer(delta, delta)
+    keep = np.arange(len(weights)) != second
+    return _moment_statistics(weights[keep], means[keep], covs[keep])
+
+
+def merge_order(params):
+    """Pairs of components, closest first by the Bhattacharyya distance of their Gaussians.
+
+    Returns
+    -------
+    list of tuple (int, int)
+    """
+    means, covs = params.means, params.full_covariances()
+    _, logdets = np.linalg.slogdet(covs)
+    pairs = []
+    for a in range(len(means)):
+        for b in range(a + 1, len(means)):
+            pooled = 0.5 * (covs[a] + covs[b])
+            delta = means[a] - means[b]
+            _, logdet = np.linalg.slogdet(pooled)
+            distance = 0.125 * delta @ np.linalg.solve(pooled, delta) + 0.5 * (
+                logdet - 0.5 * (logdets[a] + logdets[b])
+            )
+            pairs.append((distance, a, b))
+    pairs.sort()
+    return [(a, b) for _, a, b in pairs]
+
+
+def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_covar, inv_scale):
+    """Statistics of ``params`` with one more component on each anchor's nearest neighbours.
+
+    For every anchor row, its ``n_neighbours`` nearest rows (in standardised
+    units, the anchor included) give the new component's weight, mean and
+    covariance; the other components keep their means and covariances, their
+    weights scaled down to make room. Small groups that random starts rarely
+    isolate become reachable from the fit with one component fewer.
+
+    Parameters
+    ----------
+    params : MixtureParameters
+        ``K`` components.
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+    anchors : ndarray of int
+        Rows to build a component around, one candidate each.
+    n_neighbours : int
+    reg_covar : float or ndarray of shape (n_features,)
+    inv_scale : ndarray of shape (n_features,)
+        See :func:`inverse_scale`.
+
+    Returns
+    -------
+    list of SufficientStatistics
+        ``K + 1`` components each.
+    """
+    weights = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    total = weights.sum()
+    base_covs = _unregularised(params, reg_covar)
+    scaled = X * inv_scale
+    out = []
+    for anchor in anchors:
+        distance = np.sum((scaled - scaled[anchor]) ** 2, axis=1)
+        distance[weights <= 0] = np.inf
+        group = np.argsort(distance, kind="stable")[:n_neighbours]
+        w = weights[group]
+        share = w.sum() / total
+        mean = w @ X[group] / w.sum()
+        centred = X[group] - mean
+        cov = (w[:, None] * centred).T @ centred / w.sum()
+        out.append(
+            _moment_statistics(
+                np.concatenate([params.weights * (1 - share), [share]]),
+                np.concatenate([params.means, [mean]]),
+                np.concatenate([base_covs, [cov]]),
+            )
+        )
+    return out

@@ -9,9 +9,19 @@ from .covariance import get_model
 from .criteria import CRITERIA, Criteria
 from .em import fit_em
 from .errors import ConvergenceWarning, FitError, warn_at_caller
-from .initialization import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_statistics
+from .initialization import (
+    DEFAULT_INIT_SAMPLE_SIZE,
+    INIT_METHODS,
+    initial_statistics,
+    insertion_statistics,
+    inverse_scale,
+    merge_order,
+    merge_statistics,
+    split_statistics,
+)
 from .labeled import as_labeled
 from .parameters import m_step
+from .regularization import check_reg_covar, resolve_reg_covar
 from .results import build_tree
 from .sources import InMemoryData
 from .validation import check_data, check_param, check_random_state, check_sample_weight
@@ -35,11 +45,58 @@ SCREEN_KEEP = 3
 #: after the Lloyd steps; random rows explore more local optima.
 MIXED = "mixed"
 
+#: Neighbour moves: a cell also starts from its neighbours' best fits, the
+#: fit with one component fewer with each of its components split in two,
+#: and the fit with one component more with each pair of its components
+#: merged (closest pairs first, at most ``MAX_MERGES`` pairs).
+SPLIT = "split"
+MERGE = "merge"
+MAX_MERGES = 45
+
+#: Insertion moves: with the splits, the fit with one component fewer also
+#: gets a new component on the ``2 D + 2`` nearest rows of each of this many
+#: randomly drawn rows (drawn once per K).
+N_INSERTIONS = 10
+INSERTION_STREAM = 2**32
+
+#: Starts from neighbour moves that go on to convergence after screening.
+MOVE_KEEP = 3
+
+#: Passes down (merges) then up (splits) after the first sweep, while some cell improves.
+MAX_NEIGHBOUR_PASSES = 3
+
+#: A neighbour move replaces a cell's fit when it raises the log-likelihood
+#: by more than this, relatively (EM's own noise at tol=1e-8 is far smaller).
+IMPROVEMENT_RTOL = 1e-10
+
 
 def _initial_method(init_params, restart):
     if init_params != MIXED:
         return init_params
     return "k-means++" if restart == 0 else "random_from_data"
+
+
+def neighbour_statistics(params, kind, reg_covar, inserts=None):
+    """Starting statistics from a neighbouring cell's fit: every split, or the closest merges.
+
+    Parameters
+    ----------
+    params : MixtureParameters
+        The neighbour's fit (``K - 1`` components for ``"split"``, ``K + 1`` for ``"merge"``).
+    kind : {"split", "merge"}
+    reg_covar : float or ndarray of shape (n_features,)
+    inserts : callable, optional
+        ``inserts(params)``: more ``"split"`` starts, with a component added
+        rather than split (see :func:`insertion_statistics`).
+
+    Returns
+    -------
+    list of SufficientStatistics
+    """
+    if kind == SPLIT:
+        splits = [split_statistics(params, c, reg_covar) for c in range(params.n_components)]
+        return splits + (inserts(params) if inserts is not None else [])
+    return [merge_statistics(params, a, b, reg_covar) for a, b in merge_order(params)[:MAX_MERGES]]
 
 
 def _cell_seed(base_seed, n_components, restart):
@@ -68,11 +125,18 @@ def select(
     """Fit every (covariance model, number of components) cell; return the best.
 
     For each number of components, ``n_init`` initial clusterings are drawn
-    once and shared by every covariance model. Every start runs
-    ``SCREEN_ITERATIONS`` EM iterations; the ``SCREEN_KEEP`` best continue
-    to convergence ("short EM"). A cell that fails (singular
-    covariance, emptied component, too few points) gets NaN criteria and a
-    reason; only when every cell fails is there an error.
+    (seeded by ``random_state`` and K only, so every covariance model starts
+    from the same ones). Every start runs ``SCREEN_ITERATIONS`` EM
+    iterations; the ``SCREEN_KEEP`` best continue to convergence ("short
+    EM"). Then, for each covariance model, neighbouring cells (K and K + 1,
+    when both are swept) improve each other: every component of the best
+    K-component fit is split in two to start K + 1 components, and the
+    closest pairs of the best (K + 1)-component fit are merged to start K.
+    A cell keeps whichever fit has the highest log-likelihood, so these
+    moves never lower it; passes down and up repeat while a cell improves.
+    A cell that fails (singular covariance, emptied component, too few
+    points) gets NaN criteria and a reason; only when every cell fails is
+    there an error.
 
     Parameters
     ----------
@@ -90,7 +154,8 @@ def select(
         ``"mixed"``: one k-means++ start, the others random rows.
     tol, reg_covar, max_iter, init_sample_size
         As for :class:`GaussianMixture` (here ``tol`` defaults to 1e-8 and
-        ``max_iter`` to 2000).
+        ``max_iter`` to 2000). ``reg_covar="auto"`` adds 1e-6 times each
+        feature's variance, so the sweep does not depend on the units of the features.
     verbose : int
         1 prints a line per cell.
     progress : callable, optional
@@ -108,6 +173,14 @@ def select(
         ``selection`` group with dims (covariance_type, n_components)
         holding log_likelihood, n_parameters, bic, aic, icl, converged,
         n_iter and error (empty where the cell succeeded).
+
+    Warns
+    -----
+    ConvergenceWarning
+        Once, naming the cells that stopped at ``max_iter`` and could change
+        the choice: the chosen cell, and any cell whose criterion, with the
+        log-likelihood its run was still expected to gain, could beat the
+        chosen one. Other unconverged cells show only in ``converged``.
     """
     ks = [n_components] if isinstance(n_components, (int, np.integer)) else list(n_components)
     if not ks:
@@ -124,14 +197,19 @@ def select(
     check_param("n_init", n_init, "int", low=1)
     check_param("init_params", init_params, "option", options=(MIXED, *INIT_METHODS))
     check_param("tol", tol, "float", low=0)
-    check_param("reg_covar", reg_covar, "float", low=0)
+    check_reg_covar(reg_covar)
     check_param("max_iter", max_iter, "int", low=1)
 
     labeled = as_labeled(X, sample_dim)
     arr = check_data(labeled.values, min_samples=2)
-    data = InMemoryData(arr, check_sample_weight(sample_weight, arr.shape[0]))
+    weights = check_sample_weight(sample_weight, arr.shape[0])
+    data = InMemoryData(arr, weights)
     base_seed = int(check_random_state(random_state).integers(0, 2**63 - 1))
-    accept = None if allow_degenerate else collapse_check(reg_covar, data.feature_variance(), labeled.feature_names)
+    reg = resolve_reg_covar(reg_covar, data)
+    inv_scale = inverse_scale(data)
+    row_p = None if weights is None else weights / weights.sum()
+    n_rows = len(arr) if weights is None else int(np.count_nonzero(weights > 0))
+    accept = None if allow_degenerate else collapse_check(reg, data.feature_variance(), labeled.feature_names)
 
     shape = (len(models), len(ks))
     table = {name: np.full(shape, np.nan) for name in ("log_likelihood", "bic", "aic", "icl")}
@@ -142,65 +220,128 @@ def select(
     fits = {}
     total, done = shape[0] * shape[1], 0
     started = time.perf_counter()
-    for j, k in enumerate(ks):
-        if k > arr.shape[0]:
-            errors[:, j] = f"{k} components need at least {k} samples; X has {arr.shape[0]}."
-            done += len(models)
-            continue
-        inits = []
-        for r in range(n_init):
-            try:
-                method = _initial_method(init_params, r)
-                inits.append(initial_statistics(data, k, method, _cell_seed(base_seed, k, r), init_sample_size))
-            except FitError as exc:
-                inits.append(exc)
-        for i, model in enumerate(models):
-            starts = [s if isinstance(s, FitError) else _safe_m_step(model, s, reg_covar) for s in inits]
-            try:
-                result = fit_em(
-                    data,
-                    model,
-                    k,
-                    n_init=n_init,
-                    rng=None,
-                    reg_covar=reg_covar,
-                    tol=tol,
-                    max_iter=max_iter,
-                    starts=starts,
-                    reorder=True,
-                    accept=accept,
-                    warn=False,
-                    screen=(SCREEN_ITERATIONS, SCREEN_KEEP),
-                )
-            except FitError as exc:
-                errors[i, j] = str(exc)
-            else:
-                crit = Criteria.from_statistics(result.final, n_parameters[i, j])
-                for name in table:
-                    table[name][i, j] = getattr(crit, name)
-                converged[i, j] = result.best.converged
-                n_iter[i, j] = result.best.n_iter
-                fits[i, j] = (result, crit)
-            done += 1
-            description = f"{model.name} K={k}"
-            if verbose:
-                outcome = errors[i, j] or f"{criterion}={table[criterion][i, j]:.6g}"
-                print(f"[{done}/{total}] {description}: {outcome} ({time.perf_counter() - started:.1f} s)")
-            if progress is not None:
-                progress(done, total, description)
-    unconverged = [f"{models[i].name} K={ks[j]}" for (i, j) in fits if not converged[i, j]]
-    if unconverged:
-        warn_at_caller(
-            f"{len(unconverged)} cell(s) stopped at max_iter={max_iter} before converging "
-            f"(tol={tol}): {', '.join(unconverged)}. Their criteria may be slightly off; raise max_iter.",
-            ConvergenceWarning,
+    def screened(model, k, starts, keep=SCREEN_KEEP):
+        return fit_em(
+            data,
+            model,
+            k,
+            n_init=len(starts),
+            rng=None,
+            reg_covar=reg,
+            tol=tol,
+            max_iter=max_iter,
+            starts=starts,
+            reorder=True,
+            accept=accept,
+            warn=False,
+            screen=(SCREEN_ITERATIONS, keep),
         )
+
+    def record(i, j, result):
+        crit = Criteria.from_statistics(result.final, n_parameters[i, j])
+        for name in table:
+            table[name][i, j] = getattr(crit, name)
+        converged[i, j] = result.best.converged
+        n_iter[i, j] = result.best.n_iter
+        errors[i, j] = ""
+        fits[i, j] = (result, crit)
+
+    def report(i, j):
+        nonlocal done
+        done += 1
+        description = f"{models[i].name} K={ks[j]}"
+        if verbose:
+            outcome = errors[i, j] or f"{criterion}={table[criterion][i, j]:.6g}"
+            print(f"[{done}/{total}] {description}: {outcome} ({time.perf_counter() - started:.1f} s)")
+        if progress is not None:
+            progress(done, total, description)
+
+    def try_move(i, j, source, kind):
+        """Refit cell (i, j) from the neighbour moves of the fit at ``source``; True if it improved."""
+        if source not in fits:
+            return False
+        params = fits[source][0].parameters
+        inserts = None
+        if kind == SPLIT and N_INSERTIONS:
+            anchor_rng = np.random.default_rng([base_seed, ks[j], INSERTION_STREAM])
+            anchors = anchor_rng.choice(len(arr), size=min(N_INSERTIONS, n_rows), replace=False, p=row_p)
+            n_neighbours = min(len(arr), 2 * arr.shape[1] + 2)
+
+            def inserts(params):
+                return insertion_statistics(params, arr, weights, anchors, n_neighbours, reg, inv_scale)
+
+        statistics = neighbour_statistics(params, kind, reg, inserts)
+        starts = [_safe_m_step(models[i], stats, reg) for stats in statistics]
+        if not starts:
+            return False
+        try:
+            result = screened(models[i], ks[j], starts, MOVE_KEEP)
+        except FitError:
+            return False
+        current = table["log_likelihood"][i, j]
+        gained = result.final.log_likelihood - current
+        if (i, j) in fits and not gained > IMPROVEMENT_RTOL * abs(current):
+            return False
+        record(i, j, result)
+        if verbose:
+            print(f"  {models[i].name} K={ks[j]}: {kind} from K={ks[source[1]]} raised log L by {gained:.6g}")
+        return True
+
+    # Neighbour moves link K to K + 1 only when both are in the sweep.
+    above = {j: ks.index(k + 1) for j, k in enumerate(ks) if k + 1 in ks}
+    below = {a: j for j, a in above.items()}
+    order = sorted(range(len(ks)), key=lambda j: ks[j])
+    for i, model in enumerate(models):
+        for j in order:
+            k = ks[j]
+            if k > arr.shape[0]:
+                errors[i, j] = f"{k} components need at least {k} samples; X has {arr.shape[0]}."
+            else:
+                starts = []
+                for r in range(n_init):
+                    try:
+                        method = _initial_method(init_params, r)
+                        stats = initial_statistics(data, k, method, _cell_seed(base_seed, k, r), init_sample_size)
+                    except FitError as exc:
+                        starts.append(exc)
+                    else:
+                        starts.append(_safe_m_step(model, stats, reg))
+                try:
+                    record(i, j, screened(model, k, starts))
+                except FitError as exc:
+                    errors[i, j] = str(exc)
+                if j in below and (i, below[j]) in fits:
+                    try_move(i, j, (i, below[j]), SPLIT)
+            if j != order[-1]:
+                report(i, j)
+        # Alternate passes down (merges) and up (splits) while a cell improves.
+        changed = {j for j in order if (i, j) in fits}
+        for _ in range(MAX_NEIGHBOUR_PASSES):
+            improved = set()
+            for j in reversed(order):
+                if j in above and above[j] in changed | improved and try_move(i, j, (i, above[j]), MERGE):
+                    improved.add(j)
+            for j in order:
+                if j in below and (below[j] in improved) and try_move(i, j, (i, below[j]), SPLIT):
+                    improved.add(j)
+            if not improved:
+                break
+            changed = improved
+        report(i, order[-1])
     if not fits:
         reasons = sorted(set(errors.ravel()))
         raise FitError("Every model failed to fit:\n" + "\n".join(f"- {r}" for r in reasons))
     scores = np.where(np.isnan(table[criterion]), np.inf, table[criterion])
     best_i, best_j = np.unravel_index(np.argmin(scores), shape)
     result, crit = fits[best_i, best_j]
+    doubtful = _doubtful_cells(fits, converged, table[criterion], (best_i, best_j))
+    if doubtful:
+        warn_at_caller(
+            f"{len(doubtful)} cell(s) stopped at max_iter={max_iter} before converging (tol={tol}) and "
+            f"could change the choice: {', '.join(f'{models[i].name} K={ks[j]}' for i, j in doubtful)}. "
+            "Raise max_iter.",
+            ConvergenceWarning,
+        )
     settings = {
         "tol": tol,
         "reg_covar": reg_covar,
@@ -254,7 +395,7 @@ def collapse_check(reg_covar, feature_variance, feature_names):
     scale = np.sqrt(np.maximum(feature_variance, np.finfo(float).tiny))
 
     def check(params):
-        full = params.full_covariances() - reg_covar * np.eye(params.n_features)
+        full = params.full_covariances() - np.diag(np.broadcast_to(reg_covar, (params.n_features,)))
         scaled = full / scale[:, None] / scale[None, :]
         if params.model.kernel == "diag":
             smallest = np.diagonal(scaled, axis1=1, axis2=2)
@@ -272,6 +413,45 @@ def collapse_check(reg_covar, feature_variance, feature_names):
         return ""
 
     return check
+
+
+def remaining_gain(lower_bounds):
+    """Aitken's estimate of the mean log-likelihood EM would still gain; inf when the steps do not shrink.
+
+    Parameters
+    ----------
+    lower_bounds : ndarray
+        Mean log-likelihood per unit weight at each iteration of a run.
+
+    Returns
+    -------
+    float
+    """
+    if len(lower_bounds) < 3:
+        return np.inf
+    before, last = lower_bounds[-2] - lower_bounds[-3], lower_bounds[-1] - lower_bounds[-2]
+    if not (before > 0 and 0 <= last < before):
+        return np.inf
+    rate = last / before
+    return last * rate / (1 - rate)
+
+
+def _doubtful_cells(fits, converged, scores, best):
+    """Unconverged cells whose criterion could still beat the chosen cell's, and the chosen cell if unconverged.
+
+    A cell that stopped at ``max_iter`` is doubtful when its criterion, less
+    twice the log-likelihood its run is still expected to gain (Aitken's
+    estimate, every criterion has ``-2 log L``), falls below the chosen
+    cell's. Other unconverged cells only show ``converged=False`` in the table.
+    """
+    doubtful = []
+    for cell, (result, _) in fits.items():
+        if converged[cell]:
+            continue
+        gain = remaining_gain(result.best.lower_bounds) * result.final.total_weight
+        if cell == best or scores[cell] - 2 * gain < scores[best]:
+            doubtful.append(cell)
+    return sorted(doubtful)
 
 
 def _safe_m_step(model, stats, reg_covar):

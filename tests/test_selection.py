@@ -2,6 +2,9 @@
 (checked against scipy), failed cells, the optimum found with the default
 n_init, and recovery of a known model by BIC."""
 
+import os
+import subprocess
+import sys
 import time
 import warnings
 
@@ -14,7 +17,10 @@ from scipy.stats import multivariate_normal
 import gmm_numba
 from gmm_numba import FitError, GaussianMixture, select
 from gmm_numba.covariance import get_model
+from gmm_numba.initialization import merge_order, merge_statistics, split_statistics
+from gmm_numba.parameters import MixtureParameters, m_step
 from gmm_numba.results import check_tree
+from gmm_numba.selection import remaining_gain
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 MCLUST_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
@@ -213,17 +219,28 @@ def test_n_parameters_in_the_table(d):
 # ------------------------------------------------------------------ criteria
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_every_cell_matches_scipy(faithful, faithful_sweep, cov_type):
-    """Each cell of the sweep, refitted alone (same seeds, so the same fit),
-    against log L, BIC, AIC and ICL recomputed with scipy from its parameters."""
+    """Each cell fitted alone (its own random starts, no neighbour moves)
+    against log L, BIC, AIC and ICL recomputed with scipy from its parameters;
+    the sweep's cell, which also starts from its neighbours' fits, is at least as good."""
     sel = faithful_sweep["selection"].to_dataset()
     for k in range(1, 10):
         alone = select(faithful, n_components=k, covariance_type=cov_type, random_state=0)
         p = int(sel["n_parameters"].sel(covariance_type=cov_type, n_components=k))
         ref = scipy_criteria(faithful, *tree_parameters(alone), p)
         for name, value in ref.items():
-            cell = float(sel[name].sel(covariance_type=cov_type, n_components=k))
-            assert cell == pytest.approx(value, rel=CRITERIA_RTOL), (cov_type, k, name)
+            assert float(alone["criteria"][name]) == pytest.approx(value, rel=CRITERIA_RTOL), (cov_type, k, name)
         assert float(alone["criteria"]["n_samples"]) == len(faithful)
+        cell = float(sel["log_likelihood"].sel(covariance_type=cov_type, n_components=k))
+        assert cell >= ref["log_likelihood"] - 1e-9 * abs(cell), (cov_type, k)
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_each_model_row_is_its_own_sweep(faithful, faithful_sweep, cov_type):
+    """Starts and neighbour moves of one covariance model do not depend on the others."""
+    alone = select(faithful, covariance_type=cov_type, random_state=0)["selection"].to_dataset()
+    row = faithful_sweep["selection"].to_dataset().sel(covariance_type=[cov_type])
+    for name in ("log_likelihood", "bic", "converged", "n_iter", "error"):
+        np.testing.assert_array_equal(alone[name].values, row[name].values, err_msg=name)
 
 
 def test_iris_best_cell_matches_scipy(iris, iris_sweep):
@@ -415,3 +432,161 @@ def test_bic_recovers_the_true_model(truth):
         picks.append((tree.attrs["covariance_type"], int(tree.attrs["n_components"])))
     right = sum(pick == (truth, 3) for pick in picks)
     assert right >= N_RECOVERY_SEEDS - 1, f"BIC picked (model, K) = {picks}"
+
+
+# ------------------------------------------------------------------ neighbour moves
+def random_parameters(cov_type, seed, k=4, d=3):
+    """Parameters with random weights, means and (model-shaped) covariances."""
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.full(k, 2.0))
+    means = rng.normal(size=(k, d)) * 3
+    a = rng.normal(size=(k, d, d))
+    full = a @ np.swapaxes(a, 1, 2) + 0.3 * np.eye(d)
+    shaped = {
+        "full": full,
+        "tied": full[0],
+        "diag": np.stack([np.diag(c) for c in full]),
+        "spherical": np.array([np.trace(c) / d for c in full]),
+    }[cov_type]
+    return MixtureParameters.from_covariances(get_model(cov_type), weights, means, shaped)
+
+
+def mixture_moments(weights, means, covariances):
+    """Mean and covariance of a Gaussian mixture (law of total covariance), (K, D, D) covariances."""
+    w = np.asarray(weights) / np.sum(weights)
+    mean = w @ means
+    centred = means - mean
+    return mean, np.einsum("k,kij->ij", w, covariances) + np.einsum("k,ki,kj->ij", w, centred, centred)
+
+
+@pytest.mark.parametrize("reg_covar", [0.0, 0.3])
+@pytest.mark.parametrize("component", [0, 2])
+def test_a_split_keeps_the_component_moments(component, reg_covar):
+    """The two halves together have the mean and covariance of the component they replace."""
+    params = random_parameters("full", seed=component)
+    split = m_step(get_model("full"), split_statistics(params, component, reg_covar), reg_covar)
+    assert split.n_components == params.n_components + 1
+    halves = [component, params.n_components]
+    assert split.weights.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(split.weights[halves], params.weights[component] / 2, rtol=1e-12)
+    reg = reg_covar * np.eye(params.n_features)
+    mean, cov = mixture_moments(split.weights[halves], split.means[halves], split.covariances[halves] - reg)
+    np.testing.assert_allclose(mean, params.means[component], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cov, params.covariances[component] - reg, rtol=1e-10, atol=1e-12)
+    others = [c for c in range(params.n_components) if c != component]
+    np.testing.assert_allclose(split.means[others], params.means[others], rtol=1e-12)
+    np.testing.assert_allclose(split.covariances[others], params.covariances[others], rtol=1e-12)
+    # the halves sit either side of the old mean along the widest axis of the old covariance
+    axis = np.linalg.eigh(params.covariances[component] - reg)[1][:, -1]
+    offset = split.means[halves[1]] - params.means[component]
+    assert abs(offset @ axis) == pytest.approx(np.linalg.norm(offset), rel=1e-9)
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_merging_the_halves_of_a_split_gives_the_mixture_back(cov_type):
+    params = random_parameters(cov_type, seed=5)
+    model = get_model(cov_type)
+    reg = 1e-3
+    split = m_step(model, split_statistics(params, 1, reg), reg)
+    merged = m_step(model, merge_statistics(split, 1, params.n_components, reg), reg)
+    np.testing.assert_allclose(merged.weights, params.weights, rtol=1e-12)
+    np.testing.assert_allclose(merged.means, params.means, rtol=1e-10, atol=1e-12)
+    if cov_type in ("full", "diag"):  # tied and spherical pool what the split took out of one component
+        np.testing.assert_allclose(merged.covariances, params.covariances, rtol=1e-10)
+
+
+def test_merge_order_starts_with_the_closest_pair():
+    model = get_model("spherical")
+    means = np.array([[0.0, 0.0], [10.0, 0.0], [10.5, 0.0], [0.0, 30.0]])
+    params = MixtureParameters.from_covariances(model, np.full(4, 0.25), means, np.ones(4))
+    order = merge_order(params)
+    assert len(order) == 6 and order[0] == (1, 2) and order[-1] in ((2, 3), (1, 3))
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_neighbour_moves_never_lower_a_cell(faithful, cov_type):
+    """A sweep over K keeps, per cell, the better of its own starts and its neighbours' moves."""
+    ks = [3, 4, 5]
+    sweep = select(faithful, n_components=ks, covariance_type=cov_type, random_state=2)["selection"]
+    for k in ks:
+        alone = select(faithful, n_components=k, covariance_type=cov_type, random_state=2)["selection"]
+        a = float(alone["log_likelihood"].squeeze())
+        s = float(sweep["log_likelihood"].sel(n_components=k).squeeze())
+        assert s >= a - 1e-9 * abs(a), (cov_type, k)
+
+
+def test_reg_covar_auto_makes_the_sweep_unit_free(iris):
+    """Rescaling and shifting each feature shifts every log L by -n sum(log scale) and keeps the choice."""
+    scale, shift = np.array([1e-3, 10.0, 1e4, 0.5]), np.array([5.0, -3.0, 1e6, 0.0])
+    options = dict(n_components=[1, 2, 3], covariance_type=("full", "tied", "diag"), reg_covar="auto", random_state=0)
+    a = select(iris, **options)
+    b = select(iris * scale + shift, **options)
+    expected = a["selection"]["log_likelihood"].values - len(iris) * np.log(scale).sum()
+    np.testing.assert_allclose(b["selection"]["log_likelihood"].values, expected, rtol=1e-7)
+    assert a["selection"].attrs == b["selection"].attrs
+    assert b.attrs["reg_covar"] == "auto"
+    # an absolute reg_covar of 1e-6 swamps a feature whose variance is ~1e-8
+    tiny = select(iris * 1e-5, **{**options, "reg_covar": 1e-6})["selection"]["log_likelihood"].values
+    assert not np.allclose(tiny, a["selection"]["log_likelihood"].values - len(iris) * 4 * np.log(1e-5))
+
+
+@pytest.mark.parametrize("bad", ["Auto", -1.0])
+def test_select_refuses_a_bad_reg_covar(faithful, bad):
+    with pytest.raises((TypeError, ValueError), match="reg_covar"):
+        select(faithful, n_components=[1], reg_covar=bad)
+
+
+def test_remaining_gain_extrapolates_a_geometric_approach():
+    """Steps shrinking by a factor r leave last * r / (1 - r) to gain."""
+    limit, rate = -2.5, 0.9
+    bounds = limit - 0.3 * rate ** np.arange(40)
+    gain = remaining_gain(bounds)
+    assert gain == pytest.approx(limit - bounds[-1], rel=1e-6)
+    assert remaining_gain(bounds[:2]) == np.inf
+    assert remaining_gain(np.array([0.0, 1.0, 3.0])) == np.inf  # steps growing: no estimate
+
+
+def test_slow_cells_warn_only_when_they_could_change_the_choice(faithful):
+    """Cells stopped at max_iter far behind the chosen one show converged=False without a warning;
+    the chosen cell, unconverged, is named in the one warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tree = select(
+            faithful, n_components=[2, 3, 4], covariance_type=("full", "spherical"), max_iter=5, random_state=0
+        )
+    sel = tree["selection"]
+    assert not sel["converged"].values.any()
+    messages = [str(w.message) for w in caught if issubclass(w.category, gmm_numba.ConvergenceWarning)]
+    assert len(messages) == 1
+    assert f"{tree.attrs['covariance_type']} K={tree.attrs['n_components']}" in messages[0]
+    # spherical is hundreds of BIC units behind full on Old Faithful
+    assert np.all(sel["bic"].sel(covariance_type="spherical") > sel["bic"].sel(covariance_type="full").min() + 300)
+    assert "spherical" not in messages[0]
+
+
+DETERMINISM_SCRIPT = """
+import numpy as np
+from gmm_numba import select
+from gmm_numba.datasets import load_faithful
+import numba
+X = load_faithful().to_numpy(dtype=np.float64)
+sel = select(X, n_components=range(2, 6), random_state=3)["selection"]
+print(numba.get_num_threads())
+print(sel["log_likelihood"].values.tobytes().hex())
+print(sel["n_iter"].values.tobytes().hex())
+"""
+
+
+def test_sweep_is_identical_on_one_and_two_threads():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    outputs = []
+    for threads in (1, 2):
+        env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        done = subprocess.run(
+            [sys.executable, "-c", DETERMINISM_SCRIPT], env=env, cwd=root, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(done.stdout.split())
+    assert outputs[0][0] == "1" and outputs[1][0] == "2"
+    assert outputs[0][1:] == outputs[1][1:]
