@@ -637,7 +637,8 @@ def bench_threads(args):
                 format_ms(ms[1]),
                 format_ms(ms[2]),
                 f"{ms[1] / ms[2]:.2f}x",
-                "met" if ms[1] / ms[2] >= 1.8 else "not met",
+                ("met" if ms[1] / ms[2] >= 1.8 else "not met")
+                + (" (under load)" if max(share.values()) > 0.05 else ""),
                 f"{pct(share[1])} / {pct(share[2])}",
             ]
         )
@@ -664,8 +665,8 @@ def bench_threads(args):
         f"{args.rounds} round(s) of (1 thread, 2 threads)",
         "the load figures are medians of the other-CPU share over the timed pairs; "
         + (
-            "**measured under load**: other processes held part of the two cores, which inflates the 2-thread "
-            "time most, so the speed-up is a lower bound; rerun on an idle machine"
+            "**measured under load**: other processes held part of the two cores, so these figures say nothing "
+            "about the scaling on an idle machine; rerun there"
             if busy > 0.05
             else "the machine was quiet"
         ),
