@@ -61,8 +61,8 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
         lp = np.empty((n_components, TILE), X.dtype)
         lse = np.empty(TILE)
         log_norm = np.empty(TILE)
-        work = np.empty((2, TILE))
-        bits = np.empty(TILE, np.int64)
+        inv_total = np.empty(TILE, X.dtype)
+        top = np.empty(TILE, X.dtype)
         y = np.empty(TILE, X.dtype)
         wt = np.empty(TILE, X.dtype)
         wr = np.empty(TILE, X.dtype)
@@ -71,17 +71,17 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
             nt = min(TILE, stop - start)
             load_tile(X, start, nt, xt)
             tile_log_probs(xt, nt, mu, pc, const, lp, diff, y)
-            tile_normalise(lp, nt, lse, log_norm, work, bits)
-            for t in range(nt):
-                wt[t] = sample_weight[start + t] if weighted else 1.0
-
+            tile_normalise(lp, nt, lse, log_norm, inv_total, top)
             w_sum = 0.0
             ll_sum = 0.0
             hard_sum = 0.0
             for t in range(nt):
-                w_sum += wt[t]
-                ll_sum += wt[t] * lse[t]
-                hard_sum -= wt[t] * log_norm[t]
+                w = sample_weight[start + t] if weighted else 1.0
+                w_sum += w
+                ll_sum += w * lse[t]
+                hard_sum -= w * log_norm[t]
+                # folds the normalisation of the responsibilities into the weights
+                wt[t] = w * inv_total[t]
             acc_scalars[b, 0] += w_sum
             acc_scalars[b, 1] += ll_sum
             acc_scalars[b, 2] += hard_sum
@@ -180,15 +180,15 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, lse_out, labe
         lp = np.empty((n_components, TILE), X.dtype)
         lse = np.empty(TILE)
         log_norm = np.empty(TILE)
-        work = np.empty((2, TILE))
-        bits = np.empty(TILE, np.int64)
+        inv_total = np.empty(TILE, X.dtype)
+        top = np.empty(TILE, X.dtype)
         y = np.empty(TILE, X.dtype)
         stop = min(n_samples, (b + 1) * block)
         for start in range(b * block, stop, TILE):
             nt = min(TILE, stop - start)
             load_tile(X, start, nt, xt)
             tile_log_probs(xt, nt, mu, pc, const, lp, diff, y)
-            tile_normalise(lp, nt, lse, log_norm, work, bits)
+            tile_normalise(lp, nt, lse, log_norm, inv_total, top)
             for t in range(nt):
                 best = 0
                 for k in range(1, n_components):
@@ -199,4 +199,4 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, lse_out, labe
             if want_resp:
                 for t in range(nt):
                     for k in range(n_components):
-                        resp_out[start + t, k] = lp[k, t]
+                        resp_out[start + t, k] = lp[k, t] * inv_total[t]

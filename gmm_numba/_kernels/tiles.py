@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT
-from .vmath import exp_buffer, log_buffer
+from .vmath import flushed_exp, vector_log
 
 
 @njit(**JIT)
@@ -98,48 +98,43 @@ RESPONSIBILITY_FLOOR_64 = -230.0
 
 
 @njit(**JIT)
-def tile_normalise(lp, n_points, lse, log_norm, work, bits):
-    """Turn weighted log-densities into responsibilities, in place.
+def tile_normalise(lp, n_points, lse, log_norm, inv_total, top):
+    """Exponentiate a tile's weighted log-densities, in place.
 
-    Afterwards ``lp[k, t]`` holds ``r_tk`` (flushed to 0 below the floor), ``lse[t]`` the per-point
-    log-likelihood ``log sum_k exp(lp[k, t])`` and ``log_norm[t]`` the
-    amount ``lse[t] - max_k lp[k, t]``, which is ``-log max_k r_tk``.
+    Afterwards ``lp[k, t]`` holds ``exp(lp[k, t] - max_j lp[j, t])``
+    (flushed to 0 below the floor), so that ``r_tk = lp[k, t] *
+    inv_total[t]``; ``lse[t]`` holds the per-point log-likelihood
+    ``log sum_k exp(lp[k, t])`` and ``log_norm[t]`` the amount
+    ``lse[t] - max_k lp[k, t]``, which is ``-log max_k r_tk``. The
+    normalisation itself is left to the caller, which can fold it into the
+    next product.
 
     Parameters
     ----------
     lp : array of shape (n_components, TILE)
     n_points : int
-    lse : float64 array of shape (TILE,)
-    log_norm : float64 array of shape (TILE,)
-    work : float64 array of shape (2, TILE)
-    bits : int64 array of shape (TILE,)
-        Scratch space.
+    lse, log_norm : float64 arrays of shape (TILE,)
+    inv_total, top : arrays of shape (TILE,), of the dtype of ``lp``
+        ``inv_total`` receives ``1 / sum_k lp[k, t]``; ``top`` is scratch.
     """
     n_components = lp.shape[0]
     floor = RESPONSIBILITY_FLOOR_32 if lp.itemsize == 4 else RESPONSIBILITY_FLOOR_64
-    shifted = work[0]
-    total = work[1]
     for t in range(n_points):
-        lse[t] = lp[0, t]
+        top[t] = lp[0, t]
+        inv_total[t] = 0.0
     for k in range(1, n_components):
         for t in range(n_points):
-            lse[t] = max(lse[t], lp[k, t])
-    for t in range(n_points):
-        total[t] = 0.0
+            top[t] = max(top[t], lp[k, t])
     for k in range(n_components):
         for t in range(n_points):
-            shifted[t] = lp[k, t] - lse[t]
-        exp_buffer(shifted, shifted, n_points, bits, floor)
-        for t in range(n_points):
-            lp[k, t] = shifted[t]
-            total[t] += shifted[t]
-    log_buffer(total, log_norm, n_points, bits)
+            e = flushed_exp(lp[k, t] - top[t], floor)
+            lp[k, t] = e
+            inv_total[t] += e
     for t in range(n_points):
-        lse[t] += log_norm[t]
-        total[t] = 1.0 / total[t]
-    for k in range(n_components):
-        for t in range(n_points):
-            lp[k, t] *= total[t]
+        log_total = vector_log(np.float64(inv_total[t]))
+        log_norm[t] = log_total
+        lse[t] = top[t] + log_total
+        inv_total[t] = 1.0 / inv_total[t]
 
 
 @njit(**JIT)
