@@ -12,7 +12,7 @@ def tile_moments(xt, n_points, r, shift, full, s1, s2):
     """Add one tile's weighted moments about ``shift`` to ``s1`` and ``s2``.
 
     ``s1[i] += sum_t r_t d_ti`` and ``s2[i, j] += sum_t r_t d_ti d_tj`` for
-    ``i >= j`` (full; the diagonal blocks are filled whole) or
+    ``i >= j`` (full; entries above the diagonal may hold partial sums) or
     ``s2[0, i] += sum_t r_t d_ti^2`` (diagonal), where ``d_t = x_t - shift``.
 
     Parameters
@@ -32,38 +32,95 @@ def tile_moments(xt, n_points, r, shift, full, s1, s2):
         _two_feature_moments(xt, n_points, r, shift, full, s1, s2)
         return
     for ib in range(0, n_padded, FEATURE_BLOCK):
-        m0, m1, m2, m3 = shift[ib], shift[ib + 1], shift[ib + 2], shift[ib + 3]
-        a0 = a1 = a2 = a3 = xt.dtype.type(0.0)
-        q0 = q1 = q2 = q3 = xt.dtype.type(0.0)
-        for t in range(n_points):
-            d0 = xt[ib, t] - m0
-            d1 = xt[ib + 1, t] - m1
-            d2 = xt[ib + 2, t] - m2
-            d3 = xt[ib + 3, t] - m3
-            e0 = r[t] * d0
-            e1 = r[t] * d1
-            e2 = r[t] * d2
-            e3 = r[t] * d3
-            a0 += e0
-            a1 += e1
-            a2 += e2
-            a3 += e3
-            q0 += e0 * d0
-            q1 += e1 * d1
-            q2 += e2 * d2
-            q3 += e3 * d3
-        s1[ib] += a0
-        s1[ib + 1] += a1
-        s1[ib + 2] += a2
-        s1[ib + 3] += a3
-        if not full:
-            s2[0, ib] += q0
-            s2[0, ib + 1] += q1
-            s2[0, ib + 2] += q2
-            s2[0, ib + 3] += q3
-            continue
-        for jb in range(0, ib + FEATURE_BLOCK, FEATURE_BLOCK):
-            _cross_block(xt, n_points, r, shift, ib, jb, s2)
+        if full:
+            for jb in range(0, ib, FEATURE_BLOCK):
+                _cross_block(xt, n_points, r, shift, ib, jb, s2)
+            _diagonal_block(xt, n_points, r, shift, ib, s1, s2)
+        else:
+            _diagonal_only(xt, n_points, r, shift, ib, s1, s2)
+
+
+@njit(**JIT)
+def _diagonal_only(xt, n_points, r, shift, ib, s1, s2):
+    """First moments and squared deviations of features ``ib:ib+4``."""
+    m0, m1, m2, m3 = shift[ib], shift[ib + 1], shift[ib + 2], shift[ib + 3]
+    a0 = a1 = a2 = a3 = xt.dtype.type(0.0)
+    q0 = q1 = q2 = q3 = xt.dtype.type(0.0)
+    for t in range(n_points):
+        d0 = xt[ib, t] - m0
+        d1 = xt[ib + 1, t] - m1
+        d2 = xt[ib + 2, t] - m2
+        d3 = xt[ib + 3, t] - m3
+        e0 = r[t] * d0
+        e1 = r[t] * d1
+        e2 = r[t] * d2
+        e3 = r[t] * d3
+        a0 += e0
+        a1 += e1
+        a2 += e2
+        a3 += e3
+        q0 += e0 * d0
+        q1 += e1 * d1
+        q2 += e2 * d2
+        q3 += e3 * d3
+    s1[ib] += a0
+    s1[ib + 1] += a1
+    s1[ib + 2] += a2
+    s1[ib + 3] += a3
+    s2[0, ib] += q0
+    s2[0, ib + 1] += q1
+    s2[0, ib + 2] += q2
+    s2[0, ib + 3] += q3
+
+
+@njit(**JIT)
+def _diagonal_block(xt, n_points, r, shift, ib, s1, s2):
+    """First moments of features ``ib:ib+4`` and the lower triangle of their
+    block of ``s2``, in one pass."""
+    m0, m1, m2, m3 = shift[ib], shift[ib + 1], shift[ib + 2], shift[ib + 3]
+    zero = xt.dtype.type(0.0)
+    a0 = a1 = a2 = a3 = zero
+    c00 = zero
+    c10 = c11 = zero
+    c20 = c21 = c22 = zero
+    c30 = c31 = c32 = c33 = zero
+    for t in range(n_points):
+        d0 = xt[ib, t] - m0
+        d1 = xt[ib + 1, t] - m1
+        d2 = xt[ib + 2, t] - m2
+        d3 = xt[ib + 3, t] - m3
+        e0 = r[t] * d0
+        e1 = r[t] * d1
+        e2 = r[t] * d2
+        e3 = r[t] * d3
+        a0 += e0
+        a1 += e1
+        a2 += e2
+        a3 += e3
+        c00 += e0 * d0
+        c10 += e1 * d0
+        c11 += e1 * d1
+        c20 += e2 * d0
+        c21 += e2 * d1
+        c22 += e2 * d2
+        c30 += e3 * d0
+        c31 += e3 * d1
+        c32 += e3 * d2
+        c33 += e3 * d3
+    s1[ib] += a0
+    s1[ib + 1] += a1
+    s1[ib + 2] += a2
+    s1[ib + 3] += a3
+    s2[ib, ib] += c00
+    s2[ib + 1, ib] += c10
+    s2[ib + 1, ib + 1] += c11
+    s2[ib + 2, ib] += c20
+    s2[ib + 2, ib + 1] += c21
+    s2[ib + 2, ib + 2] += c22
+    s2[ib + 3, ib] += c30
+    s2[ib + 3, ib + 1] += c31
+    s2[ib + 3, ib + 2] += c32
+    s2[ib + 3, ib + 3] += c33
 
 
 @njit(**JIT)

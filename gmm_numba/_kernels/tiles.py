@@ -174,13 +174,14 @@ def _triangular_squares(xt, n_points, means, prec, k, lp, y):
                 (p[0, 2], p[1, 2], p[2, 2], p[3, 2]),
                 (p[0, 3], p[1, 3], p[2, 3], p[3, 3]),
             )
+            # diagonal blocks (ib == jb) use only the upper triangle of the factor
             if ib == 0 and jb == 0:
                 for t in range(n_points):
-                    a0, a1, a2, a3 = _block_product(xt, t, ib, m, c)
+                    a0, a1, a2, a3 = _diagonal_block_product(xt, t, ib, m, c)
                     lp[k, t] = (a0 * a0 + a1 * a1) + (a2 * a2 + a3 * a3)
             elif ib == jb:
                 for t in range(n_points):
-                    a0, a1, a2, a3 = _block_product(xt, t, ib, m, c)
+                    a0, a1, a2, a3 = _diagonal_block_product(xt, t, ib, m, c)
                     a0 += y[0, t]
                     a1 += y[1, t]
                     a2 += y[2, t]
@@ -213,6 +214,21 @@ def _block_product(xt, t, ib, m, c):
         (d0 * c[0][0] + d1 * c[0][1]) + (d2 * c[0][2] + d3 * c[0][3]),
         (d0 * c[1][0] + d1 * c[1][1]) + (d2 * c[1][2] + d3 * c[1][3]),
         (d0 * c[2][0] + d1 * c[2][1]) + (d2 * c[2][2] + d3 * c[2][3]),
+        (d0 * c[3][0] + d1 * c[3][1]) + (d2 * c[3][2] + d3 * c[3][3]),
+    )
+
+
+@njit(inline="always", **JIT)
+def _diagonal_block_product(xt, t, ib, m, c):
+    """:func:`_block_product` for a block on the diagonal of an upper-triangular factor."""
+    d0 = xt[ib, t] - m[0]
+    d1 = xt[ib + 1, t] - m[1]
+    d2 = xt[ib + 2, t] - m[2]
+    d3 = xt[ib + 3, t] - m[3]
+    return (
+        d0 * c[0][0],
+        d0 * c[1][0] + d1 * c[1][1],
+        (d0 * c[2][0] + d1 * c[2][1]) + d2 * c[2][2],
         (d0 * c[3][0] + d1 * c[3][1]) + (d2 * c[3][2] + d3 * c[3][3]),
     )
 
