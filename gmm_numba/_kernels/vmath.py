@@ -19,7 +19,9 @@ from numba.extending import intrinsic, overload
 
 from .._config import FASTMATH
 
-_INLINE_OPTIONS = {"fastmath": FASTMATH, "nogil": True, "cache": True}
+#: No ``reassoc``: it would fold the two-constant range reduction
+#: ``(x - k ln2_hi) - k ln2_lo`` into one product and lose ~|x| ulp.
+_INLINE_OPTIONS = {"fastmath": FASTMATH - {"reassoc"}, "nogil": True, "cache": True}
 
 
 @intrinsic
