@@ -17,11 +17,11 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from .._config import FASTMATH
+from .._config import FASTMATH, JIT
 
 #: No ``reassoc``: it would fold the two-constant range reduction
 #: ``(x - k ln2_hi) - k ln2_lo`` into one product and lose ~|x| ulp.
-_INLINE_OPTIONS = {"fastmath": FASTMATH - {"reassoc"}, "nogil": True, "cache": True}
+_INLINE_OPTIONS = dict(JIT, fastmath=FASTMATH - {"reassoc"})
 
 
 @intrinsic
@@ -156,9 +156,10 @@ def _log64(x):
     bits = _bits_from_float64(x)
     e = np.float64((bits >> 52) - 1023)
     m = _float64_from_bits((bits & _MANTISSA) | _ONE_BITS)
-    if m > _SQRT2:
-        m = m * 0.5
-        e = e + 1.0
+    # branch-free, so that loops calling this vectorise
+    big = m > _SQRT2
+    m = m * 0.5 if big else m
+    e = e + 1.0 if big else e
     # log(m) = 2 atanh(f), |f| <= 0.172: odd series up to f^21
     f = (m - 1.0) / (m + 1.0)
     f2 = f * f
