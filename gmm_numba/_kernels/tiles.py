@@ -74,9 +74,15 @@ def load_tile(X, start, n_points, xt):
     Rows of ``xt`` beyond ``X.shape[1]`` (the padding) are left as they are: zero.
     """
     n_features = X.shape[1]
-    for t in range(n_points):
+    if n_features <= 8:
+        # feature by feature: the runtime-length inner loop over a few features was 2x slower
         for i in range(n_features):
-            xt[i, t] = X[start + t, i]
+            for t in range(n_points):
+                xt[i, t] = X[start + t, i]
+    else:
+        for t in range(n_points):
+            for i in range(n_features):
+                xt[i, t] = X[start + t, i]
 
 
 @njit(**JIT)
