@@ -11,8 +11,10 @@ from contextlib import contextmanager
 #: log-sum-exp relies on ``-inf`` for components of zero weight.
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
-#: Options shared by every serial kernel.
-JIT = {"nogil": True, "cache": True, "fastmath": FASTMATH}
+#: Options shared by every serial kernel. NumPy's error model: a float
+#: division gets no zero check, whose exception branch would keep LLVM from
+#: vectorising the loop around it (the kernels never divide by zero).
+JIT = {"nogil": True, "cache": True, "fastmath": FASTMATH, "error_model": "numpy"}
 
 #: Options shared by every threaded kernel.
 PARALLEL_JIT = dict(JIT, parallel=True)

@@ -35,7 +35,7 @@ RTOL_MSTEP = {np.float32: 1e-5, np.float64: 1e-9}
 #: (n_samples, n_features, n_components). 3000 rows span two thread blocks
 #: (block_size(3000) == 2048) and end in a partial tile; 9 rows are less than
 #: one tile; D == 1 exercises the 1x1 factors of the full/tied models.
-SHAPES = [(9, 1, 2), (3000, 3, 3), (300, 5, 4)]
+SHAPES = [(9, 1, 2), (500, 2, 3), (3000, 3, 3), (300, 5, 4), (400, 9, 3)]
 
 
 def assert_close(actual, expected, rtol, what):

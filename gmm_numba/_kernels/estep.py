@@ -5,7 +5,17 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL_JIT, TILE
-from .tiles import component_constants, load_tile, tile_log_probs, tile_normalise
+from .moments import tile_moments
+from .tiles import (
+    FEATURE_BLOCK,
+    component_constants,
+    load_tile,
+    new_tile,
+    padded_features,
+    padded_parameters,
+    tile_log_probs,
+    tile_normalise,
+)
 
 
 @njit(**PARALLEL_JIT)
@@ -41,47 +51,45 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     full = prec.shape[1] != 1
-    rows = n_features if full else 1
+    n_padded = padded_features(n_features)
+    rows = n_padded if full else 1
     weighted = sample_weight.shape[0] > 0
     n_blocks = (n_samples + block - 1) // block
 
     acc_scalars = np.zeros((n_blocks, 3))
     acc_nk = np.zeros((n_blocks, n_components))
-    acc_s1 = np.zeros((n_blocks, n_components, n_features))
-    acc_s2 = np.zeros((n_blocks, n_components, rows, n_features))
+    acc_s1 = np.zeros((n_blocks, n_components, n_padded))
+    acc_s2 = np.zeros((n_blocks, n_components, rows, n_padded))
 
-    mu = means.astype(X.dtype)
-    pc = prec.astype(X.dtype)
+    mu, pc = padded_parameters(means, prec, X)
     const = component_constants(log_weights, log_det, n_features, X)
 
     for b in prange(n_blocks):
-        xt = np.empty((n_features, TILE), X.dtype)
-        diff = np.empty((n_features, TILE), X.dtype)
-        wdiff = np.empty((n_features, TILE), X.dtype)
+        xt = new_tile(n_features, X)
+        y = np.empty((FEATURE_BLOCK, TILE), X.dtype)
         lp = np.empty((n_components, TILE), X.dtype)
         lse = np.empty(TILE)
         log_norm = np.empty(TILE)
-        work = np.empty((2, TILE))
-        bits = np.empty(TILE, np.int64)
-        y = np.empty(TILE, X.dtype)
+        inv_total = np.empty(TILE, X.dtype)
+        top = np.empty(TILE, X.dtype)
         wt = np.empty(TILE, X.dtype)
-        wr = np.empty(TILE, X.dtype)
         stop = min(n_samples, (b + 1) * block)
         for start in range(b * block, stop, TILE):
             nt = min(TILE, stop - start)
             load_tile(X, start, nt, xt)
-            tile_log_probs(xt, nt, mu, pc, const, lp, diff, y)
-            tile_normalise(lp, nt, lse, log_norm, work, bits)
-            for t in range(nt):
-                wt[t] = sample_weight[start + t] if weighted else 1.0
+            tile_log_probs(xt, nt, mu, pc, const, lp, y)
+            tile_normalise(lp, nt, lse, log_norm, inv_total, top)
 
             w_sum = 0.0
             ll_sum = 0.0
             hard_sum = 0.0
             for t in range(nt):
-                w_sum += wt[t]
-                ll_sum += wt[t] * lse[t]
-                hard_sum -= wt[t] * log_norm[t]
+                w = sample_weight[start + t] if weighted else 1.0
+                w_sum += w
+                ll_sum += w * lse[t]
+                hard_sum -= w * log_norm[t]
+                # folds the normalisation of the responsibilities into the weights
+                wt[t] = w * inv_total[t]
             acc_scalars[b, 0] += w_sum
             acc_scalars[b, 1] += ll_sum
             acc_scalars[b, 2] += hard_sum
@@ -89,60 +97,24 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
             for k in range(n_components):
                 nk_sum = 0.0
                 for t in range(nt):
-                    wr[t] = wt[t] * lp[k, t]
-                    nk_sum += wr[t]
+                    r = wt[t] * lp[k, t]
+                    lp[k, t] = r
+                    nk_sum += r
                 acc_nk[b, k] += nk_sum
-                for i in range(n_features):
-                    m = mu[k, i]
-                    s = 0.0
-                    for t in range(nt):
-                        d = xt[i, t] - m
-                        diff[i, t] = d
-                        wdiff[i, t] = wr[t] * d
-                        s += wdiff[i, t]
-                    acc_s1[b, k, i] += s
-                if full:
-                    for i in range(n_features):
-                        j = 0
-                        # four entries of row i per pass over the tile
-                        while j + 3 <= i:
-                            s0 = 0.0
-                            s1 = 0.0
-                            s2 = 0.0
-                            s3 = 0.0
-                            for t in range(nt):
-                                w = wdiff[i, t]
-                                s0 += w * diff[j, t]
-                                s1 += w * diff[j + 1, t]
-                                s2 += w * diff[j + 2, t]
-                                s3 += w * diff[j + 3, t]
-                            acc_s2[b, k, i, j] += s0
-                            acc_s2[b, k, i, j + 1] += s1
-                            acc_s2[b, k, i, j + 2] += s2
-                            acc_s2[b, k, i, j + 3] += s3
-                            j += 4
-                        while j <= i:
-                            s = 0.0
-                            for t in range(nt):
-                                s += wdiff[i, t] * diff[j, t]
-                            acc_s2[b, k, i, j] += s
-                            j += 1
-                else:
-                    for i in range(n_features):
-                        s = 0.0
-                        for t in range(nt):
-                            s += wdiff[i, t] * diff[i, t]
-                        acc_s2[b, k, 0, i] += s
+                tile_moments(xt, nt, lp[k], mu[k], full, acc_s1[b, k], acc_s2[b, k])
 
     scalars = np.zeros(3)
     nk = np.zeros(n_components)
     s1 = np.zeros((n_components, n_features))
-    s2 = np.zeros((n_components, rows, n_features))
+    s2 = np.zeros((n_components, n_features if full else 1, n_features))
     for b in range(n_blocks):
         scalars += acc_scalars[b]
         nk += acc_nk[b]
-        s1 += acc_s1[b]
-        s2 += acc_s2[b]
+        s1 += acc_s1[b, :, :n_features]
+        if full:
+            s2 += acc_s2[b, :, :n_features, :n_features]
+        else:
+            s2 += acc_s2[b, :, :, :n_features]
     if full:
         for k in range(n_components):
             for i in range(n_features):
@@ -171,24 +143,22 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, lse_out, labe
     n_components = means.shape[0]
     want_resp = resp_out.shape[0] > 0
     n_blocks = (n_samples + block - 1) // block
-    mu = means.astype(X.dtype)
-    pc = prec.astype(X.dtype)
+    mu, pc = padded_parameters(means, prec, X)
     const = component_constants(log_weights, log_det, n_features, X)
     for b in prange(n_blocks):
-        xt = np.empty((n_features, TILE), X.dtype)
-        diff = np.empty((n_features, TILE), X.dtype)
+        xt = new_tile(n_features, X)
+        y = np.empty((FEATURE_BLOCK, TILE), X.dtype)
         lp = np.empty((n_components, TILE), X.dtype)
         lse = np.empty(TILE)
         log_norm = np.empty(TILE)
-        work = np.empty((2, TILE))
-        bits = np.empty(TILE, np.int64)
-        y = np.empty(TILE, X.dtype)
+        inv_total = np.empty(TILE, X.dtype)
+        top = np.empty(TILE, X.dtype)
         stop = min(n_samples, (b + 1) * block)
         for start in range(b * block, stop, TILE):
             nt = min(TILE, stop - start)
             load_tile(X, start, nt, xt)
-            tile_log_probs(xt, nt, mu, pc, const, lp, diff, y)
-            tile_normalise(lp, nt, lse, log_norm, work, bits)
+            tile_log_probs(xt, nt, mu, pc, const, lp, y)
+            tile_normalise(lp, nt, lse, log_norm, inv_total, top)
             for t in range(nt):
                 best = 0
                 for k in range(1, n_components):
@@ -199,4 +169,4 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, lse_out, labe
             if want_resp:
                 for t in range(nt):
                     for k in range(n_components):
-                        resp_out[start + t, k] = lp[k, t]
+                        resp_out[start + t, k] = lp[k, t] * inv_total[t]

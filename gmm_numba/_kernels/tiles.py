@@ -10,21 +10,83 @@ import math
 import numpy as np
 from numba import njit
 
-from .._config import JIT
-from .vmath import exp_buffer, log_buffer
+from .._config import JIT, TILE
+from .vmath import flushed_exp, vector_log
+
+#: Features handled together in the register-blocked loops. Tiles, means and
+#: precision factors are zero-padded to a multiple of it, except that one or
+#: two features are padded to two and take loops of their own (padding them
+#: to four would double or quadruple the arithmetic).
+FEATURE_BLOCK = 4
+
+
+@njit(**JIT)
+def padded_features(n_features):
+    """``n_features`` rounded up to 2 (for 1 or 2) or to a multiple of :data:`FEATURE_BLOCK`."""
+    if n_features <= 2:
+        return 2
+    return -(-n_features // FEATURE_BLOCK) * FEATURE_BLOCK
+
+
+@njit(**JIT)
+def padded_parameters(means, prec, dtype_like):
+    """Means and precision factors zero-padded to whole feature blocks.
+
+    Padded features have mean 0 and precision factor 0, so with a
+    zero-padded tile they add nothing to any product.
+
+    Parameters
+    ----------
+    means : array of shape (n_components, n_features)
+    prec : array of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
+    dtype_like : array
+        The results take its dtype.
+
+    Returns
+    -------
+    mu : array of shape (n_components, n_padded)
+    pc : array of shape (n_components, n_padded, n_padded) or (n_components, 1, n_padded)
+    """
+    n_components, n_features = means.shape
+    n_padded = padded_features(n_features)
+    rows = n_padded if prec.shape[1] != 1 else 1
+    mu = np.zeros((n_components, n_padded), dtype_like.dtype)
+    pc = np.zeros((n_components, rows, n_padded), dtype_like.dtype)
+    for k in range(n_components):
+        for j in range(n_features):
+            mu[k, j] = means[k, j]
+        for i in range(prec.shape[1]):
+            for j in range(n_features):
+                pc[k, i, j] = prec[k, i, j]
+    return mu, pc
+
+
+@njit(**JIT)
+def new_tile(n_features, dtype_like):
+    """A zeroed ``(n_padded_features, TILE)`` buffer for :func:`load_tile`."""
+    return np.zeros((padded_features(n_features), TILE), dtype_like.dtype)
 
 
 @njit(**JIT)
 def load_tile(X, start, n_points, xt):
-    """Copy ``X[start:start + n_points]`` transposed into ``xt[:, :n_points]``."""
+    """Copy ``X[start:start + n_points]`` transposed into ``xt[:, :n_points]``.
+
+    Rows of ``xt`` beyond ``X.shape[1]`` (the padding) are left as they are: zero.
+    """
     n_features = X.shape[1]
-    for t in range(n_points):
+    if n_features <= 8:
+        # feature by feature: the runtime-length inner loop over a few features was 2x slower
         for i in range(n_features):
-            xt[i, t] = X[start + t, i]
+            for t in range(n_points):
+                xt[i, t] = X[start + t, i]
+    else:
+        for t in range(n_points):
+            for i in range(n_features):
+                xt[i, t] = X[start + t, i]
 
 
 @njit(**JIT)
-def tile_log_probs(xt, n_points, means, prec, const, lp, diff, y):
+def tile_log_probs(xt, n_points, means, prec, const, lp, y):
     """Weighted log-densities of a tile.
 
     Writes ``lp[k, t] = const[k] - ||(x_t - mu_k)^T P_k||^2 / 2`` where
@@ -32,62 +94,149 @@ def tile_log_probs(xt, n_points, means, prec, const, lp, diff, y):
 
     Parameters
     ----------
-    xt : array of shape (n_features, TILE)
+    xt : array of shape (n_padded, TILE)
+        Zero-padded tile (see :func:`new_tile`).
     n_points : int
         Number of valid columns of ``xt``.
-    means : array of shape (n_components, n_features)
-    prec : array of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
-        Full upper-triangular or diagonal precision factors.
+    means : array of shape (n_components, n_padded)
+    prec : array of shape (n_components, n_padded, n_padded) or (n_components, 1, n_padded)
+        Zero-padded upper-triangular or diagonal precision factors
+        (see :func:`padded_parameters`).
     const : array of shape (n_components,)
     lp : array of shape (n_components, TILE)
         Output.
-    diff : array of shape (n_features, TILE)
-    y : array of shape (TILE,)
+    y : array of shape (FEATURE_BLOCK, TILE)
         Scratch space.
     """
-    n_features = xt.shape[0]
     n_components = means.shape[0]
-    diagonal = prec.shape[1] == 1
-    zero = lp.dtype.type(0.0)
     half = lp.dtype.type(0.5)
     for k in range(n_components):
-        for t in range(n_points):
-            lp[k, t] = zero
-        if diagonal:
-            for i in range(n_features):
-                m = means[k, i]
-                p = prec[k, 0, i]
-                for t in range(n_points):
-                    z = (xt[i, t] - m) * p
-                    lp[k, t] += z * z
+        if xt.shape[0] == 2:
+            _two_feature_squares(xt, n_points, means, prec, k, lp)
+        elif prec.shape[1] == 1:
+            _diagonal_squares(xt, n_points, means, prec, k, lp)
         else:
-            for i in range(n_features):
-                m = means[k, i]
-                for t in range(n_points):
-                    diff[i, t] = xt[i, t] - m
-            for j in range(n_features):
-                for t in range(n_points):
-                    y[t] = zero
-                i = 0
-                # four rows per pass: a quarter of the loads and stores of y
-                while i + 3 <= j:
-                    p0 = prec[k, i, j]
-                    p1 = prec[k, i + 1, j]
-                    p2 = prec[k, i + 2, j]
-                    p3 = prec[k, i + 3, j]
-                    for t in range(n_points):
-                        y[t] += diff[i, t] * p0 + diff[i + 1, t] * p1 + diff[i + 2, t] * p2 + diff[i + 3, t] * p3
-                    i += 4
-                while i <= j:
-                    p = prec[k, i, j]
-                    for t in range(n_points):
-                        y[t] += diff[i, t] * p
-                    i += 1
-                for t in range(n_points):
-                    lp[k, t] += y[t] * y[t]
+            _triangular_squares(xt, n_points, means, prec, k, lp, y)
         c = const[k]
         for t in range(n_points):
             lp[k, t] = c - half * lp[k, t]
+
+
+@njit(**JIT)
+def _two_feature_squares(xt, n_points, means, prec, k, lp):
+    """``lp[k, t] = ||(x_t - mu_k)^T P_k||^2`` for two (padded) features."""
+    m0, m1 = means[k, 0], means[k, 1]
+    if prec.shape[1] == 1:
+        p00, p01, p11 = prec[k, 0, 0], lp.dtype.type(0.0), prec[k, 0, 1]
+    else:
+        p00, p01, p11 = prec[k, 0, 0], prec[k, 0, 1], prec[k, 1, 1]
+    for t in range(n_points):
+        d0 = xt[0, t] - m0
+        d1 = xt[1, t] - m1
+        a0 = d0 * p00
+        a1 = d0 * p01 + d1 * p11
+        lp[k, t] = a0 * a0 + a1 * a1
+
+
+@njit(**JIT)
+def _diagonal_squares(xt, n_points, means, prec, k, lp):
+    """``lp[k, t] = sum_i ((x_ti - mu_ki) p_ki)^2``, four features per pass."""
+    for ib in range(0, xt.shape[0], FEATURE_BLOCK):
+        m0, m1, m2, m3 = means[k, ib], means[k, ib + 1], means[k, ib + 2], means[k, ib + 3]
+        p0, p1, p2, p3 = prec[k, 0, ib], prec[k, 0, ib + 1], prec[k, 0, ib + 2], prec[k, 0, ib + 3]
+        if ib == 0:
+            for t in range(n_points):
+                z0 = (xt[0, t] - m0) * p0
+                z1 = (xt[1, t] - m1) * p1
+                z2 = (xt[2, t] - m2) * p2
+                z3 = (xt[3, t] - m3) * p3
+                lp[k, t] = (z0 * z0 + z1 * z1) + (z2 * z2 + z3 * z3)
+        else:
+            for t in range(n_points):
+                z0 = (xt[ib, t] - m0) * p0
+                z1 = (xt[ib + 1, t] - m1) * p1
+                z2 = (xt[ib + 2, t] - m2) * p2
+                z3 = (xt[ib + 3, t] - m3) * p3
+                lp[k, t] += (z0 * z0 + z1 * z1) + (z2 * z2 + z3 * z3)
+
+
+@njit(**JIT)
+def _triangular_squares(xt, n_points, means, prec, k, lp, y):
+    """``lp[k, t] = ||(x_t - mu_k)^T P_k||^2`` for upper-triangular ``P_k``.
+
+    Four output columns ``j`` at a time: the partial products over one block
+    of four rows ``i`` stay in registers, and only the running sums between
+    row blocks pass through ``y``. The last (diagonal) row block squares and
+    adds them to ``lp`` in the same loop. Each case has its own loop so that
+    none of them branches inside.
+    """
+    for jb in range(0, xt.shape[0], FEATURE_BLOCK):
+        for ib in range(0, jb + FEATURE_BLOCK, FEATURE_BLOCK):
+            m = (means[k, ib], means[k, ib + 1], means[k, ib + 2], means[k, ib + 3])
+            p = prec[k, ib : ib + FEATURE_BLOCK, jb : jb + FEATURE_BLOCK]
+            c = (
+                (p[0, 0], p[1, 0], p[2, 0], p[3, 0]),
+                (p[0, 1], p[1, 1], p[2, 1], p[3, 1]),
+                (p[0, 2], p[1, 2], p[2, 2], p[3, 2]),
+                (p[0, 3], p[1, 3], p[2, 3], p[3, 3]),
+            )
+            # diagonal blocks (ib == jb) use only the upper triangle of the factor
+            if ib == 0 and jb == 0:
+                for t in range(n_points):
+                    a0, a1, a2, a3 = _diagonal_block_product(xt, t, ib, m, c)
+                    lp[k, t] = (a0 * a0 + a1 * a1) + (a2 * a2 + a3 * a3)
+            elif ib == jb:
+                for t in range(n_points):
+                    a0, a1, a2, a3 = _diagonal_block_product(xt, t, ib, m, c)
+                    a0 += y[0, t]
+                    a1 += y[1, t]
+                    a2 += y[2, t]
+                    a3 += y[3, t]
+                    lp[k, t] += (a0 * a0 + a1 * a1) + (a2 * a2 + a3 * a3)
+            elif ib == 0:
+                for t in range(n_points):
+                    a0, a1, a2, a3 = _block_product(xt, t, ib, m, c)
+                    y[0, t] = a0
+                    y[1, t] = a1
+                    y[2, t] = a2
+                    y[3, t] = a3
+            else:
+                for t in range(n_points):
+                    a0, a1, a2, a3 = _block_product(xt, t, ib, m, c)
+                    y[0, t] += a0
+                    y[1, t] += a1
+                    y[2, t] += a2
+                    y[3, t] += a3
+
+
+@njit(inline="always", **JIT)
+def _block_product(xt, t, ib, m, c):
+    """``(x_t[ib:ib+4] - m) @ P[ib:ib+4, jb:jb+4]``, with ``c[j]`` column ``j`` of the block."""
+    d0 = xt[ib, t] - m[0]
+    d1 = xt[ib + 1, t] - m[1]
+    d2 = xt[ib + 2, t] - m[2]
+    d3 = xt[ib + 3, t] - m[3]
+    return (
+        (d0 * c[0][0] + d1 * c[0][1]) + (d2 * c[0][2] + d3 * c[0][3]),
+        (d0 * c[1][0] + d1 * c[1][1]) + (d2 * c[1][2] + d3 * c[1][3]),
+        (d0 * c[2][0] + d1 * c[2][1]) + (d2 * c[2][2] + d3 * c[2][3]),
+        (d0 * c[3][0] + d1 * c[3][1]) + (d2 * c[3][2] + d3 * c[3][3]),
+    )
+
+
+@njit(inline="always", **JIT)
+def _diagonal_block_product(xt, t, ib, m, c):
+    """:func:`_block_product` for a block on the diagonal of an upper-triangular factor."""
+    d0 = xt[ib, t] - m[0]
+    d1 = xt[ib + 1, t] - m[1]
+    d2 = xt[ib + 2, t] - m[2]
+    d3 = xt[ib + 3, t] - m[3]
+    return (
+        d0 * c[0][0],
+        d0 * c[1][0] + d1 * c[1][1],
+        (d0 * c[2][0] + d1 * c[2][1]) + d2 * c[2][2],
+        (d0 * c[3][0] + d1 * c[3][1]) + (d2 * c[3][2] + d3 * c[3][3]),
+    )
 
 
 #: log-responsibilities below these count as zero (float32 / float64 tiles):
@@ -98,48 +247,43 @@ RESPONSIBILITY_FLOOR_64 = -230.0
 
 
 @njit(**JIT)
-def tile_normalise(lp, n_points, lse, log_norm, work, bits):
-    """Turn weighted log-densities into responsibilities, in place.
+def tile_normalise(lp, n_points, lse, log_norm, inv_total, top):
+    """Exponentiate a tile's weighted log-densities, in place.
 
-    Afterwards ``lp[k, t]`` holds ``r_tk`` (flushed to 0 below the floor), ``lse[t]`` the per-point
-    log-likelihood ``log sum_k exp(lp[k, t])`` and ``log_norm[t]`` the
-    amount ``lse[t] - max_k lp[k, t]``, which is ``-log max_k r_tk``.
+    Afterwards ``lp[k, t]`` holds ``exp(lp[k, t] - max_j lp[j, t])``
+    (flushed to 0 below the floor), so that ``r_tk = lp[k, t] *
+    inv_total[t]``; ``lse[t]`` holds the per-point log-likelihood
+    ``log sum_k exp(lp[k, t])`` and ``log_norm[t]`` the amount
+    ``lse[t] - max_k lp[k, t]``, which is ``-log max_k r_tk``. The
+    normalisation itself is left to the caller, which can fold it into the
+    next product.
 
     Parameters
     ----------
     lp : array of shape (n_components, TILE)
     n_points : int
-    lse : float64 array of shape (TILE,)
-    log_norm : float64 array of shape (TILE,)
-    work : float64 array of shape (2, TILE)
-    bits : int64 array of shape (TILE,)
-        Scratch space.
+    lse, log_norm : float64 arrays of shape (TILE,)
+    inv_total, top : arrays of shape (TILE,), of the dtype of ``lp``
+        ``inv_total`` receives ``1 / sum_k lp[k, t]``; ``top`` is scratch.
     """
     n_components = lp.shape[0]
     floor = RESPONSIBILITY_FLOOR_32 if lp.itemsize == 4 else RESPONSIBILITY_FLOOR_64
-    shifted = work[0]
-    total = work[1]
     for t in range(n_points):
-        lse[t] = lp[0, t]
+        top[t] = lp[0, t]
+        inv_total[t] = 0.0
     for k in range(1, n_components):
         for t in range(n_points):
-            lse[t] = max(lse[t], lp[k, t])
-    for t in range(n_points):
-        total[t] = 0.0
+            top[t] = max(top[t], lp[k, t])
     for k in range(n_components):
         for t in range(n_points):
-            shifted[t] = lp[k, t] - lse[t]
-        exp_buffer(shifted, shifted, n_points, bits, floor)
-        for t in range(n_points):
-            lp[k, t] = shifted[t]
-            total[t] += shifted[t]
-    log_buffer(total, log_norm, n_points, bits)
+            e = flushed_exp(lp[k, t] - top[t], floor)
+            lp[k, t] = e
+            inv_total[t] += e
     for t in range(n_points):
-        lse[t] += log_norm[t]
-        total[t] = 1.0 / total[t]
-    for k in range(n_components):
-        for t in range(n_points):
-            lp[k, t] *= total[t]
+        log_total = vector_log(np.float64(inv_total[t]))
+        log_norm[t] = log_total
+        lse[t] = top[t] + log_total
+        inv_total[t] = 1.0 / inv_total[t]
 
 
 @njit(**JIT)

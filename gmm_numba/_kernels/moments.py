@@ -1,0 +1,203 @@
+"""Per-tile first and second moments about a component's shift, four
+features per pass so that the partial sums stay in registers."""
+
+from numba import njit
+
+from .._config import JIT
+from .tiles import FEATURE_BLOCK
+
+
+@njit(**JIT)
+def tile_moments(xt, n_points, r, shift, full, s1, s2):
+    """Add one tile's weighted moments about ``shift`` to ``s1`` and ``s2``.
+
+    ``s1[i] += sum_t r_t d_ti`` and ``s2[i, j] += sum_t r_t d_ti d_tj`` for
+    ``i >= j`` (full; entries above the diagonal may hold partial sums) or
+    ``s2[0, i] += sum_t r_t d_ti^2`` (diagonal), where ``d_t = x_t - shift``.
+
+    Parameters
+    ----------
+    xt : array of shape (n_padded, TILE)
+        Zero-padded tile.
+    n_points : int
+    r : array of shape (TILE,)
+        Weights of the points (sample weight times responsibility).
+    shift : array of shape (n_padded,)
+    full : bool
+    s1 : float64 array of shape (n_padded,)
+    s2 : float64 array of shape (n_padded, n_padded) or (1, n_padded)
+    """
+    n_padded = xt.shape[0]
+    if n_padded == 2:
+        _two_feature_moments(xt, n_points, r, shift, full, s1, s2)
+        return
+    for ib in range(0, n_padded, FEATURE_BLOCK):
+        if full:
+            for jb in range(0, ib, FEATURE_BLOCK):
+                _cross_block(xt, n_points, r, shift, ib, jb, s2)
+            _diagonal_block(xt, n_points, r, shift, ib, s1, s2)
+        else:
+            _diagonal_only(xt, n_points, r, shift, ib, s1, s2)
+
+
+@njit(**JIT)
+def _diagonal_only(xt, n_points, r, shift, ib, s1, s2):
+    """First moments and squared deviations of features ``ib:ib+4``."""
+    m0, m1, m2, m3 = shift[ib], shift[ib + 1], shift[ib + 2], shift[ib + 3]
+    a0 = a1 = a2 = a3 = xt.dtype.type(0.0)
+    q0 = q1 = q2 = q3 = xt.dtype.type(0.0)
+    for t in range(n_points):
+        d0 = xt[ib, t] - m0
+        d1 = xt[ib + 1, t] - m1
+        d2 = xt[ib + 2, t] - m2
+        d3 = xt[ib + 3, t] - m3
+        e0 = r[t] * d0
+        e1 = r[t] * d1
+        e2 = r[t] * d2
+        e3 = r[t] * d3
+        a0 += e0
+        a1 += e1
+        a2 += e2
+        a3 += e3
+        q0 += e0 * d0
+        q1 += e1 * d1
+        q2 += e2 * d2
+        q3 += e3 * d3
+    s1[ib] += a0
+    s1[ib + 1] += a1
+    s1[ib + 2] += a2
+    s1[ib + 3] += a3
+    s2[0, ib] += q0
+    s2[0, ib + 1] += q1
+    s2[0, ib + 2] += q2
+    s2[0, ib + 3] += q3
+
+
+@njit(**JIT)
+def _diagonal_block(xt, n_points, r, shift, ib, s1, s2):
+    """First moments of features ``ib:ib+4`` and the lower triangle of their
+    block of ``s2``, in one pass."""
+    m0, m1, m2, m3 = shift[ib], shift[ib + 1], shift[ib + 2], shift[ib + 3]
+    zero = xt.dtype.type(0.0)
+    a0 = a1 = a2 = a3 = zero
+    c00 = zero
+    c10 = c11 = zero
+    c20 = c21 = c22 = zero
+    c30 = c31 = c32 = c33 = zero
+    for t in range(n_points):
+        d0 = xt[ib, t] - m0
+        d1 = xt[ib + 1, t] - m1
+        d2 = xt[ib + 2, t] - m2
+        d3 = xt[ib + 3, t] - m3
+        e0 = r[t] * d0
+        e1 = r[t] * d1
+        e2 = r[t] * d2
+        e3 = r[t] * d3
+        a0 += e0
+        a1 += e1
+        a2 += e2
+        a3 += e3
+        c00 += e0 * d0
+        c10 += e1 * d0
+        c11 += e1 * d1
+        c20 += e2 * d0
+        c21 += e2 * d1
+        c22 += e2 * d2
+        c30 += e3 * d0
+        c31 += e3 * d1
+        c32 += e3 * d2
+        c33 += e3 * d3
+    s1[ib] += a0
+    s1[ib + 1] += a1
+    s1[ib + 2] += a2
+    s1[ib + 3] += a3
+    s2[ib, ib] += c00
+    s2[ib + 1, ib] += c10
+    s2[ib + 1, ib + 1] += c11
+    s2[ib + 2, ib] += c20
+    s2[ib + 2, ib + 1] += c21
+    s2[ib + 2, ib + 2] += c22
+    s2[ib + 3, ib] += c30
+    s2[ib + 3, ib + 1] += c31
+    s2[ib + 3, ib + 2] += c32
+    s2[ib + 3, ib + 3] += c33
+
+
+@njit(**JIT)
+def _cross_block(xt, n_points, r, shift, ib, jb, s2):
+    """``s2[ib:ib+4, jb:jb+4] += sum_t r_t d_t[ib:ib+4] d_t[jb:jb+4]^T``."""
+    mi0, mi1, mi2, mi3 = shift[ib], shift[ib + 1], shift[ib + 2], shift[ib + 3]
+    mj0, mj1, mj2, mj3 = shift[jb], shift[jb + 1], shift[jb + 2], shift[jb + 3]
+    zero = xt.dtype.type(0.0)
+    c00 = c01 = c02 = c03 = zero
+    c10 = c11 = c12 = c13 = zero
+    c20 = c21 = c22 = c23 = zero
+    c30 = c31 = c32 = c33 = zero
+    for t in range(n_points):
+        e0 = r[t] * (xt[ib, t] - mi0)
+        e1 = r[t] * (xt[ib + 1, t] - mi1)
+        e2 = r[t] * (xt[ib + 2, t] - mi2)
+        e3 = r[t] * (xt[ib + 3, t] - mi3)
+        d0 = xt[jb, t] - mj0
+        d1 = xt[jb + 1, t] - mj1
+        d2 = xt[jb + 2, t] - mj2
+        d3 = xt[jb + 3, t] - mj3
+        c00 += e0 * d0
+        c01 += e0 * d1
+        c02 += e0 * d2
+        c03 += e0 * d3
+        c10 += e1 * d0
+        c11 += e1 * d1
+        c12 += e1 * d2
+        c13 += e1 * d3
+        c20 += e2 * d0
+        c21 += e2 * d1
+        c22 += e2 * d2
+        c23 += e2 * d3
+        c30 += e3 * d0
+        c31 += e3 * d1
+        c32 += e3 * d2
+        c33 += e3 * d3
+    s2[ib, jb] += c00
+    s2[ib, jb + 1] += c01
+    s2[ib, jb + 2] += c02
+    s2[ib, jb + 3] += c03
+    s2[ib + 1, jb] += c10
+    s2[ib + 1, jb + 1] += c11
+    s2[ib + 1, jb + 2] += c12
+    s2[ib + 1, jb + 3] += c13
+    s2[ib + 2, jb] += c20
+    s2[ib + 2, jb + 1] += c21
+    s2[ib + 2, jb + 2] += c22
+    s2[ib + 2, jb + 3] += c23
+    s2[ib + 3, jb] += c30
+    s2[ib + 3, jb + 1] += c31
+    s2[ib + 3, jb + 2] += c32
+    s2[ib + 3, jb + 3] += c33
+
+
+@njit(**JIT)
+def _two_feature_moments(xt, n_points, r, shift, full, s1, s2):
+    """:func:`tile_moments` for two (padded) features."""
+    m0, m1 = shift[0], shift[1]
+    zero = xt.dtype.type(0.0)
+    a0 = a1 = c00 = c10 = c11 = zero
+    for t in range(n_points):
+        d0 = xt[0, t] - m0
+        d1 = xt[1, t] - m1
+        e0 = r[t] * d0
+        e1 = r[t] * d1
+        a0 += e0
+        a1 += e1
+        c00 += e0 * d0
+        c10 += e1 * d0
+        c11 += e1 * d1
+    s1[0] += a0
+    s1[1] += a1
+    if full:
+        s2[0, 0] += c00
+        s2[1, 0] += c10
+        s2[1, 1] += c11
+    else:
+        s2[0, 0] += c00
+        s2[0, 1] += c11
