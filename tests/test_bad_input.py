@@ -440,3 +440,17 @@ def test_failed_fit_leaves_unfitted_estimator_unfitted(X, case):
     assert set(vars(gm)) == names
     with pytest.raises(NotFittedError):
         gm.predict(X)
+
+
+@pytest.mark.parametrize("bad_rows", [[0], [7], [3, 4, 19], [19]])
+def test_non_finite_rows_are_found_in_every_chunk_of_the_check(monkeypatch, bad_rows):
+    """The finite check runs chunk by chunk (no N x D boolean array); every bad row is still named."""
+    from gmm_numba import validation
+
+    monkeypatch.setattr(validation, "_FINITE_CHECK_ROWS", 1)  # one row per chunk for two features (8 // 2 = 4 rows)
+    X = np.full((20, 2), 1e308)  # finite, but every chunk's sum overflows
+    for row in bad_rows:
+        X[row, row % 2] = np.nan
+    with pytest.raises(ValueError, match=rf"in {len(bad_rows)} rows? \(first: row {bad_rows[0]}\)"):
+        validation.check_data(X)
+    validation.check_data(np.delete(X, bad_rows, axis=0))
