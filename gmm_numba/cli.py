@@ -426,8 +426,12 @@ def _format_selection(selection):
         lines.extend(f"  {', '.join(where)}: {reason}" for reason, where in failed.items())
     if "converged" in selection:
         converged = selection["converged"].values
-        slow = [f"{model} K={k}" for i, model in enumerate(models) for j, k in enumerate(ks)
-                if not errors[i, j] and not converged[i, j]]
+        slow = [
+            f"{model} K={k}"
+            for i, model in enumerate(models)
+            for j, k in enumerate(ks)
+            if not errors[i, j] and not converged[i, j]
+        ]
         if slow:
             lines.append(f"Stopped at max_iter before reaching tol: {', '.join(slow)}")
     return "\n".join(lines)

@@ -237,9 +237,7 @@ def merge_order(params):
             pooled = 0.5 * (covs[a] + covs[b])
             delta = means[a] - means[b]
             _, logdet = np.linalg.slogdet(pooled)
-            distance = 0.125 * delta @ np.linalg.solve(pooled, delta) + 0.5 * (
-                logdet - 0.5 * (logdets[a] + logdets[b])
-            )
+            distance = 0.125 * delta @ np.linalg.solve(pooled, delta) + 0.5 * (logdet - 0.5 * (logdets[a] + logdets[b]))
             pairs.append((distance, a, b))
     pairs.sort()
     return [(a, b) for _, a, b in pairs]

@@ -23,7 +23,7 @@ from .labeled import as_labeled
 from .parameters import m_step
 from .regularization import check_reg_covar, resolve_reg_covar
 from .results import build_tree
-from .sources import InMemoryData
+from .sources import InMemoryData, per_sample_scores
 from .validation import check_data, check_param, check_random_state, check_sample_weight
 
 DEFAULT_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -54,9 +54,14 @@ MERGE = "merge"
 MAX_MERGES = 45
 
 #: Insertion moves: with the splits, the fit with one component fewer also
-#: gets a new component on the ``2 D + 2`` nearest rows of each of this many
-#: randomly drawn rows (drawn once per K).
+#: gets a new component on the ``2 (D + 1)`` nearest rows (in standardised
+#: units) of each of ``N_INSERTIONS`` rows drawn at random once per K, and of
+#: each of the ``N_OUTLIER_ANCHORS`` rows that fit has the lowest density
+#: at. Small groups of rows that random starts rarely isolate (the optimum
+#: of many cells with K above the number of clear clusters) become reachable.
 N_INSERTIONS = 10
+N_OUTLIER_ANCHORS = 5
+INSERTION_GROUPS = (2,)
 INSERTION_STREAM = 2**32
 
 #: Starts from neighbour moves that go on to convergence after screening.
@@ -130,8 +135,10 @@ def select(
     iterations; the ``SCREEN_KEEP`` best continue to convergence ("short
     EM"). Then, for each covariance model, neighbouring cells (K and K + 1,
     when both are swept) improve each other: every component of the best
-    K-component fit is split in two to start K + 1 components, and the
-    closest pairs of the best (K + 1)-component fit are merged to start K.
+    K-component fit is split in two, or a component is added on a small
+    group of rows (some drawn at random, some where that fit has the lowest
+    density), to start K + 1 components, and the closest pairs of the best
+    (K + 1)-component fit are merged to start K.
     A cell keeps whichever fit has the highest log-likelihood, so these
     moves never lower it; passes down and up repeat while a cell improves.
     A cell that fails (singular covariance, emptied component, too few
@@ -220,6 +227,7 @@ def select(
     fits = {}
     total, done = shape[0] * shape[1], 0
     started = time.perf_counter()
+
     def screened(model, k, starts, keep=SCREEN_KEEP):
         return fit_em(
             data,
@@ -265,10 +273,21 @@ def select(
         if kind == SPLIT and N_INSERTIONS:
             anchor_rng = np.random.default_rng([base_seed, ks[j], INSERTION_STREAM])
             anchors = anchor_rng.choice(len(arr), size=min(N_INSERTIONS, n_rows), replace=False, p=row_p)
-            n_neighbours = min(len(arr), 2 * arr.shape[1] + 2)
+            sizes = sorted({min(n_rows, g * (arr.shape[1] + 1)) for g in INSERTION_GROUPS})
 
             def inserts(params):
-                return insertion_statistics(params, arr, weights, anchors, n_neighbours, reg, inv_scale)
+                chosen = anchors
+                if N_OUTLIER_ANCHORS:
+                    log_density = per_sample_scores(arr, params)[0]
+                    if weights is not None:
+                        log_density = np.where(weights > 0, log_density, np.inf)
+                    outliers = np.argsort(log_density, kind="stable")[: min(N_OUTLIER_ANCHORS, n_rows)]
+                    chosen = np.concatenate([anchors, outliers[~np.isin(outliers, anchors)]])
+                return [
+                    stats
+                    for size in sizes
+                    for stats in insertion_statistics(params, arr, weights, chosen, size, reg, inv_scale)
+                ]
 
         statistics = neighbour_statistics(params, kind, reg, inserts)
         starts = [_safe_m_step(models[i], stats, reg) for stats in statistics]

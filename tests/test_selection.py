@@ -16,8 +16,9 @@ from scipy.stats import multivariate_normal
 
 import gmm_numba
 from gmm_numba import FitError, GaussianMixture, select
+from gmm_numba.cli import _format_selection
 from gmm_numba.covariance import get_model
-from gmm_numba.initialization import merge_order, merge_statistics, split_statistics
+from gmm_numba.initialization import insertion_statistics, merge_order, merge_statistics, split_statistics
 from gmm_numba.parameters import MixtureParameters, m_step
 from gmm_numba.results import check_tree
 from gmm_numba.selection import remaining_gain
@@ -562,6 +563,10 @@ def test_slow_cells_warn_only_when_they_could_change_the_choice(faithful):
     # spherical is hundreds of BIC units behind full on Old Faithful
     assert np.all(sel["bic"].sel(covariance_type="spherical") > sel["bic"].sel(covariance_type="full").min() + 300)
     assert "spherical" not in messages[0]
+    # the command line's table lists every unconverged cell instead
+    listed = _format_selection(sel.to_dataset()).splitlines()[-1]
+    assert listed.startswith("Stopped at max_iter before reaching tol: ")
+    assert listed.count("K=") == 6 and "spherical K=4" in listed
 
 
 DETERMINISM_SCRIPT = """
@@ -590,3 +595,25 @@ def test_sweep_is_identical_on_one_and_two_threads():
         outputs.append(done.stdout.split())
     assert outputs[0][0] == "1" and outputs[1][0] == "2"
     assert outputs[0][1:] == outputs[1][1:]
+
+
+def test_an_insertion_adds_a_component_on_the_nearest_rows():
+    """The new component has the weight share, mean and covariance of the anchor's nearest rows
+    (nearest in units of each feature's standard deviation); the others keep their means."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(0, 100, 60), rng.normal(0, 1, 60)])
+    params = random_parameters("full", seed=1, k=2, d=2)
+    inv_scale = 1 / X.std(axis=0)
+    weights = rng.uniform(0.5, 2, 60)
+    (stats,) = insertion_statistics(params, X, weights, [7], 5, 1e-6, inv_scale)
+    new = m_step(get_model("full"), stats, 1e-6)
+    distances = np.hypot((X[:, 0] - X[7, 0]) / X[:, 0].std(), (X[:, 1] - X[7, 1]) / X[:, 1].std())
+    group = np.argsort(distances)[:5]
+    share = weights[group].sum() / weights.sum()
+    assert new.n_components == 3
+    assert new.weights[2] == pytest.approx(share, rel=1e-12)
+    np.testing.assert_allclose(new.weights[:2], params.weights * (1 - share), rtol=1e-12)
+    np.testing.assert_allclose(new.means[:2], params.means, rtol=1e-12)
+    np.testing.assert_allclose(new.means[2], np.average(X[group], axis=0, weights=weights[group]), rtol=1e-12)
+    expected = np.cov(X[group].T, aweights=weights[group], bias=True) + 1e-6 * np.eye(2)
+    np.testing.assert_allclose(new.covariances[2], expected, rtol=1e-10)
