@@ -243,6 +243,16 @@ def merge_order(params):
     return [(a, b) for _, a, b in pairs]
 
 
+def _nearest(distance, count):
+    """Indices of the ``count`` smallest distances, ties broken by row order, in linear time."""
+    if count >= len(distance):
+        return np.arange(len(distance))
+    cutoff = np.partition(distance, count - 1)[count - 1]
+    closer = np.flatnonzero(distance < cutoff)
+    tied = np.flatnonzero(distance == cutoff)[: count - len(closer)]
+    return np.sort(np.concatenate([closer, tied]))
+
+
 def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_covar, inv_scale):
     """Statistics of ``params`` with one more component on each anchor's nearest neighbours.
 
@@ -278,7 +288,7 @@ def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_co
     for anchor in anchors:
         distance = np.sum((scaled - scaled[anchor]) ** 2, axis=1)
         distance[weights <= 0] = np.inf
-        group = np.argsort(distance, kind="stable")[:n_neighbours]
+        group = _nearest(distance, n_neighbours)
         w = weights[group]
         share = w.sum() / total
         mean = w @ X[group] / w.sum()

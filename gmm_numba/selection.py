@@ -266,7 +266,7 @@ def select(
 
     def try_move(i, j, source, kind):
         """Refit cell (i, j) from the neighbour moves of the fit at ``source``; True if it improved."""
-        if source not in fits:
+        if source not in fits or ks[j] > arr.shape[0]:
             return False
         params = fits[source][0].parameters
         inserts = None
