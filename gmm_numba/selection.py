@@ -67,12 +67,28 @@ INSERTION_STREAM = 2**32
 #: Starts from neighbour moves that go on to convergence after screening.
 MOVE_KEEP = 3
 
+#: At most this many move starts per ``n_init`` are screened for a cell in one
+#: move (spread evenly over the candidates, so splits, insertions and merges
+#: all stay represented): the moves' cost follows the budget the user set.
+#: With the default ``n_init`` every candidate is screened.
+MOVE_STARTS_PER_INIT = 3
+
 #: Passes down (merges) then up (splits) after the first sweep, while some cell improves.
 MAX_NEIGHBOUR_PASSES = 3
 
 #: A neighbour move replaces a cell's fit when it raises the log-likelihood
 #: by more than this, relatively (EM's own noise at tol=1e-8 is far smaller).
 IMPROVEMENT_RTOL = 1e-10
+
+
+def _as_list(value, name, expected):
+    """``value`` as a list: a single int or string becomes a one-item list."""
+    if isinstance(value, (str, int, np.integer)) and not isinstance(value, bool):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be {expected}; got {value!r}.") from None
 
 
 def _initial_method(init_params, restart):
@@ -154,6 +170,8 @@ def select(
     criterion : {"bic", "aic", "icl"}, default="bic"
         Lower is better (scikit-learn's sign).
     n_init : int, default=20
+        Starts per cell. Also bounds the neighbour-move starts screened per
+        move (``MOVE_STARTS_PER_INIT`` per start).
     random_state : int, numpy Generator or None
     sample_weight : array-like of shape (n_samples,), optional
     sample_dim : str, optional
@@ -189,14 +207,16 @@ def select(
         log-likelihood its run was still expected to gain, could beat the
         chosen one. Other unconverged cells show only in ``converged``.
     """
-    ks = [n_components] if isinstance(n_components, (int, np.integer)) else list(n_components)
+    ks = _as_list(n_components, "n_components", "an int or an iterable of ints, such as range(1, 10)")
     if not ks:
         raise ValueError("n_components is empty; give at least one number of components.")
     for k in ks:
         check_param("n_components", k, "int", low=1)
     if len(set(ks)) != len(ks):
         raise ValueError(f"n_components has repeated values: {ks}.")
-    names = [covariance_type] if isinstance(covariance_type, str) else list(covariance_type)
+    names = _as_list(covariance_type, "covariance_type", 'a model name or an iterable of names, e.g. ("full", "diag")')
+    if not names:
+        raise ValueError("covariance_type is empty; give at least one model, such as 'full'.")
     models = [get_model(name) for name in names]
     if len({m.name for m in models}) != len(models):
         raise ValueError(f"covariance_type lists the same model twice: {names}.")
@@ -206,6 +226,12 @@ def select(
     check_param("tol", tol, "float", low=0)
     check_reg_covar(reg_covar)
     check_param("max_iter", max_iter, "int", low=1)
+    check_param("init_sample_size", init_sample_size, "int", low=1)
+    if not isinstance(verbose, (bool, np.bool_)):
+        check_param("verbose", verbose, "int", low=0)
+    check_param("allow_degenerate", allow_degenerate, "bool")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be None or a callable (done, total, description), got {progress!r}.")
 
     labeled = as_labeled(X, sample_dim)
     arr = check_data(labeled.values, min_samples=2)
@@ -290,6 +316,9 @@ def select(
                 ]
 
         statistics = neighbour_statistics(params, kind, reg, inserts)
+        budget = max(MOVE_KEEP, MOVE_STARTS_PER_INIT * n_init)
+        if len(statistics) > budget:
+            statistics = [statistics[c] for c in np.linspace(0, len(statistics) - 1, budget).round().astype(int)]
         starts = [_safe_m_step(models[i], stats, reg) for stats in statistics]
         if not starts:
             return False

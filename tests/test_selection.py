@@ -618,3 +618,46 @@ def test_an_insertion_adds_a_component_on_the_nearest_rows():
     np.testing.assert_allclose(new.means[2], np.average(X[group], axis=0, weights=weights[group]), rtol=1e-12)
     expected = np.cov(X[group].T, aweights=weights[group], bias=True) + 1e-6 * np.eye(2)
     np.testing.assert_allclose(new.covariances[2], expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"covariance_type": []}, ValueError, "covariance_type is empty"),
+        ({"covariance_type": None}, TypeError, "covariance_type must be a model name"),
+        ({"n_components": None}, TypeError, "n_components must be an int or an iterable"),
+        ({"n_components": 3.0}, TypeError, "n_components must be an int or an iterable"),
+        ({"init_sample_size": 0}, ValueError, "init_sample_size"),
+        ({"init_sample_size": 1.5}, TypeError, "init_sample_size must be an integer"),
+        ({"init_sample_size": None}, TypeError, "init_sample_size must be an integer"),
+        ({"progress": "bar"}, TypeError, "progress must be None or a callable"),
+        ({"verbose": "yes"}, TypeError, "verbose must be an integer"),
+        ({"allow_degenerate": "no"}, TypeError, "allow_degenerate must be True or False"),
+    ],
+)
+def test_select_refuses_bad_arguments_before_fitting(kwargs, error, match):
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    calls = []
+    options = {"n_components": [1, 2], "n_init": 2, "random_state": 0, "progress": lambda *a: calls.append(a)}
+    options.update(kwargs)
+    with pytest.raises(error, match=match):
+        select(X, **options)
+    assert calls == []
+
+
+def test_move_starts_follow_n_init(monkeypatch):
+    """With a small n_init, each move screens at most MOVE_STARTS_PER_INIT * n_init starts."""
+    from gmm_numba import selection
+
+    screened_counts = []
+    real_fit_em = selection.fit_em
+
+    def counting_fit_em(*args, **kwargs):
+        screened_counts.append(len(kwargs["starts"]))
+        return real_fit_em(*args, **kwargs)
+
+    monkeypatch.setattr(selection, "fit_em", counting_fit_em)
+    X = np.random.default_rng(1).normal(size=(200, 2))
+    select(X, n_components=range(1, 6), covariance_type="full", n_init=1, random_state=0)
+    assert max(screened_counts) <= selection.MOVE_STARTS_PER_INIT * 1
+    assert len(screened_counts) > 5  # the moves ran
