@@ -426,3 +426,35 @@ def test_source_random_responsibility_statistics_about_the_mean(dtype, weighted)
     # about the weighted mean, the first moments add up to zero over the components
     np.testing.assert_allclose(stats.s1.sum(axis=0), 0.0, atol=1e-9 * ref["W"])
     assert_close(stats.s1, ref["s1"], 1e-9, "s1")
+
+
+def test_float32_data_is_computed_in_float64_only_for_ill_conditioned_full_factors():
+    from gmm_numba.sources import FLOAT32_MAX_CONDITION, compute_dtype
+
+    well = np.stack([np.eye(3), np.diag([1.0, 2.0, 5.0])])
+    ill = well.copy()
+    ill[1] = np.triu(np.full((3, 3), 1.0)) @ np.diag([1.0, 1.0, 10 * FLOAT32_MAX_CONDITION])
+    assert np.linalg.cond(ill[1]) > FLOAT32_MAX_CONDITION
+    assert compute_dtype(np.dtype(np.float32), well) == np.float32
+    assert compute_dtype(np.dtype(np.float32), ill) == np.float64
+    assert compute_dtype(np.dtype(np.float64), well) == np.float64
+    # diagonal factors have no cancellation: float32 whatever their spread
+    assert compute_dtype(np.dtype(np.float32), np.array([[[1.0, 1e6]]])) == np.float32
+
+
+def test_ill_conditioned_float32_statistics_match_the_float64_pass():
+    """The float64 fallback gives float32 data the statistics of its exact float64 values."""
+    from gmm_numba import GaussianMixture
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(400, 1))
+    X32 = np.hstack([base, base + 1e-4 * rng.normal(size=(400, 1))]).astype(np.float32)
+    X64 = X32.astype(np.float64)
+    params = GaussianMixture(2, reg_covar=1e-12, random_state=0).fit(X64)._parameters
+    from gmm_numba.sources import compute_dtype
+
+    assert compute_dtype(np.dtype(np.float32), params.kernel_arguments()[1]) == np.float64
+    s32 = InMemoryData(X32).em_statistics(params)
+    s64 = InMemoryData(X64).em_statistics(params)
+    np.testing.assert_allclose(s32.s2, s64.s2, rtol=1e-12)
+    np.testing.assert_allclose(s32.log_likelihood, s64.log_likelihood, rtol=1e-12)

@@ -262,24 +262,10 @@ FLOAT32_PAIR_WEIGHTS = np.array([0.52322427, 0.59698229])
     [
         # weighted, reg_covar="auto": lower_bounds_ 7.7178, 7.7284, 7.7157, 7.7284, ... never converges
         (FLOAT32_PAIR, FLOAT32_PAIR_WEIGHTS, "auto"),
-        # unweighted, default reg_covar=1e-6 on data of variance ~7: 3.5285 -> 3.5165 (a 3.4e-3 drop)
-        pytest.param(
-            FLOAT32_PAIR * np.float32(10),
-            None,
-            1e-6,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "BUG (float32 precision): gmm_numba/_kernels/estep.py em_statistics does the "
-                    "per-point products (x - c_k, w r (x - c_k), their outer products) in float32 for "
-                    "float32 X. When a covariance is near-singular (2 points in 2-D; smallest eigenvalue "
-                    "~reg_covar, ~1e-6..1e-7 of the variance, i.e. float32 resolution) the M-step of a "
-                    "K=1 fit is not a fixed point: lower_bounds_ drops (3.5285 -> 3.5165) or, weighted, "
-                    "oscillated 7.7284 / 7.7157 before the shifts were recorded in float32 (fixed). "
-                    "float64 on the same, exactly representable, data settles after one iteration."
-                ),
-            ),
-        ),
+        # unweighted, default reg_covar=1e-6 on data of variance ~7: dropped 3.5285 -> 3.5165 while
+        # the per-point arithmetic ran in float32 whatever the conditioning; a covariance this close
+        # to singular now switches it to float64 (sources.compute_dtype)
+        (FLOAT32_PAIR * np.float32(10), None, 1e-6),
     ],
     ids=["weighted-auto", "unweighted-1e-6"],
 )

@@ -19,13 +19,13 @@ from .tiles import (
 
 
 @njit(**PARALLEL_JIT)
-def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
+def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, like):
     """Sufficient statistics of one EM iteration, in one pass over ``X``.
 
     Parameters
     ----------
     X : array of shape (n_samples, n_features), float32 or float64
-        C-contiguous data. The per-point arithmetic runs in its dtype.
+        C-contiguous data.
     sample_weight : array of shape (n_samples,) or (0,)
         Per-sample weights; an empty array means every weight is 1.
     means : array of shape (n_components, n_features), float64
@@ -36,6 +36,10 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
         ``log pi_k`` and ``log |P_k|``.
     block : int
         Points per thread block (see ``_config.block_size``).
+    like : array of shape (0,), float32 or float64
+        The per-point arithmetic runs in its dtype (float32 only for float32
+        data; see ``sources.compute_dtype``). Moments are taken about the
+        means rounded to it.
 
     Returns
     -------
@@ -61,18 +65,18 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
     acc_s1 = np.zeros((n_blocks, n_components, n_padded))
     acc_s2 = np.zeros((n_blocks, n_components, rows, n_padded))
 
-    mu, pc = padded_parameters(means, prec, X)
-    const = component_constants(log_weights, log_det, n_features, X)
+    mu, pc = padded_parameters(means, prec, like)
+    const = component_constants(log_weights, log_det, n_features, like)
 
     for b in prange(n_blocks):
-        xt = new_tile(n_features, X)
-        y = np.empty((FEATURE_BLOCK, TILE), X.dtype)
-        lp = np.empty((n_components, TILE), X.dtype)
+        xt = new_tile(n_features, like)
+        y = np.empty((FEATURE_BLOCK, TILE), like.dtype)
+        lp = np.empty((n_components, TILE), like.dtype)
         lse = np.empty(TILE)
         log_norm = np.empty(TILE)
-        inv_total = np.empty(TILE, X.dtype)
-        top = np.empty(TILE, X.dtype)
-        wt = np.empty(TILE, X.dtype)
+        inv_total = np.empty(TILE, like.dtype)
+        top = np.empty(TILE, like.dtype)
+        wt = np.empty(TILE, like.dtype)
         stop = min(n_samples, (b + 1) * block)
         for start in range(b * block, stop, TILE):
             nt = min(TILE, stop - start)
@@ -124,13 +128,13 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block):
 
 
 @njit(**PARALLEL_JIT)
-def per_sample_scores(X, means, prec, log_weights, log_det, block, lse_out, label_out, resp_out):
+def per_sample_scores(X, means, prec, log_weights, log_det, block, like, lse_out, label_out, resp_out):
     """Per-point log-likelihood, most responsible component and (optionally)
     responsibilities.
 
     Parameters
     ----------
-    X, means, prec, log_weights, log_det, block
+    X, means, prec, log_weights, log_det, block, like
         As for :func:`em_statistics`.
     lse_out : array of shape (n_samples,), float64
         Receives ``log p(x_n)``.
@@ -143,16 +147,16 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, lse_out, labe
     n_components = means.shape[0]
     want_resp = resp_out.shape[0] > 0
     n_blocks = (n_samples + block - 1) // block
-    mu, pc = padded_parameters(means, prec, X)
-    const = component_constants(log_weights, log_det, n_features, X)
+    mu, pc = padded_parameters(means, prec, like)
+    const = component_constants(log_weights, log_det, n_features, like)
     for b in prange(n_blocks):
-        xt = new_tile(n_features, X)
-        y = np.empty((FEATURE_BLOCK, TILE), X.dtype)
-        lp = np.empty((n_components, TILE), X.dtype)
+        xt = new_tile(n_features, like)
+        y = np.empty((FEATURE_BLOCK, TILE), like.dtype)
+        lp = np.empty((n_components, TILE), like.dtype)
         lse = np.empty(TILE)
         log_norm = np.empty(TILE)
-        inv_total = np.empty(TILE, X.dtype)
-        top = np.empty(TILE, X.dtype)
+        inv_total = np.empty(TILE, like.dtype)
+        top = np.empty(TILE, like.dtype)
         stop = min(n_samples, (b + 1) * block)
         for start in range(b * block, stop, TILE):
             nt = min(TILE, stop - start)
