@@ -27,7 +27,7 @@ from ._config import block_size, kernel_threads
 from ._kernels import random_responsibility_statistics
 from .sources import InMemoryData, feature_mean, feature_variance, per_sample_scores, subsample_indices
 from .statistics import SufficientStatistics
-from .validation import _check_dimensions, _check_shape, _plural
+from .validation import _check_dimensions, _check_shape, _plural, finite_report
 
 #: Default bytes of float64 data per chunk (rows = this / (8 * n_features)).
 DEFAULT_CHUNK_BYTES = 64 * 2**20
@@ -61,34 +61,6 @@ class KernelArguments:
             digest.update(f"{a.dtype.str}{a.shape}".encode())
             digest.update(a.tobytes())
         return ("KernelArguments", digest.hexdigest())
-
-
-@dataclass(frozen=True)
-class FiniteReport:
-    """Rows holding NaN or infinity: how many, and the first (global index, -1 if none)."""
-
-    bad_rows: int = 0
-    first: int = -1
-
-    def __add__(self, other):
-        firsts = [f for f in (self.first, other.first) if f >= 0]
-        return FiniteReport(self.bad_rows + other.bad_rows, min(firsts) if firsts else -1)
-
-    def raise_if_bad(self, name="X"):
-        if self.bad_rows:
-            raise ValueError(
-                f"{name} contains NaN or infinity in {_plural(self.bad_rows, 'row')} (first: row {self.first}). "
-                f"Drop or impute them first, for example {name}[np.isfinite({name}).all(axis=1)]."
-            )
-
-
-def finite_report(X, offset):
-    """:class:`FiniteReport` of one chunk whose first row is global row ``offset``."""
-    finite_rows = np.isfinite(X).all(axis=1)
-    if finite_rows.all():
-        return FiniteReport()
-    bad = np.flatnonzero(~finite_rows)
-    return FiniteReport(int(bad.size), int(offset + bad[0]))
 
 
 def kernel_dtype(dtype):

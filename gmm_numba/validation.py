@@ -9,6 +9,7 @@ minimum of 1 is required"``), the message contains it.
 import math
 import numbers
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -221,32 +222,50 @@ def _check_shape(arr, name, min_samples, n_features, estimator, requirement):
         raise ValueError(f"{name} has {n_cols} features, but {estimator} is expecting {n_features} features as input.")
 
 
+@dataclass(frozen=True)
+class FiniteReport:
+    """Rows holding NaN or infinity: how many, and the first (global index, -1 if none)."""
+
+    bad_rows: int = 0
+    first: int = -1
+
+    def __add__(self, other):
+        firsts = [f for f in (self.first, other.first) if f >= 0]
+        return FiniteReport(self.bad_rows + other.bad_rows, min(firsts) if firsts else -1)
+
+    def raise_if_bad(self, name="X"):
+        if self.bad_rows:
+            raise ValueError(
+                f"{name} contains NaN or infinity in {_plural(self.bad_rows, 'row')} (first: row {self.first}). "
+                f"Drop or impute them first, for example {name}[np.isfinite({name}).all(axis=1)]."
+            )
+
+
+def finite_report(X, offset):
+    """:class:`FiniteReport` of one chunk whose first row is global row ``offset``."""
+    # the sum is finite exactly when every entry is, unless it overflows: only then build the
+    # chunk-sized boolean arrays that locate the rows
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(X, axis=None, dtype=np.float64)):
+            return FiniteReport()
+    finite_rows = np.isfinite(X).all(axis=1)
+    if finite_rows.all():
+        return FiniteReport()
+    bad = np.flatnonzero(~finite_rows)
+    return FiniteReport(int(bad.size), int(offset + bad[0]))
+
+
 #: Rows checked at a time: keeps the boolean temporaries small (a whole-array
 #: ``np.isfinite`` would cost 1/8 of a float64 input, 1/4 of a float32 one).
 _FINITE_CHECK_ROWS = 1 << 16
 
 
 def _check_finite_rows(arr, name):
-    n_rows = arr.shape[0]
     step = max(1, _FINITE_CHECK_ROWS * 8 // max(1, arr.shape[1]))
-    bad_chunks = []
-    for start in range(0, n_rows, step):
-        chunk = arr[start : start + step]
-        # the sum is finite exactly when every entry is, unless it overflows; only then look closer
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = np.add.reduce(chunk, axis=None, dtype=np.float64)
-        if np.isfinite(total):
-            continue
-        finite_rows = np.isfinite(chunk).all(axis=1)
-        if not finite_rows.all():
-            bad_chunks.append(start + np.flatnonzero(~finite_rows))
-    if not bad_chunks:
-        return
-    bad = np.concatenate(bad_chunks)
-    raise ValueError(
-        f"{name} contains NaN or infinity in {_plural(bad.size, 'row')} (first: row {bad[0]}). "
-        f"Drop or impute them first, for example {name}[np.isfinite({name}).all(axis=1)]."
-    )
+    report = FiniteReport()
+    for start in range(0, arr.shape[0], step):
+        report = report + finite_report(arr[start : start + step], start)
+    report.raise_if_bad(name)
 
 
 def check_data(X, *, name="X", min_samples=1, n_features=None, estimator="GaussianMixture", requirement=""):
