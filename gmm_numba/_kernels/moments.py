@@ -4,7 +4,7 @@ features per pass so that the partial sums stay in registers."""
 from numba import njit
 
 from .._config import JIT
-from .tiles import FEATURE_BLOCK
+from .tiles import FEATURE_BLOCK, block_deviations, block_values
 
 
 @njit(**JIT)
@@ -43,14 +43,11 @@ def tile_moments(xt, n_points, r, shift, full, s1, s2):
 @njit(**JIT)
 def _diagonal_only(xt, n_points, r, shift, ib, s1, s2):
     """First moments and squared deviations of features ``ib:ib+4``."""
-    m0, m1, m2, m3 = shift[ib], shift[ib + 1], shift[ib + 2], shift[ib + 3]
+    m = block_values(shift, ib)
     a0 = a1 = a2 = a3 = xt.dtype.type(0.0)
     q0 = q1 = q2 = q3 = xt.dtype.type(0.0)
     for t in range(n_points):
-        d0 = xt[ib, t] - m0
-        d1 = xt[ib + 1, t] - m1
-        d2 = xt[ib + 2, t] - m2
-        d3 = xt[ib + 3, t] - m3
+        d0, d1, d2, d3 = block_deviations(xt, t, ib, m)
         e0 = r[t] * d0
         e1 = r[t] * d1
         e2 = r[t] * d2
@@ -77,7 +74,7 @@ def _diagonal_only(xt, n_points, r, shift, ib, s1, s2):
 def _diagonal_block(xt, n_points, r, shift, ib, s1, s2):
     """First moments of features ``ib:ib+4`` and the lower triangle of their
     block of ``s2``, in one pass."""
-    m0, m1, m2, m3 = shift[ib], shift[ib + 1], shift[ib + 2], shift[ib + 3]
+    m = block_values(shift, ib)
     zero = xt.dtype.type(0.0)
     a0 = a1 = a2 = a3 = zero
     c00 = zero
@@ -85,10 +82,7 @@ def _diagonal_block(xt, n_points, r, shift, ib, s1, s2):
     c20 = c21 = c22 = zero
     c30 = c31 = c32 = c33 = zero
     for t in range(n_points):
-        d0 = xt[ib, t] - m0
-        d1 = xt[ib + 1, t] - m1
-        d2 = xt[ib + 2, t] - m2
-        d3 = xt[ib + 3, t] - m3
+        d0, d1, d2, d3 = block_deviations(xt, t, ib, m)
         e0 = r[t] * d0
         e1 = r[t] * d1
         e2 = r[t] * d2
@@ -126,22 +120,20 @@ def _diagonal_block(xt, n_points, r, shift, ib, s1, s2):
 @njit(**JIT)
 def _cross_block(xt, n_points, r, shift, ib, jb, s2):
     """``s2[ib:ib+4, jb:jb+4] += sum_t r_t d_t[ib:ib+4] d_t[jb:jb+4]^T``."""
-    mi0, mi1, mi2, mi3 = shift[ib], shift[ib + 1], shift[ib + 2], shift[ib + 3]
-    mj0, mj1, mj2, mj3 = shift[jb], shift[jb + 1], shift[jb + 2], shift[jb + 3]
+    mi = block_values(shift, ib)
+    mj = block_values(shift, jb)
     zero = xt.dtype.type(0.0)
     c00 = c01 = c02 = c03 = zero
     c10 = c11 = c12 = c13 = zero
     c20 = c21 = c22 = c23 = zero
     c30 = c31 = c32 = c33 = zero
     for t in range(n_points):
-        e0 = r[t] * (xt[ib, t] - mi0)
-        e1 = r[t] * (xt[ib + 1, t] - mi1)
-        e2 = r[t] * (xt[ib + 2, t] - mi2)
-        e3 = r[t] * (xt[ib + 3, t] - mi3)
-        d0 = xt[jb, t] - mj0
-        d1 = xt[jb + 1, t] - mj1
-        d2 = xt[jb + 2, t] - mj2
-        d3 = xt[jb + 3, t] - mj3
+        di0, di1, di2, di3 = block_deviations(xt, t, ib, mi)
+        e0 = r[t] * di0
+        e1 = r[t] * di1
+        e2 = r[t] * di2
+        e3 = r[t] * di3
+        d0, d1, d2, d3 = block_deviations(xt, t, jb, mj)
         c00 += e0 * d0
         c01 += e0 * d1
         c02 += e0 * d2

@@ -142,22 +142,37 @@ def _two_feature_squares(xt, n_points, means, prec, k, lp):
 def _diagonal_squares(xt, n_points, means, prec, k, lp):
     """``lp[k, t] = sum_i ((x_ti - mu_ki) p_ki)^2``, four features per pass."""
     for ib in range(0, xt.shape[0], FEATURE_BLOCK):
-        m0, m1, m2, m3 = means[k, ib], means[k, ib + 1], means[k, ib + 2], means[k, ib + 3]
-        p0, p1, p2, p3 = prec[k, 0, ib], prec[k, 0, ib + 1], prec[k, 0, ib + 2], prec[k, 0, ib + 3]
+        m = block_values(means[k], ib)
+        p = block_values(prec[k, 0], ib)
         if ib == 0:
             for t in range(n_points):
-                z0 = (xt[0, t] - m0) * p0
-                z1 = (xt[1, t] - m1) * p1
-                z2 = (xt[2, t] - m2) * p2
-                z3 = (xt[3, t] - m3) * p3
-                lp[k, t] = (z0 * z0 + z1 * z1) + (z2 * z2 + z3 * z3)
+                lp[k, t] = _scaled_square_sum(xt, t, ib, m, p)
         else:
             for t in range(n_points):
-                z0 = (xt[ib, t] - m0) * p0
-                z1 = (xt[ib + 1, t] - m1) * p1
-                z2 = (xt[ib + 2, t] - m2) * p2
-                z3 = (xt[ib + 3, t] - m3) * p3
-                lp[k, t] += (z0 * z0 + z1 * z1) + (z2 * z2 + z3 * z3)
+                lp[k, t] += _scaled_square_sum(xt, t, ib, m, p)
+
+
+@njit(inline="always", **JIT)
+def _scaled_square_sum(xt, t, ib, m, p):
+    """``sum_i ((x_t[ib + i] - m_i) p_i)^2`` over one block of four features."""
+    d0, d1, d2, d3 = block_deviations(xt, t, ib, m)
+    z0 = d0 * p[0]
+    z1 = d1 * p[1]
+    z2 = d2 * p[2]
+    z3 = d3 * p[3]
+    return (z0 * z0 + z1 * z1) + (z2 * z2 + z3 * z3)
+
+
+@njit(inline="always", **JIT)
+def block_values(v, ib):
+    """``v[ib:ib+4]`` as a tuple, so that the values live in registers."""
+    return v[ib], v[ib + 1], v[ib + 2], v[ib + 3]
+
+
+@njit(inline="always", **JIT)
+def block_deviations(xt, t, ib, m):
+    """``x_t[ib:ib+4] - m`` for a tile ``xt`` and a 4-tuple ``m``."""
+    return xt[ib, t] - m[0], xt[ib + 1, t] - m[1], xt[ib + 2, t] - m[2], xt[ib + 3, t] - m[3]
 
 
 @njit(**JIT)
@@ -172,7 +187,7 @@ def _triangular_squares(xt, n_points, means, prec, k, lp, y):
     """
     for jb in range(0, xt.shape[0], FEATURE_BLOCK):
         for ib in range(0, jb + FEATURE_BLOCK, FEATURE_BLOCK):
-            m = (means[k, ib], means[k, ib + 1], means[k, ib + 2], means[k, ib + 3])
+            m = block_values(means[k], ib)
             p = prec[k, ib : ib + FEATURE_BLOCK, jb : jb + FEATURE_BLOCK]
             c = (
                 (p[0, 0], p[1, 0], p[2, 0], p[3, 0]),
@@ -212,10 +227,7 @@ def _triangular_squares(xt, n_points, means, prec, k, lp, y):
 @njit(inline="always", **JIT)
 def _block_product(xt, t, ib, m, c):
     """``(x_t[ib:ib+4] - m) @ P[ib:ib+4, jb:jb+4]``, with ``c[j]`` column ``j`` of the block."""
-    d0 = xt[ib, t] - m[0]
-    d1 = xt[ib + 1, t] - m[1]
-    d2 = xt[ib + 2, t] - m[2]
-    d3 = xt[ib + 3, t] - m[3]
+    d0, d1, d2, d3 = block_deviations(xt, t, ib, m)
     return (
         (d0 * c[0][0] + d1 * c[0][1]) + (d2 * c[0][2] + d3 * c[0][3]),
         (d0 * c[1][0] + d1 * c[1][1]) + (d2 * c[1][2] + d3 * c[1][3]),
@@ -227,10 +239,7 @@ def _block_product(xt, t, ib, m, c):
 @njit(inline="always", **JIT)
 def _diagonal_block_product(xt, t, ib, m, c):
     """:func:`_block_product` for a block on the diagonal of an upper-triangular factor."""
-    d0 = xt[ib, t] - m[0]
-    d1 = xt[ib + 1, t] - m[1]
-    d2 = xt[ib + 2, t] - m[2]
-    d3 = xt[ib + 3, t] - m[3]
+    d0, d1, d2, d3 = block_deviations(xt, t, ib, m)
     return (
         d0 * c[0][0],
         d0 * c[1][0] + d1 * c[1][1],
