@@ -6,6 +6,7 @@ from numba import njit, prange
 
 from .._config import PARALLEL_JIT, TILE
 from .moments import tile_moments
+from .reduction import sum_over_blocks
 from .tiles import (
     FEATURE_BLOCK,
     component_constants,
@@ -107,18 +108,10 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
                 acc_nk[b, k] += nk_sum
                 tile_moments(xt, nt, lp[k], mu[k], full, acc_s1[b, k], acc_s2[b, k])
 
-    scalars = np.zeros(3)
-    nk = np.zeros(n_components)
-    s1 = np.zeros((n_components, n_features))
-    s2 = np.zeros((n_components, n_features if full else 1, n_features))
-    for b in range(n_blocks):
-        scalars += acc_scalars[b]
-        nk += acc_nk[b]
-        s1 += acc_s1[b, :, :n_features]
-        if full:
-            s2 += acc_s2[b, :, :n_features, :n_features]
-        else:
-            s2 += acc_s2[b, :, :, :n_features]
+    scalars = sum_over_blocks(acc_scalars)
+    nk = sum_over_blocks(acc_nk)
+    s1 = np.ascontiguousarray(sum_over_blocks(acc_s1)[:, :n_features])
+    s2 = np.ascontiguousarray(sum_over_blocks(acc_s2)[:, : n_features if full else 1, :n_features])
     if full:
         for k in range(n_components):
             for i in range(n_features):

@@ -5,6 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, PARALLEL_JIT
+from .reduction import sum_over_blocks
 
 
 @njit(**JIT)
@@ -148,17 +149,11 @@ def nearest_center_statistics(X, sample_weight, centers, inv_scale, block, with_
             for i in range(rows):
                 for j in range(n_features):
                     acc_s2[b, best, i, j] += w * diff[i] * diff[j]
-    counts = np.zeros(n_clusters)
-    s1 = np.zeros((n_clusters, n_features))
-    s2 = np.zeros((n_clusters, n_features, n_features))
+    s2 = sum_over_blocks(acc_s2) if with_s2 else np.zeros((n_clusters, n_features, n_features))
     inertia = 0.0
     for b in range(n_blocks):
-        counts += acc_counts[b]
-        s1 += acc_s1[b]
         inertia += acc_inertia[b]
-        if with_s2:
-            s2 += acc_s2[b]
-    return counts, s1, s2, inertia
+    return sum_over_blocks(acc_counts), sum_over_blocks(acc_s1), s2, inertia
 
 
 @njit(**JIT)
@@ -223,11 +218,4 @@ def random_responsibility_statistics(X, sample_weight, shift, seed, n_components
                     acc_s1[b, k, i] += wr * diff[i]
                     for j in range(n_features):
                         acc_s2[b, k, i, j] += wr * diff[i] * diff[j]
-    nk = np.zeros(n_components)
-    s1 = np.zeros((n_components, n_features))
-    s2 = np.zeros((n_components, n_features, n_features))
-    for b in range(n_blocks):
-        nk += acc_nk[b]
-        s1 += acc_s1[b]
-        s2 += acc_s2[b]
-    return nk, s1, s2
+    return sum_over_blocks(acc_nk), sum_over_blocks(acc_s1), sum_over_blocks(acc_s2)
