@@ -1,8 +1,9 @@
 """gmm_numba: Gaussian mixture models by EM, with fused Numba kernels."""
 
-from . import accessor as _accessor  # noqa: F401  (registers the .gmm accessor)
-from .api import fit
-from .bootstrap import bootstrap
+import sys as _sys
+
+from ._lazy import LazyPackage as _LazyPackage
+from ._lazy import register_accessor_with_xarray as _register_accessor_with_xarray
 from .covariance import available_models
 from .errors import (
     ConvergenceWarning,
@@ -13,9 +14,6 @@ from .errors import (
     SingularCovarianceError,
 )
 from .estimator import GaussianMixture
-from .results import load
-from .selection import select
-from .summary import describe, summary, to_inference_data
 
 __version__ = "0.1.0"
 
@@ -37,3 +35,8 @@ __all__ = [
     "SingularCovarianceError",
     "__version__",
 ]
+
+# fit, select, bootstrap, load, summary, describe and to_inference_data import
+# xarray, pandas or scipy.optimize: they load on first use (see gmm_numba._lazy)
+_sys.modules[__name__].__class__ = _LazyPackage
+_register_accessor_with_xarray()

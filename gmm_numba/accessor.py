@@ -2,14 +2,17 @@
 
 >>> result = da.gmm.fit(3, sample_dim="time")         # doctest: +SKIP
 >>> labels = da.gmm.predict(result, sample_dim="time")  # doctest: +SKIP
+
+Importing this module registers the accessor. ``gmm_numba`` does so as soon
+as xarray is imported (see :mod:`gmm_numba._lazy`), so that ``import
+gmm_numba`` alone does not pay for importing xarray and pandas. At its top
+the module imports only :mod:`gmm_numba.labeled` (NumPy only): it may run
+while one of gmm_numba's own modules is importing xarray.
 """
 
 import xarray as xr
 
-from .api import fit
-from .estimator import _check_finite_scores
 from .labeled import as_labeled, check_features, label_samples
-from .sources import per_sample_scores
 
 
 class GMMAccessor:
@@ -20,6 +23,8 @@ class GMMAccessor:
 
     def fit(self, n_components=1, *, sample_dim=None, **options):
         """Same as ``gmm_numba.fit(obj, n_components, ...)``."""
+        from .api import fit
+
         return fit(self._obj, n_components, sample_dim=sample_dim, **options)
 
     def select(self, *, sample_dim=None, **options):
@@ -29,7 +34,8 @@ class GMMAccessor:
         return select(self._obj, sample_dim=sample_dim, **options)
 
     def _scores(self, result, sample_dim, with_responsibilities=False):
-        from .estimator import GaussianMixture
+        from .estimator import GaussianMixture, _check_finite_scores
+        from .sources import per_sample_scores
 
         estimator = GaussianMixture.from_xarray(result)
         labeled = as_labeled(self._obj, sample_dim)
