@@ -14,6 +14,7 @@ from .tiles import (
     new_tile,
     padded_features,
     padded_parameters,
+    tile_argmax,
     tile_log_probs,
     tile_normalise,
 )
@@ -150,19 +151,17 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, like, lse_out
         log_norm = np.empty(TILE)
         inv_total = np.empty(TILE, like.dtype)
         top = np.empty(TILE, like.dtype)
+        best = np.empty(TILE, np.int64)
         stop = min(n_samples, (b + 1) * block)
         for start in range(b * block, stop, TILE):
             nt = min(TILE, stop - start)
             load_tile(X, start, nt, xt)
             tile_log_probs(xt, nt, mu, pc, const, lp, y)
+            tile_argmax(lp, nt, best, top)
             tile_normalise(lp, nt, lse, log_norm, inv_total, top)
             for t in range(nt):
-                best = 0
-                for k in range(1, n_components):
-                    if lp[k, t] > lp[best, t]:
-                        best = k
                 lse_out[start + t] = lse[t]
-                label_out[start + t] = best
+                label_out[start + t] = best[t]
             if want_resp:
                 for t in range(nt):
                     for k in range(n_components):

@@ -248,6 +248,32 @@ def _diagonal_block_product(xt, t, ib, m, c):
     )
 
 
+@njit(**JIT)
+def tile_argmax(lp, n_points, best, top):
+    """``best[t] = argmax_k lp[k, t]``, the lowest index on ties.
+
+    Component by component with a running maximum in ``top`` (scratch), so
+    that the loop over points vectorises (compare and blend).
+
+    Parameters
+    ----------
+    lp : array of shape (n_components, TILE)
+    n_points : int
+    best : int64 array of shape (TILE,)
+        Output.
+    top : array of shape (TILE,), of the dtype of ``lp``
+    """
+    for t in range(n_points):
+        best[t] = 0
+        top[t] = lp[0, t]
+    for k in range(1, lp.shape[0]):
+        for t in range(n_points):
+            value = lp[k, t]
+            higher = value > top[t]
+            best[t] = k if higher else best[t]
+            top[t] = value if higher else top[t]
+
+
 #: log-responsibilities below these count as zero (float32 / float64 tiles):
 #: e^-60 ~ 1e-26 and e^-230 ~ 1e-100 are far below what either precision can
 #: resolve in a sum, and products with them would otherwise turn subnormal.
