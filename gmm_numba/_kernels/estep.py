@@ -14,9 +14,11 @@ from .tiles import (
     new_tile,
     padded_features,
     padded_parameters,
+    shared_factor,
     tile_argmax,
     tile_log_probs,
     tile_normalise,
+    tile_shared_log_probs,
 )
 
 
@@ -69,10 +71,12 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
 
     mu, pc = padded_parameters(means, prec, like)
     const = component_constants(log_weights, log_det, n_features, like)
+    shared, nu, centre, unit = shared_factor(mu, pc)
 
     for b in prange(n_blocks):
         xt = new_tile(n_features, like)
         y = np.empty((FEATURE_BLOCK, TILE), like.dtype)
+        yt = np.empty((mu.shape[1] if shared else 0, TILE), like.dtype)
         lp = np.empty((n_components, TILE), like.dtype)
         lse = np.empty(TILE)
         log_norm = np.empty(TILE)
@@ -83,7 +87,10 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
         for start in range(b * block, stop, TILE):
             nt = min(TILE, stop - start)
             load_tile(X, start, nt, xt)
-            tile_log_probs(xt, nt, mu, pc, const, lp, y)
+            if shared:
+                tile_shared_log_probs(xt, nt, centre, pc[0], nu, unit, const, lp, yt)
+            else:
+                tile_log_probs(xt, nt, mu, pc, const, lp, y)
             tile_normalise(lp, nt, lse, log_norm, inv_total, top)
 
             w_sum = 0.0
@@ -143,9 +150,11 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, like, lse_out
     n_blocks = (n_samples + block - 1) // block
     mu, pc = padded_parameters(means, prec, like)
     const = component_constants(log_weights, log_det, n_features, like)
+    shared, nu, centre, unit = shared_factor(mu, pc)
     for b in prange(n_blocks):
         xt = new_tile(n_features, like)
         y = np.empty((FEATURE_BLOCK, TILE), like.dtype)
+        yt = np.empty((mu.shape[1] if shared else 0, TILE), like.dtype)
         lp = np.empty((n_components, TILE), like.dtype)
         lse = np.empty(TILE)
         log_norm = np.empty(TILE)
@@ -156,7 +165,10 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, like, lse_out
         for start in range(b * block, stop, TILE):
             nt = min(TILE, stop - start)
             load_tile(X, start, nt, xt)
-            tile_log_probs(xt, nt, mu, pc, const, lp, y)
+            if shared:
+                tile_shared_log_probs(xt, nt, centre, pc[0], nu, unit, const, lp, yt)
+            else:
+                tile_log_probs(xt, nt, mu, pc, const, lp, y)
             tile_argmax(lp, nt, best, top)
             tile_normalise(lp, nt, lse, log_norm, inv_total, top)
             for t in range(nt):

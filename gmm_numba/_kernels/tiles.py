@@ -109,7 +109,6 @@ def tile_log_probs(xt, n_points, means, prec, const, lp, y):
         Scratch space.
     """
     n_components = means.shape[0]
-    half = lp.dtype.type(0.5)
     for k in range(n_components):
         if xt.shape[0] == 2:
             _two_feature_squares(xt, n_points, means, prec, k, lp)
@@ -117,9 +116,27 @@ def tile_log_probs(xt, n_points, means, prec, const, lp, y):
             _diagonal_squares(xt, n_points, means, prec, k, lp)
         else:
             _triangular_squares(xt, n_points, means, prec, k, lp, y)
-        c = const[k]
-        for t in range(n_points):
-            lp[k, t] = c - half * lp[k, t]
+        _log_density_from_square(lp, n_points, k, const[k])
+
+
+@njit(inline="always", **JIT)
+def _log_density_from_square(lp, n_points, k, c):
+    """``lp[k, t] = c - lp[k, t] / 2``: log-density from the squared distance."""
+    half = lp.dtype.type(0.5)
+    for t in range(n_points):
+        lp[k, t] = c - half * lp[k, t]
+
+
+@njit(inline="always", **JIT)
+def factor_block(factor, ib, jb):
+    """Columns of the 4 x 4 block ``factor[ib:ib+4, jb:jb+4]`` as tuples (register values)."""
+    p = factor[ib : ib + FEATURE_BLOCK, jb : jb + FEATURE_BLOCK]
+    return (
+        (p[0, 0], p[1, 0], p[2, 0], p[3, 0]),
+        (p[0, 1], p[1, 1], p[2, 1], p[3, 1]),
+        (p[0, 2], p[1, 2], p[2, 2], p[3, 2]),
+        (p[0, 3], p[1, 3], p[2, 3], p[3, 3]),
+    )
 
 
 @njit(**JIT)
@@ -188,13 +205,7 @@ def _triangular_squares(xt, n_points, means, prec, k, lp, y):
     for jb in range(0, xt.shape[0], FEATURE_BLOCK):
         for ib in range(0, jb + FEATURE_BLOCK, FEATURE_BLOCK):
             m = block_values(means[k], ib)
-            p = prec[k, ib : ib + FEATURE_BLOCK, jb : jb + FEATURE_BLOCK]
-            c = (
-                (p[0, 0], p[1, 0], p[2, 0], p[3, 0]),
-                (p[0, 1], p[1, 1], p[2, 1], p[3, 1]),
-                (p[0, 2], p[1, 2], p[2, 2], p[3, 2]),
-                (p[0, 3], p[1, 3], p[2, 3], p[3, 3]),
-            )
+            c = factor_block(prec[k], ib, jb)
             # diagonal blocks (ib == jb) use only the upper triangle of the factor
             if ib == 0 and jb == 0:
                 for t in range(n_points):
@@ -246,6 +257,118 @@ def _diagonal_block_product(xt, t, ib, m, c):
         (d0 * c[2][0] + d1 * c[2][1]) + d2 * c[2][2],
         (d0 * c[3][0] + d1 * c[3][1]) + (d2 * c[3][2] + d3 * c[3][3]),
     )
+
+
+@njit(**JIT)
+def shared_factor(means, prec):
+    """Set-up for :func:`tile_shared_log_probs` when every component has the
+    same full precision factor (the tied model).
+
+    Then ``||(x - mu_k)^T P||^2 = ||y - nu_k||^2`` with ``y = (x - c)^T P``
+    computed once per point and ``nu_k = (mu_k - c)^T P``, which replaces K
+    triangular products per point by one. ``c`` is the mean of the means,
+    so that ``y`` and ``nu_k`` stay of the order of the data's spread
+    (their difference cancels to within float64 rounding of that spread).
+
+    Parameters
+    ----------
+    means : array of shape (n_components, n_padded)
+    prec : array of shape (n_components, n_padded, n_padded) or (n_components, 1, n_padded)
+        Padded factors (see :func:`padded_parameters`).
+
+    Returns
+    -------
+    shared : bool
+        False unless the factors are full, all equal, float64, K > 1 and
+        more than two features (the other cases keep :func:`tile_log_probs`).
+    nu : array of shape (n_components, n_padded)
+    centre : array of shape (n_padded,)
+    unit : array of shape (n_components, 1, n_padded)
+        Ones: unit diagonal factors for :func:`_diagonal_squares`.
+    """
+    n_components, n_padded = means.shape
+    shared = prec.shape[1] > 1 and n_components > 1 and n_padded > 2 and prec.itemsize == 8
+    for k in range(1, n_components if shared else 0):
+        for i in range(n_padded):
+            for j in range(n_padded):
+                if prec[k, i, j] != prec[0, i, j]:
+                    shared = False
+    centre = np.zeros(n_padded, means.dtype)
+    nu = np.zeros((n_components, n_padded), means.dtype)
+    unit = np.ones((n_components, 1, n_padded), means.dtype)
+    if not shared:
+        return False, nu, centre, unit
+    for k in range(n_components):
+        for i in range(n_padded):
+            centre[i] += means[k, i] / n_components
+    for k in range(n_components):
+        for j in range(n_padded):
+            total = 0.0
+            for i in range(j + 1):
+                total += (means[k, i] - centre[i]) * prec[0, i, j]
+            nu[k, j] = total
+    return True, nu, centre, unit
+
+
+@njit(**JIT)
+def tile_shared_log_probs(xt, n_points, centre, factor, nu, unit, const, lp, yt):
+    """:func:`tile_log_probs` for components that share one full factor.
+
+    Parameters
+    ----------
+    xt : array of shape (n_padded, TILE)
+    n_points : int
+    centre, factor, nu, unit
+        From :func:`shared_factor`; ``factor`` is one padded factor,
+        shape (n_padded, n_padded).
+    const : array of shape (n_components,)
+    lp : array of shape (n_components, TILE)
+        Output.
+    yt : array of shape (n_padded, TILE)
+        Scratch: the transformed tile.
+    """
+    _transform_tile(xt, n_points, centre, factor, yt)
+    for k in range(nu.shape[0]):
+        _diagonal_squares(yt, n_points, nu, unit, k, lp)
+        _log_density_from_square(lp, n_points, k, const[k])
+
+
+@njit(**JIT)
+def _transform_tile(xt, n_points, centre, factor, yt):
+    """``yt[:, t] = (x_t - centre)^T P`` for an upper-triangular ``P``, four
+    output features at a time (the blocks of :func:`_triangular_squares`)."""
+    for jb in range(0, xt.shape[0], FEATURE_BLOCK):
+        for ib in range(0, jb + FEATURE_BLOCK, FEATURE_BLOCK):
+            m = block_values(centre, ib)
+            c = factor_block(factor, ib, jb)
+            if ib == 0 and jb == 0:
+                for t in range(n_points):
+                    a0, a1, a2, a3 = _diagonal_block_product(xt, t, ib, m, c)
+                    yt[jb, t] = a0
+                    yt[jb + 1, t] = a1
+                    yt[jb + 2, t] = a2
+                    yt[jb + 3, t] = a3
+            elif ib == 0:
+                for t in range(n_points):
+                    a0, a1, a2, a3 = _block_product(xt, t, ib, m, c)
+                    yt[jb, t] = a0
+                    yt[jb + 1, t] = a1
+                    yt[jb + 2, t] = a2
+                    yt[jb + 3, t] = a3
+            elif ib == jb:
+                for t in range(n_points):
+                    a0, a1, a2, a3 = _diagonal_block_product(xt, t, ib, m, c)
+                    yt[jb, t] += a0
+                    yt[jb + 1, t] += a1
+                    yt[jb + 2, t] += a2
+                    yt[jb + 3, t] += a3
+            else:
+                for t in range(n_points):
+                    a0, a1, a2, a3 = _block_product(xt, t, ib, m, c)
+                    yt[jb, t] += a0
+                    yt[jb + 1, t] += a1
+                    yt[jb + 2, t] += a2
+                    yt[jb + 3, t] += a3
 
 
 @njit(**JIT)
