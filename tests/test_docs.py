@@ -261,7 +261,8 @@ def render_api():
         "",
         "## The `.gmm` accessor on xarray objects",
         "",
-        "`import gmm_numba` registers `.gmm` on every `xarray.DataArray` and `xarray.Dataset`.",
+        "`import gmm_numba` registers `.gmm` on every `xarray.DataArray` and `xarray.Dataset` (at once if "
+        "xarray is already imported, otherwise as soon as it is).",
         "",
     ]
     for name in public_members(GMMAccessor):
