@@ -216,7 +216,7 @@ def test_keyboard_interrupt_keeps_previous_fit(cov, warm_start):
 # -------------------------------------------------------------- (d) real SIGINT
 CHILD = textwrap.dedent(
     """
-    import sys, time, warnings
+    import os, sys, time, traceback, warnings
     import numpy as np
     from gmm_numba import GaussianMixture
     warnings.simplefilter("ignore")
@@ -226,9 +226,19 @@ CHILD = textwrap.dedent(
     X = rng.standard_normal((400_000, 8))
     print("started", flush=True)
     i = 0
-    while True:
-        GaussianMixture(8, max_iter=1000, tol=0.0, random_state=i).fit(X)
-        i += 1
+    try:
+        while True:
+            GaussianMixture(8, max_iter=1000, tol=0.0, random_state=i).fit(X)
+            i += 1
+    except BaseException:
+        # Numba's dispatcher may wrap the pending KeyboardInterrupt in a
+        # SystemError (the chain still names it). Leave at once: the test times
+        # the interruption of the fit, not the interpreter's shutdown of its
+        # thread pools, which twice in full test runs had not finished 30 s
+        # after the interrupt.
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(130)
     """
 )
 
@@ -262,8 +272,8 @@ def test_sigint_interrupts_fit_promptly():
             proc.kill()
             proc.wait()
     print(f"SIGINT latency: {latency:.3f} s (exit code {proc.returncode})")
-    assert proc.returncode != 0
-    assert "KeyboardInterrupt" in stderr or proc.returncode == -signal.SIGINT, stderr[-2000:]
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "KeyboardInterrupt" in stderr, stderr[-2000:]
     assert latency < SIGINT_BUDGET, f"SIGINT took {latency:.2f} s to stop the fit"
 
 
