@@ -10,9 +10,15 @@ branches on:
   of the diagonal precisions (diag and spherical models).
 """
 
-from .estep import em_statistics, per_sample_scores
-from .kmeans import kmeans_plusplus, nearest_center_statistics, random_responsibility_statistics
-from .linalg import precision_cholesky
+from . import estep, kmeans, linalg
+from .interrupts import interruptible
+
+em_statistics = interruptible(estep.em_statistics)
+per_sample_scores = interruptible(estep.per_sample_scores)
+kmeans_plusplus = interruptible(kmeans.kmeans_plusplus)
+nearest_center_statistics = interruptible(kmeans.nearest_center_statistics)
+random_responsibility_statistics = interruptible(kmeans.random_responsibility_statistics)
+precision_cholesky = interruptible(linalg.precision_cholesky)
 
 __all__ = [
     "em_statistics",
