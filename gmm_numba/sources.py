@@ -167,7 +167,8 @@ def compute_dtype(data_dtype, factors):
     Parameters
     ----------
     data_dtype : numpy dtype, float32 or float64
-    factors : ndarray of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
+    factors : ndarray of shape (n_components, n_features, n_features), (n_components, 1, n_features)
+        or (n_components, 1, 1)
 
     Returns
     -------

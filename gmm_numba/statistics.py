@@ -24,8 +24,10 @@ class SufficientStatistics:
         ``sum_n w_n r_nk``.
     s1 : ndarray of shape (n_components, n_features)
         ``sum_n w_n r_nk (x_n - c_k)``.
-    s2 : ndarray of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
-        ``sum_n w_n r_nk (x_n - c_k)(x_n - c_k)^T``, or only its diagonal.
+    s2 : ndarray of shape (n_components, n_features, n_features), (n_components, 1, n_features)
+        or (n_components, 1, 1)
+        ``sum_n w_n r_nk (x_n - c_k)(x_n - c_k)^T``, only its diagonal, or
+        only its trace (what the spherical model needs).
     shifts : ndarray of shape (n_components, n_features)
         The shifts ``c_k`` (the means the statistics were taken about).
     """
@@ -78,6 +80,17 @@ class SufficientStatistics:
 
     def scatter_diagonal(self):
         """Diagonal of :meth:`scatter`, shape (n_components, n_features)."""
+        if self.s2.shape[2] != self.n_features:
+            raise ValueError("these statistics hold only the trace of the second moments")
         d = self.s1 / self.nk[:, None]
         s2_diag = self.s2[:, 0, :] if self.s2.shape[1] == 1 else np.diagonal(self.s2, axis1=1, axis2=2)
         return s2_diag - self.nk[:, None] * d * d
+
+    def scatter_trace(self):
+        """Trace of :meth:`scatter`, shape (n_components,): ``sum_n w_n r_nk ||x_n - mu_k||^2``."""
+        d = self.s1 / self.nk[:, None]
+        if self.s2.shape[1] == 1:
+            s2_trace = self.s2[:, 0, :].sum(axis=1)
+        else:
+            s2_trace = np.trace(self.s2, axis1=1, axis2=2)
+        return s2_trace - self.nk * (d * d).sum(axis=1)

@@ -63,6 +63,8 @@ def s2_in_kernel_layout(model, s2_full):
     """The naive (K, D, D) second moments in the layout the kernel returns."""
     if model.kernel == "full":
         return s2_full
+    if model.name == "spherical":
+        return np.trace(s2_full, axis1=1, axis2=2)[:, None, None]
     return np.diagonal(s2_full, axis1=1, axis2=2)[:, None, :]
 
 
@@ -206,12 +208,13 @@ def test_m_step_after_kernel_matches_np_cov(dtype, cov_type, weighted, make_para
 
 @pytest.mark.parametrize(
     "cov_type, layout",
-    [(c, "full") for c in COVARIANCE_TYPES] + [("diag", "diagonal"), ("spherical", "diagonal")],
+    [(c, "full") for c in COVARIANCE_TYPES]
+    + [("diag", "diagonal"), ("spherical", "diagonal"), ("spherical", "trace")],
 )
 @pytest.mark.parametrize("shift", ["zero", "random", "far"])
 def test_m_step_from_naive_statistics(cov_type, shift, layout):
     """The M-step alone, from statistics computed naively about arbitrary shifts
-    (full (K, D, D) or diagonal (K, 1, D) second moments)."""
+    (full (K, D, D), diagonal (K, 1, D) or trace (K, 1, 1) second moments)."""
     rng = np.random.default_rng(4)
     n, d, k = 400, 3, 3
     X = rng.normal(size=(n, d)) * [1.0, 2.0, 0.5] + [3.0, -1.0, 0.0]
@@ -223,7 +226,11 @@ def test_m_step_from_naive_statistics(cov_type, shift, layout):
         "far": 50.0 + rng.normal(size=(k, d)),
     }[shift]
     ref = naive.statistics_from_responsibilities(X, w, resp, shifts)
-    s2 = ref["s2"] if layout == "full" else np.diagonal(ref["s2"], axis1=1, axis2=2)[:, None, :].copy()
+    s2 = {
+        "full": ref["s2"],
+        "diagonal": np.diagonal(ref["s2"], axis1=1, axis2=2)[:, None, :].copy(),
+        "trace": np.trace(ref["s2"], axis1=1, axis2=2)[:, None, None],
+    }[layout]
     stats = SufficientStatistics(ref["W"], np.nan, np.nan, ref["nk"], ref["s1"], s2, shifts)
     reg = np.array([1e-3, 2e-3, 3e-3])  # a per-feature reg_covar
     new = m_step(get_model(cov_type), stats, reg)

@@ -1,13 +1,17 @@
 """Numba kernels: contiguous arrays and scalars in, arrays out.
 
 Nothing here knows about covariance models, estimators or labels. Precision
-factors come in one of two layouts, which is the only thing a kernel
+factors come in one of three layouts, which is the only thing a kernel
 branches on:
 
 * full factors, shape ``(n_components, n_features, n_features)``: the upper
   triangular ``P_k`` with ``Sigma_k^-1 = P_k P_k^T`` (full and tied models);
 * diagonal factors, shape ``(n_components, 1, n_features)``: the square roots
-  of the diagonal precisions (diag and spherical models).
+  of the diagonal precisions (diag model);
+* spherical factors, shape ``(n_components, 1, 1)``: the square root of each
+  component's one precision (spherical model). The E-step then returns only
+  the trace of the second moments, which it gets from the squared distances
+  it has computed anyway.
 """
 
 from . import estep, kmeans, linalg

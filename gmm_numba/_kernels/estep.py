@@ -5,7 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL_JIT, TILE
-from .moments import tile_moments
+from .moments import tile_first_moments, tile_moments
 from .reduction import sum_over_blocks
 from .tiles import (
     FEATURE_BLOCK,
@@ -16,6 +16,7 @@ from .tiles import (
     padded_parameters,
     shared_factor,
     tile_argmax,
+    tile_buffer,
     tile_log_probs,
     tile_normalise,
     tile_shared_log_probs,
@@ -34,8 +35,9 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
         Per-sample weights; an empty array means every weight is 1.
     means : array of shape (n_components, n_features), float64
         Current means; also the shifts ``c_k`` of the moments.
-    prec : array of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
-        Full (upper triangular) or diagonal precision factors, float64.
+    prec : array of shape (n_components, n_features, n_features), (n_components, 1, n_features)
+        or (n_components, 1, 1)
+        Full (upper triangular), diagonal or spherical precision factors, float64.
     log_weights, log_det : arrays of shape (n_components,), float64
         ``log pi_k`` and ``log |P_k|``.
     block : int
@@ -52,22 +54,27 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
     nk : array of shape (n_components,)
     s1 : array of shape (n_components, n_features)
         ``sum_n w_n r_nk (x_n - c_k)``.
-    s2 : array of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
-        ``sum_n w_n r_nk (x_n - c_k)(x_n - c_k)^T`` (full factors) or its
-        diagonal (diagonal factors). All outputs are float64.
+    s2 : array of shape (n_components, n_features, n_features), (n_components, 1, n_features)
+        or (n_components, 1, 1)
+        ``sum_n w_n r_nk (x_n - c_k)(x_n - c_k)^T`` (full factors), its
+        diagonal (diagonal factors) or its trace ``sum_n w_n r_nk ||x_n - c_k||^2``
+        (spherical factors). All outputs are float64.
     """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     full = prec.shape[1] != 1
+    # the trace comes from the squared distances of the log-densities, at no extra pass
+    spherical = prec.shape[2] == 1
     n_padded = padded_features(n_features)
     rows = n_padded if full else 1
+    columns = 1 if spherical else n_padded
     weighted = sample_weight.shape[0] > 0
     n_blocks = (n_samples + block - 1) // block
 
     acc_scalars = np.zeros((n_blocks, 3))
     acc_nk = np.zeros((n_blocks, n_components))
     acc_s1 = np.zeros((n_blocks, n_components, n_padded))
-    acc_s2 = np.zeros((n_blocks, n_components, rows, n_padded))
+    acc_s2 = np.zeros((n_blocks, n_components, rows, columns))
 
     mu, pc = padded_parameters(means, prec, like)
     const = component_constants(log_weights, log_det, n_features, like)
@@ -75,14 +82,15 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
 
     for b in prange(n_blocks):
         xt = new_tile(n_features, like)
-        y = np.empty((FEATURE_BLOCK, TILE), like.dtype)
-        yt = np.empty((mu.shape[1] if shared else 0, TILE), like.dtype)
-        lp = np.empty((n_components, TILE), like.dtype)
+        y = tile_buffer(FEATURE_BLOCK, like)
+        yt = tile_buffer(mu.shape[1] if shared else 0, like)
+        lp = tile_buffer(n_components, like)
         lse = np.empty(TILE)
         log_norm = np.empty(TILE)
         inv_total = np.empty(TILE, like.dtype)
         top = np.empty(TILE, like.dtype)
         wt = np.empty(TILE, like.dtype)
+        squares = tile_buffer(n_components if spherical else 0, like)
         stop = min(n_samples, (b + 1) * block)
         for start in range(b * block, stop, TILE):
             nt = min(TILE, stop - start)
@@ -90,7 +98,7 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
             if shared:
                 tile_shared_log_probs(xt, nt, centre, pc[0], nu, unit, const, lp, yt)
             else:
-                tile_log_probs(xt, nt, mu, pc, const, lp, y)
+                tile_log_probs(xt, nt, mu, pc, const, lp, y, squares)
             tile_normalise(lp, nt, lse, log_norm, inv_total, top)
 
             w_sum = 0.0
@@ -114,12 +122,23 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
                     lp[k, t] = r
                     nk_sum += r
                 acc_nk[b, k] += nk_sum
-                tile_moments(xt, nt, lp[k], mu[k], full, acc_s1[b, k], acc_s2[b, k])
+                if spherical:
+                    tile_first_moments(xt, nt, lp[k], mu[k], acc_s1[b, k])
+                    trace_sum = 0.0
+                    for t in range(nt):
+                        trace_sum += lp[k, t] * squares[k, t]
+                    acc_s2[b, k, 0, 0] += trace_sum
+                else:
+                    tile_moments(xt, nt, lp[k], mu[k], full, acc_s1[b, k], acc_s2[b, k])
 
     scalars = sum_over_blocks(acc_scalars)
     nk = sum_over_blocks(acc_nk)
     s1 = np.ascontiguousarray(sum_over_blocks(acc_s1)[:, :n_features])
-    s2 = np.ascontiguousarray(sum_over_blocks(acc_s2)[:, : n_features if full else 1, :n_features])
+    s2 = np.ascontiguousarray(sum_over_blocks(acc_s2)[:, : n_features if full else 1, : 1 if spherical else n_features])
+    if spherical:
+        # the squares were scaled by the factor p_k: ||(x - mu_k) p_k||^2
+        for k in range(n_components):
+            s2[k, 0, 0] /= np.float64(pc[k, 0, 0]) ** 2
     if full:
         for k in range(n_components):
             for i in range(n_features):
@@ -153,14 +172,15 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, like, lse_out
     shared, nu, centre, unit = shared_factor(mu, pc)
     for b in prange(n_blocks):
         xt = new_tile(n_features, like)
-        y = np.empty((FEATURE_BLOCK, TILE), like.dtype)
-        yt = np.empty((mu.shape[1] if shared else 0, TILE), like.dtype)
-        lp = np.empty((n_components, TILE), like.dtype)
+        y = tile_buffer(FEATURE_BLOCK, like)
+        yt = tile_buffer(mu.shape[1] if shared else 0, like)
+        lp = tile_buffer(n_components, like)
         lse = np.empty(TILE)
         log_norm = np.empty(TILE)
         inv_total = np.empty(TILE, like.dtype)
         top = np.empty(TILE, like.dtype)
         best = np.empty(TILE, np.int64)
+        no_squares = tile_buffer(0, like)
         stop = min(n_samples, (b + 1) * block)
         for start in range(b * block, stop, TILE):
             nt = min(TILE, stop - start)
@@ -168,7 +188,7 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, like, lse_out
             if shared:
                 tile_shared_log_probs(xt, nt, centre, pc[0], nu, unit, const, lp, yt)
             else:
-                tile_log_probs(xt, nt, mu, pc, const, lp, y)
+                tile_log_probs(xt, nt, mu, pc, const, lp, y, no_squares)
             tile_argmax(lp, nt, best, top)
             tile_normalise(lp, nt, lse, log_norm, inv_total, top)
             for t in range(nt):

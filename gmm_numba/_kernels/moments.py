@@ -17,7 +17,7 @@ def tile_moments(xt, n_points, r, shift, full, s1, s2):
 
     Parameters
     ----------
-    xt : array of shape (n_padded, TILE)
+    xt : array of shape (n_padded, TILE + ROW_PAD)
         Zero-padded tile.
     n_points : int
     r : array of shape (TILE,)
@@ -38,6 +38,33 @@ def tile_moments(xt, n_points, r, shift, full, s1, s2):
             _diagonal_block(xt, n_points, r, shift, ib, s1, s2)
         else:
             _diagonal_only(xt, n_points, r, shift, ib, s1, s2)
+
+
+@njit(**JIT)
+def tile_first_moments(xt, n_points, r, shift, s1):
+    """Add ``sum_t r_t (x_t - shift)`` to ``s1`` (shapes as in :func:`tile_moments`)."""
+    if xt.shape[0] == 2:
+        m0, m1 = shift[0], shift[1]
+        a0 = a1 = xt.dtype.type(0.0)
+        for t in range(n_points):
+            a0 += r[t] * (xt[0, t] - m0)
+            a1 += r[t] * (xt[1, t] - m1)
+        s1[0] += a0
+        s1[1] += a1
+        return
+    for ib in range(0, xt.shape[0], FEATURE_BLOCK):
+        m = block_values(shift, ib)
+        a0 = a1 = a2 = a3 = xt.dtype.type(0.0)
+        for t in range(n_points):
+            d0, d1, d2, d3 = block_deviations(xt, t, ib, m)
+            a0 += r[t] * d0
+            a1 += r[t] * d1
+            a2 += r[t] * d2
+            a3 += r[t] * d3
+        s1[ib] += a0
+        s1[ib + 1] += a1
+        s1[ib + 2] += a2
+        s1[ib + 3] += a3
 
 
 @njit(**JIT)

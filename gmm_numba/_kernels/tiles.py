@@ -1,8 +1,8 @@
 """Per-tile building blocks shared by the E-step kernels.
 
 A tile is up to ``TILE`` points copied transposed into an
-``(n_features, TILE)`` buffer, so that every loop over points runs over
-contiguous memory and vectorises.
+``(n_features, TILE + ROW_PAD)`` buffer, so that every loop over points runs
+over contiguous memory and vectorises.
 """
 
 import math
@@ -33,12 +33,14 @@ def padded_parameters(means, prec, dtype_like):
     """Means and precision factors zero-padded to whole feature blocks.
 
     Padded features have mean 0 and precision factor 0, so with a
-    zero-padded tile they add nothing to any product.
+    zero-padded tile they add nothing to any product. A spherical factor
+    (one value per component) is repeated over the features.
 
     Parameters
     ----------
     means : array of shape (n_components, n_features)
-    prec : array of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
+    prec : array of shape (n_components, n_features, n_features), (n_components, 1, n_features)
+        or (n_components, 1, 1)
     dtype_like : array
         The results take its dtype.
 
@@ -57,14 +59,27 @@ def padded_parameters(means, prec, dtype_like):
             mu[k, j] = means[k, j]
         for i in range(prec.shape[1]):
             for j in range(n_features):
-                pc[k, i, j] = prec[k, i, j]
+                pc[k, i, j] = prec[k, i, min(j, prec.shape[2] - 1)]
     return mu, pc
+
+
+#: Spare columns at the end of every row of a per-tile buffer. Rows of
+#: 512 float64 (or 1024 float32) would lie exactly 4 KB apart, so that the
+#: loops that read or write several rows at once hit the same level-1 cache
+#: set and suffer 4K aliasing: transposing a D = 32 tile was 4x slower.
+ROW_PAD = 16
+
+
+@njit(**JIT)
+def tile_buffer(rows, dtype_like):
+    """An uninitialised per-tile buffer of ``rows`` rows of ``TILE + ROW_PAD`` columns."""
+    return np.empty((rows, TILE + ROW_PAD), dtype_like.dtype)
 
 
 @njit(**JIT)
 def new_tile(n_features, dtype_like):
-    """A zeroed ``(n_padded_features, TILE)`` buffer for :func:`load_tile`."""
-    return np.zeros((padded_features(n_features), TILE), dtype_like.dtype)
+    """A zeroed ``(n_padded_features, TILE + ROW_PAD)`` buffer for :func:`load_tile`."""
+    return np.zeros((padded_features(n_features), TILE + ROW_PAD), dtype_like.dtype)
 
 
 @njit(**JIT)
@@ -86,15 +101,16 @@ def load_tile(X, start, n_points, xt):
 
 
 @njit(**JIT)
-def tile_log_probs(xt, n_points, means, prec, const, lp, y):
+def tile_log_probs(xt, n_points, means, prec, const, lp, y, squares):
     """Weighted log-densities of a tile.
 
     Writes ``lp[k, t] = const[k] - ||(x_t - mu_k)^T P_k||^2 / 2`` where
-    ``const[k] = log pi_k + log|P_k| - D log(2 pi) / 2``.
+    ``const[k] = log pi_k + log|P_k| - D log(2 pi) / 2``, and keeps the
+    squared norms in ``squares`` unless it is empty.
 
     Parameters
     ----------
-    xt : array of shape (n_padded, TILE)
+    xt : array of shape (n_padded, TILE + ROW_PAD)
         Zero-padded tile (see :func:`new_tile`).
     n_points : int
         Number of valid columns of ``xt``.
@@ -103,12 +119,15 @@ def tile_log_probs(xt, n_points, means, prec, const, lp, y):
         Zero-padded upper-triangular or diagonal precision factors
         (see :func:`padded_parameters`).
     const : array of shape (n_components,)
-    lp : array of shape (n_components, TILE)
+    lp : array of shape (n_components, TILE + ROW_PAD)
         Output.
-    y : array of shape (FEATURE_BLOCK, TILE)
+    y : array of shape (FEATURE_BLOCK, TILE + ROW_PAD)
         Scratch space.
+    squares : array of shape (n_components, TILE + ROW_PAD) or (0, TILE + ROW_PAD)
+        Output: ``||(x_t - mu_k)^T P_k||^2``, if not empty.
     """
     n_components = means.shape[0]
+    keep = squares.shape[0] > 0
     for k in range(n_components):
         if xt.shape[0] == 2:
             _two_feature_squares(xt, n_points, means, prec, k, lp)
@@ -116,6 +135,9 @@ def tile_log_probs(xt, n_points, means, prec, const, lp, y):
             _diagonal_squares(xt, n_points, means, prec, k, lp)
         else:
             _triangular_squares(xt, n_points, means, prec, k, lp, y)
+        if keep:
+            for t in range(n_points):
+                squares[k, t] = lp[k, t]
         _log_density_from_square(lp, n_points, k, const[k])
 
 
@@ -159,8 +181,8 @@ def _two_feature_squares(xt, n_points, means, prec, k, lp):
 def _diagonal_squares(xt, n_points, means, prec, k, lp):
     """``lp[k, t] = sum_i ((x_ti - mu_ki) p_ki)^2``, four features per pass."""
     for ib in range(0, xt.shape[0], FEATURE_BLOCK):
-        m = block_values(means[k], ib)
         p = block_values(prec[k, 0], ib)
+        m = (means[k, ib] * p[0], means[k, ib + 1] * p[1], means[k, ib + 2] * p[2], means[k, ib + 3] * p[3])
         if ib == 0:
             for t in range(n_points):
                 lp[k, t] = _scaled_square_sum(xt, t, ib, m, p)
@@ -172,11 +194,10 @@ def _diagonal_squares(xt, n_points, means, prec, k, lp):
 @njit(inline="always", **JIT)
 def _scaled_square_sum(xt, t, ib, m, p):
     """``sum_i ((x_t[ib + i] - m_i) p_i)^2`` over one block of four features."""
-    d0, d1, d2, d3 = block_deviations(xt, t, ib, m)
-    z0 = d0 * p[0]
-    z1 = d1 * p[1]
-    z2 = d2 * p[2]
-    z3 = d3 * p[3]
+    z0 = xt[ib, t] * p[0] - m[0]
+    z1 = xt[ib + 1, t] * p[1] - m[1]
+    z2 = xt[ib + 2, t] * p[2] - m[2]
+    z3 = xt[ib + 3, t] * p[3] - m[3]
     return (z0 * z0 + z1 * z1) + (z2 * z2 + z3 * z3)
 
 
@@ -316,15 +337,15 @@ def tile_shared_log_probs(xt, n_points, centre, factor, nu, unit, const, lp, yt)
 
     Parameters
     ----------
-    xt : array of shape (n_padded, TILE)
+    xt : array of shape (n_padded, TILE + ROW_PAD)
     n_points : int
     centre, factor, nu, unit
         From :func:`shared_factor`; ``factor`` is one padded factor,
         shape (n_padded, n_padded).
     const : array of shape (n_components,)
-    lp : array of shape (n_components, TILE)
+    lp : array of shape (n_components, TILE + ROW_PAD)
         Output.
-    yt : array of shape (n_padded, TILE)
+    yt : array of shape (n_padded, TILE + ROW_PAD)
         Scratch: the transformed tile.
     """
     _transform_tile(xt, n_points, centre, factor, yt)
@@ -384,7 +405,7 @@ def tile_argmax(lp, n_points, best, top):
 
     Parameters
     ----------
-    lp : array of shape (n_components, TILE)
+    lp : array of shape (n_components, TILE + ROW_PAD)
     n_points : int
     best : int64 array of shape (TILE,)
         Output.
@@ -422,7 +443,7 @@ def tile_normalise(lp, n_points, lse, log_norm, inv_total, top):
 
     Parameters
     ----------
-    lp : array of shape (n_components, TILE)
+    lp : array of shape (n_components, TILE + ROW_PAD)
     n_points : int
     lse, log_norm : float64 arrays of shape (TILE,)
     inv_total, top : arrays of shape (TILE,), of the dtype of ``lp``

@@ -72,8 +72,9 @@ class CovarianceModel(ABC):
 
         Returns
         -------
-        ndarray of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
-            C-contiguous float64.
+        ndarray of shape (n_components, n_features, n_features), (n_components, 1, n_features)
+        or (n_components, 1, 1)
+            C-contiguous float64 (full, diagonal or spherical layout; see :mod:`gmm_numba._kernels`).
         """
 
     @abstractmethod

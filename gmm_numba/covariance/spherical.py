@@ -18,7 +18,9 @@ class Spherical(CovarianceModel):
         return n_components
 
     def covariances(self, stats, reg_covar):
-        return (stats.scatter_diagonal() / stats.nk[:, None] + reg_covar).mean(axis=1)
+        # the mean over features of the diagonal model's variances
+        reg = np.broadcast_to(reg_covar, (stats.n_features,)).mean()
+        return stats.scatter_trace() / (stats.nk * stats.n_features) + reg
 
     def precisions_cholesky(self, covariances):
         check_positive_variances(covariances)
@@ -32,7 +34,8 @@ class Spherical(CovarianceModel):
         return precisions_cholesky**2
 
     def kernel_factors(self, precisions_cholesky, n_components, n_features):
-        return as_contiguous(np.repeat(precisions_cholesky[:, None, None], n_features, axis=2))
+        # one factor per component: the kernels then return only the trace of the second moments
+        return as_contiguous(precisions_cholesky[:, None, None])
 
     def log_det_cholesky(self, precisions_cholesky, n_components, n_features):
         return n_features * np.log(precisions_cholesky)
