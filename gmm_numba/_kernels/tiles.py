@@ -89,8 +89,9 @@ def load_tile(X, start, n_points, xt):
     Rows of ``xt`` beyond ``X.shape[1]`` (the padding) are left as they are: zero.
     """
     n_features = X.shape[1]
-    if n_features <= 8:
-        # feature by feature: the runtime-length inner loop over a few features was 2x slower
+    if n_features <= 4:
+        # feature by feature: below five features the point-by-point loop was up to 25% slower,
+        # from five on it is faster (1.34 against 1.79 ns per value at D = 8)
         for i in range(n_features):
             for t in range(n_points):
                 xt[i, t] = X[start + t, i]
