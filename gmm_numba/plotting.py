@@ -18,6 +18,19 @@ def _pyplot():
     return plt
 
 
+def _axes(plt, ax, figsize):
+    """``ax``, or new Axes when it is None; anything else that is not Axes is refused."""
+    if ax is None:
+        return plt.subplots(figsize=figsize)[1]
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        raise TypeError(
+            f"ax must be matplotlib Axes (for example from plt.subplots()) or None, got {type(ax).__name__}."
+        )
+    return ax
+
+
 def plot_criterion(result, criterion=None, ax=None):
     """Criterion against the number of components, a line per covariance model, best marked.
 
@@ -45,8 +58,7 @@ def plot_criterion(result, criterion=None, ax=None):
     check_param("criterion", criterion, "option", options=CRITERIA)
     if criterion not in sel or not np.any(np.isfinite(sel[criterion].values)):
         raise ValueError(f"The selection has no finite {criterion} value to plot: every cell failed.")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    ax = _axes(plt, ax, (6, 4))
     ks = sel["n_components"].values
     for name in sel["covariance_type"].values:
         ax.plot(ks, sel[criterion].sel(covariance_type=name).values, marker="o", label=str(name))
@@ -117,8 +129,7 @@ def plot_classification(result, X, features=None, ax=None, responsibilities=None
     idx = _feature_pair(names, features)
     if responsibilities is not None:
         responsibilities = _check_responsibilities(responsibilities, values.shape[0])
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 5))
+    ax = _axes(plt, ax, (6, 5))
     colors = plt.get_cmap("tab10")
     if responsibilities is not None:
         r = np.asarray(responsibilities)[:, 0]

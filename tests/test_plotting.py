@@ -67,6 +67,14 @@ def test_plot_criterion_other_criterion_and_given_axes(sweep, tmp_path):
     assert (tmp_path / "aic.pdf").stat().st_size > 0
 
 
+@pytest.mark.parametrize("ax", ["left", 0, np.zeros(2)], ids=["string", "int", "array"])
+def test_plots_refuse_what_is_not_axes(sweep, faithful_frame, ax):
+    with pytest.raises(TypeError, match="ax must be matplotlib Axes"):
+        plot_criterion(sweep, ax=ax)
+    with pytest.raises(TypeError, match="ax must be matplotlib Axes"):
+        plot_classification(sweep, faithful_frame, ax=ax)
+
+
 def test_plot_criterion_needs_a_selection(faithful):
     single = gmm_numba.fit(faithful, 2, random_state=0)
     with pytest.raises(ValueError, match="selection"):
