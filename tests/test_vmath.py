@@ -46,9 +46,9 @@ def test_exp_matches_numpy_to_a_few_ulp(dtype, low, high, rtol):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_exp_flushes_below_the_floor_and_keeps_what_is_above(dtype):
-    x = np.array([-61.0, -60.0, -59.5, -1000.0, -np.inf], dtype)
+    x = np.array([-61.0, -60.0, -59.5, -1000.0, -np.inf, np.nan, -1e30], dtype)
     got = _exp_all(x, -60.0)
-    assert got[0] == 0 and got[3] == 0 and got[4] == 0
+    assert got[0] == 0 and got[3] == 0 and got[4] == 0 and got[5] == 0 and got[6] == 0
     np.testing.assert_allclose(got[1:3], np.exp(x[1:3].astype(np.float64)), rtol=1e-6)
 
 

@@ -63,16 +63,11 @@ def _float32_from_bits(typingctx, bits):
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
-#: 2^-1021 is the smallest power the exponent construction below handles.
-_EXP_MIN = -708.0
-_EXP_MAX = 709.0
 
 # float32: |r| <= ln(2)/2, Taylor degree 7 (truncation error below 6e-9).
 _LOG2E_32 = np.float32(_LOG2E)
 _LN2_HI_32 = np.float32(0.693359375)
 _LN2_LO_32 = np.float32(-2.12194440e-4)
-_EXP_MIN_32 = np.float32(-87.0)
-_EXP_MAX_32 = np.float32(88.0)
 _ROUND_32 = np.float32(128.5)
 _C32 = tuple(np.float32(1.0 / f) for f in (1, 1, 2, 6, 24, 120, 720, 5040))
 
@@ -87,7 +82,8 @@ def flushed_exp(x, floor):
     Parameters
     ----------
     x : float32 or float64
-        At most 709 (float64) or 88 (float32).
+        At most 709 (float64) or 88 (float32); anything below ``floor``,
+        ``-inf`` and NaN included, gives 0.
     floor : float
         At least -708 (float64) or -87 (float32). Flushing tiny results to
         zero keeps later arithmetic away from subnormal numbers, which are
@@ -114,12 +110,16 @@ def _flushed_exp(x, floor):
     return None
 
 
+# No clamping of x: below the floor (including -inf, where the conversion to
+# an integer is undefined) the result is discarded by the final select, and
+# above it the range is in the contract. Clamping cost 12% of the exp.
+
+
 def _exp64(x, floor):
-    v = min(max(x, _EXP_MIN), _EXP_MAX)
     # round to nearest by truncating a positive number (no libm floor call)
-    ki = np.int64(v * _LOG2E + 1024.5) - 1024
+    ki = np.int64(x * _LOG2E + 1024.5) - 1024
     k = np.float64(ki)
-    r = (v - k * _LN2_HI) - k * _LN2_LO
+    r = (x - k * _LN2_HI) - k * _LN2_LO
     r2 = r * r
     r4 = r2 * r2
     r8 = r4 * r4
@@ -132,10 +132,9 @@ def _exp64(x, floor):
 
 
 def _exp32(x, floor):
-    v = min(max(x, _EXP_MIN_32), _EXP_MAX_32)
-    ki = np.int64(v * _LOG2E_32 + _ROUND_32) - 128
+    ki = np.int64(x * _LOG2E_32 + _ROUND_32) - 128
     k = np.float32(ki)
-    r = (v - k * _LN2_HI_32) - k * _LN2_LO_32
+    r = (x - k * _LN2_HI_32) - k * _LN2_LO_32
     r2 = r * r
     r4 = r2 * r2
     q0 = (_C32[0] + r * _C32[1]) + r2 * (_C32[2] + r * _C32[3])
