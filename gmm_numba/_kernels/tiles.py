@@ -183,6 +183,7 @@ def _diagonal_squares(xt, n_points, means, prec, k, lp):
     """``lp[k, t] = sum_i ((x_ti - mu_ki) p_ki)^2``, four features per pass."""
     for ib in range(0, xt.shape[0], FEATURE_BLOCK):
         p = block_values(prec[k, 0], ib)
+        # the means scaled by the factor, as _scaled_square_sum takes them
         m = (means[k, ib] * p[0], means[k, ib + 1] * p[1], means[k, ib + 2] * p[2], means[k, ib + 3] * p[3])
         if ib == 0:
             for t in range(n_points):
@@ -194,7 +195,8 @@ def _diagonal_squares(xt, n_points, means, prec, k, lp):
 
 @njit(inline="always", **JIT)
 def _scaled_square_sum(xt, t, ib, m, p):
-    """``sum_i ((x_t[ib + i] - m_i) p_i)^2`` over one block of four features."""
+    """``sum_i (x_t[ib + i] p_i - m_i)^2`` over one block of four features, where
+    ``m_i = mu_i p_i`` (one multiply-add per feature for the scaled deviation)."""
     z0 = xt[ib, t] * p[0] - m[0]
     z1 = xt[ib + 1, t] * p[1] - m[1]
     z2 = xt[ib + 2, t] * p[2] - m[2]
