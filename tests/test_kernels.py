@@ -21,6 +21,8 @@ from scipy.special import logsumexp
 
 from gmm_numba import _kernels
 from gmm_numba._config import TILE, block_size
+from gmm_numba._kernels.moments import common_shift
+from gmm_numba._kernels.tiles import padded_parameters
 from gmm_numba.covariance import get_model
 from gmm_numba.errors import EmptyComponentError, SingularCovarianceError
 from gmm_numba.parameters import MixtureParameters, m_step
@@ -112,6 +114,53 @@ def test_em_statistics_zero_weight_component(dtype, make_parameters):
     assert np.all(np.isfinite(stats.s2))
     assert_close(stats.log_likelihood, ref["LL"], RTOL[dtype], "log-likelihood")
     assert_close(stats.nk, ref["nk"], RTOL[dtype], "N_k")
+
+
+@pytest.mark.parametrize("far", [False, True], ids=["common-shift", "own-shifts"])
+@pytest.mark.parametrize("shape", [(1500, 2, 4), (1500, 6, 6), (3000, 8, 9)], ids=lambda s: "N{}-D{}-K{}".format(*s))
+def test_diagonal_moments_about_a_common_shift(shape, far):
+    """Diagonal float64 moments are taken about the mean of the means (four
+    components per pass) unless a mean lies more than 100 of its standard
+    deviations from it; both ways match the naive statistics."""
+    n, d, k = shape
+    rng = np.random.default_rng(n + d + k)
+    means = rng.normal(size=(k, d)) * 3.0
+    if far:
+        means[-1] += 1e3  # 1000 standard deviations away: cancellation would cost ~1e-10
+    variances = rng.uniform(0.5, 2.0, size=(k, d))
+    labels = rng.integers(0, k, n)
+    X = np.ascontiguousarray(means[labels] + rng.normal(size=(n, d)) * np.sqrt(variances[labels]))
+    w = rng.uniform(0.0, 2.0, n)
+    model = get_model("diag")
+    params = MixtureParameters.from_covariances(model, np.full(k, 1.0 / k), means, variances)
+    factors = params.precisions_cholesky.reshape(k, 1, d)
+    mu, pc = estep_padding(means, factors)
+    use, _, _ = common_shift(mu, pc, True)
+    assert use is (not far)
+    stats = InMemoryData(X, w).em_statistics(params)
+    full = np.stack([np.diag(v) for v in variances])
+    ref = naive.em_statistics(X, w, params.weights, means, full)
+    assert_close(stats.nk, ref["nk"], 1e-10, "N_k")
+    assert_close(stats.s1, ref["s1"], 1e-10, "S1")
+    assert_close(stats.s2, np.diagonal(ref["s2"], axis1=1, axis2=2)[:, None, :], 1e-10, "S2")
+
+
+def test_common_shift_only_for_float64_diagonal_factors():
+    rng = np.random.default_rng(0)
+    means = rng.normal(size=(4, 8))
+    for like, diagonal, expected in [(np.empty(0), True, True), (np.empty(0, np.float32), True, False),
+                                     (np.empty(0), False, False)]:
+        mu, pc = estep_padding(means, np.ones((4, 1, 8)), like)
+        use, centre, offsets = common_shift(mu, pc, diagonal)
+        assert use is expected
+        rtol = 1e-6 if like.dtype == np.float32 else 1e-14
+        np.testing.assert_allclose(centre, means.mean(axis=0), rtol=rtol)
+        np.testing.assert_allclose(offsets, means - means.mean(axis=0), rtol=rtol, atol=rtol)
+
+
+def estep_padding(means, factors, like=None):
+    """The means and factors as ``em_statistics`` pads them."""
+    return padded_parameters(means, factors, np.empty(0) if like is None else like)
 
 
 # ------------------------------------------------------------------ scoring kernel

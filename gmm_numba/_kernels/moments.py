@@ -1,6 +1,9 @@
 """Per-tile first and second moments about a component's shift, four
-features per pass so that the partial sums stay in registers."""
+features per pass so that the partial sums stay in registers; and, for
+diagonal factors, moments about one shift common to all components, four
+components per pass."""
 
+import numpy as np
 from numba import njit
 
 from .._config import JIT
@@ -220,3 +223,174 @@ def _two_feature_moments(xt, n_points, r, shift, full, s1, s2):
     else:
         s2[0, 0] += c00
         s2[0, 1] += c11
+
+
+#: Largest squared distance, in the component's own standard deviations,
+#: between a diagonal component's mean and the common shift for which
+#: :func:`common_shift` allows moments about that shift. Turning them into
+#: moments about the mean costs ``1 + d^2`` units of rounding: at most
+#: ~2e-12 relative in float64.
+COMMON_SHIFT_LIMIT = 1e4
+
+#: Components whose diagonal moments :func:`tile_common_moments` takes in one pass.
+COMPONENT_BLOCK = 4
+
+
+@njit(**JIT)
+def common_shift(means, prec, diagonal):
+    """Whether the diagonal moments can be taken about one shift for all components.
+
+    About a common shift ``c`` the deviation ``z = x - c`` and its square are
+    computed once per point and feature and serve every component, which
+    takes the moments from four operations per feature, component and point
+    to about 1.5 (see :func:`tile_common_moments`). :func:`moments_about_means`
+    then turns them into moments about each mean; that cancels
+    ``(mu_ki - c_i)^2`` against the variance, so the shift is used only when
+    every mean lies within ``sqrt(COMMON_SHIFT_LIMIT)`` of its component's
+    standard deviations from it.
+
+    Parameters
+    ----------
+    means : array of shape (n_components, n_padded)
+    prec : array of shape (n_components, 1, n_padded)
+        Padded diagonal or spherical factors (see ``tiles.padded_parameters``);
+        not read unless ``diagonal``.
+    diagonal : bool
+        Whether the factors are diagonal (spherical factors have their own
+        trace-only path).
+
+    Returns
+    -------
+    use : bool
+        True only for diagonal factors, float64 arithmetic and means near
+        enough to ``c``.
+    centre : array of shape (n_padded,)
+        ``c``, the mean of the means.
+    offsets : array of shape (n_components, n_padded)
+        ``mu_k - c``.
+    """
+    n_components, n_padded = means.shape
+    centre = np.zeros(n_padded, means.dtype)
+    for k in range(n_components):
+        for i in range(n_padded):
+            centre[i] += means[k, i] / n_components
+    offsets = np.empty_like(means)
+    use = diagonal and means.itemsize == 8
+    for k in range(n_components):
+        for i in range(n_padded):
+            offsets[k, i] = means[k, i] - centre[i]
+            if use and (offsets[k, i] * prec[k, 0, i]) ** 2 > COMMON_SHIFT_LIMIT:
+                use = False
+    return use, centre, offsets
+
+
+@njit(**JIT)
+def tile_common_moments(xt, n_points, r, centre, s1, s2):
+    """Add one tile's diagonal moments about ``centre`` for every component.
+
+    ``s1[k, i] += sum_t r[k, t] z_ti`` and ``s2[k, 0, i] += sum_t r[k, t] z_ti^2``
+    with ``z_t = x_t - centre``. Four components share each ``z`` and ``z^2``
+    (two features per pass keeps the 16 partial sums in registers); the
+    components left over take one pass each.
+
+    Parameters
+    ----------
+    xt : array of shape (n_padded, TILE + ROW_PAD)
+        Zero-padded tile; ``n_padded`` is even.
+    n_points : int
+    r : array of shape (n_components, TILE + ROW_PAD)
+        Weights of the points for each component.
+    centre : array of shape (n_padded,)
+    s1 : float64 array of shape (n_components, n_padded)
+    s2 : float64 array of shape (n_components, 1, n_padded)
+    """
+    n_components = r.shape[0]
+    grouped = n_components - n_components % COMPONENT_BLOCK
+    for k in range(0, grouped, COMPONENT_BLOCK):
+        for ib in range(0, xt.shape[0], 2):
+            _four_component_moments(xt, n_points, r, k, ib, centre, s1, s2)
+    for k in range(grouped, n_components):
+        for ib in range(0, xt.shape[0], 2):
+            _one_component_moments(xt, n_points, r, k, ib, centre, s1, s2)
+
+
+@njit(**JIT)
+def _four_component_moments(xt, n_points, r, k, ib, centre, s1, s2):
+    """:func:`tile_common_moments` for components ``k:k+4`` and features ``ib:ib+2``."""
+    c0, c1 = centre[ib], centre[ib + 1]
+    zero = xt.dtype.type(0.0)
+    a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = zero
+    q00 = q01 = q10 = q11 = q20 = q21 = q30 = q31 = zero
+    for t in range(n_points):
+        z0 = xt[ib, t] - c0
+        z1 = xt[ib + 1, t] - c1
+        y0 = z0 * z0
+        y1 = z1 * z1
+        r0, r1, r2, r3 = r[k, t], r[k + 1, t], r[k + 2, t], r[k + 3, t]
+        a00 += r0 * z0
+        a01 += r0 * z1
+        a10 += r1 * z0
+        a11 += r1 * z1
+        a20 += r2 * z0
+        a21 += r2 * z1
+        a30 += r3 * z0
+        a31 += r3 * z1
+        q00 += r0 * y0
+        q01 += r0 * y1
+        q10 += r1 * y0
+        q11 += r1 * y1
+        q20 += r2 * y0
+        q21 += r2 * y1
+        q30 += r3 * y0
+        q31 += r3 * y1
+    _add_pair(s1, s2, k, ib, a00, a01, q00, q01)
+    _add_pair(s1, s2, k + 1, ib, a10, a11, q10, q11)
+    _add_pair(s1, s2, k + 2, ib, a20, a21, q20, q21)
+    _add_pair(s1, s2, k + 3, ib, a30, a31, q30, q31)
+
+
+@njit(**JIT)
+def _one_component_moments(xt, n_points, r, k, ib, centre, s1, s2):
+    """:func:`tile_common_moments` for component ``k`` and features ``ib:ib+2``."""
+    c0, c1 = centre[ib], centre[ib + 1]
+    a0 = a1 = q0 = q1 = xt.dtype.type(0.0)
+    for t in range(n_points):
+        z0 = xt[ib, t] - c0
+        z1 = xt[ib + 1, t] - c1
+        a0 += r[k, t] * z0
+        a1 += r[k, t] * z1
+        q0 += r[k, t] * (z0 * z0)
+        q1 += r[k, t] * (z1 * z1)
+    _add_pair(s1, s2, k, ib, a0, a1, q0, q1)
+
+
+@njit(inline="always", **JIT)
+def _add_pair(s1, s2, k, ib, a0, a1, q0, q1):
+    s1[k, ib] += a0
+    s1[k, ib + 1] += a1
+    s2[k, 0, ib] += q0
+    s2[k, 0, ib + 1] += q1
+
+
+@njit(**JIT)
+def moments_about_means(nk, offsets, s1, s2):
+    """Turn diagonal moments about the common shift into moments about each mean, in place.
+
+    With ``d = mu_k - c``: ``sum r (x - mu_k) = A - n_k d`` and
+    ``sum r (x - mu_k)^2 = Q - 2 d A + n_k d^2``, where ``A`` and ``Q`` are
+    the moments about ``c``.
+
+    Parameters
+    ----------
+    nk : array of shape (n_components,)
+    offsets : array of shape (n_components, >= n_features)
+        ``mu_k - c`` (see :func:`common_shift`).
+    s1 : array of shape (n_components, n_features)
+    s2 : array of shape (n_components, 1, n_features)
+    """
+    for k in range(s1.shape[0]):
+        for i in range(s1.shape[1]):
+            d = np.float64(offsets[k, i])
+            a = s1[k, i]
+            s1[k, i] = a - nk[k] * d
+            s2[k, 0, i] = (s2[k, 0, i] - 2.0 * d * a) + nk[k] * d * d
