@@ -57,7 +57,7 @@ def _threads_lines(peers):
     if "numba_num_threads" in numba_info:
         lines.append(
             f"gmm_numba: Numba {numba_info.get('numba_version')}, {numba_info['numba_num_threads']} threads, "
-            f"layer {numba_info.get('numba_threading_layer')}"
+            f"layer {numba_info.get('numba_threading_layer')}, vectors {numba_info.get('vector_width', 'n/a')}"
         )
     onedal = peers.get("onedal", {}).get("info", {})
     if "num_threads" in onedal:

@@ -1,11 +1,17 @@
 """Every Numba option of the package, in one place.
 
 The kernels import their decorator options from here so that a change of
-fastmath flags, tile size or caching policy is made once.
+fastmath flags, tile size or caching policy is made once. Importing it also
+settles the vector width (see :mod:`gmm_numba._vectors`), which has to happen
+before the first kernel is defined.
 """
 
 import math
 from contextlib import contextmanager
+
+from ._vectors import prefer_wide_vectors
+
+prefer_wide_vectors()
 
 #: LLVM fast-math flags. ``nnan`` and ``ninf`` are left out on purpose:
 #: log-sum-exp relies on ``-inf`` for components of zero weight.

@@ -55,6 +55,9 @@ class GmmNumbaPeer(InProcessPeer):
             import gmm_numba
 
             details["version"] = getattr(gmm_numba, "__version__", "unknown")
+            from gmm_numba import _vectors
+
+            details["vector_width"] = _vectors.status
         except Exception as exc:
             details["version"] = f"n/a ({type(exc).__name__})"
         try:
