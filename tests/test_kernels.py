@@ -116,42 +116,47 @@ def test_em_statistics_zero_weight_component(dtype, make_parameters):
     assert_close(stats.nk, ref["nk"], RTOL[dtype], "N_k")
 
 
+@pytest.mark.parametrize("cov_type", ["diag", "spherical"])
 @pytest.mark.parametrize("far", [False, True], ids=["common-shift", "own-shifts"])
 @pytest.mark.parametrize("shape", [(1500, 2, 4), (1500, 6, 6), (3000, 8, 9)], ids=lambda s: "N{}-D{}-K{}".format(*s))
-def test_diagonal_moments_about_a_common_shift(shape, far):
-    """Diagonal float64 moments are taken about the mean of the means (four
-    components per pass) unless a mean lies more than 100 of its standard
-    deviations from it; both ways match the naive statistics."""
+def test_moments_about_a_common_shift(shape, far, cov_type):
+    """Diagonal and spherical float64 first (and diagonal second) moments are
+    taken about the mean of the means (four components per pass) unless a
+    mean lies more than 100 of its standard deviations from it; both ways
+    match the naive statistics."""
     n, d, k = shape
     rng = np.random.default_rng(n + d + k)
     means = rng.normal(size=(k, d)) * 3.0
     if far:
         means[-1] += 1e3  # 1000 standard deviations away: cancellation would cost ~1e-10
-    variances = rng.uniform(0.5, 2.0, size=(k, d))
+    if cov_type == "spherical":
+        variances = np.repeat(rng.uniform(0.5, 2.0, size=(k, 1)), d, axis=1)
+        covariances = variances[:, 0]
+    else:
+        variances = covariances = rng.uniform(0.5, 2.0, size=(k, d))
     labels = rng.integers(0, k, n)
     X = np.ascontiguousarray(means[labels] + rng.normal(size=(n, d)) * np.sqrt(variances[labels]))
     w = rng.uniform(0.0, 2.0, n)
-    model = get_model("diag")
-    params = MixtureParameters.from_covariances(model, np.full(k, 1.0 / k), means, variances)
-    factors = params.precisions_cholesky.reshape(k, 1, d)
+    model = get_model(cov_type)
+    params = MixtureParameters.from_covariances(model, np.full(k, 1.0 / k), means, covariances)
+    factors = np.broadcast_to(params.precisions_cholesky.reshape(k, 1, -1), (k, 1, d))
     mu, pc = estep_padding(means, factors)
     use, _, _ = common_shift(mu, pc, True)
     assert use is (not far)
     stats = InMemoryData(X, w).em_statistics(params)
-    full = np.stack([np.diag(v) for v in variances])
-    ref = naive.em_statistics(X, w, params.weights, means, full)
+    ref = naive.em_statistics(X, w, params.weights, means, np.stack([np.diag(v) for v in variances]))
     assert_close(stats.nk, ref["nk"], 1e-10, "N_k")
     assert_close(stats.s1, ref["s1"], 1e-10, "S1")
-    assert_close(stats.s2, np.diagonal(ref["s2"], axis1=1, axis2=2)[:, None, :], 1e-10, "S2")
+    assert_close(stats.s2, s2_in_kernel_layout(model, ref["s2"]), 1e-10, "S2")
 
 
 def test_common_shift_only_for_float64_diagonal_factors():
     rng = np.random.default_rng(0)
     means = rng.normal(size=(4, 8))
-    for like, diagonal, expected in [(np.empty(0), True, True), (np.empty(0, np.float32), True, False),
-                                     (np.empty(0), False, False)]:
+    for like, allowed, expected in [(np.empty(0), True, True), (np.empty(0, np.float32), True, False),
+                                    (np.empty(0), False, False)]:
         mu, pc = estep_padding(means, np.ones((4, 1, 8)), like)
-        use, centre, offsets = common_shift(mu, pc, diagonal)
+        use, centre, offsets = common_shift(mu, pc, allowed)
         assert use is expected
         rtol = 1e-6 if like.dtype == np.float32 else 1e-14
         np.testing.assert_allclose(centre, means.mean(axis=0), rtol=rtol)

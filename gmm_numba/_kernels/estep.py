@@ -5,7 +5,14 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL_JIT, TILE
-from .moments import common_shift, moments_about_means, tile_common_moments, tile_first_moments, tile_moments
+from .moments import (
+    common_shift,
+    moments_about_means,
+    tile_common_first_moments,
+    tile_common_moments,
+    tile_first_moments,
+    tile_moments,
+)
 from .reduction import sum_over_blocks
 from .tiles import (
     FEATURE_BLOCK,
@@ -79,7 +86,8 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
     mu, pc = padded_parameters(means, prec, like)
     const = component_constants(log_weights, log_det, n_features, like)
     shared, nu, centre, unit = shared_factor(mu, pc)
-    common, shift, offsets = common_shift(mu, pc, not (full or spherical))
+    # moments about one shift for all components, when that is accurate (not for full factors)
+    common, shift, offsets = common_shift(mu, pc, not full)
 
     for b in prange(n_blocks):
         xt = new_tile(n_features, like)
@@ -123,17 +131,19 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
                     lp[k, t] = r
                     nk_sum += r
                 acc_nk[b, k] += nk_sum
-                if common:
-                    continue  # all components at once, below
                 if spherical:
-                    tile_first_moments(xt, nt, lp[k], mu[k], acc_s1[b, k])
                     trace_sum = 0.0
                     for t in range(nt):
                         trace_sum += lp[k, t] * squares[k, t]
                     acc_s2[b, k, 0, 0] += trace_sum
-                else:
+                    if not common:
+                        tile_first_moments(xt, nt, lp[k], mu[k], acc_s1[b, k])
+                elif not common:
                     tile_moments(xt, nt, lp[k], mu[k], full, acc_s1[b, k], acc_s2[b, k])
-            if common:
+            # the components together, about the common shift
+            if common and spherical:
+                tile_common_first_moments(xt, nt, lp, shift, acc_s1[b])
+            elif common:
                 tile_common_moments(xt, nt, lp, shift, acc_s1[b], acc_s2[b])
 
     scalars = sum_over_blocks(acc_scalars)
@@ -141,7 +151,7 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
     s1 = np.ascontiguousarray(sum_over_blocks(acc_s1)[:, :n_features])
     s2 = np.ascontiguousarray(sum_over_blocks(acc_s2)[:, : n_features if full else 1, : 1 if spherical else n_features])
     if common:
-        moments_about_means(nk, offsets, s1, s2)
+        moments_about_means(nk, offsets, s1, s2, not spherical)
     if spherical:
         # the squares were scaled by the factor p_k: ||(x - mu_k) p_k||^2
         for k in range(n_components):

@@ -237,7 +237,7 @@ COMPONENT_BLOCK = 4
 
 
 @njit(**JIT)
-def common_shift(means, prec, diagonal):
+def common_shift(means, prec, allowed):
     """Whether the diagonal moments can be taken about one shift for all components.
 
     About a common shift ``c`` the deviation ``z = x - c`` and its square are
@@ -254,15 +254,14 @@ def common_shift(means, prec, diagonal):
     means : array of shape (n_components, n_padded)
     prec : array of shape (n_components, 1, n_padded)
         Padded diagonal or spherical factors (see ``tiles.padded_parameters``);
-        not read unless ``diagonal``.
-    diagonal : bool
-        Whether the factors are diagonal (spherical factors have their own
-        trace-only path).
+        not read unless ``allowed``.
+    allowed : bool
+        Whether the factors are diagonal or spherical (not full).
 
     Returns
     -------
     use : bool
-        True only for diagonal factors, float64 arithmetic and means near
+        True only if ``allowed``, for float64 arithmetic and means near
         enough to ``c``.
     centre : array of shape (n_padded,)
         ``c``, the mean of the means.
@@ -275,7 +274,7 @@ def common_shift(means, prec, diagonal):
         for i in range(n_padded):
             centre[i] += means[k, i] / n_components
     offsets = np.empty_like(means)
-    use = diagonal and means.itemsize == 8
+    use = allowed and means.itemsize == 8
     for k in range(n_components):
         for i in range(n_padded):
             offsets[k, i] = means[k, i] - centre[i]
@@ -312,6 +311,41 @@ def tile_common_moments(xt, n_points, r, centre, s1, s2):
     for k in range(grouped, n_components):
         for ib in range(0, xt.shape[0], 2):
             _one_component_moments(xt, n_points, r, k, ib, centre, s1, s2)
+
+
+@njit(**JIT)
+def tile_common_first_moments(xt, n_points, r, centre, s1):
+    """``s1[k, i] += sum_t r[k, t] (x_ti - centre_i)`` for every component:
+    :func:`tile_common_moments` without the squares (spherical factors, whose
+    second moment comes from the distances)."""
+    n_components = r.shape[0]
+    grouped = n_components - n_components % COMPONENT_BLOCK
+    for k in range(0, grouped, COMPONENT_BLOCK):
+        for ib in range(0, xt.shape[0], 2):
+            c0, c1 = centre[ib], centre[ib + 1]
+            a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = xt.dtype.type(0.0)
+            for t in range(n_points):
+                z0 = xt[ib, t] - c0
+                z1 = xt[ib + 1, t] - c1
+                r0, r1, r2, r3 = r[k, t], r[k + 1, t], r[k + 2, t], r[k + 3, t]
+                a00 += r0 * z0
+                a01 += r0 * z1
+                a10 += r1 * z0
+                a11 += r1 * z1
+                a20 += r2 * z0
+                a21 += r2 * z1
+                a30 += r3 * z0
+                a31 += r3 * z1
+            s1[k, ib] += a00
+            s1[k, ib + 1] += a01
+            s1[k + 1, ib] += a10
+            s1[k + 1, ib + 1] += a11
+            s1[k + 2, ib] += a20
+            s1[k + 2, ib + 1] += a21
+            s1[k + 3, ib] += a30
+            s1[k + 3, ib + 1] += a31
+    for k in range(grouped, n_components):
+        tile_first_moments(xt, n_points, r[k], centre, s1[k])
 
 
 @njit(**JIT)
@@ -373,8 +407,8 @@ def _add_pair(s1, s2, k, ib, a0, a1, q0, q1):
 
 
 @njit(**JIT)
-def moments_about_means(nk, offsets, s1, s2):
-    """Turn diagonal moments about the common shift into moments about each mean, in place.
+def moments_about_means(nk, offsets, s1, s2, diagonal):
+    """Turn moments about the common shift into moments about each mean, in place.
 
     With ``d = mu_k - c``: ``sum r (x - mu_k) = A - n_k d`` and
     ``sum r (x - mu_k)^2 = Q - 2 d A + n_k d^2``, where ``A`` and ``Q`` are
@@ -386,11 +420,15 @@ def moments_about_means(nk, offsets, s1, s2):
     offsets : array of shape (n_components, >= n_features)
         ``mu_k - c`` (see :func:`common_shift`).
     s1 : array of shape (n_components, n_features)
-    s2 : array of shape (n_components, 1, n_features)
+    s2 : array of shape (n_components, 1, n_features) or (n_components, 1, 1)
+        Diagonal second moments, converted if ``diagonal``; a spherical trace
+        (from the distances to the means themselves) is left as it is.
+    diagonal : bool
     """
     for k in range(s1.shape[0]):
         for i in range(s1.shape[1]):
             d = np.float64(offsets[k, i])
             a = s1[k, i]
             s1[k, i] = a - nk[k] * d
-            s2[k, 0, i] = (s2[k, 0, i] - 2.0 * d * a) + nk[k] * d * d
+            if diagonal:
+                s2[k, 0, i] = (s2[k, 0, i] - 2.0 * d * a) + nk[k] * d * d
