@@ -336,14 +336,10 @@ def tile_common_first_moments(xt, n_points, r, centre, s1):
                 a21 += r2 * z1
                 a30 += r3 * z0
                 a31 += r3 * z1
-            s1[k, ib] += a00
-            s1[k, ib + 1] += a01
-            s1[k + 1, ib] += a10
-            s1[k + 1, ib + 1] += a11
-            s1[k + 2, ib] += a20
-            s1[k + 2, ib + 1] += a21
-            s1[k + 3, ib] += a30
-            s1[k + 3, ib + 1] += a31
+            _add_first_pair(s1, k, ib, a00, a01)
+            _add_first_pair(s1, k + 1, ib, a10, a11)
+            _add_first_pair(s1, k + 2, ib, a20, a21)
+            _add_first_pair(s1, k + 3, ib, a30, a31)
     for k in range(grouped, n_components):
         tile_first_moments(xt, n_points, r[k], centre, s1[k])
 
@@ -399,9 +395,14 @@ def _one_component_moments(xt, n_points, r, k, ib, centre, s1, s2):
 
 
 @njit(inline="always", **JIT)
-def _add_pair(s1, s2, k, ib, a0, a1, q0, q1):
+def _add_first_pair(s1, k, ib, a0, a1):
     s1[k, ib] += a0
     s1[k, ib + 1] += a1
+
+
+@njit(inline="always", **JIT)
+def _add_pair(s1, s2, k, ib, a0, a1, q0, q1):
+    _add_first_pair(s1, k, ib, a0, a1)
     s2[k, 0, ib] += q0
     s2[k, 0, ib + 1] += q1
 
