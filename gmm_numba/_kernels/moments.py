@@ -1,13 +1,13 @@
 """Per-tile first and second moments about a component's shift, four
 features per pass so that the partial sums stay in registers; and, for
-diagonal factors, moments about one shift common to all components, four
-components per pass."""
+diagonal and spherical factors, moments about one shift common to all
+components, four components per pass."""
 
 import numpy as np
 from numba import njit
 
 from .._config import JIT
-from .tiles import FEATURE_BLOCK, block_deviations, block_values
+from .tiles import FEATURE_BLOCK, block_deviations, block_values, mean_of_means
 
 
 @njit(**JIT)
@@ -226,7 +226,7 @@ def _two_feature_moments(xt, n_points, r, shift, full, s1, s2):
 
 
 #: Largest squared distance, in the component's own standard deviations,
-#: between a diagonal component's mean and the common shift for which
+#: between a (diagonal or spherical) component's mean and the common shift for which
 #: :func:`common_shift` allows moments about that shift. Turning them into
 #: moments about the mean costs ``1 + d^2`` units of rounding: at most
 #: ~2e-12 relative in float64.
@@ -238,7 +238,8 @@ COMPONENT_BLOCK = 4
 
 @njit(**JIT)
 def common_shift(means, prec, allowed):
-    """Whether the diagonal moments can be taken about one shift for all components.
+    """Whether the moments of diagonal or spherical components can be taken about
+    one shift for all of them.
 
     About a common shift ``c`` the deviation ``z = x - c`` and its square are
     computed once per point and feature and serve every component, which
@@ -269,10 +270,7 @@ def common_shift(means, prec, allowed):
         ``mu_k - c``.
     """
     n_components, n_padded = means.shape
-    centre = np.zeros(n_padded, means.dtype)
-    for k in range(n_components):
-        for i in range(n_padded):
-            centre[i] += means[k, i] / n_components
+    centre = mean_of_means(means)
     offsets = np.empty_like(means)
     use = allowed and means.itemsize == 8
     for k in range(n_components):
@@ -290,7 +288,7 @@ def tile_common_moments(xt, n_points, r, centre, s1, s2):
     ``s1[k, i] += sum_t r[k, t] z_ti`` and ``s2[k, 0, i] += sum_t r[k, t] z_ti^2``
     with ``z_t = x_t - centre``. Four components share each ``z`` and ``z^2``
     (two features per pass keeps the 16 partial sums in registers); the
-    components left over take one pass each.
+    components left over take :func:`tile_moments` about ``centre``.
 
     Parameters
     ----------
@@ -309,8 +307,7 @@ def tile_common_moments(xt, n_points, r, centre, s1, s2):
         for ib in range(0, xt.shape[0], 2):
             _four_component_moments(xt, n_points, r, k, ib, centre, s1, s2)
     for k in range(grouped, n_components):
-        for ib in range(0, xt.shape[0], 2):
-            _one_component_moments(xt, n_points, r, k, ib, centre, s1, s2)
+        tile_moments(xt, n_points, r[k], centre, False, s1[k], s2[k])
 
 
 @njit(**JIT)
@@ -377,21 +374,6 @@ def _four_component_moments(xt, n_points, r, k, ib, centre, s1, s2):
     _add_pair(s1, s2, k + 1, ib, a10, a11, q10, q11)
     _add_pair(s1, s2, k + 2, ib, a20, a21, q20, q21)
     _add_pair(s1, s2, k + 3, ib, a30, a31, q30, q31)
-
-
-@njit(**JIT)
-def _one_component_moments(xt, n_points, r, k, ib, centre, s1, s2):
-    """:func:`tile_common_moments` for component ``k`` and features ``ib:ib+2``."""
-    c0, c1 = centre[ib], centre[ib + 1]
-    a0 = a1 = q0 = q1 = xt.dtype.type(0.0)
-    for t in range(n_points):
-        z0 = xt[ib, t] - c0
-        z1 = xt[ib + 1, t] - c1
-        a0 += r[k, t] * z0
-        a1 += r[k, t] * z1
-        q0 += r[k, t] * (z0 * z0)
-        q1 += r[k, t] * (z1 * z1)
-    _add_pair(s1, s2, k, ib, a0, a1, q0, q1)
 
 
 @njit(inline="always", **JIT)

@@ -284,6 +284,19 @@ def _diagonal_block_product(xt, t, ib, m, c):
 
 
 @njit(**JIT)
+def mean_of_means(means):
+    """``sum_k mu_k / K``, shape (n_padded,): the common shift of the tied and
+    common-shift kernels, central to the components so that deviations from
+    it stay of the order of the data's spread."""
+    n_components, n_padded = means.shape
+    centre = np.zeros(n_padded, means.dtype)
+    for k in range(n_components):
+        for i in range(n_padded):
+            centre[i] += means[k, i] / n_components
+    return centre
+
+
+@njit(**JIT)
 def shared_factor(means, prec):
     """Set-up for :func:`tile_shared_log_probs` when every component has the
     same full precision factor (the tied model).
@@ -322,9 +335,7 @@ def shared_factor(means, prec):
     unit = np.ones((n_components, 1, n_padded), means.dtype)
     if not shared:
         return False, nu, centre, unit
-    for k in range(n_components):
-        for i in range(n_padded):
-            centre[i] += means[k, i] / n_components
+    centre = mean_of_means(means)
     for k in range(n_components):
         for j in range(n_padded):
             total = 0.0
