@@ -581,7 +581,7 @@ def bench_startup(args):
 # ------------------------------------------------------ 4. thread scaling
 def child_threads(params):
     """Per-iteration time of one case in this process; with ``alternate``, on 1 and 2
-    threads in turn (``numba.set_num_threads``), ``rounds`` times."""
+    threads in turn (``numba.set_num_threads``)."""
     import numba
 
     from benchmarks.peers.gmm_numba_peer import GmmNumbaPeer
@@ -590,22 +590,60 @@ def child_threads(params):
     mixture = make_mixture(case.n_features, case.n_components)
     X = sample_mixture(mixture, case.n_samples)
     run = GmmNumbaPeer().make_runner(X, initial_parameters(mixture, case.covariance_type), case)
-
-    def timed():
+    if not params.get("alternate"):
         timing = per_iteration_time(
             run, params["n_short"], params["n_long"], min_repeats=3, max_repeats=8, min_seconds=3.0
         )
         timing.pop("result")
         return dict(timing, numba_threads=numba.get_num_threads())
+    return alternate_thread_counts(run, params["n_short"], params["n_long"], params["rounds"] * PAIRS_PER_ROUND)
 
-    if not params.get("alternate"):
-        return timed()
-    runs = {1: [], 2: []}
-    for _ in range(params["rounds"]):
-        for threads in (1, 2):
+
+#: Timed (short, long) pairs per thread count and round in the same-process measurement.
+PAIRS_PER_ROUND = 4
+
+
+def alternate_thread_counts(run, n_short, n_long, n_pairs):
+    """Per-iteration times on 1 and 2 threads from ``n_pairs`` timed (short, long)
+    pairs each, the thread count switched before every pair in a random order.
+
+    Switching at every pair (a few seconds) keeps the drifts of speed that these
+    shared machines show over seconds to minutes out of the ratio.
+    """
+    import random
+
+    import numba
+
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        run(n_short)  # warm-up: compile, touch the data, start the thread pool
+    pairs = {1: [], 2: []}
+    order = random.Random(0)
+    monitor = CpuMonitor()
+    shares = []
+    for _ in range(n_pairs):
+        monitor.reset()
+        for threads in order.sample((1, 2), 2):
             numba.set_num_threads(threads)
-            runs[threads].append(timed())
-    return {"runs": runs}
+            started = time.perf_counter()
+            run(n_short)
+            middle = time.perf_counter()
+            run(n_long)
+            pairs[threads].append((middle - started, time.perf_counter() - middle))
+        shares.append(monitor.foreign_share())
+    span = n_long - n_short
+
+    def per_iteration(threads):
+        short, long_ = zip(*pairs[threads])
+        return (statistics.median(long_) - statistics.median(short)) / span
+
+    each = [((l1 - s1) / (l2 - s2)) for (s1, l1), (s2, l2) in zip(pairs[1], pairs[2])]
+    return {
+        "per_iter_s": {1: per_iteration(1), 2: per_iteration(2)},
+        "pairs": pairs,
+        "paired_speedups": each,
+        "foreign_share": shares,
+    }
 
 
 THREAD_CASES = ((2, 4, "full"), (8, 8, "full"), (8, 8, "diag"))
@@ -638,8 +676,8 @@ def bench_threads(args):
         together = run_child(
             "threads", env=pool, n=n, d=d, k=k, cov=cov, n_short=n_short, n_long=n_long,
             alternate=True, rounds=args.rounds,
-        )["runs"]
-        same = {int(t): 1e3 * statistics.median(r["per_iter_s"] for r in together[t]) for t in together}
+        )
+        same = {int(t): 1e3 * seconds for t, seconds in together["per_iter_s"].items()}
         print(f"D{d} K{k} {cov} same process: {same[1]:.1f} / {same[2]:.1f} ms/iter", file=sys.stderr, flush=True)
         entry = {
             "n_samples": n,
@@ -694,8 +732,9 @@ def bench_threads(args):
         f"{n_long} and {n_short} fits from the common start, tol=0), in a fresh process per thread count with "
         "NUMBA_NUM_THREADS (and OMP/OpenBLAS threads) set; float64; median over "
         f"{args.rounds} round(s) of (1 thread, 2 threads); 'same process': one process with a pool of two "
-        "threads, numba.set_num_threads(1) and (2) in turn for each round, so that the ratio is free of "
-        "process-to-process speed differences",
+        f"threads and {args.rounds * PAIRS_PER_ROUND} timed (short, long) pairs per thread count, "
+        "numba.set_num_threads(1) or (2) set before every pair in a random order, so that the ratio is free "
+        "of process-to-process speed differences and of drifts over seconds",
         "the load figures are medians of the other-CPU share over the timed pairs; "
         + (
             "**measured under load**: other processes held part of the two cores, so these figures say nothing "

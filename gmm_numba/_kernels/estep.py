@@ -14,6 +14,7 @@ from .moments import (
     tile_moments,
 )
 from .reduction import sum_over_blocks
+from .scheduling import block_counter, claim_block
 from .tiles import (
     FEATURE_BLOCK,
     component_constants,
@@ -89,7 +90,11 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
     # moments about one shift for all components, when that is accurate (not for full factors)
     common, shift, offsets = common_shift(mu, pc, not full)
 
-    for b in prange(n_blocks):
+    counter = block_counter()
+    for _ in prange(n_blocks):
+        b = claim_block(counter)
+        if b >= n_blocks:
+            continue
         xt = new_tile(n_features, like)
         y = tile_buffer(FEATURE_BLOCK, like)
         yt = tile_buffer(mu.shape[1] if shared else 0, like)
@@ -100,51 +105,53 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
         top = np.empty(TILE, like.dtype)
         wt = np.empty(TILE, like.dtype)
         squares = tile_buffer(n_components if spherical else 0, like)
-        stop = min(n_samples, (b + 1) * block)
-        for start in range(b * block, stop, TILE):
-            nt = min(TILE, stop - start)
-            load_tile(X, start, nt, xt)
-            if shared:
-                tile_shared_log_probs(xt, nt, centre, pc[0], nu, unit, const, lp, yt)
-            else:
-                tile_log_probs(xt, nt, mu, pc, const, lp, y, squares)
-            tile_normalise(lp, nt, lse, log_norm, inv_total, top)
+        while b < n_blocks:
+            stop = min(n_samples, (b + 1) * block)
+            for start in range(b * block, stop, TILE):
+                nt = min(TILE, stop - start)
+                load_tile(X, start, nt, xt)
+                if shared:
+                    tile_shared_log_probs(xt, nt, centre, pc[0], nu, unit, const, lp, yt)
+                else:
+                    tile_log_probs(xt, nt, mu, pc, const, lp, y, squares)
+                tile_normalise(lp, nt, lse, log_norm, inv_total, top)
 
-            w_sum = 0.0
-            ll_sum = 0.0
-            hard_sum = 0.0
-            for t in range(nt):
-                w = sample_weight[start + t] if weighted else 1.0
-                w_sum += w
-                ll_sum += w * lse[t]
-                hard_sum -= w * log_norm[t]
-                # folds the normalisation of the responsibilities into the weights
-                wt[t] = w * inv_total[t]
-            acc_scalars[b, 0] += w_sum
-            acc_scalars[b, 1] += ll_sum
-            acc_scalars[b, 2] += hard_sum
-
-            for k in range(n_components):
-                nk_sum = 0.0
+                w_sum = 0.0
+                ll_sum = 0.0
+                hard_sum = 0.0
                 for t in range(nt):
-                    r = wt[t] * lp[k, t]
-                    lp[k, t] = r
-                    nk_sum += r
-                acc_nk[b, k] += nk_sum
-                if spherical:
-                    trace_sum = 0.0
+                    w = sample_weight[start + t] if weighted else 1.0
+                    w_sum += w
+                    ll_sum += w * lse[t]
+                    hard_sum -= w * log_norm[t]
+                    # folds the normalisation of the responsibilities into the weights
+                    wt[t] = w * inv_total[t]
+                acc_scalars[b, 0] += w_sum
+                acc_scalars[b, 1] += ll_sum
+                acc_scalars[b, 2] += hard_sum
+
+                for k in range(n_components):
+                    nk_sum = 0.0
                     for t in range(nt):
-                        trace_sum += lp[k, t] * squares[k, t]
-                    acc_s2[b, k, 0, 0] += trace_sum
-                    if not common:
-                        tile_first_moments(xt, nt, lp[k], mu[k], acc_s1[b, k])
-                elif not common:
-                    tile_moments(xt, nt, lp[k], mu[k], full, acc_s1[b, k], acc_s2[b, k])
-            # the components together, about the common shift
-            if common and spherical:
-                tile_common_first_moments(xt, nt, lp, shift, acc_s1[b])
-            elif common:
-                tile_common_moments(xt, nt, lp, shift, acc_s1[b], acc_s2[b])
+                        r = wt[t] * lp[k, t]
+                        lp[k, t] = r
+                        nk_sum += r
+                    acc_nk[b, k] += nk_sum
+                    if spherical:
+                        trace_sum = 0.0
+                        for t in range(nt):
+                            trace_sum += lp[k, t] * squares[k, t]
+                        acc_s2[b, k, 0, 0] += trace_sum
+                        if not common:
+                            tile_first_moments(xt, nt, lp[k], mu[k], acc_s1[b, k])
+                    elif not common:
+                        tile_moments(xt, nt, lp[k], mu[k], full, acc_s1[b, k], acc_s2[b, k])
+                # the components together, about the common shift
+                if common and spherical:
+                    tile_common_first_moments(xt, nt, lp, shift, acc_s1[b])
+                elif common:
+                    tile_common_moments(xt, nt, lp, shift, acc_s1[b], acc_s2[b])
+            b = claim_block(counter)
 
     scalars = sum_over_blocks(acc_scalars)
     nk = sum_over_blocks(acc_nk)
@@ -187,7 +194,11 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, like, lse_out
     mu, pc = padded_parameters(means, prec, like)
     const = component_constants(log_weights, log_det, n_features, like)
     shared, nu, centre, unit = shared_factor(mu, pc)
-    for b in prange(n_blocks):
+    counter = block_counter()
+    for _ in prange(n_blocks):
+        b = claim_block(counter)
+        if b >= n_blocks:
+            continue
         xt = new_tile(n_features, like)
         y = tile_buffer(FEATURE_BLOCK, like)
         yt = tile_buffer(mu.shape[1] if shared else 0, like)
@@ -198,20 +209,22 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, like, lse_out
         top = np.empty(TILE, like.dtype)
         best = np.empty(TILE, np.int64)
         no_squares = tile_buffer(0, like)
-        stop = min(n_samples, (b + 1) * block)
-        for start in range(b * block, stop, TILE):
-            nt = min(TILE, stop - start)
-            load_tile(X, start, nt, xt)
-            if shared:
-                tile_shared_log_probs(xt, nt, centre, pc[0], nu, unit, const, lp, yt)
-            else:
-                tile_log_probs(xt, nt, mu, pc, const, lp, y, no_squares)
-            tile_argmax(lp, nt, best, top)
-            tile_normalise(lp, nt, lse, log_norm, inv_total, top)
-            for t in range(nt):
-                lse_out[start + t] = lse[t]
-                label_out[start + t] = best[t]
-            if want_resp:
+        while b < n_blocks:
+            stop = min(n_samples, (b + 1) * block)
+            for start in range(b * block, stop, TILE):
+                nt = min(TILE, stop - start)
+                load_tile(X, start, nt, xt)
+                if shared:
+                    tile_shared_log_probs(xt, nt, centre, pc[0], nu, unit, const, lp, yt)
+                else:
+                    tile_log_probs(xt, nt, mu, pc, const, lp, y, no_squares)
+                tile_argmax(lp, nt, best, top)
+                tile_normalise(lp, nt, lse, log_norm, inv_total, top)
                 for t in range(nt):
-                    for k in range(n_components):
-                        resp_out[start + t, k] = lp[k, t] * inv_total[t]
+                    lse_out[start + t] = lse[t]
+                    label_out[start + t] = best[t]
+                if want_resp:
+                    for t in range(nt):
+                        for k in range(n_components):
+                            resp_out[start + t, k] = lp[k, t] * inv_total[t]
+            b = claim_block(counter)

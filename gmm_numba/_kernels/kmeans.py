@@ -6,6 +6,7 @@ from numba import njit, prange
 
 from .._config import JIT, PARALLEL_JIT
 from .reduction import sum_over_blocks
+from .scheduling import block_counter, claim_block
 
 
 @njit(**JIT)
@@ -130,25 +131,31 @@ def nearest_center_statistics(X, sample_weight, centers, inv_scale, block, with_
     acc_s1 = np.zeros((n_blocks, n_clusters, n_features))
     acc_s2 = np.zeros((n_blocks, n_clusters, rows, n_features))
     acc_inertia = np.zeros(n_blocks)
-    for b in prange(n_blocks):
+    counter = block_counter()
+    for _ in prange(n_blocks):
+        b = claim_block(counter)
+        if b >= n_blocks:
+            continue
         diff = np.empty(n_features)
-        for n in range(b * block, min(n_samples, (b + 1) * block)):
-            best = 0
-            best_d = _scaled_squared_distance(X, n, centers[0], inv_scale)
-            for c in range(1, n_clusters):
-                d = _scaled_squared_distance(X, n, centers[c], inv_scale)
-                if d < best_d:
-                    best_d = d
-                    best = c
-            w = sample_weight[n] if weighted else 1.0
-            acc_counts[b, best] += w
-            acc_inertia[b] += w * best_d
-            for i in range(n_features):
-                diff[i] = X[n, i] - centers[best, i]
-                acc_s1[b, best, i] += w * diff[i]
-            for i in range(rows):
-                for j in range(n_features):
-                    acc_s2[b, best, i, j] += w * diff[i] * diff[j]
+        while b < n_blocks:
+            for n in range(b * block, min(n_samples, (b + 1) * block)):
+                best = 0
+                best_d = _scaled_squared_distance(X, n, centers[0], inv_scale)
+                for c in range(1, n_clusters):
+                    d = _scaled_squared_distance(X, n, centers[c], inv_scale)
+                    if d < best_d:
+                        best_d = d
+                        best = c
+                w = sample_weight[n] if weighted else 1.0
+                acc_counts[b, best] += w
+                acc_inertia[b] += w * best_d
+                for i in range(n_features):
+                    diff[i] = X[n, i] - centers[best, i]
+                    acc_s1[b, best, i] += w * diff[i]
+                for i in range(rows):
+                    for j in range(n_features):
+                        acc_s2[b, best, i, j] += w * diff[i] * diff[j]
+            b = claim_block(counter)
     s2 = sum_over_blocks(acc_s2) if with_s2 else np.zeros((n_clusters, n_features, n_features))
     inertia = 0.0
     for b in range(n_blocks):
@@ -200,22 +207,28 @@ def random_responsibility_statistics(X, sample_weight, shift, seed, n_components
     acc_nk = np.zeros((n_blocks, n_components))
     acc_s1 = np.zeros((n_blocks, n_components, n_features))
     acc_s2 = np.zeros((n_blocks, n_components, n_features, n_features))
-    for b in prange(n_blocks):
+    counter = block_counter()
+    for _ in prange(n_blocks):
+        b = claim_block(counter)
+        if b >= n_blocks:
+            continue
         r = np.empty(n_components)
         diff = np.empty(n_features)
-        for n in range(b * block, min(n_samples, (b + 1) * block)):
-            total = 0.0
-            for k in range(n_components):
-                r[k] = _uniform(seed, offset + n, k, n_components)
-                total += r[k]
-            w = sample_weight[n] if weighted else 1.0
-            for i in range(n_features):
-                diff[i] = X[n, i] - shift[i]
-            for k in range(n_components):
-                wr = w * r[k] / total
-                acc_nk[b, k] += wr
+        while b < n_blocks:
+            for n in range(b * block, min(n_samples, (b + 1) * block)):
+                total = 0.0
+                for k in range(n_components):
+                    r[k] = _uniform(seed, offset + n, k, n_components)
+                    total += r[k]
+                w = sample_weight[n] if weighted else 1.0
                 for i in range(n_features):
-                    acc_s1[b, k, i] += wr * diff[i]
-                    for j in range(n_features):
-                        acc_s2[b, k, i, j] += wr * diff[i] * diff[j]
+                    diff[i] = X[n, i] - shift[i]
+                for k in range(n_components):
+                    wr = w * r[k] / total
+                    acc_nk[b, k] += wr
+                    for i in range(n_features):
+                        acc_s1[b, k, i] += wr * diff[i]
+                        for j in range(n_features):
+                            acc_s2[b, k, i, j] += wr * diff[i] * diff[j]
+            b = claim_block(counter)
     return sum_over_blocks(acc_nk), sum_over_blocks(acc_s1), sum_over_blocks(acc_s2)
