@@ -14,20 +14,39 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def machine_busy_seconds(path="/proc/stat"):
-    """Return CPU seconds all CPUs spent busy since boot, or ``None``.
-
-    Busy is everything but ``idle`` and ``iowait`` on the aggregate ``cpu``
-    line of /proc/stat.
-    """
+def _cpu_ticks(path):
+    """Clock ticks of the aggregate ``cpu`` line of /proc/stat, or ``None``."""
     try:
         fields = Path(path).read_text().splitlines()[0].split()
     except (OSError, IndexError):
         return None
-    ticks = [int(value) for value in fields[1:]]
+    return [int(value) for value in fields[1:]]
+
+
+def machine_busy_seconds(path="/proc/stat"):
+    """Return CPU seconds all CPUs spent busy since boot, or ``None``.
+
+    Busy is everything but ``idle`` and ``iowait`` on the aggregate ``cpu``
+    line of /proc/stat (so it includes the time stolen by a hypervisor).
+    """
+    ticks = _cpu_ticks(path)
+    if ticks is None:
+        return None
     idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
     guest = sum(ticks[8:10]) if len(ticks) > 9 else 0  # already counted in user/nice
     return (sum(ticks) - guest - idle) / CLOCK_TICKS
+
+
+def machine_steal_seconds(path="/proc/stat"):
+    """Return CPU seconds a hypervisor gave to other guests since boot, or ``None``.
+
+    This is the ``steal`` column: time this virtual machine's CPUs were
+    ready to run but the host ran something else.
+    """
+    ticks = _cpu_ticks(path)
+    if ticks is None or len(ticks) < 8:
+        return None
+    return ticks[7] / CLOCK_TICKS
 
 
 def own_cpu_seconds():
@@ -53,6 +72,7 @@ class CpuMonitor:
         """Start a new interval."""
         self._wall = time.perf_counter()
         self._busy = machine_busy_seconds()
+        self._steal = machine_steal_seconds()
         self._own = own_cpu_seconds()
 
     def foreign_share(self):
@@ -70,6 +90,23 @@ class CpuMonitor:
         wall = time.perf_counter() - self._wall
         foreign = (busy - self._busy) - (own_cpu_seconds() - self._own)
         return max(0.0, foreign / max(wall * self.cpus, 1e-9))
+
+    def steal_share(self):
+        """Share of the machine's CPU capacity stolen by the hypervisor since :meth:`reset`.
+
+        Part of :meth:`foreign_share`; on a virtual machine it is the load of
+        other guests on the same host, which no process list shows.
+
+        Returns
+        -------
+        float or None
+            Between 0 and about 1; ``None`` where /proc/stat is unreadable.
+        """
+        steal = machine_steal_seconds()
+        if steal is None or self._steal is None:
+            return None
+        wall = time.perf_counter() - self._wall
+        return max(0.0, (steal - self._steal) / max(wall * self.cpus, 1e-9))
 
 
 def wait_for_idle(max_wait, threshold=0.1, window=2.0):

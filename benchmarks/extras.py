@@ -152,6 +152,12 @@ def run_child(kind, env=None, timeout=3600.0, **params):
     return run_json_subprocess(child_command(kind, **params), timeout, env=environment)
 
 
+def median_share(shares):
+    """Median of the known shares of a list (``None`` where none is known)."""
+    known = [share for share in shares if share is not None]
+    return statistics.median(known) if known else None
+
+
 def pct(share):
     """Format a CPU share as a percentage, or ``n/a``."""
     return "n/a" if share is None else f"{100 * share:.0f}"
@@ -620,7 +626,7 @@ def alternate_thread_counts(run, n_short, n_long, n_pairs):
     pairs = {1: [], 2: []}
     order = random.Random(0)
     monitor = CpuMonitor()
-    shares = []
+    shares, steals = [], []
     for _ in range(n_pairs):
         monitor.reset()
         for threads in order.sample((1, 2), 2):
@@ -631,6 +637,7 @@ def alternate_thread_counts(run, n_short, n_long, n_pairs):
             run(n_long)
             pairs[threads].append((middle - started, time.perf_counter() - middle))
         shares.append(monitor.foreign_share())
+        steals.append(monitor.steal_share())
     span = n_long - n_short
 
     def per_iteration(threads):
@@ -643,6 +650,7 @@ def alternate_thread_counts(run, n_short, n_long, n_pairs):
         "pairs": pairs,
         "paired_speedups": each,
         "foreign_share": shares,
+        "steal_share": steals,
     }
 
 
@@ -678,7 +686,13 @@ def bench_threads(args):
             alternate=True, rounds=args.rounds,
         )
         same = {int(t): 1e3 * seconds for t, seconds in together["per_iter_s"].items()}
-        print(f"D{d} K{k} {cov} same process: {same[1]:.1f} / {same[2]:.1f} ms/iter", file=sys.stderr, flush=True)
+        same_load = {key: median_share(together[key]) for key in ("foreign_share", "steal_share")}
+        print(
+            f"D{d} K{k} {cov} same process: {same[1]:.1f} / {same[2]:.1f} ms/iter (other CPU "
+            f"{pct(same_load['foreign_share'])}%, of which stolen by the hypervisor {pct(same_load['steal_share'])}%)",
+            file=sys.stderr,
+            flush=True,
+        )
         entry = {
             "n_samples": n,
             "n_features": d,
@@ -691,6 +705,7 @@ def bench_threads(args):
             "same_process_runs": together,
             "same_process_ms_per_iter": same,
             "same_process_speedup": same[1] / same[2],
+            "same_process_load": same_load,
         }
         bench.results["rows"].append(entry)
         rows.append(
@@ -707,6 +722,7 @@ def bench_threads(args):
                 ("met" if min(ms[1] / ms[2], same[1] / same[2]) >= 1.8 else "not met")
                 + (" (under load)" if max(share.values()) > 0.05 else ""),
                 f"{pct(share[1])} / {pct(share[2])}",
+                f"{pct(same_load['foreign_share'])} / {pct(same_load['steal_share'])}",
             ]
         )
     bench.results["top_after"] = top_snapshot()
@@ -723,6 +739,7 @@ def bench_threads(args):
             "same process: speed-up",
             "target >= 1.8x (both)",
             "other CPU % (1 / 2 threads)",
+            "same process: other CPU % / of it steal %",
         ],
         rows,
     )
@@ -735,7 +752,8 @@ def bench_threads(args):
         f"threads and {args.rounds * PAIRS_PER_ROUND} timed (short, long) pairs per thread count, "
         "numba.set_num_threads(1) or (2) set before every pair in a random order, so that the ratio is free "
         "of process-to-process speed differences and of drifts over seconds",
-        "the load figures are medians of the other-CPU share over the timed pairs; "
+        "the load figures are medians of the other-CPU share over the timed pairs (steal: time the "
+        "hypervisor gave the virtual CPUs to other guests, /proc/stat, included in the other-CPU share); "
         + (
             "**measured under load**: other processes held part of the two cores, so these figures say nothing "
             "about the scaling on an idle machine; rerun there"
