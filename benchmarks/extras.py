@@ -689,7 +689,7 @@ def bench_threads(args):
         same_load = {key: median_share(together[key]) for key in ("foreign_share", "steal_share")}
         print(
             f"D{d} K{k} {cov} same process: {same[1]:.1f} / {same[2]:.1f} ms/iter (other CPU "
-            f"{pct(same_load['foreign_share'])}%, of which stolen by the hypervisor {pct(same_load['steal_share'])}%)",
+            f"{pct(same_load['foreign_share'])}%, stolen by the hypervisor {pct(same_load['steal_share'])}%)",
             file=sys.stderr,
             flush=True,
         )
@@ -739,7 +739,7 @@ def bench_threads(args):
             "same process: speed-up",
             "target >= 1.8x (both)",
             "other CPU % (1 / 2 threads)",
-            "same process: other CPU % / of it steal %",
+            "same process: other CPU % / steal %",
         ],
         rows,
     )
@@ -753,7 +753,8 @@ def bench_threads(args):
         "numba.set_num_threads(1) or (2) set before every pair in a random order, so that the ratio is free "
         "of process-to-process speed differences and of drifts over seconds",
         "the load figures are medians of the other-CPU share over the timed pairs (steal: time the "
-        "hypervisor gave the virtual CPUs to other guests, /proc/stat, included in the other-CPU share); "
+        "hypervisor gave the virtual CPUs to other guests, from /proc/stat; it counts as busy time, so it is "
+        "part of the other-CPU share, but the medians are taken separately); "
         + (
             "**measured under load**: other processes held part of the two cores, so these figures say nothing "
             "about the scaling on an idle machine; rerun there"
