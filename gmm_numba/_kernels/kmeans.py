@@ -4,9 +4,10 @@ random responsibilities."""
 import numpy as np
 from numba import njit, prange
 
-from .._config import JIT, PARALLEL_JIT
+from .._config import JIT, PARALLEL_JIT, TILE
 from .reduction import sum_over_blocks
 from .scheduling import block_counter, claim_block
+from .tiles import load_tile, new_tile
 
 
 @njit(**JIT)
@@ -19,12 +20,45 @@ def _squared_distance(X, n, center):
 
 
 @njit(**JIT)
-def _scaled_squared_distance(X, n, center, inv_scale):
-    s = 0.0
-    for i in range(X.shape[1]):
-        d = (X[n, i] - center[i]) * inv_scale[i]
-        s += d * d
-    return s
+def _tile_nearest(xt, n_points, centers, inv_scale, dist, best_dist, best):
+    """Nearest centre of each point of a tile and its scaled squared distance.
+
+    Vector loops over the points, one centre at a time; per point the sum
+    runs over the features in order, as a loop per point would.
+
+    Parameters
+    ----------
+    xt : array of shape (n_padded_features, n_points or more)
+        The tile, transposed (:func:`.tiles.load_tile`).
+    n_points : int
+    centers : array of shape (n_clusters, n_features)
+    inv_scale : array of shape (n_features,)
+    dist : array of shape (>= n_points,)
+        Scratch.
+    best_dist : array of shape (>= n_points,)
+        Receives the distances to the nearest centres.
+    best : int64 array of shape (>= n_points,)
+        Receives their indices, the lowest on ties.
+    """
+    n_clusters, n_features = centers.shape
+    for c in range(n_clusters):
+        for t in range(n_points):
+            dist[t] = 0.0
+        for i in range(n_features):
+            centre = centers[c, i]
+            scale = inv_scale[i]
+            for t in range(n_points):
+                d = (xt[i, t] - centre) * scale
+                dist[t] += d * d
+        if c == 0:
+            for t in range(n_points):
+                best_dist[t] = dist[t]
+                best[t] = 0
+        else:
+            for t in range(n_points):
+                if dist[t] < best_dist[t]:
+                    best_dist[t] = dist[t]
+                    best[t] = c
 
 
 @njit(**JIT)
@@ -136,25 +170,29 @@ def nearest_center_statistics(X, sample_weight, centers, inv_scale, block, with_
         b = claim_block(counter)
         if b >= n_blocks:
             continue
+        xt = new_tile(n_features, X)
+        dist = np.empty(TILE)
+        best_dist = np.empty(TILE)
+        best = np.empty(TILE, np.int64)
         diff = np.empty(n_features)
         while b < n_blocks:
-            for n in range(b * block, min(n_samples, (b + 1) * block)):
-                best = 0
-                best_d = _scaled_squared_distance(X, n, centers[0], inv_scale)
-                for c in range(1, n_clusters):
-                    d = _scaled_squared_distance(X, n, centers[c], inv_scale)
-                    if d < best_d:
-                        best_d = d
-                        best = c
-                w = sample_weight[n] if weighted else 1.0
-                acc_counts[b, best] += w
-                acc_inertia[b] += w * best_d
-                for i in range(n_features):
-                    diff[i] = X[n, i] - centers[best, i]
-                    acc_s1[b, best, i] += w * diff[i]
-                for i in range(rows):
-                    for j in range(n_features):
-                        acc_s2[b, best, i, j] += w * diff[i] * diff[j]
+            stop = min(n_samples, (b + 1) * block)
+            for start in range(b * block, stop, TILE):
+                n_points = min(TILE, stop - start)
+                load_tile(X, start, n_points, xt)
+                _tile_nearest(xt, n_points, centers, inv_scale, dist, best_dist, best)
+                for t in range(n_points):
+                    n = start + t
+                    c = best[t]
+                    w = sample_weight[n] if weighted else 1.0
+                    acc_counts[b, c] += w
+                    acc_inertia[b] += w * best_dist[t]
+                    for i in range(n_features):
+                        diff[i] = X[n, i] - centers[c, i]
+                        acc_s1[b, c, i] += w * diff[i]
+                    for i in range(rows):
+                        for j in range(n_features):
+                            acc_s2[b, c, i, j] += w * diff[i] * diff[j]
             b = claim_block(counter)
     s2 = sum_over_blocks(acc_s2) if with_s2 else np.zeros((n_clusters, n_features, n_features))
     inertia = 0.0
