@@ -452,6 +452,31 @@ def test_nearest_center_statistics_match_naive(dtype, weighted, with_s2):
         assert not np.any(s2)
 
 
+@pytest.mark.parametrize("n, d", [(3001, 1), (2100, 5), (1500, 9)])
+def test_nearest_center_statistics_scaled_with_tied_centres(n, d):
+    """Scaled distances, both tile-copy layouts (D <= 4 and D >= 5), partial tiles, and a centre
+    repeated: its points go to the lower index."""
+    X, w = make_data(n, d, seed=n, dtype=np.float64, weighted=True)
+    rng = np.random.default_rng(d)
+    centers = X[rng.choice(n, 4, replace=False)].astype(np.float64)
+    centers[3] = centers[1]
+    inv_scale = rng.uniform(0.3, 3.0, d)
+    counts, s1, s2, inertia = InMemoryData(X, w).nearest_center_statistics(centers, True, inv_scale)
+    scaled = (((X[:, None, :] - centers[None, :, :]) * inv_scale) ** 2).sum(axis=2)
+    labels = scaled.argmin(axis=1)  # the first index on ties
+    assert np.any(labels == 1) and not np.any(labels == 3)
+    diff = X - centers[labels]
+    ref_counts = np.bincount(labels, weights=w, minlength=4)
+    ref_s1 = np.zeros((4, d))
+    np.add.at(ref_s1, labels, w[:, None] * diff)
+    ref_s2 = np.zeros((4, d, d))
+    np.add.at(ref_s2, labels, w[:, None, None] * diff[:, :, None] * diff[:, None, :])
+    assert_close(counts, ref_counts, 1e-12, "counts")
+    assert_close(s1, ref_s1, 1e-10, "s1")
+    assert_close(s2, ref_s2, 1e-10, "s2")
+    assert_close(inertia, np.sum(w * scaled[np.arange(n), labels]), 1e-10, "inertia")
+
+
 @pytest.mark.parametrize("seed", [0, 12345, 2**63 - 1, 2**64 - 1])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_random_responsibility_statistics_match_naive(seed, weighted):
