@@ -644,11 +644,9 @@ def alternate_thread_counts(run, n_short, n_long, n_pairs):
         short, long_ = zip(*pairs[threads])
         return (statistics.median(long_) - statistics.median(short)) / span
 
-    each = [((l1 - s1) / (l2 - s2)) for (s1, l1), (s2, l2) in zip(pairs[1], pairs[2])]
     return {
         "per_iter_s": {1: per_iteration(1), 2: per_iteration(2)},
         "pairs": pairs,
-        "paired_speedups": each,
         "foreign_share": shares,
         "steal_share": steals,
     }
@@ -677,7 +675,7 @@ def bench_threads(args):
                     flush=True,
                 )
         ms = {t: 1e3 * statistics.median(r["per_iter_s"] for r in runs[t]) for t in runs}
-        share = {t: statistics.median(s for r in runs[t] for s in r["foreign_share"] if s is not None) for t in runs}
+        share = {t: median_share([s for r in runs[t] for s in r["foreign_share"]]) for t in runs}
         # the same in one process, switching the thread count between fits: the process-to-process
         # differences of speed on these VMs (up to 30%) then do not enter the ratio
         pool = {name: "2" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
