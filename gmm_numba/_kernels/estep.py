@@ -28,6 +28,7 @@ from .tiles import (
     tile_log_probs,
     tile_normalise,
     tile_shared_log_probs,
+    tile_vector,
 )
 
 
@@ -99,11 +100,11 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
         y = tile_buffer(FEATURE_BLOCK, like)
         yt = tile_buffer(mu.shape[1] if shared else 0, like)
         lp = tile_buffer(n_components, like)
-        lse = np.empty(TILE)
-        log_norm = np.empty(TILE)
-        inv_total = np.empty(TILE, like.dtype)
-        top = np.empty(TILE, like.dtype)
-        wt = np.empty(TILE, like.dtype)
+        lse = tile_vector(np.float64)
+        log_norm = tile_vector(np.float64)
+        inv_total = tile_vector(like.dtype)
+        top = tile_vector(like.dtype)
+        wt = tile_vector(like.dtype)
         squares = tile_buffer(n_components if spherical else 0, like)
         while b < n_blocks:
             stop = min(n_samples, (b + 1) * block)
@@ -203,11 +204,11 @@ def per_sample_scores(X, means, prec, log_weights, log_det, block, like, lse_out
         y = tile_buffer(FEATURE_BLOCK, like)
         yt = tile_buffer(mu.shape[1] if shared else 0, like)
         lp = tile_buffer(n_components, like)
-        lse = np.empty(TILE)
-        log_norm = np.empty(TILE)
-        inv_total = np.empty(TILE, like.dtype)
-        top = np.empty(TILE, like.dtype)
-        best = np.empty(TILE, np.int64)
+        lse = tile_vector(np.float64)
+        log_norm = tile_vector(np.float64)
+        inv_total = tile_vector(like.dtype)
+        top = tile_vector(like.dtype)
+        best = tile_vector(np.int64)
         no_squares = tile_buffer(0, like)
         while b < n_blocks:
             stop = min(n_samples, (b + 1) * block)

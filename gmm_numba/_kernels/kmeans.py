@@ -7,7 +7,7 @@ from numba import njit, prange
 from .._config import JIT, PARALLEL_JIT, TILE
 from .reduction import sum_over_blocks
 from .scheduling import block_counter, claim_block
-from .tiles import load_tile, new_tile
+from .tiles import load_tile, new_tile, tile_vector
 
 
 @njit(**JIT)
@@ -171,9 +171,9 @@ def nearest_center_statistics(X, sample_weight, centers, inv_scale, block, with_
         if b >= n_blocks:
             continue
         xt = new_tile(n_features, X)
-        dist = np.empty(TILE)
-        best_dist = np.empty(TILE)
-        best = np.empty(TILE, np.int64)
+        dist = tile_vector(np.float64)
+        best_dist = tile_vector(np.float64)
+        best = tile_vector(np.int64)
         diff = np.empty(n_features)
         while b < n_blocks:
             stop = min(n_samples, (b + 1) * block)

@@ -70,16 +70,44 @@ def padded_parameters(means, prec, dtype_like):
 ROW_PAD = 16
 
 
+#: Bytes to which every per-tile buffer is aligned: one cache line. Numba
+#: aligns new arrays to 32 bytes only; a buffer that starts half-way into a
+#: line makes every 512-bit load and store of its rows touch two lines. The
+#: worker threads' allocations happened to be placed so: the second thread
+#: ran the D = 2 E-step 30% slower per block than the first.
+ALIGNMENT = 64
+
+
+@njit(**JIT)
+def aligned_empty(size, dtype):
+    """An uninitialised 1-D array of ``size`` elements of ``dtype`` that starts a cache line.
+
+    A view into a slightly larger array, which it keeps alive.
+    """
+    raw = np.empty(size + ALIGNMENT, dtype)
+    misalignment = np.intp(raw.ctypes.data & np.uintp(ALIGNMENT - 1))
+    skip = ((ALIGNMENT - misalignment) % ALIGNMENT) // raw.itemsize
+    return raw[skip : skip + size]
+
+
+@njit(**JIT)
+def tile_vector(dtype):
+    """An uninitialised, aligned per-tile vector: array of shape (TILE,)."""
+    return aligned_empty(TILE, dtype)
+
+
 @njit(**JIT)
 def tile_buffer(rows, dtype_like):
-    """An uninitialised per-tile buffer of ``rows`` rows of ``TILE + ROW_PAD`` columns."""
-    return np.empty((rows, TILE + ROW_PAD), dtype_like.dtype)
+    """An uninitialised, aligned per-tile buffer of ``rows`` rows of ``TILE + ROW_PAD`` columns."""
+    return aligned_empty(rows * (TILE + ROW_PAD), dtype_like.dtype).reshape((rows, TILE + ROW_PAD))
 
 
 @njit(**JIT)
 def new_tile(n_features, dtype_like):
-    """A zeroed ``(n_padded_features, TILE + ROW_PAD)`` buffer for :func:`load_tile`."""
-    return np.zeros((padded_features(n_features), TILE + ROW_PAD), dtype_like.dtype)
+    """A zeroed, aligned ``(n_padded_features, TILE + ROW_PAD)`` buffer for :func:`load_tile`."""
+    xt = tile_buffer(padded_features(n_features), dtype_like)
+    xt[:] = 0
+    return xt
 
 
 @njit(**JIT)
