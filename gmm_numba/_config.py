@@ -34,30 +34,65 @@ TILE = 512
 #: Smallest number of points a thread block holds.
 MIN_BLOCK = 4 * TILE
 
-#: Largest number of thread blocks. Per-block accumulators cost
-#: ``MAX_BLOCKS * K * D * D`` float64 numbers, independent of N.
+#: Largest number of thread blocks.
 MAX_BLOCKS = 256
+
+#: Bytes the per-block accumulators of one pass may take (each block sums
+#: its own K x D x D moments for full and tied models). Above it, blocks
+#: hold more points: 256 blocks at D = 32, K = 16 were 33.6 MB, zeroed
+#: and summed serially in every pass (~25 ms), and grow as K D^2.
+ACCUMULATOR_BYTES = 8 << 20
+
+#: Fewest blocks the accumulator budget may leave a large data set, so that
+#: the threads still share the work evenly.
+MIN_BLOCKS = 16
 
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def block_size(n_samples):
+def block_size(n_samples, accumulator_floats=0):
     """Points per block for a data set of ``n_samples`` rows.
 
-    The partition depends on ``n_samples`` only, never on the number of
-    threads, which is what makes results bit-identical on 1 or many threads.
+    The partition depends on the data's shape and the kernel's accumulators
+    only, never on the number of threads, which is what makes results
+    bit-identical on 1 or many threads.
 
     Parameters
     ----------
     n_samples : int
+    accumulator_floats : int
+        float64 numbers each block accumulates (see :func:`moment_floats`);
+        caps the number of blocks at :data:`ACCUMULATOR_BYTES` of them, but
+        not below :data:`MIN_BLOCKS`. 0 means no cap.
 
     Returns
     -------
     int
         A multiple of :data:`TILE`.
     """
-    size = max(MIN_BLOCK, -(-n_samples // MAX_BLOCKS))
+    n_blocks = MAX_BLOCKS
+    if accumulator_floats > 0:
+        n_blocks = min(MAX_BLOCKS, max(MIN_BLOCKS, ACCUMULATOR_BYTES // (8 * accumulator_floats)))
+    size = max(MIN_BLOCK, -(-n_samples // n_blocks))
     return -(-size // TILE) * TILE
+
+
+def moment_floats(n_components, n_features, second_moment_shape):
+    """float64 numbers a block accumulates for first and second moments.
+
+    Parameters
+    ----------
+    n_components, n_features : int
+    second_moment_shape : tuple of int
+        Shape of one component's second moments: ``(D, D)`` for full and
+        tied models, ``(1, D)`` diagonal, ``(1, 1)`` spherical, ``(0, D)`` none.
+
+    Returns
+    -------
+    int
+    """
+    rows, columns = second_moment_shape
+    return n_components * (1 + n_features + rows * columns)
 
 
 @contextmanager

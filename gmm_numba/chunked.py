@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ._config import block_size, kernel_threads
+from ._config import block_size, kernel_threads, moment_floats
 from ._kernels import random_responsibility_statistics
 from .sources import InMemoryData, feature_mean, feature_variance, per_sample_scores, subsample_indices
 from .statistics import SufficientStatistics
@@ -73,7 +73,8 @@ def random_at(X, sample_weight, shift, seed, n_components, offset):
     n = X.shape[0]
     with kernel_threads(n):
         nk, s1, s2 = random_responsibility_statistics(
-            X, sample_weight, shift, np.uint64(seed), n_components, block_size(n), np.int64(offset)
+            X, sample_weight, shift, np.uint64(seed), n_components,
+            block_size(n, moment_floats(n_components, X.shape[1], (X.shape[1], X.shape[1]))), np.int64(offset)
         )
     return nk, s1, s2
 

@@ -8,7 +8,7 @@ array; other sources (chunked files, Dask) implement the same methods.
 import numpy as np
 
 from . import _kernels
-from ._config import block_size, kernel_threads
+from ._config import block_size, kernel_threads, moment_floats
 from .statistics import SufficientStatistics
 
 _NO_WEIGHTS = np.empty(0)
@@ -27,7 +27,6 @@ class InMemoryData:
     def __init__(self, X, sample_weight=None):
         self.X = X
         self.sample_weight = _NO_WEIGHTS if sample_weight is None else sample_weight
-        self.block = block_size(X.shape[0])
 
     @property
     def n_samples(self):
@@ -45,9 +44,10 @@ class InMemoryData:
         """Sufficient statistics at ``params`` (one fused pass)."""
         means, factors, log_weights, log_det = params.kernel_arguments()
         like = np.empty(0, compute_dtype(self.X.dtype, factors))
+        block = block_size(self.n_samples, moment_floats(len(means), self.n_features, factors.shape[1:]))
         with kernel_threads(self.n_samples):
             w, ll, hard, nk, s1, s2 = _kernels.em_statistics(
-                self.X, self.sample_weight, means, factors, log_weights, log_det, self.block, like
+                self.X, self.sample_weight, means, factors, log_weights, log_det, block, like
             )
         # the kernel works about the means rounded to its arithmetic's dtype: record those
         shifts = means.astype(like.dtype).astype(np.float64)
@@ -61,18 +61,22 @@ class InMemoryData:
         """
         centers = np.ascontiguousarray(centers, dtype=np.float64)
         inv_scale = np.ones(self.n_features) if inv_scale is None else np.ascontiguousarray(inv_scale, np.float64)
+        d = self.n_features
+        block = block_size(self.n_samples, moment_floats(len(centers), d, (d if with_s2 else 0, d)))
         with kernel_threads(self.n_samples):
             counts, s1, s2, inertia = _kernels.nearest_center_statistics(
-                self.X, self.sample_weight, centers, inv_scale, self.block, with_s2
+                self.X, self.sample_weight, centers, inv_scale, block, with_s2
             )
         return counts, s1, s2, inertia
 
     def random_responsibility_statistics(self, seed, n_components):
         """Statistics for hashed random responsibilities, about the data mean."""
         total_weight, shift = feature_mean(self)
+        d = self.n_features
+        block = block_size(self.n_samples, moment_floats(n_components, d, (d, d)))
         with kernel_threads(self.n_samples):
             nk, s1, s2 = _kernels.random_responsibility_statistics(
-                self.X, self.sample_weight, shift, np.uint64(seed), n_components, self.block, np.int64(0)
+                self.X, self.sample_weight, shift, np.uint64(seed), n_components, block, np.int64(0)
             )
         return SufficientStatistics(total_weight, np.nan, np.nan, nk, s1, s2, np.tile(shift, (n_components, 1)))
 

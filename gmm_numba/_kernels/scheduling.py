@@ -23,7 +23,8 @@ the thread's other iterations find the counter exhausted.
 Which thread processes a block never changes its result: every block writes
 its own row of the per-block accumulators, which are summed in block order
 afterwards (:mod:`gmm_numba._kernels.reduction`). The partition into blocks
-depends on the number of points only (``_config.block_size``).
+depends on the data's shape and the size of the kernel's accumulators
+only (``_config.block_size``), never on the number of threads.
 """
 
 import numpy as np
