@@ -53,6 +53,7 @@ from benchmarks.cases import (  # noqa: E402
 from benchmarks.contention import CpuMonitor  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.peers.base import run_json_subprocess  # noqa: E402
+from benchmarks.reference_loop import reference_rows, reference_seconds  # noqa: E402
 from benchmarks.report import format_ms, machine_lines, write_json  # noqa: E402
 from benchmarks.rss import METHOD as RSS_METHOD  # noqa: E402
 from benchmarks.rss import measure_peak, peak_rss_mib, reset_peak_rss  # noqa: E402
@@ -614,16 +615,21 @@ def alternate_thread_counts(run, n_short, n_long, n_pairs):
     pairs each, the thread count switched before every pair in a random order.
 
     Switching at every pair (a few seconds) keeps the drifts of speed that these
-    shared machines show over seconds to minutes out of the ratio.
+    shared machines show over seconds to minutes out of the ratio. Before each
+    pair the reference loop (:mod:`benchmarks.reference_loop`) runs on the same
+    thread count: its speed-up is what the machine allowed at the time.
     """
     import random
 
     import numba
 
+    rows = reference_rows()
     for threads in (1, 2):
         numba.set_num_threads(threads)
         run(n_short)  # warm-up: compile, touch the data, start the thread pool
+        reference_seconds(rows)
     pairs = {1: [], 2: []}
+    reference = {1: [], 2: []}
     order = random.Random(0)
     monitor = CpuMonitor()
     shares, steals = [], []
@@ -631,6 +637,7 @@ def alternate_thread_counts(run, n_short, n_long, n_pairs):
         monitor.reset()
         for threads in order.sample((1, 2), 2):
             numba.set_num_threads(threads)
+            reference[threads].append(reference_seconds(rows))
             started = time.perf_counter()
             run(n_short)
             middle = time.perf_counter()
@@ -647,6 +654,8 @@ def alternate_thread_counts(run, n_short, n_long, n_pairs):
     return {
         "per_iter_s": {1: per_iteration(1), 2: per_iteration(2)},
         "pairs": pairs,
+        "reference_s": reference,
+        "reference_speedup": statistics.median(reference[1]) / statistics.median(reference[2]),
         "foreign_share": shares,
         "steal_share": steals,
     }
@@ -687,7 +696,8 @@ def bench_threads(args):
         same_load = {key: median_share(together[key]) for key in ("foreign_share", "steal_share")}
         print(
             f"D{d} K{k} {cov} same process: {same[1]:.1f} / {same[2]:.1f} ms/iter (other CPU "
-            f"{pct(same_load['foreign_share'])}%, stolen by the hypervisor {pct(same_load['steal_share'])}%)",
+            f"{pct(same_load['foreign_share'])}%, stolen by the hypervisor {pct(same_load['steal_share'])}%; "
+            f"reference loop {together['reference_speedup']:.2f}x)",
             file=sys.stderr,
             flush=True,
         )
@@ -717,6 +727,7 @@ def bench_threads(args):
                 f"{ms[1] / ms[2]:.2f}x",
                 f"{format_ms(same[1])} / {format_ms(same[2])}",
                 f"{same[1] / same[2]:.2f}x",
+                f"{together['reference_speedup']:.2f}x",
                 ("met" if min(ms[1] / ms[2], same[1] / same[2]) >= 1.8 else "not met")
                 + (" (under load)" if max(share.values()) > 0.05 else ""),
                 f"{pct(share[1])} / {pct(share[2])}",
@@ -735,6 +746,7 @@ def bench_threads(args):
             "speed-up",
             "same process: 1 / 2 threads ms/iter",
             "same process: speed-up",
+            "same process: reference loop speed-up",
             "target >= 1.8x (both)",
             "other CPU % (1 / 2 threads)",
             "same process: other CPU % / steal %",
@@ -750,6 +762,10 @@ def bench_threads(args):
         f"threads and {args.rounds * PAIRS_PER_ROUND} timed (short, long) pairs per thread count, "
         "numba.set_num_threads(1) or (2) set before every pair in a random order, so that the ratio is free "
         "of process-to-process speed differences and of drifts over seconds",
+        "reference loop: before every pair, a loop with no shared data and nothing to wait for (512-bit "
+        "polynomial arithmetic over per-thread rows in the level-1 cache, benchmarks/reference_loop.py) on "
+        "the same thread count; its speed-up is what the two virtual CPUs allowed during the measurement "
+        "(on this VM it has ranged from 1.2x to 2.0x from one minute to the next)",
         "the load figures are medians of the other-CPU share over the timed pairs (steal: time the "
         "hypervisor gave the virtual CPUs to other guests, from /proc/stat; it counts as busy time, so it is "
         "part of the other-CPU share, but the medians are taken separately); "
