@@ -23,9 +23,16 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ._config import block_size, kernel_threads, moment_floats
+from ._config import kernel_threads
 from ._kernels import random_responsibility_statistics
-from .sources import InMemoryData, feature_mean, feature_variance, per_sample_scores, subsample_indices
+from .sources import (
+    InMemoryData,
+    feature_mean,
+    feature_variance,
+    per_sample_scores,
+    random_start_block,
+    subsample_indices,
+)
 from .statistics import SufficientStatistics
 from .validation import _check_dimensions, _check_shape, _plural, finite_report
 
@@ -73,8 +80,8 @@ def random_at(X, sample_weight, shift, seed, n_components, offset):
     n = X.shape[0]
     with kernel_threads(n):
         nk, s1, s2 = random_responsibility_statistics(
-            X, sample_weight, shift, np.uint64(seed), n_components,
-            block_size(n, moment_floats(n_components, X.shape[1], (X.shape[1], X.shape[1]))), np.int64(offset)
+            X, sample_weight, shift, np.uint64(seed), n_components, random_start_block(n, n_components, X.shape[1]),
+            np.int64(offset),
         )
     return nk, s1, s2
 

@@ -72,8 +72,7 @@ class InMemoryData:
     def random_responsibility_statistics(self, seed, n_components):
         """Statistics for hashed random responsibilities, about the data mean."""
         total_weight, shift = feature_mean(self)
-        d = self.n_features
-        block = block_size(self.n_samples, moment_floats(n_components, d, (d, d)))
+        block = random_start_block(self.n_samples, n_components, self.n_features)
         with kernel_threads(self.n_samples):
             nk, s1, s2 = _kernels.random_responsibility_statistics(
                 self.X, self.sample_weight, shift, np.uint64(seed), n_components, block, np.int64(0)
@@ -108,6 +107,11 @@ class InMemoryData:
 
 #: A feature whose variance is below (this * its mean)^2 is constant up to rounding.
 CONSTANT_FEATURE_TOLERANCE = 1e3 * np.finfo(np.float64).eps
+
+
+def random_start_block(n_samples, n_components, n_features):
+    """Points per block of the random-start kernel, which accumulates full second moments."""
+    return block_size(n_samples, moment_floats(n_components, n_features, (n_features, n_features)))
 
 
 def subsample_indices(n_samples, size, rng):
