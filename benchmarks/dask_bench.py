@@ -60,7 +60,7 @@ def starting_point(X):
 
 def seconds_per_iteration(data, params, iterations):
     """Mean seconds of an EM iteration (E-step pass + M-step), after one untimed pass."""
-    from gmm_numba.em import run_em
+    from gmm_numba.fitting.em import run_em
 
     data.em_statistics(params)  # warm-up: compilation or cache loading, on every process
     ticks = [time.perf_counter()]
@@ -75,8 +75,8 @@ def dask_benchmark(n_rows, iterations):
     import dask.array as da
     from dask.distributed import Client, LocalCluster
 
-    from gmm_numba.dask_source import DaskData
-    from gmm_numba.sources import InMemoryData
+    from gmm_numba.data.dask_source import DaskData
+    from gmm_numba.data.in_memory import InMemoryData
 
     sizes = block_sizes(n_rows, CHUNK_ROWS)
     offsets = np.cumsum((0,) + sizes[:-1])

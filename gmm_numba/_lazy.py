@@ -21,9 +21,9 @@ LAZY_ATTRIBUTES = {
     "select": "selection",
     "bootstrap": "bootstrap",
     "load": "results",
-    "summary": "summary",
-    "describe": "summary",
-    "to_inference_data": "summary",
+    "summary": "results.summary",
+    "describe": "results.summary",
+    "to_inference_data": "results.summary",
 }
 
 _ACCESSOR = "gmm_numba.accessor"

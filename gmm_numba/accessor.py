@@ -6,13 +6,13 @@
 Importing this module registers the accessor. ``gmm_numba`` does so as soon
 as xarray is imported (see :mod:`gmm_numba._lazy`), so that ``import
 gmm_numba`` alone does not pay for importing xarray and pandas. At its top
-the module imports only :mod:`gmm_numba.labeled` (NumPy only): it may run
+the module imports only :mod:`gmm_numba.data.labeled` (NumPy only): it may run
 while one of gmm_numba's own modules is importing xarray.
 """
 
 import xarray as xr
 
-from .labeled import as_labeled, check_features, label_samples
+from .data.labeled import as_labeled, check_features, label_samples
 
 
 class GMMAccessor:
@@ -34,19 +34,17 @@ class GMMAccessor:
         return select(self._obj, sample_dim=sample_dim, **options)
 
     def _scores(self, result, sample_dim, with_responsibilities=False):
-        from .estimator import GaussianMixture, _check_finite_scores
-        from .sources import per_sample_scores
+        from .data.checks import check_data
+        from .data.in_memory import per_sample_scores
+        from .fitting.fitted import check_finite_scores
+        from .results.convert import fitted_from_tree
 
-        estimator = GaussianMixture.from_xarray(result)
+        fitted = fitted_from_tree(result)[0]
         labeled = as_labeled(self._obj, sample_dim)
         check_features(labeled, result)
-        X = (
-            estimator._check_input(labeled.values, reset=False)[0]
-            if not labeled.named
-            else _checked(estimator, labeled)
-        )
-        scores = per_sample_scores(X, estimator._parameters, with_responsibilities)
-        _check_finite_scores(scores[0])
+        X = check_data(labeled.values, n_features=fitted.n_features)
+        scores = per_sample_scores(X, fitted.parameters, with_responsibilities)
+        check_finite_scores(scores[0])
         return labeled, scores
 
     def predict(self, result, *, sample_dim=None):
@@ -64,12 +62,6 @@ class GMMAccessor:
         """Per-sample log-density as a DataArray along the sample dimension."""
         labeled, (lse, _, _) = self._scores(result, sample_dim)
         return label_samples(lse, labeled, "log_density")
-
-
-def _checked(estimator, labeled):
-    from .validation import check_data
-
-    return check_data(labeled.values, n_features=estimator.n_features_in_)
 
 
 xr.register_dataarray_accessor("gmm")(GMMAccessor)

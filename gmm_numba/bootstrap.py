@@ -4,13 +4,17 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
-from .em import run_em
+from .data.checks import check_sample_weight
+from .data.in_memory import InMemoryData
+from .data.labeled import as_labeled, check_features
 from .errors import FitError
-from .labeled import as_labeled, check_features
-from .regularization import resolve_reg_covar
+from .estimator import GaussianMixture
+from .fitting.checks import check_param, check_random_state
+from .fitting.em import run_em
+from .fitting.regularization import resolve_reg_covar
+from .fitting.settings import FitSettings
 from .results import parameter_dataset
-from .sources import InMemoryData
-from .validation import check_param, check_random_state, check_sample_weight
+from .results.convert import fitted_from_tree
 
 METHODS = ("wlbs", "nonparametric")
 
@@ -95,33 +99,29 @@ def bootstrap(
     FitError
         If every refit failed.
     """
-    from .api import estimator_to_tree
-    from .estimator import GaussianMixture
-
     check_param("n_draws", n_draws, "int", low=1)
     check_param("method", method, "option", options=METHODS)
     check_param("tol", tol, "float", low=0)
     check_param("max_iter", max_iter, "int", low=1)
     if isinstance(fitted, xr.DataTree):
         tree = fitted
-        estimator = GaussianMixture.from_xarray(tree)
+        mixture = fitted_from_tree(tree)[0]
     elif not isinstance(fitted, GaussianMixture):
         raise TypeError(
             "fitted must be a gmm_numba result (an xarray.DataTree from gmm_numba.fit, select or load) "
             f"or a fitted GaussianMixture, got {type(fitted).__name__}."
         )
     else:
-        estimator = fitted
-        estimator._check_is_fitted()
-        tree = estimator_to_tree(estimator)
+        tree = fitted.to_xarray()
+        mixture = fitted._fitted
     labeled = as_labeled(X, sample_dim)
     check_features(labeled, tree)
-    arr = estimator._check_input(labeled.values, reset=False)[0]
+    arr = mixture.check_input(labeled.values)
     n_samples = arr.shape[0]
     base = check_sample_weight(sample_weight, n_samples)
-    reference = estimator._parameters
+    reference = mixture.parameters
     rng = check_random_state(random_state)
-    reg_covar = resolve_reg_covar(tree.attrs.get("reg_covar", estimator.reg_covar), InMemoryData(arr, base))
+    reg_covar = resolve_reg_covar(tree.attrs.get("reg_covar", FitSettings.reg_covar), InMemoryData(arr, base))
 
     draws = []
     failures = 0

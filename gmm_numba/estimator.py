@@ -1,28 +1,13 @@
 """The scikit-learn compatible estimator."""
 
-import inspect
-
 import numpy as np
 
-from ._params import ParamsMixin
-from .covariance import get_model
-from .data_sources import is_out_of_core, make_data_source, out_of_core_scores
-from .em import fit_em
-from .errors import FitError, NumericalError, not_fitted_error
-from .initialization import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS
-from .regularization import check_reg_covar, resolve_reg_covar
-from .sources import InMemoryData, per_sample_scores
-from .validation import (
-    check_data,
-    check_feature_names,
-    check_init_array,
-    check_param,
-    check_precisions_init,
-    check_random_state,
-    check_sample_weight,
-    check_weights_init,
-    feature_names,
-)
+from ._sklearn_params import ParamsMixin
+from .errors import not_fitted_error
+from .fitting.checks import check_param, check_random_state
+from .fitting.core import fit_mixture
+from .fitting.settings import RECORDED_SETTINGS, FitSettings
+from .fitting.starts import DEFAULT_INIT_SAMPLE_SIZE
 
 
 class GaussianMixture(ParamsMixin):
@@ -50,7 +35,7 @@ class GaussianMixture(ParamsMixin):
     n_init : int, default=1
         Initialisations; the one with the best final lower bound is kept.
     init_params : {"k-means++", "kmeans", "random_from_data", "random"}, default="k-means++"
-        How to start; see :mod:`gmm_numba.initialization`.
+        How to start; see :mod:`gmm_numba.fitting.starts`.
     weights_init : array-like of shape (n_components,), optional
     means_init : array-like of shape (n_components, n_features), optional
     precisions_init : array-like, optional
@@ -131,54 +116,15 @@ class GaussianMixture(ParamsMixin):
 
     # ------------------------------------------------------------------ checks
     def _validated_settings(self):
-        check_param("n_components", self.n_components, "int", low=1)
-        model = get_model(self.covariance_type)
-        check_param("tol", self.tol, "float", low=0)
-        check_reg_covar(self.reg_covar)
-        check_param("max_iter", self.max_iter, "int", low=1)
-        check_param("n_init", self.n_init, "int", low=1)
-        check_param("init_params", self.init_params, "option", options=INIT_METHODS)
+        """The estimator's parameters as validated :class:`FitSettings`."""
         check_param("warm_start", self.warm_start, "bool")
-        check_param("verbose", self.verbose, "int", low=0)
         check_param("verbose_interval", self.verbose_interval, "int", low=1)
-        check_param("init_sample_size", self.init_sample_size, "int", low=1)
-        _check_callback(self.callback)
-        return model
-
-    def _validated_init(self, model, n_features):
-        """``(weights, means, precisions)`` from the ``*_init`` parameters (None where not given)."""
-        k = self.n_components
-        weights = means = precisions = None
-        if self.weights_init is not None:
-            weights = check_weights_init(self.weights_init, k)
-        if self.means_init is not None:
-            means = check_init_array(self.means_init, "means_init", (k, n_features))
-        if self.precisions_init is not None:
-            precisions = check_precisions_init(self.precisions_init, model, k, n_features)
-            # the model's own checks (its factorisation) run too
-            model.precisions_cholesky_from_precisions(precisions)
-        return weights, means, precisions
+        names = [name for name in self._param_names() if name not in ("warm_start", "verbose_interval")]
+        return FitSettings.validated(**{name: getattr(self, name) for name in names})
 
     def _check_is_fitted(self):
         if not hasattr(self, "means_"):
             raise not_fitted_error(type(self).__name__)
-
-    def _fit_sample_requirement(self):
-        """Fewest rows ``fit`` accepts, and why."""
-        k = self.n_components
-        if k >= 2:
-            return k, f"n_components={k} needs at least as many samples as components"
-        return 2, "estimating a covariance needs at least 2 samples"
-
-    def _check_input(self, X, *, reset, min_samples=1, requirement=""):
-        names = feature_names(X)
-        if reset:
-            arr = check_data(X, min_samples=min_samples, requirement=requirement)
-            return arr, names
-        self._check_is_fitted()
-        check_feature_names(names, getattr(self, "feature_names_in_", None), hasattr(X, "columns"), type(self).__name__)
-        arr = check_data(X, n_features=self.n_features_in_, estimator=type(self).__name__)
-        return arr, names
 
     # --------------------------------------------------------------------- fit
     def fit(self, X, y=None, sample_weight=None):
@@ -222,75 +168,33 @@ class GaussianMixture(ParamsMixin):
 
         Any error leaves the estimator as it was (fitted or not).
         """
-        model = self._validated_settings()
-        rng = check_random_state(self.random_state)
-        min_samples, requirement = self._fit_sample_requirement()
-        if is_out_of_core(X):  # Dask, xarray on Dask, large np.memmap: see gmm_numba.data_sources
-            data = make_data_source(X, sample_weight, min_samples=min_samples, requirement=requirement)
-            X = names = weights = None
-            n_features = data.n_features
-        else:
-            X, names = self._check_input(X, reset=True, min_samples=min_samples, requirement=requirement)
-            n_samples, n_features = X.shape
-            weights = check_sample_weight(sample_weight, n_samples)
-            _check_weighted_samples(weights, min_samples, requirement)
-            data = InMemoryData(X, weights)
-        if (
-            self.warm_start
-            and hasattr(self, "means_")
-            and self.means_.shape == (self.n_components, n_features)
-            and get_model(self.covariance_type) is self._parameters.model
-        ):
-            starts = [self._parameters]
-            n_init = 1
-        else:
-            starts = None
-            n_init = self.n_init
-        user_init = self._validated_init(model, n_features)
-        try:
-            result = fit_em(
-                data,
-                model,
-                self.n_components,
-                n_init=n_init,
-                init_params=self.init_params,
-                rng=rng,
-                reg_covar=resolve_reg_covar(self.reg_covar, data),
-                tol=self.tol,
-                max_iter=self.max_iter,
-                user_init=user_init,
-                init_sample_size=self.init_sample_size,
-                callback=_checked_callback(self.callback),
-                verbose=self.verbose,
-                starts=starts,
-            )
-        except FitError as exc:
-            note = "" if X is None else _distinct_rows_note(X, weights, self.n_components)
-            if note:
-                raise type(exc)(f"{exc} {note}") from exc
-            raise
-        _check_finite_result(result)
-        self._set_fitted(result.parameters, n_features, names)
-        self.converged_ = bool(result.best.converged)
-        self.n_iter_ = int(result.best.n_iter)
-        self.lower_bounds_ = [float(v) for v in result.best.lower_bounds]
+        settings = self._validated_settings()
+        previous = self._fitted if self.warm_start and hasattr(self, "means_") else None
+        fitted = fit_mixture(X, settings, sample_weight, warm_start=previous)
+        self._set_fitted(fitted)
+        best = fitted.em_fit.best
+        self.converged_ = bool(best.converged)
+        self.n_iter_ = int(best.n_iter)
+        self.lower_bounds_ = [float(v) for v in best.lower_bounds]
         self.lower_bound_ = self.lower_bounds_[-1]
-        self.fit_result_ = result
-        return result
+        self.fit_result_ = fitted.em_fit
+        return fitted.em_fit
 
-    def _set_fitted(self, params, n_features, names):
+    def _set_fitted(self, fitted):
         for stale in ("feature_names_in_",):
             if hasattr(self, stale):
                 delattr(self, stale)
+        params = fitted.parameters
+        self._fitted = fitted
         self._parameters = params
         self.weights_ = params.weights
         self.means_ = params.means
         self.covariances_ = params.covariances
         self.precisions_cholesky_ = params.precisions_cholesky
         self.precisions_ = params.model.precisions(params.precisions_cholesky)
-        self.n_features_in_ = n_features
-        if names is not None:
-            self.feature_names_in_ = names
+        self.n_features_in_ = fitted.n_features
+        if fitted.feature_names is not None:
+            self.feature_names_in_ = fitted.feature_names
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "means_")
@@ -309,13 +213,8 @@ class GaussianMixture(ParamsMixin):
 
     # ----------------------------------------------------------------- predict
     def _scores(self, X, with_responsibilities=False):
-        if is_out_of_core(X):  # lazy Dask arrays for Dask input; chunk by chunk for a large np.memmap
-            self._check_is_fitted()
-            return out_of_core_scores(X, self._parameters, with_responsibilities, self.n_features_in_)
-        X, _ = self._check_input(X, reset=False)
-        scores = per_sample_scores(X, self._parameters, with_responsibilities)
-        _check_finite_scores(scores[0])
-        return scores
+        self._check_is_fitted()
+        return self._fitted.scores(X, with_responsibilities, type(self).__name__)
 
     def score_samples(self, X):
         """Log-density ``log p(x)`` of each sample.
@@ -378,7 +277,7 @@ class GaussianMixture(ParamsMixin):
 
     # ----------------------------------------------------------------- xarray
     def to_xarray(self, X=None, *, observed_data=False, log_likelihood=False, sample_dim=None):
-        """The fit as a labeled :class:`xarray.DataTree` (see :mod:`gmm_numba.results`).
+        """The fit as a labeled :class:`xarray.DataTree` (see :mod:`gmm_numba.results.tree`).
 
         Parameters
         ----------
@@ -393,11 +292,15 @@ class GaussianMixture(ParamsMixin):
         -------
         xarray.DataTree
         """
-        from .api import estimator_to_tree
-        from .labeled import as_labeled
+        from .data.labeled import as_labeled
+        from .results.convert import fitted_to_tree
 
+        self._check_is_fitted()
         labeled = None if X is None else as_labeled(X, sample_dim)
-        return estimator_to_tree(self, labeled, observed_data=observed_data, log_likelihood=log_likelihood)
+        settings = {name: getattr(self, name) for name in RECORDED_SETTINGS}
+        return fitted_to_tree(
+            self._fitted, settings, labeled, observed_data=observed_data, log_likelihood=log_likelihood
+        )
 
     @classmethod
     def from_xarray(cls, tree):
@@ -411,9 +314,17 @@ class GaussianMixture(ParamsMixin):
         ValueError
             If ``tree`` is not a valid gmm_numba result.
         """
-        from .api import estimator_from_tree
+        from .results.convert import best_run_trace, fitted_from_tree
 
-        return estimator_from_tree(cls, tree)
+        fitted, settings = fitted_from_tree(tree)
+        estimator = cls(**settings)
+        estimator._set_fitted(fitted)
+        trace = best_run_trace(tree)
+        if trace is not None:
+            estimator.converged_, estimator.lower_bounds_ = trace
+            estimator.n_iter_ = len(estimator.lower_bounds_)
+            estimator.lower_bound_ = estimator.lower_bounds_[-1] if estimator.lower_bounds_ else float("nan")
+        return estimator
 
     # ---------------------------------------------------------------- criteria
     def n_parameters(self):
@@ -439,99 +350,3 @@ class GaussianMixture(ParamsMixin):
         """Akaike information criterion on ``X`` (lower is better): ``-2 log L + 2 p``."""
         mean, n = self._mean_score_and_count(X)
         return -2.0 * mean * n + 2 * self.n_parameters()
-
-
-def _check_callback(callback):
-    """A callable taking ``(iteration, lower_bound, parameters)``, or None.
-
-    Raises
-    ------
-    TypeError
-        Not callable, or its signature cannot take three positional arguments.
-    """
-    if callback is None:
-        return
-    if not callable(callback):
-        raise TypeError(f"callback must be callable, got {callback!r}.")
-    try:
-        signature = inspect.signature(callback)
-    except (TypeError, ValueError):  # builtins without a signature: trust them
-        return
-    try:
-        signature.bind(0, 0.0, None)
-    except TypeError:
-        raise TypeError(
-            f"callback must accept three positional arguments (iteration, lower_bound, parameters); "
-            f"{callback!r} has the signature {signature}."
-        ) from None
-
-
-def _checked_callback(callback):
-    """``callback`` with its return value checked: anything with a truth value (True stops EM)."""
-    if callback is None:
-        return None
-
-    def checked(iteration, lower_bound, parameters):
-        result = callback(iteration, lower_bound, parameters)
-        try:
-            return bool(result)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"callback returned {result!r} of type {type(result).__name__}; it must return True to stop "
-                "EM, or False or None to go on."
-            ) from None
-
-    return checked
-
-
-def _check_finite_scores(log_density):
-    """Refuse samples whose log-density is not finite (they lie too far from every component).
-
-    Their responsibilities and labels would be NaN or arbitrary.
-    """
-    bad = np.flatnonzero(~np.isfinite(log_density))
-    if bad.size:
-        raise NumericalError(
-            f"X has {bad.size} row(s) (first: row {bad[0]}) whose log-density is {log_density[bad[0]]}: they lie "
-            "too far from every component for floating point. Check that X has the units and scaling of "
-            "the data the model was fitted on."
-        )
-
-
-def _check_weighted_samples(weights, min_samples, requirement):
-    """Enough rows with positive weight (rows of weight 0 do not count)."""
-    if weights is None:
-        return
-    n_positive = int(np.count_nonzero(weights))
-    if n_positive < min_samples:
-        raise ValueError(
-            f"sample_weight is positive for {n_positive} sample(s) while a minimum of {min_samples} "
-            f"is required ({requirement}); samples of weight 0 do not count."
-        )
-
-
-def _distinct_rows_note(X, weights, n_components):
-    """A note for a failed fit when X has fewer distinct rows than components, else ""."""
-    rows = X if weights is None else X[weights > 0]
-    n_distinct = np.unique(rows, axis=0).shape[0]
-    if n_distinct >= n_components:
-        return ""
-    among = "" if weights is None else " among the samples of positive weight"
-    return (
-        f"Note: X has only {n_distinct} distinct row(s){among}, fewer than n_components={n_components}: "
-        f"use at most {n_distinct} components."
-    )
-
-
-def _check_finite_result(result):
-    """Never hand back NaN or infinite parameters."""
-    params = result.parameters
-    arrays = {name: getattr(params, name) for name in ("weights", "means", "covariances", "precisions_cholesky")}
-    with np.errstate(over="ignore"):
-        arrays["precisions"] = params.model.precisions(params.precisions_cholesky)
-    for name, values in arrays.items():
-        if not np.all(np.isfinite(values)):
-            raise NumericalError(
-                f"EM produced non-finite {name}; the data's scale is probably beyond what floating "
-                "point handles here. Standardise the features, use float64, or increase reg_covar."
-            )

@@ -46,8 +46,8 @@ def plot_criterion(result, criterion=None, ax=None):
     -------
     matplotlib Axes
     """
-    from .criteria import CRITERIA
-    from .validation import check_param
+    from .fitting.checks import check_param
+    from .fitting.criteria import CRITERIA
 
     plt = _pyplot()
     check_tree(result)
@@ -89,7 +89,7 @@ def ellipse_points(mean, covariance, n_sigma, n_points=100):
         If ``mean`` is not 2-D, or ``covariance`` is not a finite symmetric
         positive definite 2 x 2 matrix.
     """
-    from .validation import check_init_array
+    from .fitting.checks import check_init_array
 
     mean = check_init_array(mean, "mean", (2,))
     covariance = check_init_array(covariance, "covariance", (2, 2))
@@ -117,15 +117,15 @@ def plot_classification(result, X, features=None, ax=None, responsibilities=None
     -------
     matplotlib Axes
     """
-    from .estimator import GaussianMixture
-    from .labeled import as_labeled
+    from .data.labeled import as_labeled
+    from .results.convert import fitted_from_tree
 
     plt = _pyplot()
     labeled = as_labeled(X)
-    estimator = GaussianMixture.from_xarray(result)
+    fitted = fitted_from_tree(result)[0]
     names = [str(f) for f in result["posterior"]["feature"].values]
     _check_feature_names(labeled, result, names)
-    values = estimator._check_input(labeled.values, reset=False)[0].astype(np.float64)
+    values = fitted.check_input(labeled.values).astype(np.float64)
     idx = _feature_pair(names, features)
     if responsibilities is not None:
         responsibilities = _check_responsibilities(responsibilities, values.shape[0])
@@ -136,10 +136,10 @@ def plot_classification(result, X, features=None, ax=None, responsibilities=None
         point_colors = r[:, None] * np.array(colors(0)) + (1 - r[:, None]) * np.array(colors(1))
         ax.scatter(values[:, idx[0]], values[:, idx[1]], s=12, c=np.clip(point_colors, 0, 1))
     else:
-        labels = estimator.predict(values)
+        labels = fitted.scores(values)[1]
         ax.scatter(values[:, idx[0]], values[:, idx[1]], s=12, c=[colors(k % 10) for k in labels])
-    full = estimator._parameters.full_covariances()
-    for k, mean in enumerate(estimator.means_):
+    full = fitted.parameters.full_covariances()
+    for k, mean in enumerate(fitted.parameters.means):
         cov = full[k][np.ix_(idx, idx)]
         for n_sigma, style in ((1, "-"), (2, "--")):
             pts = ellipse_points(mean[idx], cov, n_sigma)
@@ -183,7 +183,7 @@ def _feature_pair(names, features):
 
 def _check_responsibilities(responsibilities, n_samples):
     """Responsibilities of shape ``(n_samples, 2)``, finite and in [0, 1]."""
-    from .validation import check_init_array
+    from .fitting.checks import check_init_array
 
     r = check_init_array(responsibilities, "responsibilities", (n_samples, 2))
     if np.any((r < 0) | (r > 1)):

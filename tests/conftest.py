@@ -15,7 +15,7 @@ import naive  # noqa: E402
 
 from gmm_numba.covariance import get_model  # noqa: E402
 from gmm_numba.datasets import load_faithful, load_iris  # noqa: E402
-from gmm_numba.parameters import MixtureParameters  # noqa: E402
+from gmm_numba.fitting.parameters import MixtureParameters  # noqa: E402
 
 COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 

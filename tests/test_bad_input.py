@@ -445,7 +445,7 @@ def test_failed_fit_leaves_unfitted_estimator_unfitted(X, case):
 @pytest.mark.parametrize("bad_rows", [[0], [7], [3, 4, 19], [19]])
 def test_non_finite_rows_are_found_in_every_chunk_of_the_check(monkeypatch, bad_rows):
     """The finite check runs chunk by chunk (no N x D boolean array); every bad row is still named."""
-    from gmm_numba import validation
+    from gmm_numba.data import checks as validation
 
     monkeypatch.setattr(validation, "_FINITE_CHECK_ROWS", 1)  # one row per chunk for two features (8 // 2 = 4 rows)
     X = np.full((20, 2), 1e308)  # finite, but every chunk's sum overflows

@@ -5,9 +5,10 @@ import naive
 import numpy as np
 import pytest
 
-from gmm_numba import _config, sources
-from gmm_numba._config import ACCUMULATOR_BYTES, MAX_BLOCKS, MIN_BLOCKS, TILE, block_size, moment_floats
-from gmm_numba.sources import InMemoryData
+from gmm_numba._kernels import config as _config
+from gmm_numba._kernels.config import ACCUMULATOR_BYTES, MAX_BLOCKS, MIN_BLOCKS, TILE, block_size, moment_floats
+from gmm_numba.data import in_memory as sources
+from gmm_numba.data.in_memory import InMemoryData
 
 
 def n_blocks(n_samples, floats=0):

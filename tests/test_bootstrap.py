@@ -12,7 +12,7 @@ import gmm_numba
 from gmm_numba import GaussianMixture, NotFittedError
 from gmm_numba.bootstrap import align
 from gmm_numba.covariance import get_model
-from gmm_numba.parameters import MixtureParameters
+from gmm_numba.fitting.parameters import MixtureParameters
 from gmm_numba.results import check_tree
 
 #: Two well-separated components in two dimensions.

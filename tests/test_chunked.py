@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from conftest import COVARIANCE_TYPES, make_mixture
 
-import gmm_numba.chunked as chunked
-import gmm_numba.data_sources as data_sources
+import gmm_numba.data.chunked as chunked
+import gmm_numba.data.dispatch as data_sources
 from gmm_numba import GaussianMixture
-from gmm_numba.chunked import ChunkedData
-from gmm_numba.data_sources import is_out_of_core, make_data_source
-from gmm_numba.sources import InMemoryData
+from gmm_numba.data.chunked import ChunkedData
+from gmm_numba.data.dispatch import is_out_of_core, make_data_source
+from gmm_numba.data.in_memory import InMemoryData
 
 N, D, K = 3000, 3, 3
 RTOL = 1e-10

@@ -17,7 +17,9 @@ import pytest
 import xarray as xr
 
 import gmm_numba
-from gmm_numba import cli
+from gmm_numba.cli import commands as cli
+from gmm_numba.cli import progress
+from gmm_numba.cli.errors import one_line
 from gmm_numba.datasets import load_faithful
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -129,7 +131,7 @@ def test_demo_without_matplotlib_still_fits_and_says_why_there_are_no_plots(tmp_
 
 # ----------------------------------------------------------------------- fit
 def test_fit_csv_prints_the_table_and_writes_model_and_plots(faithful_csv, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_isatty", lambda stream: True)  # as if attached to a terminal
+    monkeypatch.setattr(progress, "_isatty", lambda stream: True)  # as if attached to a terminal
     model, plots = tmp_path / "m.nc", tmp_path / "plots"
     status, out, err = run(capsys, "fit", faithful_csv, *QUICK, "--output", model, "--plots", plots)
     assert status == 0, err
@@ -384,7 +386,7 @@ def test_progress_bar_only_on_a_terminal():
 
 
 def test_one_line_joins_a_list_of_reasons():
-    assert cli._one_line("Every model failed to fit:\n- a\n- b") == "Every model failed to fit: a; b"
+    assert one_line("Every model failed to fit:\n- a\n- b") == "Every model failed to fit: a; b"
 
 
 def test_python_m_gmm_numba_help():

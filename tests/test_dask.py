@@ -20,9 +20,9 @@ from conftest import COVARIANCE_TYPES, make_mixture  # noqa: E402
 
 from gmm_numba import GaussianMixture  # noqa: E402
 from gmm_numba.covariance import get_model  # noqa: E402
-from gmm_numba.dask_source import DaskData  # noqa: E402
-from gmm_numba.em import fit_em  # noqa: E402
-from gmm_numba.sources import InMemoryData  # noqa: E402
+from gmm_numba.data.dask_source import DaskData  # noqa: E402
+from gmm_numba.data.in_memory import InMemoryData  # noqa: E402
+from gmm_numba.fitting.em import fit_em  # noqa: E402
 
 N, D, K = 3000, 3, 3
 CHUNKINGS = [(1000, D), (701, 2), (3000, D)]  # even, ragged and split features, one block
@@ -196,7 +196,7 @@ def test_parameters_that_differ_in_the_last_bits_get_different_keys(data):
     """Dask caches results by key: near-identical parameters (late EM iterations) must not share one."""
     from dask.base import tokenize
 
-    from gmm_numba.chunked import KernelArguments
+    from gmm_numba.data.chunked import KernelArguments
 
     X, _ = data
     params = GaussianMixture(K, max_iter=2, tol=0, random_state=0).fit(X)._parameters

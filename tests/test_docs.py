@@ -137,7 +137,7 @@ def test_user_guide_python_blocks_run_in_order(tmp_path, monkeypatch):
 
 
 def test_user_guide_command_lines_parse():
-    from gmm_numba import cli
+    from gmm_numba.cli import commands as cli
 
     lines = []
     for _, code in code_blocks(USER_GUIDE, "bash"):

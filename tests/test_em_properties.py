@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from gmm_numba import ConvergenceWarning, FitError, GaussianMixture
-from gmm_numba._config import block_size
+from gmm_numba._kernels.config import block_size
 from gmm_numba.covariance import get_model
-from gmm_numba.em import fit_em, run_em
-from gmm_numba.parameters import MixtureParameters
-from gmm_numba.sources import InMemoryData
+from gmm_numba.data.in_memory import InMemoryData
+from gmm_numba.fitting.em import fit_em, run_em
+from gmm_numba.fitting.parameters import MixtureParameters
 
 COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 INIT_METHODS = ["k-means++", "random_from_data", "random"]
@@ -98,7 +98,7 @@ import numba
 import numpy as np
 
 from gmm_numba import GaussianMixture
-from gmm_numba._config import block_size
+from gmm_numba._kernels.config import block_size
 
 warnings.simplefilter("ignore")
 rng = np.random.default_rng(12345)

@@ -48,7 +48,7 @@ def test_lazy_names_are_the_functions_even_after_their_modules_load():
     out = run_python(
         """
         import gmm_numba
-        import gmm_numba.summary as summary_module
+        import gmm_numba.results.summary as summary_module
         import gmm_numba.bootstrap
         from gmm_numba import select
         print(callable(gmm_numba.summary), gmm_numba.summary.__name__, gmm_numba.bootstrap.__name__)

@@ -22,7 +22,7 @@ import pytest
 
 from gmm_numba import GaussianMixture, _kernels, select
 from gmm_numba._kernels.interrupts import caused_by_interrupt, interruptible
-from gmm_numba.em import StopFit
+from gmm_numba.fitting.em import StopFit
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

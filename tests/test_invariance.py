@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gmm_numba
-from gmm_numba.regularization import RELATIVE_REG, check_reg_covar
+from gmm_numba.fitting.regularization import RELATIVE_REG, check_reg_covar
 
 SCALE = np.array([1e-3, 10.0, 1e4, 0.5])
 SHIFT = np.array([5.0, -3.0, 1e6, 0.0])

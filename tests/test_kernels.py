@@ -20,14 +20,14 @@ import pytest
 from scipy.special import logsumexp
 
 from gmm_numba import _kernels
-from gmm_numba._config import TILE, block_size
+from gmm_numba._kernels.config import TILE, block_size
 from gmm_numba._kernels.moments import common_shift
 from gmm_numba._kernels.tiles import padded_parameters
 from gmm_numba.covariance import get_model
+from gmm_numba.data.in_memory import InMemoryData, per_sample_scores
+from gmm_numba.data.statistics import SufficientStatistics
 from gmm_numba.errors import EmptyComponentError, SingularCovarianceError
-from gmm_numba.parameters import MixtureParameters, m_step
-from gmm_numba.sources import InMemoryData, per_sample_scores
-from gmm_numba.statistics import SufficientStatistics
+from gmm_numba.fitting.parameters import MixtureParameters, m_step
 
 COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 DTYPES = [np.float32, np.float64]
@@ -515,7 +515,7 @@ def test_source_random_responsibility_statistics_about_the_mean(dtype, weighted)
 
 
 def test_float32_data_is_computed_in_float64_only_for_ill_conditioned_full_factors():
-    from gmm_numba.sources import FLOAT32_MAX_CONDITION, compute_dtype
+    from gmm_numba.data.in_memory import FLOAT32_MAX_CONDITION, compute_dtype
 
     well = np.stack([np.eye(3), np.diag([1.0, 2.0, 5.0])])
     ill = well.copy()
@@ -537,7 +537,7 @@ def test_ill_conditioned_float32_statistics_match_the_float64_pass():
     X32 = np.hstack([base, base + 1e-4 * rng.normal(size=(400, 1))]).astype(np.float32)
     X64 = X32.astype(np.float64)
     params = GaussianMixture(2, reg_covar=1e-12, random_state=0).fit(X64)._parameters
-    from gmm_numba.sources import compute_dtype
+    from gmm_numba.data.in_memory import compute_dtype
 
     assert compute_dtype(np.dtype(np.float32), params.kernel_arguments()[1]) == np.float64
     s32 = InMemoryData(X32).em_statistics(params)

@@ -9,8 +9,8 @@ import xarray as xr
 
 import gmm_numba
 from gmm_numba import GaussianMixture
+from gmm_numba.data.labeled import as_labeled
 from gmm_numba.datasets import load_faithful
-from gmm_numba.labeled import as_labeled
 
 FEATURES = ["eruptions", "waiting"]
 

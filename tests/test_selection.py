@@ -16,12 +16,12 @@ from scipy.stats import multivariate_normal
 
 import gmm_numba
 from gmm_numba import FitError, GaussianMixture, select
-from gmm_numba.cli import _format_selection
+from gmm_numba.cli.commands import _format_selection
 from gmm_numba.covariance import get_model
-from gmm_numba.initialization import insertion_statistics, merge_order, merge_statistics, split_statistics
-from gmm_numba.parameters import MixtureParameters, m_step
+from gmm_numba.fitting.parameters import MixtureParameters, m_step
 from gmm_numba.results import check_tree
-from gmm_numba.selection import remaining_gain
+from gmm_numba.selection.moves import insertion_statistics, merge_order, merge_statistics, split_statistics
+from gmm_numba.selection.sweep import remaining_gain
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 MCLUST_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
@@ -647,7 +647,7 @@ def test_select_refuses_bad_arguments_before_fitting(kwargs, error, match):
 
 def test_move_starts_follow_n_init(monkeypatch):
     """With a small n_init, each move screens at most MOVE_STARTS_PER_INIT * n_init starts."""
-    from gmm_numba import selection
+    from gmm_numba.selection import sweep as selection
 
     screened_counts = []
     real_fit_em = selection.fit_em

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from numba import njit, prange
 
-from gmm_numba._config import TILE
+from gmm_numba._kernels.config import TILE
 from gmm_numba._kernels.tiles import ALIGNMENT, ROW_PAD, aligned_empty, new_tile, tile_buffer, tile_vector
 
 

@@ -1,4 +1,4 @@
-"""The vector-width choice made when gmm_numba is imported (gmm_numba._vectors),
+"""The vector-width choice made when gmm_numba is imported (gmm_numba._kernels.vectors),
 checked in fresh interpreters because Numba fixes it once per process."""
 
 import json
@@ -13,7 +13,7 @@ PROBE = """
 import json, sys
 {before}
 import gmm_numba
-from gmm_numba import _vectors
+from gmm_numba._kernels import vectors as _vectors
 from numba.core import config
 print(json.dumps({{"status": _vectors.status, "features": config.CPU_FEATURES}}))
 """

@@ -55,7 +55,7 @@ class GmmNumbaPeer(InProcessPeer):
             import gmm_numba
 
             details["version"] = getattr(gmm_numba, "__version__", "unknown")
-            from gmm_numba import _vectors
+            from gmm_numba._kernels import vectors as _vectors
 
             details["vector_width"] = _vectors.status
         except Exception as exc:

@@ -4,7 +4,7 @@ sufficient statistics in one pass, plus the chunked scoring kernel."""
 import numpy as np
 from numba import njit, prange
 
-from .._config import PARALLEL_JIT, TILE
+from .config import PARALLEL_JIT, TILE
 from .moments import (
     common_shift,
     moments_about_means,
@@ -50,7 +50,7 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
     log_weights, log_det : arrays of shape (n_components,), float64
         ``log pi_k`` and ``log |P_k|``.
     block : int
-        Points per thread block (see ``_config.block_size``).
+        Points per thread block (see ``config.block_size``).
     like : array of shape (0,), float32 or float64
         The per-point arithmetic runs in its dtype (float32 only for float32
         data; see ``sources.compute_dtype``). Moments are taken about the

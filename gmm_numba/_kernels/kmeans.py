@@ -4,7 +4,7 @@ random responsibilities."""
 import numpy as np
 from numba import njit, prange
 
-from .._config import JIT, PARALLEL_JIT, TILE
+from .config import JIT, PARALLEL_JIT, TILE
 from .reduction import sum_over_blocks
 from .scheduling import block_counter, claim_block
 from .tiles import load_tile, new_tile, tile_vector

@@ -5,7 +5,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._config import JIT
+from .config import JIT
 
 
 @njit(**JIT)

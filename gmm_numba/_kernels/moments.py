@@ -6,7 +6,7 @@ components, four components per pass."""
 import numpy as np
 from numba import njit
 
-from .._config import JIT
+from .config import JIT
 from .tiles import FEATURE_BLOCK, block_deviations, block_values, mean_of_means
 
 

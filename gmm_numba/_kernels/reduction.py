@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit
 
-from .._config import JIT
+from .config import JIT
 
 
 @njit(**JIT)

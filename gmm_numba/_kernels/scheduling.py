@@ -24,7 +24,7 @@ Which thread processes a block never changes its result: every block writes
 its own row of the per-block accumulators, which are summed in block order
 afterwards (:mod:`gmm_numba._kernels.reduction`). The partition into blocks
 depends on the data's shape and the size of the kernel's accumulators
-only (``_config.block_size``), never on the number of threads.
+only (``config.block_size``), never on the number of threads.
 """
 
 import numpy as np
@@ -32,7 +32,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .._config import JIT
+from .config import JIT
 
 
 @intrinsic

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._config import JIT, TILE
+from .config import JIT, TILE
 from .vmath import flushed_exp, vector_log
 
 #: Features handled together in the register-blocked loops. Tiles, means and

@@ -17,7 +17,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from .._config import FASTMATH, JIT
+from .config import FASTMATH, JIT
 
 #: No ``reassoc``: it would fold the two-constant range reduction
 #: ``(x - k ln2_hi) - k ln2_lo`` into one product and lose ~|x| ulp.

@@ -63,6 +63,10 @@ class CovarianceModel(ABC):
         """Precision factors from user-given precision matrices (validated)."""
 
     @abstractmethod
+    def check_precisions(self, precisions, name):
+        """Raise ``ValueError`` naming ``name`` unless ``precisions`` (in the model's shape) are valid for the model."""
+
+    @abstractmethod
     def precisions(self, precisions_cholesky):
         """Precision matrices ``P P^T`` in the model's shape."""
 

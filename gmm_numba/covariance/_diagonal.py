@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from .._linalg import SINGULAR_ADVICE
 from ..errors import SingularCovarianceError
+from ._cholesky import SINGULAR_ADVICE
 
 
 def check_positive_variances(variances):

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._base import CovarianceModel, as_contiguous, require_structure
+from ._checks import check_positive_entries
 from ._diagonal import check_positive_precisions, check_positive_variances
 
 
@@ -27,6 +28,9 @@ class Diag(CovarianceModel):
     def precisions_cholesky_from_precisions(self, precisions):
         check_positive_precisions(precisions)
         return np.sqrt(precisions)
+
+    def check_precisions(self, precisions, name):
+        check_positive_entries(precisions, name, self.name)
 
     def precisions(self, precisions_cholesky):
         return precisions_cholesky**2

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from .._linalg import precision_cholesky_from_covariances, precision_cholesky_from_precisions
 from ._base import CovarianceModel, as_contiguous, component_labels
+from ._checks import check_precision_matrices
+from ._cholesky import precision_cholesky_from_covariances, precision_cholesky_from_precisions
 
 
 class Full(CovarianceModel):
@@ -29,6 +30,9 @@ class Full(CovarianceModel):
 
     def precisions_cholesky_from_precisions(self, precisions):
         return precision_cholesky_from_precisions(precisions, "precisions_init")
+
+    def check_precisions(self, precisions, name):
+        check_precision_matrices(precisions, name, self.name)
 
     def precisions(self, precisions_cholesky):
         return precisions_cholesky @ np.swapaxes(precisions_cholesky, 1, 2)

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from .._linalg import precision_cholesky_from_covariances, precision_cholesky_from_precisions
 from ._base import CovarianceModel, as_contiguous, require_structure
+from ._checks import check_precision_matrices
+from ._cholesky import precision_cholesky_from_covariances, precision_cholesky_from_precisions
 
 
 class Tied(CovarianceModel):
@@ -29,6 +30,9 @@ class Tied(CovarianceModel):
 
     def precisions_cholesky_from_precisions(self, precisions):
         return precision_cholesky_from_precisions(precisions[None], "precisions_init")[0]
+
+    def check_precisions(self, precisions, name):
+        check_precision_matrices(precisions, name, self.name)
 
     def precisions(self, precisions_cholesky):
         return precisions_cholesky @ precisions_cholesky.T

@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
-from .initialization import initial_statistics
+from ..errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
 from .parameters import MixtureParameters, m_step
+from .starts import initial_statistics
 
 
 class StopFit(Exception):

@@ -8,7 +8,7 @@ dominate; see docs/benchmarks.md).
 
 Numba reads its CPU feature string once, when the first Numba function of
 the process is defined, and compiles every function with it. So
-:func:`prefer_wide_vectors` runs when ``gmm_numba._config`` is imported,
+:func:`prefer_wide_vectors` runs when ``gmm_numba._kernels.config`` is imported,
 before any kernel is defined, and its choice holds for the whole process,
 other packages' Numba functions included. It changes nothing:
 

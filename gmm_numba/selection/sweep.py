@@ -5,26 +5,19 @@ import time
 import numpy as np
 import xarray as xr
 
-from .covariance import get_model
-from .criteria import CRITERIA, Criteria
-from .em import fit_em
-from .errors import ConvergenceWarning, FitError, warn_at_caller
-from .initialization import (
-    DEFAULT_INIT_SAMPLE_SIZE,
-    INIT_METHODS,
-    initial_statistics,
-    insertion_statistics,
-    inverse_scale,
-    merge_order,
-    merge_statistics,
-    split_statistics,
-)
-from .labeled import as_labeled
-from .parameters import m_step
-from .regularization import check_reg_covar, resolve_reg_covar
-from .results import build_tree
-from .sources import InMemoryData, per_sample_scores
-from .validation import check_data, check_param, check_random_state, check_sample_weight
+from ..covariance import get_model
+from ..data.checks import check_data, check_sample_weight
+from ..data.in_memory import InMemoryData, per_sample_scores
+from ..data.labeled import as_labeled
+from ..errors import ConvergenceWarning, FitError, warn_at_caller
+from ..fitting.checks import check_param, check_random_state
+from ..fitting.criteria import CRITERIA, Criteria
+from ..fitting.em import fit_em
+from ..fitting.parameters import m_step
+from ..fitting.regularization import check_reg_covar, resolve_reg_covar
+from ..fitting.starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_statistics, inverse_scale
+from ..results import build_tree
+from .moves import MERGE, SPLIT, insertion_statistics, neighbour_statistics
 
 DEFAULT_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -44,14 +37,6 @@ SCREEN_KEEP = 3
 #: others random rows. k-means++ starts tend to reach the same partition
 #: after the Lloyd steps; random rows explore more local optima.
 MIXED = "mixed"
-
-#: Neighbour moves: a cell also starts from its neighbours' best fits, the
-#: fit with one component fewer with each of its components split in two,
-#: and the fit with one component more with each pair of its components
-#: merged (closest pairs first, at most ``MAX_MERGES`` pairs).
-SPLIT = "split"
-MERGE = "merge"
-MAX_MERGES = 45
 
 #: Insertion moves: with the splits, the fit with one component fewer also
 #: gets a new component on the ``2 (D + 1)`` nearest rows (in standardised
@@ -95,29 +80,6 @@ def _initial_method(init_params, restart):
     if init_params != MIXED:
         return init_params
     return "k-means++" if restart == 0 else "random_from_data"
-
-
-def neighbour_statistics(params, kind, reg_covar, inserts=None):
-    """Starting statistics from a neighbouring cell's fit: every split, or the closest merges.
-
-    Parameters
-    ----------
-    params : MixtureParameters
-        The neighbour's fit (``K - 1`` components for ``"split"``, ``K + 1`` for ``"merge"``).
-    kind : {"split", "merge"}
-    reg_covar : float or ndarray of shape (n_features,)
-    inserts : callable, optional
-        ``inserts(params)``: more ``"split"`` starts, with a component added
-        rather than split (see :func:`insertion_statistics`).
-
-    Returns
-    -------
-    list of SufficientStatistics
-    """
-    if kind == SPLIT:
-        splits = [split_statistics(params, c, reg_covar) for c in range(params.n_components)]
-        return splits + (inserts(params) if inserts is not None else [])
-    return [merge_statistics(params, a, b, reg_covar) for a, b in merge_order(params)[:MAX_MERGES]]
 
 
 def _cell_seed(base_seed, n_components, restart):

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .checks import check_sample_weight
 from .chunked import (
     BlockwiseSource,
     KernelArguments,
@@ -29,7 +30,6 @@ from .chunked import (
     sum_in_order,
     weight_report,
 )
-from .validation import check_sample_weight
 
 #: Children per node of the reduction tree.
 SPLIT_EVERY = 8
@@ -155,7 +155,7 @@ class DaskData(BlockwiseSource):
         Default: Dask's default scheduler, which is the current
         distributed client when one exists.
     name, min_samples, requirement
-        As for :class:`~gmm_numba.chunked.ChunkedData`.
+        As for :class:`~gmm_numba.data.chunked.ChunkedData`.
 
     Attributes
     ----------

@@ -1,134 +1,25 @@
-"""Starting points for EM.
+"""Neighbour moves of a model-selection sweep: starts for K components from a fit with K - 1 or K + 1.
 
-Every method produces sufficient statistics (hard or soft assignments of
-the data to ``K`` groups); the covariance model's M-step turns them into
-parameters. Producing statistics rather than parameters lets a model
-selection sweep reuse one clustering for every covariance model.
-
-Methods
--------
-``"k-means++"`` (default; ``"kmeans"`` is a synonym)
-    Greedy k-means++ seeding on a uniform subsample of at most
-    ``init_sample_size`` rows, then Lloyd iterations on the full data.
-``"random_from_data"``
-    ``K`` distinct random rows as centres; every point joins its nearest.
-
-Distances are measured in standardised units (each feature divided by
-its standard deviation), so the starting point, and with
-``reg_covar="auto"`` the whole fit, does not depend on the units of the
-features.
-``"random"``
-    Random responsibilities, uniform and normalised per point.
+A component is split in two along its widest axis, a component is inserted
+on a small group of rows, or the closest pair of components is merged. Each
+move produces sufficient statistics; the covariance model's M-step turns
+them into a start.
 """
 
 import math
 
 import numpy as np
 
-from . import _kernels
-from .errors import FitError
-from .statistics import SufficientStatistics
+from ..data.statistics import SufficientStatistics
 
-INIT_METHODS = ("k-means++", "kmeans", "random_from_data", "random")
+#: Neighbour moves: a cell also starts from its neighbours' best fits, the
+#: fit with one component fewer with each of its components split in two,
+#: and the fit with one component more with each pair of its components
+#: merged (closest pairs first, at most ``MAX_MERGES`` pairs).
+SPLIT = "split"
+MERGE = "merge"
+MAX_MERGES = 45
 
-#: Rows used for k-means++ seeding when the data is larger.
-DEFAULT_INIT_SAMPLE_SIZE = 100_000
-
-#: Lloyd iterations after seeding (stops earlier once the centres settle).
-LLOYD_ITERATIONS = 20
-
-
-def inverse_scale(data):
-    """1 / standard deviation of each feature (0 for constant features), shape (n_features,).
-
-    Clustering in standardised units makes every initialisation independent
-    of the units (and shifts) of the features.
-    """
-    std = np.sqrt(data.feature_variance())
-    return np.where(std > 0, 1.0 / np.where(std > 0, std, 1.0), 0.0)
-
-
-def kmeans_centers(data, n_components, rng, init_sample_size=DEFAULT_INIT_SAMPLE_SIZE, inv_scale=None):
-    """k-means++ seeding on a subsample, refined by Lloyd steps on all data, in standardised units.
-
-    Returns
-    -------
-    ndarray of shape (n_components, n_features)
-        In the data's units.
-    """
-    inv_scale = inverse_scale(data) if inv_scale is None else inv_scale
-    Xs, ws = data.subsample(init_sample_size, rng)
-    n_trials = 2 + int(math.log(n_components))
-    uniforms = rng.random((n_components, n_trials))
-    centers = Xs[_kernels.kmeans_plusplus(np.ascontiguousarray(Xs * inv_scale), ws, uniforms)]
-    tolerance = 1e-4 * float(np.count_nonzero(inv_scale)) / max(len(inv_scale), 1)
-    for _ in range(LLOYD_ITERATIONS):
-        counts, s1, _, _ = data.nearest_center_statistics(centers, False, inv_scale)
-        moved = np.zeros_like(centers)
-        filled = counts > 0
-        moved[filled] = s1[filled] / counts[filled, None]
-        centers = centers + moved
-        if np.sum((moved * inv_scale) ** 2) <= tolerance:
-            break
-    return centers
-
-
-def random_centers(data, n_components, rng):
-    """``n_components`` distinct rows, drawn with probability proportional to their weights."""
-    n = data.n_samples
-    weights = getattr(data, "sample_weight", None)
-    if isinstance(weights, np.ndarray) and weights.shape == (n,) and n <= 1_000_000:
-        positive = np.count_nonzero(weights > 0)
-        if positive < n_components:
-            raise FitError(f"{n_components} components need {n_components} rows of positive weight; X has {positive}.")
-        return data.rows(rng.choice(n, size=n_components, replace=False, p=weights / weights.sum()))
-    if n > 1_000_000:
-        chosen = set()
-        while len(chosen) < n_components:
-            chosen.update(int(i) for i in rng.integers(0, n, size=n_components - len(chosen)))
-        index = np.sort(np.fromiter(chosen, dtype=np.int64))
-        rng.shuffle(index)
-    else:
-        index = rng.choice(n, size=n_components, replace=False)
-    return data.rows(index)
-
-
-def hard_assignment_statistics(data, centers, inv_scale=None):
-    """Statistics of the partition of the data by nearest centre (distances in standardised units)."""
-    inv_scale = inverse_scale(data) if inv_scale is None else inv_scale
-    counts, s1, s2, inertia = data.nearest_center_statistics(centers, True, inv_scale)
-    return SufficientStatistics(counts.sum(), np.nan, np.nan, counts, s1, s2, np.array(centers))
-
-
-def initial_statistics(data, n_components, method, rng, init_sample_size=DEFAULT_INIT_SAMPLE_SIZE):
-    """Statistics of an initial (hard or soft) assignment.
-
-    Parameters
-    ----------
-    data : InMemoryData or another data source
-    n_components : int
-    method : {"k-means++", "kmeans", "random_from_data", "random"}
-    rng : numpy.random.Generator
-    init_sample_size : int
-
-    Returns
-    -------
-    SufficientStatistics
-        With full second moments, so any covariance model can use them.
-    """
-    if method in ("k-means++", "kmeans"):
-        inv_scale = inverse_scale(data)
-        centers = kmeans_centers(data, n_components, rng, init_sample_size, inv_scale)
-        return hard_assignment_statistics(data, centers, inv_scale)
-    if method == "random_from_data":
-        return hard_assignment_statistics(data, random_centers(data, n_components, rng))
-    if method == "random":
-        seed = int(rng.integers(0, np.iinfo(np.int64).max))
-        return data.random_responsibility_statistics(seed, n_components)
-    raise ValueError(f"init_params={method!r} is not valid; choose one of {', '.join(map(repr, INIT_METHODS))}.")
-
-
-# ------------------------------------------------------------------ neighbour moves
 #: A split puts the two halves of a component this many standard deviations
 #: (along its widest axis) either side of its mean: the means of the two
 #: halves of a Gaussian cut through its centre, ``sqrt(2 / pi)``.
@@ -302,3 +193,26 @@ def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_co
             )
         )
     return out
+
+
+def neighbour_statistics(params, kind, reg_covar, inserts=None):
+    """Starting statistics from a neighbouring cell's fit: every split, or the closest merges.
+
+    Parameters
+    ----------
+    params : MixtureParameters
+        The neighbour's fit (``K - 1`` components for ``"split"``, ``K + 1`` for ``"merge"``).
+    kind : {"split", "merge"}
+    reg_covar : float or ndarray of shape (n_features,)
+    inserts : callable, optional
+        ``inserts(params)``: more ``"split"`` starts, with a component added
+        rather than split (see :func:`insertion_statistics`).
+
+    Returns
+    -------
+    list of SufficientStatistics
+    """
+    if kind == SPLIT:
+        splits = [split_statistics(params, c, reg_covar) for c in range(params.n_components)]
+        return splits + (inserts(params) if inserts is not None else [])
+    return [merge_statistics(params, a, b, reg_covar) for a, b in merge_order(params)[:MAX_MERGES]]

@@ -3,8 +3,8 @@
 import numpy as np
 from scipy import linalg
 
-from . import _kernels
-from .errors import SingularCovarianceError
+from .. import _kernels
+from ..errors import SingularCovarianceError
 
 SINGULAR_ADVICE = "Try a larger reg_covar, fewer components, or standardising the features."
 

@@ -8,7 +8,7 @@ __all__ = ["load_faithful", "load_iris"]
 
 
 def _read(name):
-    with resources.files("gmm_numba").joinpath("data", name).open("r") as handle:
+    with resources.files("gmm_numba").joinpath("datasets", name).open("r") as handle:
         return pd.read_csv(handle)
 
 

@@ -3,14 +3,14 @@
 :class:`ChunkedData` serves a NumPy memmap, a ``.npy`` file (opened with
 ``np.load(mmap_mode="r")``) or any array-like that returns NumPy arrays for
 row slices ``X[a:b]`` (zarr, h5py). It answers the same questions as
-:class:`~gmm_numba.sources.InMemoryData` (the EM driver and the
+:class:`~gmm_numba.data.in_memory.InMemoryData` (the EM driver and the
 initialisation cannot tell them apart): every chunk is made C-contiguous,
 handed to the same kernels through an ``InMemoryData`` and the results are
 added in chunk order, so memory holds a few chunks at most and the answer
 does not depend on the chunking beyond floating-point rounding.
 
 The chunk machinery (:func:`chunk_call`, :func:`add_results`,
-:class:`BlockwiseSource`) is shared with :mod:`gmm_numba.dask_source`.
+:class:`BlockwiseSource`) is shared with :mod:`gmm_numba.data.dask_source`.
 """
 
 import hashlib
@@ -23,9 +23,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ._config import kernel_threads
-from ._kernels import random_responsibility_statistics
-from .sources import (
+from .._kernels import random_responsibility_statistics
+from .._kernels.config import kernel_threads
+from .checks import check_dimensions, check_shape, finite_report, plural
+from .in_memory import (
     InMemoryData,
     feature_mean,
     feature_variance,
@@ -34,7 +35,6 @@ from .sources import (
     subsample_indices,
 )
 from .statistics import SufficientStatistics
-from .validation import _check_dimensions, _check_shape, _plural, finite_report
 
 #: Default bytes of float64 data per chunk (rows = this / (8 * n_features)).
 DEFAULT_CHUNK_BYTES = 64 * 2**20
@@ -49,8 +49,8 @@ _KERNEL_LOCK = threading.Lock()
 class KernelArguments:
     """Parameters reduced to what the kernels take (cheap to pickle and ship).
 
-    Stands in for :class:`~gmm_numba.parameters.MixtureParameters` in
-    ``InMemoryData.em_statistics`` and :func:`~gmm_numba.sources.per_sample_scores`.
+    Stands in for :class:`~gmm_numba.fitting.parameters.MixtureParameters` in
+    ``InMemoryData.em_statistics`` and :func:`~gmm_numba.data.in_memory.per_sample_scores`.
     """
 
     def __init__(self, params):
@@ -150,7 +150,7 @@ def sum_in_order(results):
 
 
 def chunk_scores(X, kernel_args, with_responsibilities):
-    """:func:`~gmm_numba.sources.per_sample_scores` of one chunk."""
+    """:func:`~gmm_numba.data.in_memory.per_sample_scores` of one chunk."""
     X = as_kernel_array(X)
     with _KERNEL_LOCK:
         return per_sample_scores(X, kernel_args, with_responsibilities)
@@ -159,7 +159,7 @@ def chunk_scores(X, kernel_args, with_responsibilities):
 # ------------------------------------------------------------ weights in chunks
 @dataclass(frozen=True)
 class WeightReport:
-    """What :func:`~gmm_numba.validation.check_sample_weight` looks at, for one chunk or the sum of several."""
+    """What :func:`~gmm_numba.data.checks.check_sample_weight` looks at, for one chunk or the sum of several."""
 
     non_finite: int = 0
     first_non_finite: tuple = ()
@@ -183,7 +183,7 @@ class WeightReport:
         if self.non_finite:
             index, value = self.first_non_finite
             raise ValueError(
-                f"sample_weight contains NaN or infinity at {_plural(self.non_finite, 'position')} "
+                f"sample_weight contains NaN or infinity at {plural(self.non_finite, 'position')} "
                 f"(first: index {index}, value {value})."
             )
         if self.negative:
@@ -234,8 +234,8 @@ def check_lazy_shape(shape, name="X", min_samples=1, requirement="", n_features=
 
     shape = tuple(int(s) for s in shape)
     probe = SimpleNamespace(shape=shape, ndim=len(shape))
-    _check_dimensions(probe, name)
-    _check_shape(probe, name, min_samples, n_features, estimator, requirement)
+    check_dimensions(probe, name)
+    check_shape(probe, name, min_samples, n_features, estimator, requirement)
 
 
 # ---------------------------------------------------------------- the interface
@@ -336,7 +336,7 @@ class ChunkedData(BlockwiseSource):
     Raises
     ------
     TypeError, ValueError
-        As :func:`~gmm_numba.validation.check_data` for the shape and dtype;
+        As :func:`~gmm_numba.data.checks.check_data` for the shape and dtype;
         NaN or infinity is reported by the first pass over the data.
     """
 

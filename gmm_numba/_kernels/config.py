@@ -2,14 +2,14 @@
 
 The kernels import their decorator options from here so that a change of
 fastmath flags, tile size or caching policy is made once. Importing it also
-settles the vector width (see :mod:`gmm_numba._vectors`), which has to happen
+settles the vector width (see :mod:`gmm_numba._kernels.vectors`), which has to happen
 before the first kernel is defined.
 """
 
 import math
 from contextlib import contextmanager
 
-from ._vectors import prefer_wide_vectors
+from .vectors import prefer_wide_vectors
 
 prefer_wide_vectors()
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from .results import check_tree
-from .validation import check_param
+from ..fitting.checks import check_param
+from .validate import check_tree
 
 #: Probability mass of the equal-tailed interval reported for draws (ArviZ's default).
 INTERVAL_PROB = 0.94

@@ -7,8 +7,8 @@ array; other sources (chunked files, Dask) implement the same methods.
 
 import numpy as np
 
-from . import _kernels
-from ._config import block_size, kernel_threads, moment_floats
+from .. import _kernels
+from .._kernels.config import block_size, kernel_threads, moment_floats
 from .statistics import SufficientStatistics
 
 _NO_WEIGHTS = np.empty(0)

@@ -1,4 +1,4 @@
-"""Input checks that turn bad input into clear errors.
+"""Checks of the data (``X``, ``sample_weight``, feature names) that turn bad input into clear errors.
 
 Every message names the argument, the offending value (or where it sits)
 and what is allowed. Where scikit-learn's estimator checks look for a
@@ -6,22 +6,17 @@ phrase (``"Reshape your data"``, ``"0 feature(s) (shape=(12, 0)) while a
 minimum of 1 is required"``), the message contains it.
 """
 
-import math
 import numbers
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..errors import warn_at_caller
 
 __all__ = [
     "check_data",
     "check_feature_names",
     "check_sample_weight",
-    "check_param",
-    "check_random_state",
-    "check_init_array",
-    "check_weights_init",
-    "check_precisions_init",
     "feature_names",
 ]
 
@@ -74,14 +69,10 @@ def check_feature_names(names, fitted_names, has_columns, estimator="GaussianMix
         When both have names and they differ, listing the unseen and missing ones.
     """
     if names is not None and fitted_names is None:
-        warnings.warn(
-            f"X has feature names, but {estimator} was fitted without feature names", UserWarning, stacklevel=5
-        )
+        warn_at_caller(f"X has feature names, but {estimator} was fitted without feature names", UserWarning)
     elif names is None and fitted_names is not None and has_columns:
-        warnings.warn(
-            f"X does not have valid feature names, but {estimator} was fitted with feature names",
-            UserWarning,
-            stacklevel=5,
+        warn_at_caller(
+            f"X does not have valid feature names, but {estimator} was fitted with feature names", UserWarning
         )
     elif names is not None and fitted_names is not None and not np.array_equal(names, fitted_names):
         unseen = [n for n in names if n not in set(fitted_names)]
@@ -96,7 +87,7 @@ def check_feature_names(names, fitted_names, has_columns, estimator="GaussianMix
         raise ValueError(message)
 
 
-def _plural(n, word):
+def plural(n, word):
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
@@ -194,7 +185,7 @@ def _as_numeric_array(X, name):
         raise TypeError(_non_numeric_message(X, arr, name)) from None
 
 
-def _check_dimensions(arr, name):
+def check_dimensions(arr, name):
     if arr.ndim == 2:
         return
     if arr.ndim == 1:
@@ -209,7 +200,7 @@ def _check_dimensions(arr, name):
     )
 
 
-def _check_shape(arr, name, min_samples, n_features, estimator, requirement):
+def check_shape(arr, name, min_samples, n_features, estimator, requirement):
     n_rows, n_cols = arr.shape
     if n_rows < min_samples:
         why = f" ({requirement})" if requirement else ""
@@ -236,7 +227,7 @@ class FiniteReport:
     def raise_if_bad(self, name="X"):
         if self.bad_rows:
             raise ValueError(
-                f"{name} contains NaN or infinity in {_plural(self.bad_rows, 'row')} (first: row {self.first}). "
+                f"{name} contains NaN or infinity in {plural(self.bad_rows, 'row')} (first: row {self.first}). "
                 f"Drop or impute them first, for example {name}[np.isfinite({name}).all(axis=1)]."
             )
 
@@ -302,8 +293,8 @@ def check_data(X, *, name="X", min_samples=1, n_features=None, estimator="Gaussi
         and the first one).
     """
     arr = _as_numeric_array(X, name)
-    _check_dimensions(arr, name)
-    _check_shape(arr, name, min_samples, n_features, estimator, requirement)
+    check_dimensions(arr, name)
+    check_shape(arr, name, min_samples, n_features, estimator, requirement)
     dtype = np.float32 if arr.dtype == np.float32 else np.float64
     arr = np.ascontiguousarray(arr, dtype=dtype)
     _check_finite_rows(arr, name)
@@ -311,7 +302,7 @@ def check_data(X, *, name="X", min_samples=1, n_features=None, estimator="Gaussi
 
 
 # ----------------------------------------------------------- sample weights
-def _as_real_array(value, name):
+def as_real_array(value, name):
     """``value`` as a float64 array; complex, string and other non-numeric values are refused."""
     try:
         arr = np.asarray(value)
@@ -350,7 +341,7 @@ def check_sample_weight(sample_weight, n_samples):
         return None
     if isinstance(sample_weight, numbers.Real):
         sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
-    w = _as_real_array(sample_weight, "sample_weight")
+    w = as_real_array(sample_weight, "sample_weight")
     if w.ndim != 1:
         raise ValueError(f"sample_weight must be 1D with shape ({n_samples},), got shape {w.shape}.")
     if w.shape[0] != n_samples:
@@ -358,7 +349,7 @@ def check_sample_weight(sample_weight, n_samples):
     bad = np.flatnonzero(~np.isfinite(w))
     if bad.size:
         raise ValueError(
-            f"sample_weight contains NaN or infinity at {_plural(bad.size, 'position')} "
+            f"sample_weight contains NaN or infinity at {plural(bad.size, 'position')} "
             f"(first: index {bad[0]}, value {w[bad[0]]})."
         )
     bad = np.flatnonzero(w < 0)
@@ -395,206 +386,3 @@ def _check_weight_scale(w):
             f"sample_weight is too small to compute with (largest weight {largest:.6g}, "
             f"below {SMALLEST_WEIGHT_SCALE:g}); scale the weights up, for example sample_weight / sample_weight.max()."
         )
-
-
-# ---------------------------------------------------------- hyper-parameters
-def _check_option(name, value, options):
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(map(repr, options))}.")
-    return value
-
-
-def _check_range(name, value, low, high, low_inclusive):
-    too_low = low is not None and (value < low if low_inclusive else value <= low)
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        bounds = []
-        if low is not None:
-            bounds.append(f"{'>=' if low_inclusive else '>'} {low}")
-        if high is not None:
-            bounds.append(f"<= {high}")
-        raise ValueError(f"{name}={value!r} is out of range; it must be {' and '.join(bounds)}.")
-
-
-def _is_finite_real(value):
-    """Whether a real number is finite; Python ints beyond float range count as not finite."""
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
-
-
-def check_param(name, value, kind, *, low=None, high=None, low_inclusive=True, options=None):
-    """Validate one hyper-parameter; raise a message naming it, its value and what is allowed.
-
-    Parameters
-    ----------
-    name : str
-    value : object
-    kind : {"int", "float", "bool", "option"}
-    low, high : number, optional
-        Bounds (``high`` inclusive).
-    low_inclusive : bool
-    options : sequence of str, optional
-        Allowed values for ``kind="option"``.
-
-    Returns
-    -------
-    object
-        ``value`` (a Python bool for ``kind="bool"``).
-
-    Raises
-    ------
-    TypeError
-        A value of the wrong type (``"3"`` or ``1.5`` for an int; booleans
-        are not accepted as numbers).
-    ValueError
-        A value out of range, a non-finite float, an unknown option.
-    """
-    if kind == "option":
-        return _check_option(name, value, options)
-    if kind == "bool":
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {value!r} of type {type(value).__name__}.")
-        return bool(value)
-    wanted = numbers.Integral if kind == "int" else numbers.Real
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, wanted):
-        what = "an integer" if kind == "int" else "a real number"
-        raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}.")
-    if kind == "float" and not _is_finite_real(value):
-        raise ValueError(f"{name} must be finite, got {value!r}.")
-    _check_range(name, value, low, high, low_inclusive)
-    return value
-
-
-def check_random_state(random_state):
-    """A :class:`numpy.random.Generator` from None, an int, a Generator or a RandomState.
-
-    Raises
-    ------
-    TypeError
-        Any other type (booleans and strings included).
-    ValueError
-        A negative seed.
-    """
-    if isinstance(random_state, (bool, np.bool_)):
-        raise TypeError(f"random_state must be None, an int, a numpy Generator or RandomState, got {random_state!r}.")
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
-        if random_state is not None and random_state < 0:
-            raise ValueError(f"random_state={random_state} is out of range; a seed must be >= 0.")
-        return np.random.default_rng(random_state)
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    raise TypeError(
-        "random_state must be None, an int, a numpy Generator or RandomState, "
-        f"got {random_state!r} of type {type(random_state).__name__}."
-    )
-
-
-# ------------------------------------------------------- initial parameters
-def check_init_array(value, name, shape):
-    """A user-given initial parameter as a finite float64 array of ``shape``.
-
-    Raises
-    ------
-    TypeError
-        Non-numeric values.
-    ValueError
-        Complex values, the wrong shape, NaN or infinity (with the first position).
-    """
-    arr = np.array(_as_real_array(value, name))
-    if arr.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, but has shape {arr.shape}.")
-    bad = np.argwhere(~np.isfinite(arr))
-    if bad.size:
-        raise ValueError(
-            f"{name} contains NaN or infinity at {_plural(len(bad), 'position')} "
-            f"(first: {name}[{', '.join(map(str, bad[0]))}] = {arr[tuple(bad[0])]})."
-        )
-    return arr
-
-
-def check_weights_init(value, n_components):
-    """Initial weights: shape ``(n_components,)``, in [0, 1], summing to 1 (renormalised exactly).
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`check_init_array`; also negative weights, weights above 1,
-        or a sum that is not 1 (within 1e-6).
-    """
-    weights = check_init_array(value, "weights_init", (n_components,))
-    bad = np.flatnonzero((weights < 0) | (weights > 1))
-    if bad.size:
-        raise ValueError(f"weights_init must lie in [0, 1], but weights_init[{bad[0]}] = {weights[bad[0]]}.")
-    total = weights.sum()
-    if not np.isclose(total, 1.0, rtol=0, atol=1e-6):
-        raise ValueError(f"weights_init must sum to 1, but they sum to {total:.8g}.")
-    return weights / total
-
-
-def _matrix_label(name, index, stacked):
-    return f"{name}[{index}]" if stacked else name
-
-
-def _check_precision_matrices(precisions, name, covariance_type):
-    """Every matrix symmetric and positive definite; messages name the first offender."""
-    stacked = precisions.ndim == 3
-    for k, matrix in enumerate(precisions.reshape((-1,) + precisions.shape[-2:])):
-        label = _matrix_label(name, k, stacked)
-        scale = np.abs(matrix).max()
-        if not np.allclose(matrix, matrix.T, rtol=1e-10, atol=1e-12 * scale):
-            i, j = np.unravel_index(np.argmax(np.abs(matrix - matrix.T)), matrix.shape)
-            raise ValueError(
-                f"{label} is not symmetric (entry [{i}, {j}] = {matrix[i, j]} but [{j}, {i}] = {matrix[j, i]}); "
-                f"precisions for covariance_type={covariance_type!r} must be symmetric positive definite."
-            )
-        smallest = np.linalg.eigvalsh(matrix).min()
-        if not smallest > 0:
-            raise ValueError(
-                f"{label} is not positive definite (smallest eigenvalue {smallest:.6g}); "
-                f"precisions for covariance_type={covariance_type!r} must be symmetric positive definite."
-            )
-
-
-def _check_positive_entries(precisions, name, covariance_type):
-    bad = np.argwhere(~(precisions > 0))
-    if bad.size:
-        index = tuple(bad[0])
-        raise ValueError(
-            f"{name} must be positive for covariance_type={covariance_type!r}, "
-            f"but {name}[{', '.join(map(str, index))}] = {precisions[index]}."
-        )
-
-
-def check_precisions_init(value, model, n_components, n_features):
-    """Initial precisions in ``model``'s shape, each valid for that model.
-
-    Parameters
-    ----------
-    value : array-like
-        ``(K, D, D)`` for full, ``(D, D)`` for tied, ``(K, D)`` for diag,
-        ``(K,)`` for spherical (``model.covariance_shape(K, D)``).
-    model : CovarianceModel
-    n_components, n_features : int
-
-    Returns
-    -------
-    ndarray
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`check_init_array`; also matrices that are not symmetric
-        or not positive definite (full-matrix models), or entries that are
-        not positive (diagonal models).
-    """
-    shape = model.covariance_shape(n_components, n_features)
-    precisions = check_init_array(value, "precisions_init", shape)
-    if model.kernel == "full":
-        _check_precision_matrices(precisions, "precisions_init", model.name)
-    else:
-        _check_positive_entries(precisions, "precisions_init", model.name)
-    return precisions

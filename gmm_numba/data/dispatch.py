@@ -2,12 +2,12 @@
 
 :func:`make_data_source` is the one entry point: it returns
 
-* :class:`~gmm_numba.dask_source.DaskData` for a Dask array, or an xarray
+* :class:`~gmm_numba.data.dask_source.DaskData` for a Dask array, or an xarray
   DataArray / Dataset backed by Dask (``xr.open_zarr(path, chunks=...)``);
-* :class:`~gmm_numba.chunked.ChunkedData` for a ``np.memmap`` (or a zarr /
+* :class:`~gmm_numba.data.chunked.ChunkedData` for a ``np.memmap`` (or a zarr /
   h5py array) of at least :data:`CHUNKED_MIN_BYTES`;
-* :class:`~gmm_numba.sources.InMemoryData` for everything else (after
-  :func:`~gmm_numba.validation.check_data`), including small memmaps, which
+* :class:`~gmm_numba.data.in_memory.InMemoryData` for everything else (after
+  :func:`~gmm_numba.data.checks.check_data`), including small memmaps, which
   are read into memory exactly as an ndarray would be.
 
 Lazy inputs are validated lazily: shape and dtype at once, NaN and
@@ -22,9 +22,9 @@ import sys
 
 import numpy as np
 
+from .checks import check_data, check_sample_weight
 from .chunked import ChunkedData, WeightReport, check_lazy_shape
-from .sources import InMemoryData
-from .validation import check_data, check_sample_weight
+from .in_memory import InMemoryData
 
 #: A memmap (or zarr / h5py array) smaller than this is read into memory
 #: and fitted as an ndarray; a larger one is processed chunk by chunk.
@@ -77,7 +77,7 @@ def dask_values(X):
 
     A DataArray's sample dimension is ``"sample"`` if present, else its
     first; a Dataset's 1-D data variables are the features, in order (as
-    :func:`~gmm_numba.labeled.as_labeled`).
+    :func:`~gmm_numba.data.labeled.as_labeled`).
     """
     xr = _xarray()
     if xr is not None and isinstance(X, xr.Dataset):

@@ -9,7 +9,7 @@ makes the fit of ``X * a + b`` the transformed fit of ``X``.
 
 import numpy as np
 
-from .validation import check_param
+from .checks import check_param
 
 AUTO = "auto"
 

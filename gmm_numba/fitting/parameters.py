@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import EmptyComponentError
+from ..errors import EmptyComponentError
 
 #: A component whose effective count falls to this fraction of the total
 #: weight (or below) is treated as empty.

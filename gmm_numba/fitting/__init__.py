@@ -1,0 +1,1 @@
+"""Fitting: settings, parameters, the EM driver, starting points, regularisation and criteria."""

@@ -1,0 +1,76 @@
+"""A fitted mixture together with what it was fitted on: the core object every entry point wraps."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.checks import check_data, check_feature_names, feature_names
+from ..data.dispatch import is_out_of_core, out_of_core_scores
+from ..data.in_memory import per_sample_scores
+from ..errors import NumericalError
+
+
+@dataclass
+class FittedMixture:
+    """Parameters of a fitted mixture and the shape of the data it was fitted on.
+
+    Attributes
+    ----------
+    parameters : MixtureParameters
+    n_features : int
+    feature_names : ndarray of shape (n_features,) or None
+        Column names of the training DataFrame (strings only), else None.
+    em_fit : EMFit or None
+        The runs that produced the fit; None for a mixture loaded from a result.
+    """
+
+    parameters: object
+    n_features: int
+    feature_names: object = None
+    em_fit: object = None
+
+    def check_input(self, X, estimator="GaussianMixture"):
+        """``X`` as an array checked against the training data's features (scikit-learn's rules).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+
+        Raises
+        ------
+        ValueError
+            Another number of features, or invalid values; the message names ``estimator``.
+        """
+        check_feature_names(feature_names(X), self.feature_names, hasattr(X, "columns"), estimator)
+        return check_data(X, n_features=self.n_features, estimator=estimator)
+
+    def scores(self, X, with_responsibilities=False, estimator="GaussianMixture"):
+        """Per-sample ``(log_density, labels, responsibilities)``.
+
+        Dask input gives lazy Dask arrays, a large memory map is scored chunk
+        by chunk; anything else is checked and scored in memory.
+
+        Raises
+        ------
+        NumericalError
+            A row whose log-density is not finite.
+        """
+        if is_out_of_core(X):
+            return out_of_core_scores(X, self.parameters, with_responsibilities, self.n_features, estimator)
+        scores = per_sample_scores(self.check_input(X, estimator), self.parameters, with_responsibilities)
+        check_finite_scores(scores[0])
+        return scores
+
+
+def check_finite_scores(log_density):
+    """Refuse samples whose log-density is not finite (they lie too far from every component).
+
+    Their responsibilities and labels would be NaN or arbitrary.
+    """
+    bad = np.flatnonzero(~np.isfinite(log_density))
+    if bad.size:
+        raise NumericalError(
+            f"X has {bad.size} row(s) (first: row {bad[0]}) whose log-density is {log_density[bad[0]]}: they lie "
+            "too far from every component for floating point. Check that X has the units and scaling of "
+            "the data the model was fitted on."
+        )
