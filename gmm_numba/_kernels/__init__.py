@@ -14,7 +14,7 @@ branches on:
   it has computed anyway.
 """
 
-from . import estep, kmeans, linalg
+from . import em_run, estep, kmeans, linalg
 from .interrupts import interruptible
 
 em_statistics = interruptible(estep.em_statistics)
@@ -23,12 +23,14 @@ kmeans_plusplus = interruptible(kmeans.kmeans_plusplus)
 nearest_center_statistics = interruptible(kmeans.nearest_center_statistics)
 random_responsibility_statistics = interruptible(kmeans.random_responsibility_statistics)
 precision_cholesky = interruptible(linalg.precision_cholesky)
+run_em = interruptible(em_run.em_run)
 
 __all__ = [
     "em_statistics",
     "per_sample_scores",
     "kmeans_plusplus",
     "precision_cholesky",
+    "run_em",
     "nearest_center_statistics",
     "random_responsibility_statistics",
 ]

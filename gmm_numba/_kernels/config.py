@@ -49,6 +49,11 @@ MIN_BLOCKS = 16
 
 LOG_2PI = math.log(2.0 * math.pi)
 
+#: Largest ``n_samples * n_components * n_features**2`` for which a whole EM run
+#: is one serial compiled call (:mod:`gmm_numba._kernels.em_run`); above it, the
+#: threaded block kernels do each iteration.
+COMPILED_RUN_MAX_WORK = 1 << 21
+
 
 def block_size(n_samples, accumulator_floats=0):
     """Points per block for a data set of ``n_samples`` rows.

@@ -21,11 +21,16 @@ class CovarianceModel(ABC):
         Other names that reach this model, such as mclust's.
     kernel : {"full", "diag"}
         Which layout of precision factors the E-step kernels take.
+    m_step_family : int or None
+        The ``MSTEP_*`` code of :mod:`gmm_numba._kernels.em_run` whose M-step is
+        this model's, for whole EM runs in one compiled call; None where the
+        M-step exists only in Python.
     """
 
     name = ""
     aliases = ()
     kernel = "full"
+    m_step_family = None
 
     @abstractmethod
     def covariance_shape(self, n_components, n_features):

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._kernels.em_run import MSTEP_VVI
 from ._base import CovarianceModel, as_contiguous, require_structure
 from ._checks import check_positive_entries
 from ._diagonal import check_positive_precisions, check_positive_variances
@@ -11,6 +12,7 @@ class Diag(CovarianceModel):
     name = "diag"
     aliases = ("VVI",)
     kernel = "diag"
+    m_step_family = MSTEP_VVI
 
     def covariance_shape(self, n_components, n_features):
         return (n_components, n_features)

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._kernels.em_run import MSTEP_VVV
 from ._base import CovarianceModel, as_contiguous, component_labels
 from ._checks import check_precision_matrices
 from ._cholesky import precision_cholesky_from_covariances, precision_cholesky_from_precisions
@@ -11,6 +12,7 @@ class Full(CovarianceModel):
     name = "full"
     aliases = ("VVV",)
     kernel = "full"
+    m_step_family = MSTEP_VVV
 
     def covariance_shape(self, n_components, n_features):
         return (n_components, n_features, n_features)

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._kernels.em_run import MSTEP_VII
 from ._base import CovarianceModel, as_contiguous, require_structure
 from ._checks import check_positive_entries
 from ._diagonal import check_positive_precisions, check_positive_variances
@@ -11,6 +12,7 @@ class Spherical(CovarianceModel):
     name = "spherical"
     aliases = ("VII",)
     kernel = "diag"
+    m_step_family = MSTEP_VII
 
     def covariance_shape(self, n_components, n_features):
         return (n_components,)

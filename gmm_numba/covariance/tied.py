@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._kernels.em_run import MSTEP_EEE
 from ._base import CovarianceModel, as_contiguous, require_structure
 from ._checks import check_precision_matrices
 from ._cholesky import precision_cholesky_from_covariances, precision_cholesky_from_precisions
@@ -11,6 +12,7 @@ class Tied(CovarianceModel):
     name = "tied"
     aliases = ("EEE",)
     kernel = "full"
+    m_step_family = MSTEP_EEE
 
     def covariance_shape(self, n_components, n_features):
         return (n_features, n_features)

@@ -8,7 +8,7 @@ array; other sources (chunked files, Dask) implement the same methods.
 import numpy as np
 
 from .. import _kernels
-from .._kernels.config import block_size, kernel_threads, moment_floats
+from .._kernels.config import COMPILED_RUN_MAX_WORK, block_size, kernel_threads, moment_floats
 from .statistics import SufficientStatistics
 
 _NO_WEIGHTS = np.empty(0)
@@ -52,6 +52,46 @@ class InMemoryData:
         # the kernel works about the means rounded to its arithmetic's dtype: record those
         shifts = means.astype(like.dtype).astype(np.float64)
         return SufficientStatistics(w, ll, hard, nk, s1, s2, shifts)
+
+    def compiled_run_fits(self, n_components):
+        """Whether a whole EM run on this data is best done as one serial compiled call (small float64 data)."""
+        work = self.n_samples * n_components * self.n_features**2
+        return self.X.dtype == np.float64 and work <= COMPILED_RUN_MAX_WORK
+
+    def run_em(self, weights, means, covariances, family, reg_covar, tol, max_iter):
+        """A whole EM run in one compiled call; see :func:`gmm_numba._kernels.em_run.em_run`.
+
+        Parameters
+        ----------
+        weights, means, covariances : ndarray of shape (K,), (K, D), (K, D, D)
+            The start (copied, not changed).
+        family : int
+            The covariance structure's ``MSTEP_*`` code.
+        reg_covar : float or ndarray of shape (n_features,)
+        tol : float
+        max_iter : int
+
+        Returns
+        -------
+        weights, means, covariances : ndarray
+            After the last M-step.
+        lower_bounds : ndarray of shape (n_iter,)
+        converged : bool
+        status : int
+            ``RUN_OK`` or why the run failed.
+        index : int
+            The component a failure is about.
+        """
+        weights = np.array(weights, dtype=np.float64)
+        means = np.array(means, dtype=np.float64)
+        covariances = np.array(covariances, dtype=np.float64)
+        reg = np.ascontiguousarray(np.broadcast_to(np.asarray(reg_covar, dtype=np.float64), (self.n_features,)))
+        lower_bounds = np.empty(max_iter)
+        settings = int(family), reg, float(tol), int(max_iter)
+        n_iter, converged, status, index = _kernels.run_em(
+            self.X, self.sample_weight, weights, means, covariances, *settings, lower_bounds
+        )
+        return weights, means, covariances, lower_bounds[:n_iter], converged, status, index
 
     def nearest_center_statistics(self, centers, with_s2, inv_scale=None):
         """Hard-assignment sums; see :func:`_kernels.nearest_center_statistics`.

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._kernels.em_run import RUN_NOT_FINITE, RUN_OK
 from ..errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
 from .parameters import MixtureParameters, m_step
 from .starts import initial_statistics
@@ -68,7 +69,7 @@ class EMFit:
         return self.best.parameters
 
 
-def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, label=""):
+def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, label="", compiled=True):
     """Iterate EM from ``params``.
 
     Convergence is declared when the mean log-likelihood per unit weight
@@ -88,12 +89,17 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
     verbose : int
     label : str
         Printed in verbose output.
+    compiled : bool, default=True
+        Run the whole loop as one compiled call where that applies (small
+        in-memory float64 data, a closed-form M-step, no callback, verbose < 2).
 
     Returns
     -------
     EMRun
     """
     model = params.model
+    if compiled and callback is None and verbose < 2 and _compiled_run_applies(data, params):
+        return _compiled_run(data, params, reg_covar=reg_covar, tol=tol, max_iter=max_iter)
     lower_bounds = []
     previous = -np.inf
     converged = False
@@ -102,10 +108,7 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         stats = data.em_statistics(params)
         mean_ll = stats.log_likelihood / stats.total_weight
         if not np.isfinite(mean_ll):
-            raise NumericalError(
-                f"The log-likelihood became {mean_ll} at iteration {iteration}: the data's scale is "
-                "beyond what floating point can handle here. Standardise the features (or use float64)."
-            )
+            raise _not_finite_error(mean_ll, iteration)
         lower_bounds.append(mean_ll)
         params = m_step(model, stats, reg_covar)
         if verbose >= 2:
@@ -126,6 +129,41 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         if stop:
             break
     return EMRun(params, np.asarray(lower_bounds), converged, len(lower_bounds))
+
+
+def _not_finite_error(mean_ll, iteration):
+    return NumericalError(
+        f"The log-likelihood became {mean_ll} at iteration {iteration}: the data's scale is "
+        "beyond what floating point can handle here. Standardise the features (or use float64)."
+    )
+
+
+def _compiled_run_applies(data, params):
+    """Whether the whole run can be one compiled call: small in-memory data and a closed-form M-step."""
+    compiled_run_fits = getattr(data, "compiled_run_fits", None)
+    return (
+        params.model.m_step_family is not None
+        and compiled_run_fits is not None
+        and compiled_run_fits(params.n_components)
+    )
+
+
+def _compiled_run(data, params, *, reg_covar, tol, max_iter):
+    """:func:`run_em` as one compiled call: the same iterations, errors and result (to rounding)."""
+    model = params.model
+    weights, means, covariances, lower_bounds, converged, status, _ = data.run_em(
+        params.weights, params.means, params.full_covariances(), model.m_step_family, reg_covar, tol, max_iter
+    )
+    if status == RUN_NOT_FINITE:
+        raise _not_finite_error(np.nan, len(lower_bounds) + 1)
+    # The model's own factorisation names a singular covariance as its Python M-step would, and
+    # the Python M-step at the parameters a failed iteration started from names an emptied component.
+    final = MixtureParameters.from_covariances(model, weights, means, model.from_full_covariances(covariances))
+    if status != RUN_OK:
+        m_step(model, data.em_statistics(final), reg_covar)
+        # the two arithmetics disagree at the margin: the Python driver decides
+        return run_em(data, params, reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False)
+    return EMRun(final, lower_bounds, bool(converged), len(lower_bounds))
 
 
 def starting_points(data, model, n_components, *, n_init, init_params, rng, reg_covar, user_init, init_sample_size):

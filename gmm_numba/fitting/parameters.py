@@ -117,12 +117,23 @@ def m_step(model, stats, reg_covar):
     nk = stats.nk
     empty = np.flatnonzero(~(nk > EMPTY_FRACTION * stats.total_weight))
     if empty.size:
-        k = empty[0]
-        raise EmptyComponentError(
-            f"Component {k} lost all of its weight (effective count {nk[k]:.3g} "
-            f"of {stats.total_weight:.6g}): no data supports {stats.n_components} components "
-            "from this start. Try fewer components, another random_state or init_params."
-        )
+        raise empty_component_error(empty[0], nk, stats.total_weight)
     weights = nk / nk.sum()
     means = stats.means()
     return MixtureParameters.from_covariances(model, weights, means, model.covariances(stats, reg_covar))
+
+
+def empty_component_error(component, nk, total_weight):
+    """The error for a component whose effective count fell to (almost) nothing.
+
+    Parameters
+    ----------
+    component : int
+    nk : ndarray of shape (n_components,)
+    total_weight : float
+    """
+    return EmptyComponentError(
+        f"Component {component} lost all of its weight (effective count {nk[component]:.3g} "
+        f"of {total_weight:.6g}): no data supports {len(nk)} components "
+        "from this start. Try fewer components, another random_state or init_params."
+    )

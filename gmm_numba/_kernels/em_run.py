@@ -1,0 +1,295 @@
+"""A whole EM run in one compiled call, for data small enough that Python would dominate an iteration.
+
+Every covariance structure is handled through full matrices: the E-step takes
+full precision factors, the M-step turns the (regularised) scatter matrices
+into full covariance matrices under the structure's constraints. For the small
+data this path serves, a full factor costs no more than a diagonal one, and one
+E-step serves every model.
+
+M-step families are numbered (``MSTEP_*``); a covariance model names its family
+once, and nothing here knows the models' names.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .config import JIT, LOG_2PI
+from .linalg import precision_cholesky
+from .tiles import RESPONSIBILITY_FLOOR_64
+from .vmath import flushed_exp, vector_log
+
+MSTEP_EII = 0  # one variance
+MSTEP_VII = 1  # a variance per component
+MSTEP_EEI = 2  # one diagonal matrix
+MSTEP_VVI = 3  # a diagonal matrix per component
+MSTEP_EVI = 4  # one volume, a diagonal shape per component
+MSTEP_EEE = 5  # one matrix
+MSTEP_EEV = 6  # one volume and shape, an orientation per component
+MSTEP_EVV = 7  # one volume, a shape and orientation per component
+MSTEP_VVV = 8  # a matrix per component
+
+#: Run outcomes.
+RUN_OK = 0
+RUN_EMPTY = 1  # a component lost its weight (the index is returned)
+RUN_SINGULAR = 2  # a covariance is not positive definite (the index is returned)
+RUN_NOT_FINITE = 3  # the log-likelihood is not finite
+
+
+@njit(**JIT)
+def _statistics(XT, sample_weight, weights, means, factors, nk, s1, s2, log_p, work):
+    """E-step and moments about the current means; returns the weighted log-likelihood.
+
+    Component by component over all points, so that the loops over points
+    vectorise. ``factors`` are the upper-triangular precision factors;
+    ``nk``, ``s1`` and ``s2`` are overwritten.
+
+    Parameters
+    ----------
+    XT : array of shape (n_features, n_samples)
+        The data, transposed.
+    sample_weight : array of shape (n_samples,)
+    log_p : array of shape (n_components, n_samples)
+        Scratch: log densities, then responsibilities times weights.
+    work : array of shape (3, n_samples)
+        Scratch: projections, the largest log density of each point, the sum of exponentials.
+    """
+    d, n = XT.shape
+    k = means.shape[0]
+    y, top, total = work[0], work[1], work[2]
+    top[:] = -np.inf
+    for c in range(k):
+        log_weight = math.log(weights[c]) if weights[c] > 0 else -np.inf
+        log_det = 0.0
+        for j in range(d):
+            log_det += math.log(factors[c, j, j])
+        constant = log_weight + log_det - 0.5 * d * LOG_2PI
+        row = log_p[c]
+        row[:] = 0.0
+        for j in range(d):
+            y[:] = 0.0
+            for m in range(j + 1):
+                f = factors[c, m, j]
+                mu = means[c, m]
+                for i in range(n):
+                    y[i] += (XT[m, i] - mu) * f
+            for i in range(n):
+                row[i] += y[i] * y[i]
+        for i in range(n):
+            row[i] = constant - 0.5 * row[i]
+            top[i] = max(top[i], row[i])
+    total[:] = 0.0
+    for c in range(k):
+        row = log_p[c]
+        for i in range(n):
+            row[i] = flushed_exp(row[i] - top[i], RESPONSIBILITY_FLOOR_64)
+            total[i] += row[i]
+    log_likelihood = 0.0
+    for i in range(n):
+        log_likelihood += sample_weight[i] * (top[i] + vector_log(total[i]))
+        total[i] = sample_weight[i] / total[i]
+    for c in range(k):
+        row = log_p[c]
+        count = 0.0
+        for i in range(n):
+            row[i] *= total[i]
+            count += row[i]
+        nk[c] = count
+        for j in range(d):
+            mu_j = means[c, j]
+            first = 0.0
+            for i in range(n):
+                first += row[i] * (XT[j, i] - mu_j)
+            s1[c, j] = first
+            for m in range(j + 1):
+                mu_m = means[c, m]
+                second = 0.0
+                for i in range(n):
+                    second += row[i] * (XT[j, i] - mu_j) * (XT[m, i] - mu_m)
+                s2[c, j, m] = second
+                s2[c, m, j] = second
+    return log_likelihood
+
+
+@njit(**JIT)
+def _root_det(matrix):
+    """``det(matrix) ** (1 / d)`` of a symmetric positive (semi-)definite matrix, by its eigenvalues."""
+    d = matrix.shape[0]
+    values = np.linalg.eigvalsh(matrix)
+    log_sum = 0.0
+    for j in range(d):
+        if not values[j] > 0:
+            return 0.0
+        log_sum += math.log(values[j])
+    return math.exp(log_sum / d)
+
+
+@njit(**JIT)
+def scatter_m_step(family, nk, scatter, out):
+    """Covariances maximising the expected complete-data log-likelihood under a structure.
+
+    Parameters
+    ----------
+    family : int
+        One of the ``MSTEP_*`` codes.
+    nk : array of shape (n_components,)
+    scatter : array of shape (n_components, n_features, n_features)
+        Scatter about the new means, regularisation already added (``W_k + n_k diag(reg)``).
+    out : array of shape (n_components, n_features, n_features)
+        Receives the full covariance matrices.
+    """
+    k, d, _ = scatter.shape
+    n = nk.sum()
+    out[:] = 0.0
+    if family == MSTEP_VVV:
+        for c in range(k):
+            out[c] = scatter[c] / nk[c]
+    elif family == MSTEP_EEE:
+        pooled = scatter.sum(axis=0) / n
+        for c in range(k):
+            out[c] = pooled
+    elif family == MSTEP_VVI:
+        for c in range(k):
+            for j in range(d):
+                out[c, j, j] = scatter[c, j, j] / nk[c]
+    elif family == MSTEP_EEI:
+        for j in range(d):
+            value = 0.0
+            for c in range(k):
+                value += scatter[c, j, j]
+            for c in range(k):
+                out[c, j, j] = value / n
+    elif family == MSTEP_VII:
+        for c in range(k):
+            value = 0.0
+            for j in range(d):
+                value += scatter[c, j, j]
+            for j in range(d):
+                out[c, j, j] = value / (nk[c] * d)
+    elif family == MSTEP_EII:
+        value = 0.0
+        for c in range(k):
+            for j in range(d):
+                value += scatter[c, j, j]
+        for c in range(k):
+            for j in range(d):
+                out[c, j, j] = value / (n * d)
+    elif family == MSTEP_EVI:
+        # B_k = diag(W_k) / det(diag W_k)^(1/d), lambda = sum_k det(diag W_k)^(1/d) / n
+        volume = 0.0
+        roots = np.empty(k)
+        for c in range(k):
+            log_sum = 0.0
+            for j in range(d):
+                log_sum += math.log(scatter[c, j, j])
+            roots[c] = math.exp(log_sum / d)
+            volume += roots[c]
+        volume /= n
+        for c in range(k):
+            for j in range(d):
+                out[c, j, j] = volume * scatter[c, j, j] / roots[c]
+    elif family == MSTEP_EVV:
+        # C_k = W_k / det(W_k)^(1/d), lambda = sum_k det(W_k)^(1/d) / n
+        volume = 0.0
+        roots = np.empty(k)
+        for c in range(k):
+            roots[c] = _root_det(scatter[c])
+            volume += roots[c]
+        volume /= n
+        for c in range(k):
+            out[c] = volume * scatter[c] / roots[c]
+    elif family == MSTEP_EEV:
+        # W_k = L_k Omega_k L_k^T; A = sum Omega_k / det(sum Omega_k)^(1/d); lambda = det(sum Omega_k)^(1/d) / n
+        vectors = np.empty((k, d, d))
+        shape = np.zeros(d)
+        for c in range(k):
+            values, vecs = np.linalg.eigh(scatter[c])
+            vectors[c] = vecs
+            for j in range(d):
+                shape[j] += values[j]
+        for c in range(k):
+            for a in range(d):
+                for b in range(d):
+                    value = 0.0
+                    for j in range(d):
+                        value += vectors[c, a, j] * shape[j] * vectors[c, b, j]
+                    out[c, a, b] = value / n
+
+
+@njit(**JIT)
+def em_run(X, sample_weight, weights, means, covariances, family, reg, tol, max_iter, lower_bounds):
+    """EM iterations from ``(weights, means, covariances)`` until the mean log-likelihood settles.
+
+    Follows the Python driver step for step: at each iteration the
+    statistics at the current parameters give the mean log-likelihood per
+    unit weight, an M-step gives new parameters, and the run stops after
+    the M-step of the first iteration whose mean log-likelihood changed by
+    less than ``tol``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features), float64
+    sample_weight : array of shape (n_samples,) or (0,) for unit weights
+    weights, means, covariances : arrays of shape (K,), (K, D), (K, D, D)
+        The starting parameters; overwritten with the final ones.
+    family : int
+        ``MSTEP_*`` code of the covariance structure.
+    reg : array of shape (n_features,)
+        Added to the scatter's diagonal in proportion to ``n_k`` (so that
+        the covariances get ``reg`` for the unconstrained models).
+    tol : float
+    max_iter : int
+    lower_bounds : array of shape (max_iter,)
+        Receives the mean log-likelihood of each iteration.
+
+    Returns
+    -------
+    n_iter : int
+    converged : bool
+    status : int
+        ``RUN_OK`` or the reason the run failed.
+    index : int
+        The component an ``RUN_EMPTY`` or ``RUN_SINGULAR`` failure is about.
+    """
+    n, d = X.shape
+    k = means.shape[0]
+    XT = np.ascontiguousarray(X.T)
+    w = np.ones(n) if sample_weight.size == 0 else sample_weight
+    total_weight = w.sum()
+    log_p = np.empty((k, n))
+    work = np.empty((3, n))
+    factors, failed = precision_cholesky(covariances)
+    if failed >= 0:
+        return 0, False, RUN_SINGULAR, failed
+    nk = np.empty(k)
+    s1 = np.empty((k, d))
+    s2 = np.empty((k, d, d))
+    previous = -np.inf
+    for iteration in range(max_iter):
+        mean_ll = _statistics(XT, w, weights, means, factors, nk, s1, s2, log_p, work) / total_weight
+        if not math.isfinite(mean_ll):
+            return iteration, False, RUN_NOT_FINITE, -1
+        lower_bounds[iteration] = mean_ll
+        for c in range(k):
+            if not nk[c] > 1e-12 * total_weight:
+                return iteration + 1, False, RUN_EMPTY, c
+        for c in range(k):
+            for j in range(d):
+                shift = s1[c, j] / nk[c]
+                means[c, j] += shift
+                s1[c, j] = shift
+            for j in range(d):
+                for m in range(d):
+                    s2[c, j, m] -= nk[c] * s1[c, j] * s1[c, m]
+            for j in range(d):
+                s2[c, j, j] += nk[c] * reg[j]
+            weights[c] = nk[c] / nk.sum()
+        scatter_m_step(family, nk, s2, covariances)
+        factors, failed = precision_cholesky(covariances)
+        if failed >= 0:
+            return iteration + 1, False, RUN_SINGULAR, failed
+        if abs(mean_ll - previous) < tol:
+            return iteration + 1, True, RUN_OK, -1
+        previous = mean_ll
+    return max_iter, False, RUN_OK, -1
