@@ -24,6 +24,7 @@ nearest_center_statistics = interruptible(kmeans.nearest_center_statistics)
 random_responsibility_statistics = interruptible(kmeans.random_responsibility_statistics)
 precision_cholesky = interruptible(linalg.precision_cholesky)
 run_em = interruptible(em_run.em_run)
+run_em_batch = interruptible(em_run.em_runs)
 
 __all__ = [
     "em_statistics",
@@ -31,6 +32,7 @@ __all__ = [
     "kmeans_plusplus",
     "precision_cholesky",
     "run_em",
+    "run_em_batch",
     "nearest_center_statistics",
     "random_responsibility_statistics",
 ]

@@ -107,10 +107,17 @@ def kernel_threads(n_samples):
     Waking idle threads costs far more than a one-block pass over small
     data. Results do not depend on the thread count either way.
     """
+    with at_most_threads(-(-n_samples // block_size(n_samples))):
+        yield
+
+
+@contextmanager
+def at_most_threads(n_tasks):
+    """Run the threaded kernels on no more threads than ``n_tasks``."""
     import numba
 
     before = numba.get_num_threads()
-    wanted = max(1, min(before, -(-n_samples // block_size(n_samples))))
+    wanted = max(1, min(before, n_tasks))
     if wanted == before:
         yield
         return

@@ -13,10 +13,11 @@ once, and nothing here knows the models' names.
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .config import JIT, LOG_2PI
+from .config import JIT, LOG_2PI, PARALLEL_JIT
 from .linalg import precision_cholesky
+from .scheduling import block_counter, claim_block
 from .tiles import RESPONSIBILITY_FLOOR_64
 from .vmath import flushed_exp, vector_log
 
@@ -218,44 +219,10 @@ def scatter_m_step(family, nk, scatter, out):
 
 
 @njit(**JIT)
-def em_run(X, sample_weight, weights, means, covariances, family, reg, tol, max_iter, lower_bounds):
-    """EM iterations from ``(weights, means, covariances)`` until the mean log-likelihood settles.
-
-    Follows the Python driver step for step: at each iteration the
-    statistics at the current parameters give the mean log-likelihood per
-    unit weight, an M-step gives new parameters, and the run stops after
-    the M-step of the first iteration whose mean log-likelihood changed by
-    less than ``tol``.
-
-    Parameters
-    ----------
-    X : array of shape (n_samples, n_features), float64
-    sample_weight : array of shape (n_samples,) or (0,) for unit weights
-    weights, means, covariances : arrays of shape (K,), (K, D), (K, D, D)
-        The starting parameters; overwritten with the final ones.
-    family : int
-        ``MSTEP_*`` code of the covariance structure.
-    reg : array of shape (n_features,)
-        Added to the scatter's diagonal in proportion to ``n_k`` (so that
-        the covariances get ``reg`` for the unconstrained models).
-    tol : float
-    max_iter : int
-    lower_bounds : array of shape (max_iter,)
-        Receives the mean log-likelihood of each iteration.
-
-    Returns
-    -------
-    n_iter : int
-    converged : bool
-    status : int
-        ``RUN_OK`` or the reason the run failed.
-    index : int
-        The component an ``RUN_EMPTY`` or ``RUN_SINGULAR`` failure is about.
-    """
-    n, d = X.shape
+def _em_loop(XT, w, weights, means, covariances, family, reg, tol, max_iter, lower_bounds):
+    """The EM iterations of :func:`em_run` on transposed data with explicit weights."""
+    d, n = XT.shape
     k = means.shape[0]
-    XT = np.ascontiguousarray(X.T)
-    w = np.ones(n) if sample_weight.size == 0 else sample_weight
     total_weight = w.sum()
     log_p = np.empty((k, n))
     work = np.empty((3, n))
@@ -293,3 +260,82 @@ def em_run(X, sample_weight, weights, means, covariances, family, reg, tol, max_
             return iteration + 1, True, RUN_OK, -1
         previous = mean_ll
     return max_iter, False, RUN_OK, -1
+
+
+@njit(**JIT)
+def _prepared(X, sample_weight):
+    """The data transposed, and the weights (ones for ``sample_weight`` of size 0)."""
+    w = np.ones(X.shape[0]) if sample_weight.size == 0 else sample_weight
+    return np.ascontiguousarray(X.T), w
+
+
+@njit(**JIT)
+def em_run(X, sample_weight, weights, means, covariances, family, reg, tol, max_iter, lower_bounds):
+    """EM iterations from ``(weights, means, covariances)`` until the mean log-likelihood settles.
+
+    Follows the Python driver step for step: at each iteration the
+    statistics at the current parameters give the mean log-likelihood per
+    unit weight, an M-step gives new parameters, and the run stops after
+    the M-step of the first iteration whose mean log-likelihood changed by
+    less than ``tol``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features), float64
+    sample_weight : array of shape (n_samples,) or (0,) for unit weights
+    weights, means, covariances : arrays of shape (K,), (K, D), (K, D, D)
+        The starting parameters; overwritten with the final ones.
+    family : int
+        ``MSTEP_*`` code of the covariance structure.
+    reg : array of shape (n_features,)
+        Added to the scatter's diagonal in proportion to ``n_k`` (so that
+        the covariances get ``reg`` for the unconstrained models).
+    tol : float
+    max_iter : int
+    lower_bounds : array of shape (max_iter,)
+        Receives the mean log-likelihood of each iteration.
+
+    Returns
+    -------
+    n_iter : int
+    converged : bool
+    status : int
+        ``RUN_OK`` or the reason the run failed.
+    index : int
+        The component a ``RUN_EMPTY`` or ``RUN_SINGULAR`` failure is about.
+    """
+    XT, w = _prepared(X, sample_weight)
+    return _em_loop(XT, w, weights, means, covariances, family, reg, tol, max_iter, lower_bounds)
+
+
+@njit(**PARALLEL_JIT)
+def em_runs(X, sample_weight, weights, means, covariances, family, reg, tol, max_iters, lower_bounds, outcomes):
+    """:func:`em_run` from many starts, the starts shared out to the threads as they become free.
+
+    Each run is serial and independent, so its result does not depend on
+    which thread ran it or on the number of threads.
+
+    Parameters
+    ----------
+    weights, means, covariances : arrays of shape (R, K), (R, K, D), (R, K, D, D)
+        One start per row; overwritten with each run's final parameters.
+    max_iters : array of shape (R,), int64
+        The iteration budget of each run.
+    lower_bounds : array of shape (R, max(max_iters))
+    outcomes : array of shape (R, 4), int64
+        Receives ``n_iter, converged, status, index`` of each run.
+    """
+    XT, w = _prepared(X, sample_weight)
+    n_runs = weights.shape[0]
+    counter = block_counter()
+    for _ in prange(n_runs):
+        r = claim_block(counter)
+        while r < n_runs:
+            n_iter, converged, status, index = _em_loop(
+                XT, w, weights[r], means[r], covariances[r], family, reg, tol, max_iters[r], lower_bounds[r]
+            )
+            outcomes[r, 0] = n_iter
+            outcomes[r, 1] = 1 if converged else 0
+            outcomes[r, 2] = status
+            outcomes[r, 3] = index
+            r = claim_block(counter)

@@ -8,7 +8,7 @@ array; other sources (chunked files, Dask) implement the same methods.
 import numpy as np
 
 from .. import _kernels
-from .._kernels.config import COMPILED_RUN_MAX_WORK, block_size, kernel_threads, moment_floats
+from .._kernels.config import COMPILED_RUN_MAX_WORK, at_most_threads, block_size, kernel_threads, moment_floats
 from .statistics import SufficientStatistics
 
 _NO_WEIGHTS = np.empty(0)
@@ -91,7 +91,37 @@ class InMemoryData:
         n_iter, converged, status, index = _kernels.run_em(
             self.X, self.sample_weight, weights, means, covariances, *settings, lower_bounds
         )
-        return weights, means, covariances, lower_bounds[:n_iter], converged, status, index
+        return weights, means, covariances, lower_bounds[:n_iter], bool(converged), int(status), int(index)
+
+    def run_em_batch(self, weights, means, covariances, family, reg_covar, tol, max_iters):
+        """:meth:`run_em` from many starts in one compiled call, the runs shared out to the threads.
+
+        Parameters
+        ----------
+        weights, means, covariances : ndarray of shape (R, K), (R, K, D), (R, K, D, D)
+        max_iters : sequence of R ints
+
+        Returns
+        -------
+        weights, means, covariances : ndarray
+            Each run's parameters after its last M-step.
+        lower_bounds : list of R ndarrays
+        outcomes : ndarray of shape (R, 4), int64
+            ``n_iter, converged, status, index`` per run.
+        """
+        weights = np.array(weights, dtype=np.float64)
+        means = np.array(means, dtype=np.float64)
+        covariances = np.array(covariances, dtype=np.float64)
+        reg = np.ascontiguousarray(np.broadcast_to(np.asarray(reg_covar, dtype=np.float64), (self.n_features,)))
+        max_iters = np.asarray(max_iters, dtype=np.int64)
+        lower_bounds = np.empty((len(weights), max(1, int(max_iters.max()))))
+        outcomes = np.zeros((len(weights), 4), dtype=np.int64)
+        with at_most_threads(len(weights)):
+            _kernels.run_em_batch(
+                self.X, self.sample_weight, weights, means, covariances, int(family), reg, float(tol), max_iters,
+                lower_bounds, outcomes,
+            )
+        return weights, means, covariances, [lb[:n] for lb, n in zip(lower_bounds, outcomes[:, 0])], outcomes
 
     def nearest_center_statistics(self, centers, with_s2, inv_scale=None):
         """Hard-assignment sums; see :func:`_kernels.nearest_center_statistics`.

@@ -151,9 +151,45 @@ def _compiled_run_applies(data, params):
 def _compiled_run(data, params, *, reg_covar, tol, max_iter):
     """:func:`run_em` as one compiled call: the same iterations, errors and result (to rounding)."""
     model = params.model
-    weights, means, covariances, lower_bounds, converged, status, _ = data.run_em(
+    outcome = data.run_em(
         params.weights, params.means, params.full_covariances(), model.m_step_family, reg_covar, tol, max_iter
     )
+    return _finished(data, params, outcome, reg_covar, tol, max_iter)
+
+
+def _compiled_runs(data, starts, reg_covar, tol, max_iters):
+    """:func:`run_em` from each start, the runs in one compiled call on the threads.
+
+    Returns
+    -------
+    list of EMRun
+        A failed run carries its error.
+    """
+    model = starts[0].model
+    k, d = starts[0].means.shape
+    weights, means, covariances, lower_bounds, outcomes = data.run_em_batch(
+        np.stack([p.weights for p in starts]),
+        np.stack([p.means for p in starts]),
+        np.stack([model.full_covariances(p.covariances, k, d) for p in starts]),
+        model.m_step_family,
+        reg_covar,
+        tol,
+        max_iters,
+    )
+    runs = []
+    for r, start in enumerate(starts):
+        outcome = (weights[r], means[r], covariances[r], lower_bounds[r], bool(outcomes[r, 1]), int(outcomes[r, 2]))
+        try:
+            runs.append(_finished(data, start, outcome, reg_covar, tol, max_iters[r]))
+        except FitError as exc:
+            runs.append(EMRun(error=str(exc), exception=exc))
+    return runs
+
+
+def _finished(data, start, outcome, reg_covar, tol, max_iter):
+    """The :class:`EMRun` of a compiled run, or the error the Python loop would have raised."""
+    model = start.model
+    weights, means, covariances, lower_bounds, converged, status = outcome[:6]
     if status == RUN_NOT_FINITE:
         raise _not_finite_error(np.nan, len(lower_bounds) + 1)
     # The model's own factorisation names a singular covariance as its Python M-step would, and
@@ -162,8 +198,16 @@ def _compiled_run(data, params, *, reg_covar, tol, max_iter):
     if status != RUN_OK:
         m_step(model, data.em_statistics(final), reg_covar)
         # the two arithmetics disagree at the margin: the Python driver decides
-        return run_em(data, params, reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False)
+        return run_em(data, start, reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False)
     return EMRun(final, lower_bounds, bool(converged), len(lower_bounds))
+
+
+def _continued(previous, run):
+    """``run`` as the continuation of ``previous`` (None: ``run`` itself); failed runs stay as they are."""
+    if previous is None or run.error:
+        return run
+    return EMRun(run.parameters, np.concatenate([previous.lower_bounds, run.lower_bounds]),
+                 run.converged, previous.n_iter + run.n_iter)
 
 
 def starting_points(data, model, n_components, *, n_init, init_params, rng, reg_covar, user_init, init_sample_size):
@@ -276,25 +320,34 @@ def fit_em(
                          verbose=verbose, label=label)
         except FitError as exc:
             return EMRun(error=str(exc), exception=exc)
-        if previous is not None:
-            run = EMRun(run.parameters, np.concatenate([previous.lower_bounds, run.lower_bounds]),
-                        run.converged, previous.n_iter + run.n_iter)
+        run = _continued(previous, run)
         if verbose:
             state = "converged" if run.converged else "stopped"
             print(f"{label}{state} after {run.n_iter} iterations, mean log-likelihood {run.lower_bound:.8g}")
         return run
 
-    runs = [
-        EMRun(error=str(start), exception=start) if isinstance(start, FitError)
-        else attempt(index, start, min(max_iter, screen[0]) if screen else max_iter)
-        for index, start in enumerate(starts)
-    ]
+    def attempts(jobs):
+        """``attempt`` for each ``(index, params, budget, previous)``, in one compiled call where that applies."""
+        if len(jobs) > 1 and callback is None and not verbose and _compiled_run_applies(data, jobs[0][1]):
+            runs = _compiled_runs(data, [job[1] for job in jobs], reg_covar, tol, [job[2] for job in jobs])
+            return [_continued(job[3], run) for job, run in zip(jobs, runs)]
+        return [attempt(*job) for job in jobs]
+
+    runs = [EMRun(error=str(start), exception=start) if isinstance(start, FitError) else None for start in starts]
+    budget = min(max_iter, screen[0]) if screen else max_iter
+    jobs = [(i, start, budget, None) for i, start in enumerate(starts) if runs[i] is None]
+    for (i, *_), run in zip(jobs, attempts(jobs)):
+        runs[i] = run
     if screen:
         alive = [i for i, run in enumerate(runs) if not run.error]
-        for i in sorted(alive, key=lambda i: runs[i].lower_bound, reverse=True)[: screen[1]]:
-            run = runs[i]
-            if not run.converged and run.n_iter < max_iter:
-                runs[i] = attempt(i, run.parameters, max_iter - run.n_iter, previous=run)
+        best = sorted(alive, key=lambda i: runs[i].lower_bound, reverse=True)[: screen[1]]
+        jobs = [
+            (i, runs[i].parameters, max_iter - runs[i].n_iter, runs[i])
+            for i in best
+            if not runs[i].converged and runs[i].n_iter < max_iter
+        ]
+        for (i, *_), run in zip(jobs, attempts(jobs)):
+            runs[i] = run
     first_error = next((run.exception or FitError(run.error) for run in runs if run.error), None)
     for i, run in enumerate(runs):
         reason = accept(run.parameters) if accept is not None and not run.error else ""
