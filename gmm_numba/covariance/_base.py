@@ -19,12 +19,20 @@ class CovarianceModel(ABC):
         The scikit-learn name (or the mclust name for models scikit-learn lacks).
     aliases : tuple of str
         Other names that reach this model, such as mclust's.
+    layout : {"full", "diag", "spherical"}
+        Which layout of precision factors the E-step kernels take: full
+        (K, D, D), diagonal (K, 1, D) or spherical (K, 1, 1). The kernels
+        return second moments in the matching layout (full matrices, their
+        diagonals or their traces), so it also fixes which scatter the
+        M-step can use.
     kernel : {"full", "diag"}
-        Which layout of precision factors the E-step kernels take.
+        The older, coarser name of the layout (spherical factors count as
+        ``"diag"``); kept for callers that still read it.
     """
 
     name = ""
     aliases = ()
+    layout = "full"
     kernel = "full"
 
     @abstractmethod
@@ -40,14 +48,19 @@ class CovarianceModel(ABC):
         return n_components * n_features + n_components - 1 + self.n_covariance_parameters(n_components, n_features)
 
     @abstractmethod
-    def covariances(self, stats, reg_covar):
+    def covariances(self, stats, reg_covar, previous=None):
         """M-step for the covariances.
 
         Parameters
         ----------
         stats : SufficientStatistics
         reg_covar : float or ndarray of shape (n_features,)
-            Added to the diagonal of every covariance.
+            Regularisation: ``n_k * reg_covar`` is added to the diagonal of
+            each component's scatter before the constrained M-step, so the
+            result keeps the model's constraints.
+        previous : ndarray of shape ``covariance_shape``, optional
+            The covariances of the previous M-step, a warm start for models
+            whose M-step is iterative (ignored by the closed-form ones).
 
         Returns
         -------

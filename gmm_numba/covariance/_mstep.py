@@ -1,0 +1,240 @@
+"""Pieces shared by the constrained M-steps (Celeux & Govaert 1995; Browne & McNicholas 2014).
+
+Every M-step maximises the expected complete-data log-likelihood in the
+covariances,
+
+    Q(Sigma) = -1/2 sum_k [ n_k log det Sigma_k + tr(Sigma_k^-1 W_k) ],
+
+given the scatters ``W_k`` about the new means and the counts ``n_k``. The
+iterative ones alternate exact maximisations over blocks of parameters
+(volumes, shape, orientation), so ``Q`` never decreases; they stop after
+:data:`MAX_INNER_ITERATIONS` or when ``Q`` changes by less than
+:data:`INNER_TOLERANCE` relative. Each iteration costs O(K D^3), never O(N).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Cap on the alternating updates of one M-step. An M-step stopped early
+#: still increases ``Q`` (a generalised EM step), and the next M-step
+#: continues from where this one stopped (warm start).
+MAX_INNER_ITERATIONS = 100
+
+#: The alternating updates stop when ``Q`` changes by less than this, relative.
+INNER_TOLERANCE = 1e-10
+
+
+def geometric_mean(values):
+    """Geometric mean over the last axis (``det^(1/d)`` of a diagonal matrix)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.exp(np.log(values).mean(axis=-1))
+
+
+def descending_eigh(matrices):
+    """Eigenvalues (decreasing) and eigenvectors (as columns) of symmetric matrices.
+
+    Returns
+    -------
+    eigenvalues : ndarray of shape (..., D)
+    eigenvectors : ndarray of shape (..., D, D)
+    """
+    eigenvalues, eigenvectors = np.linalg.eigh(matrices)
+    return eigenvalues[..., ::-1], eigenvectors[..., ::-1]
+
+
+def rotate(orientation, variances):
+    """``D diag(v_k) D^T`` for each row ``v_k`` of ``variances``.
+
+    Parameters
+    ----------
+    orientation : ndarray of shape (D, D) or (K, D, D)
+    variances : ndarray of shape (K, D)
+
+    Returns
+    -------
+    ndarray of shape (K, D, D)
+    """
+    scaled = orientation * variances[:, None, :]
+    return scaled @ np.swapaxes(np.broadcast_to(orientation, scaled.shape), 1, 2)
+
+
+def expected_log_likelihood(covariances, scatter, nk):
+    """``Q`` for full matrices.
+
+    Parameters
+    ----------
+    covariances, scatter : ndarray of shape (K, D, D)
+    nk : ndarray of shape (K,)
+
+    Returns
+    -------
+    float
+        ``-inf`` when a covariance is not positive definite.
+    """
+    try:
+        lower = np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        return -np.inf
+    log_det = 2 * np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=1)
+    trace = np.trace(np.linalg.solve(covariances, scatter), axis1=1, axis2=2)
+    return float(-0.5 * np.sum(nk * log_det + trace))
+
+
+def expected_log_likelihood_diagonal(variances, scatter_diagonal, nk):
+    """``Q`` for diagonal covariances: ``variances`` and ``scatter_diagonal`` of shape (K, D)."""
+    if not np.all(variances > 0):
+        return -np.inf
+    return float(-0.5 * np.sum(nk * np.log(variances).sum(axis=1) + (scatter_diagonal / variances).sum(axis=1)))
+
+
+@dataclass
+class InnerRun:
+    """The outcome of an iterative M-step.
+
+    Attributes
+    ----------
+    covariances : ndarray
+        In the model's stored shape.
+    objective : ndarray of shape (n_iterations + 1,)
+        ``Q`` at the start and after each iteration (non-decreasing).
+    """
+
+    covariances: np.ndarray
+    objective: np.ndarray
+
+
+def alternate(state, update, objective, max_iter, tol):
+    """Apply ``update`` to ``state`` until ``objective`` settles.
+
+    Returns
+    -------
+    state
+        The last state.
+    history : list of float
+        ``objective`` at the start and after each update.
+    """
+    history = [objective(state)]
+    for _ in range(max_iter):
+        if not np.isfinite(history[-1]):
+            break
+        state = update(state)
+        history.append(objective(state))
+        if abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
+            break
+    return state, history
+
+
+def orientation_step(orientation, scatter, inverse_variances, largest_eigenvalues):
+    """One MM step for a common orientation (Browne & McNicholas 2014).
+
+    Decreases ``f(D) = sum_k tr(W_k D diag(m_k) D^T)`` over orthogonal
+    ``D``. As ``W_k - alpha_k I`` is negative semidefinite for ``alpha_k``
+    the largest eigenvalue of ``W_k``, each term of ``f`` is a concave
+    quadratic in ``D`` plus a constant on orthogonal matrices, so its
+    tangent at the current ``D`` majorises it; the orthogonal matrix that
+    minimises the (linear) tangent comes from one SVD.
+
+    Parameters
+    ----------
+    orientation : ndarray of shape (D, D)
+        Current ``D`` (orthogonal).
+    scatter : ndarray of shape (K, D, D)
+    inverse_variances : ndarray of shape (K, D)
+        ``m_k``, the diagonals of ``Sigma_k^-1`` in the ``D`` basis.
+    largest_eigenvalues : ndarray of shape (K,)
+        ``alpha_k``.
+
+    Returns
+    -------
+    ndarray of shape (D, D)
+    """
+    shifted = scatter - largest_eigenvalues[:, None, None] * np.eye(scatter.shape[-1])
+    gradient = np.einsum("kij,jl,kl->il", shifted, orientation, inverse_variances)
+    if not np.all(np.isfinite(gradient)):
+        return orientation
+    left, _, right = np.linalg.svd(gradient)
+    return -left @ right
+
+
+class IterativeMStep:
+    """Mixin for the M-steps that alternate block updates.
+
+    A model supplies ``initial_state(scatter, nk, previous)``,
+    ``update(state, scatter, nk)`` and ``assemble(state)`` (state ->
+    covariances in the stored shape); the layout supplies
+    ``expected_log_likelihood``.
+    """
+
+    def covariances_from_scatter(self, scatter, nk, previous=None):
+        return self.inner_iterations(scatter, nk, previous).covariances
+
+    def inner_iterations(self, scatter, nk, previous=None, max_iter=MAX_INNER_ITERATIONS, tol=INNER_TOLERANCE):
+        """The M-step with its sequence of ``Q`` values.
+
+        Parameters
+        ----------
+        scatter : ndarray
+            As for ``covariances_from_scatter``.
+        nk : ndarray of shape (K,)
+        previous : ndarray of the stored shape, optional
+            Warm start. When it has a higher ``Q`` than where the updates
+            end, it is returned instead, so that an M-step never loses
+            ground over the previous one.
+        max_iter : int
+        tol : float
+
+        Returns
+        -------
+        InnerRun
+        """
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            state = self.initial_state(scatter, nk, previous)
+            state, history = alternate(
+                state,
+                lambda s: self.update(s, scatter, nk),
+                lambda s: self.expected_log_likelihood(self.assemble(s), scatter, nk),
+                max_iter,
+                tol,
+            )
+            covariances = self.assemble(state)
+            if previous is not None:
+                at_previous = self.expected_log_likelihood(previous, scatter, nk)
+                if at_previous > history[-1]:
+                    covariances = np.array(previous, dtype=np.float64)
+                    history.append(at_previous)
+        return InnerRun(covariances, np.asarray(history))
+
+
+def common_shape_update(volumes, values, nk):
+    """One round of the VEI-type updates on diagonal ``values`` (K, D) (Celeux & Govaert 1995).
+
+    Maximises ``Q`` for ``Sigma_k = lambda_k diag(a)`` (``prod a = 1``) first
+    over ``a`` at fixed volumes, then over the volumes at fixed ``a``; both
+    are exact.
+
+    Returns
+    -------
+    volumes : ndarray of shape (K,)
+    shape : ndarray of shape (D,)
+    """
+    shape = (values / volumes[:, None]).sum(axis=0)
+    shape = shape / geometric_mean(shape)
+    volumes = (values / shape).sum(axis=1) / (nk * values.shape[1])
+    return volumes, shape
+
+
+def shared_orientation(covariances):
+    """The common eigenvectors of matrices that commute, shape (D, D).
+
+    They are those of a weighted sum with unequal weights, which
+    (generically) has distinct eigenvalues even when the sum does not.
+    """
+    normalised = covariances / np.abs(covariances).max(axis=(1, 2))[:, None, None]
+    weights = 1.0 / np.arange(1, len(covariances) + 1)
+    return descending_eigh(np.tensordot(weights, normalised, axes=1))[1]
+
+
+def rotated_diagonals(orientation, scatter):
+    """``diag(D^T W_k D)`` for each component, shape (K, D)."""
+    return np.einsum("ji,kjl,li->ki", orientation, scatter, orientation)
