@@ -107,7 +107,7 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
                 "beyond what floating point can handle here. Standardise the features (or use float64)."
             )
         lower_bounds.append(mean_ll)
-        params = m_step(model, stats, reg_covar)
+        params = m_step(model, stats, reg_covar, previous=params.covariances)
         if verbose >= 2:
             print(
                 f"  {label}iteration {iteration}: mean log-likelihood {mean_ll:.8g} "

@@ -3,6 +3,14 @@
 >>> from gmm_numba.covariance import get_model
 >>> get_model("VVV") is get_model("full")
 True
+>>> canonical_names()[:4]
+['EII', 'spherical', 'EEI', 'VEI']
+
+mclust writes ``Sigma_k = lambda_k D_k A_k D_k^T`` (volume, orientation,
+shape) and names a model by whether each is Equal across components,
+Varying, or the Identity. The four models scikit-learn has keep its names
+(``full`` = VVV, ``tied`` = EEE, ``diag`` = VVI, ``spherical`` = VII);
+the other ten go by mclust's.
 
 A new model is a module that defines a :class:`CovarianceModel` subclass
 and registers an instance with :func:`register`.
@@ -54,9 +62,10 @@ def canonical_names():
     return seen
 
 
-from . import diag, full, spherical, tied  # noqa: E402
+from . import diag, eei, eev, eii, eve, evi, evv, full, spherical, tied, vee, vei, vev, vve  # noqa: E402
 
-for _module in (full, tied, diag, spherical):
+# mclust's order (volume, shape, orientation; simplest first)
+for _module in (eii, spherical, eei, vei, evi, diag, tied, vee, eve, vve, eev, vev, evv, full):
     register(_module.MODEL)
 
 __all__ = ["CovarianceModel", "register", "get_model", "available_models", "canonical_names"]

@@ -1,0 +1,17 @@
+"""EII: one variance shared by all components and features, ``Sigma_k = lambda I``."""
+
+from ._layouts import SharedSpherical
+
+
+class EII(SharedSpherical):
+    name = "EII"
+
+    def n_covariance_parameters(self, n_components, n_features):
+        return 1
+
+    def covariances_from_scatter(self, scatter, nk, previous=None):
+        # lambda = sum_k tr(W_k) / (n d); the scatter is already tr(W_k) / d
+        return scatter.sum() / nk.sum()
+
+
+MODEL = EII()

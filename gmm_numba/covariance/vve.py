@@ -1,0 +1,35 @@
+"""VVE: volumes and shapes varying, one orientation, ``Sigma_k = lambda_k D A_k D^T``."""
+
+import numpy as np
+
+from ._constraints import COMMON_ORIENTATION
+from ._layouts import Full
+from ._mstep import IterativeMStep, descending_eigh, orientation_step, rotate, rotated_diagonals, shared_orientation
+
+
+class VVE(IterativeMStep, Full):
+    """At fixed ``D`` the variances are VVI's in the ``D`` basis; ``D`` is
+    updated by Browne & McNicholas' (2014) MM step."""
+
+    name = "VVE"
+    constraints = (COMMON_ORIENTATION,)
+
+    def n_covariance_parameters(self, n_components, n_features):
+        return n_components + n_components * (n_features - 1) + n_features * (n_features - 1) // 2
+
+    def initial_state(self, scatter, nk, previous):
+        orientation = descending_eigh(scatter.sum(axis=0))[1] if previous is None else shared_orientation(previous)
+        largest = np.linalg.eigvalsh(scatter)[:, -1]
+        return orientation, rotated_diagonals(orientation, scatter) / nk[:, None], largest
+
+    def update(self, state, scatter, nk):
+        orientation, variances, largest = state
+        orientation = orientation_step(orientation, scatter, 1.0 / variances, largest)
+        return orientation, rotated_diagonals(orientation, scatter) / nk[:, None], largest
+
+    def assemble(self, state):
+        orientation, variances, _ = state
+        return rotate(orientation, variances)
+
+
+MODEL = VVE()
