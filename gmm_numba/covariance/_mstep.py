@@ -126,14 +126,18 @@ def alternate(state, update, objective, max_iter, tol):
 
 
 def orientation_step(orientation, scatter, inverse_variances, largest_eigenvalues):
-    """One MM step for a common orientation (Browne & McNicholas 2014).
+    """Two MM steps for a common orientation (Browne & McNicholas 2014).
 
-    Decreases ``f(D) = sum_k tr(W_k D diag(m_k) D^T)`` over orthogonal
-    ``D``. As ``W_k - alpha_k I`` is negative semidefinite for ``alpha_k``
-    the largest eigenvalue of ``W_k``, each term of ``f`` is a concave
-    quadratic in ``D`` plus a constant on orthogonal matrices, so its
-    tangent at the current ``D`` majorises it; the orthogonal matrix that
-    minimises the (linear) tangent comes from one SVD.
+    Each decreases ``f(D) = sum_k tr(W_k D M_k D^T)`` over orthogonal
+    ``D``, with ``M_k = diag(m_k)``. On orthogonal matrices each term
+    equals a concave quadratic in ``D`` plus a constant, in two ways:
+    with ``W_k - alpha_k I`` (``alpha_k`` the largest eigenvalue of
+    ``W_k``) or with ``M_k - beta_k I`` (``beta_k = max m_k``) in place of
+    ``W_k`` or ``M_k``, both negative semidefinite. A concave function lies
+    below its tangent, so the orthogonal matrix minimising the (linear)
+    tangent at the current ``D``, which one SVD gives, decreases ``f``. The
+    two majorisers are tight in different directions; alternating them
+    converges much faster than either alone.
 
     Parameters
     ----------
@@ -149,8 +153,16 @@ def orientation_step(orientation, scatter, inverse_variances, largest_eigenvalue
     -------
     ndarray of shape (D, D)
     """
-    shifted = scatter - largest_eigenvalues[:, None, None] * np.eye(scatter.shape[-1])
-    gradient = np.einsum("kij,jl,kl->il", shifted, orientation, inverse_variances)
+    eye = np.eye(scatter.shape[-1])
+    shifted_scatter = scatter - largest_eigenvalues[:, None, None] * eye
+    gradient = np.einsum("kij,jl,kl->il", shifted_scatter, orientation, inverse_variances)
+    orientation = _minimise_tangent(orientation, gradient)
+    shifted_inverse = inverse_variances - inverse_variances.max(axis=1, keepdims=True)
+    return _minimise_tangent(orientation, np.einsum("kij,jl,kl->il", scatter, orientation, shifted_inverse))
+
+
+def _minimise_tangent(orientation, gradient):
+    """The orthogonal ``X`` minimising ``tr(G^T X)``: ``-U V^T`` for ``G = U S V^T``."""
     if not np.all(np.isfinite(gradient)):
         return orientation
     left, _, right = np.linalg.svd(gradient)
@@ -160,11 +172,15 @@ def orientation_step(orientation, scatter, inverse_variances, largest_eigenvalue
 class IterativeMStep:
     """Mixin for the M-steps that alternate block updates.
 
-    A model supplies ``initial_state(scatter, nk, previous)``,
+    A model supplies ``initial_state(scatter, nk, previous)`` (or
+    ``initial_states`` for several starts, of which the best end is kept),
     ``update(state, scatter, nk)`` and ``assemble(state)`` (state ->
     covariances in the stored shape); the layout supplies
     ``expected_log_likelihood``.
     """
+
+    def initial_states(self, scatter, nk, previous):
+        return [self.initial_state(scatter, nk, previous)]
 
     def covariances_from_scatter(self, scatter, nk, previous=None):
         return self.inner_iterations(scatter, nk, previous).covariances
@@ -187,16 +203,20 @@ class IterativeMStep:
         Returns
         -------
         InnerRun
+            With the ``Q`` sequence of the start that ended best.
         """
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            state = self.initial_state(scatter, nk, previous)
-            state, history = alternate(
-                state,
-                lambda s: self.update(s, scatter, nk),
-                lambda s: self.expected_log_likelihood(self.assemble(s), scatter, nk),
-                max_iter,
-                tol,
-            )
+            runs = [
+                alternate(
+                    start,
+                    lambda s: self.update(s, scatter, nk),
+                    lambda s: self.expected_log_likelihood(self.assemble(s), scatter, nk),
+                    max_iter,
+                    tol,
+                )
+                for start in self.initial_states(scatter, nk, previous)
+            ]
+            state, history = max(runs, key=lambda run: run[1][-1])
             covariances = self.assemble(state)
             if previous is not None:
                 at_previous = self.expected_log_likelihood(previous, scatter, nk)
@@ -233,6 +253,19 @@ def shared_orientation(covariances):
     normalised = covariances / np.abs(covariances).max(axis=(1, 2))[:, None, None]
     weights = 1.0 / np.arange(1, len(covariances) + 1)
     return descending_eigh(np.tensordot(weights, normalised, axes=1))[1]
+
+
+def candidate_orientations(scatter, nk):
+    """Starting orientations for a common-orientation M-step without a warm start, shape (K + 2, D, D).
+
+    ``Q`` is not concave in the orientation and the MM updates can settle
+    on a poorer stationary point (seen on random 2 x 3 x 3 problems), so a
+    cold start runs from the eigenvectors of the pooled scatter (EEE's), of
+    the pooled covariances, and of each component's scatter (VVV's), and
+    keeps the best end. Only the first M-step of an EM run is cold.
+    """
+    matrices = np.concatenate([scatter.sum(axis=0)[None], (scatter / nk[:, None, None]).sum(axis=0)[None], scatter])
+    return descending_eigh(matrices)[1]
 
 
 def rotated_diagonals(orientation, scatter):

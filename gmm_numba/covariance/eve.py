@@ -6,7 +6,7 @@ from ._constraints import COMMON_ORIENTATION, EQUAL_VOLUME
 from ._layouts import Full
 from ._mstep import (
     IterativeMStep,
-    descending_eigh,
+    candidate_orientations,
     geometric_mean,
     orientation_step,
     rotate,
@@ -37,11 +37,10 @@ class EVE(IterativeMStep, Full):
     def n_covariance_parameters(self, n_components, n_features):
         return 1 + n_components * (n_features - 1) + n_features * (n_features - 1) // 2
 
-    def initial_state(self, scatter, nk, previous):
-        # D from the previous covariances, or else EEE's eigenvectors
-        orientation = descending_eigh(scatter.sum(axis=0))[1] if previous is None else shared_orientation(previous)
+    def initial_states(self, scatter, nk, previous):
         largest = np.linalg.eigvalsh(scatter)[:, -1]
-        return orientation, _volume_and_shapes(orientation, scatter, nk), largest
+        orientations = candidate_orientations(scatter, nk) if previous is None else [shared_orientation(previous)]
+        return [(orientation, _volume_and_shapes(orientation, scatter, nk), largest) for orientation in orientations]
 
     def update(self, state, scatter, nk):
         orientation, variances, largest = state

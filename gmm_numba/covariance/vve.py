@@ -4,7 +4,14 @@ import numpy as np
 
 from ._constraints import COMMON_ORIENTATION
 from ._layouts import Full
-from ._mstep import IterativeMStep, descending_eigh, orientation_step, rotate, rotated_diagonals, shared_orientation
+from ._mstep import (
+    IterativeMStep,
+    candidate_orientations,
+    orientation_step,
+    rotate,
+    rotated_diagonals,
+    shared_orientation,
+)
 
 
 class VVE(IterativeMStep, Full):
@@ -17,15 +24,20 @@ class VVE(IterativeMStep, Full):
     def n_covariance_parameters(self, n_components, n_features):
         return n_components + n_components * (n_features - 1) + n_features * (n_features - 1) // 2
 
-    def initial_state(self, scatter, nk, previous):
-        orientation = descending_eigh(scatter.sum(axis=0))[1] if previous is None else shared_orientation(previous)
+    def initial_states(self, scatter, nk, previous):
         largest = np.linalg.eigvalsh(scatter)[:, -1]
-        return orientation, rotated_diagonals(orientation, scatter) / nk[:, None], largest
+        orientations = candidate_orientations(scatter, nk) if previous is None else [shared_orientation(previous)]
+        return [(orientation, self._variances(orientation, scatter, nk), largest) for orientation in orientations]
 
     def update(self, state, scatter, nk):
         orientation, variances, largest = state
         orientation = orientation_step(orientation, scatter, 1.0 / variances, largest)
-        return orientation, rotated_diagonals(orientation, scatter) / nk[:, None], largest
+        return orientation, self._variances(orientation, scatter, nk), largest
+
+    @staticmethod
+    def _variances(orientation, scatter, nk):
+        """VVI's variances in the ``D`` basis, shape (K, D)."""
+        return rotated_diagonals(orientation, scatter) / nk[:, None]
 
     def assemble(self, state):
         orientation, variances, _ = state
