@@ -248,6 +248,15 @@ def test_gaussian_mixture_fits_every_model(name, iris):
     np.testing.assert_array_equal(gm.predict(iris), gm.predict_proba(iris).argmax(axis=1))
     assert np.all(np.diff(gm.lower_bounds_) >= -1e-10)
     assert gm._parameters.n_parameters() == model.n_parameters(3, 4)
+    back = GaussianMixture.from_xarray(gm.to_xarray(iris))
+    np.testing.assert_array_equal(back.covariances_, gm.covariances_)
+    np.testing.assert_array_equal(back.score_samples(iris), gm.score_samples(iris))
+    # restarting from the fitted parameters (precisions_init in the model's shape) loses nothing
+    again = GaussianMixture(
+        3, covariance_type=name, weights_init=gm.weights_, means_init=gm.means_, precisions_init=gm.precisions_,
+        tol=1e-8, max_iter=5,
+    ).fit(iris)  # fmt: skip
+    assert again.score(iris) >= gm.score(iris) - 1e-12
 
 
 # --------------------------------------------------------------- against R

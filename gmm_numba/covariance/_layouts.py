@@ -2,16 +2,16 @@
 
 Six layouts cover the fourteen models:
 
-===================  =================  ==============  =====================
-layout               stored shape       kernel factors  models
-===================  =================  ==============  =====================
-:class:`Full`        (K, D, D)          (K, D, D)       VVV VEE EVE VVE EEV ...
-:class:`SharedFull`  (D, D)             (K, D, D)       EEE
-:class:`Diagonal`    (K, D)             (K, 1, D)       VVI VEI EVI
-:class:`SharedDiag`  (D,)               (K, 1, D)       EEI
-:class:`Spherical`   (K,)               (K, 1, 1)       VII
-:class:`SharedSph`   ()                 (K, 1, 1)       EII
-===================  =================  ==============  =====================
+========================  ==============  ==============  ==================================
+layout                    stored shape    kernel factors  models
+========================  ==============  ==============  ==================================
+:class:`Full`             (K, D, D)       (K, D, D)       VVV, VEE, EVE, VVE, EEV, VEV, EVV
+:class:`SharedFull`       (D, D)          (K, D, D)       EEE
+:class:`Diagonal`         (K, D)          (K, 1, D)       VVI, VEI, EVI
+:class:`SharedDiagonal`   (D,)            (K, 1, D)       EEI
+:class:`Spherical`        (K,)            (K, 1, 1)       VII
+:class:`SharedSpherical`  ()              (K, 1, 1)       EII
+========================  ==============  ==============  ==================================
 
 A model subclasses its layout and supplies its name, parameter count,
 constraints and :meth:`Layout.covariances_from_scatter` (the M-step proper).
