@@ -12,6 +12,7 @@ Tolerances:
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import naive
@@ -21,6 +22,7 @@ import pytest
 from gmm_numba import GaussianMixture
 from gmm_numba.covariance import canonical_names, get_model
 from gmm_numba.em import run_em
+from gmm_numba.errors import FitError
 from gmm_numba.parameters import m_step
 from gmm_numba.sources import InMemoryData
 from gmm_numba.statistics import SufficientStatistics
@@ -195,6 +197,27 @@ def test_large_regularisation_keeps_the_constraints(name):
     model = get_model(name)
     covariances = model.covariances(statistics(scatter, nk, np.zeros((3, 3))), 25.0)
     model.check_constraints(model.full_covariances(covariances, 3, 3))
+
+
+@pytest.mark.parametrize("name", MCLUST_ORDER)
+def test_degenerate_scatter_fails_cleanly(name):
+    """A component on one point (zero scatter) or on a line: a FitError or valid
+    covariances, never a warning, NaN or a LinAlgError."""
+    scatter, nk = random_problem(2, 3, 13)
+    on_a_line = np.zeros((3, 3))
+    on_a_line[0, 0] = 2.0
+    model = get_model(name)
+    for degenerate in (np.zeros((3, 3)), on_a_line):
+        stats = statistics(np.array([degenerate, scatter[1]]), nk, np.zeros((2, 3)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                params = m_step(model, stats, 0.0)
+            except FitError:
+                continue
+        full = params.full_covariances()
+        assert np.all(np.isfinite(full)) and np.all(np.linalg.eigvalsh(full) > 0)
+        model.check_constraints(full)
 
 
 # ------------------------------------------------------------------ loading

@@ -22,6 +22,7 @@ from abc import abstractmethod
 import numpy as np
 
 from .._linalg import precision_cholesky_from_covariances, precision_cholesky_from_precisions
+from ..errors import NumericalError
 from ._base import CovarianceModel, as_contiguous, component_labels, require_structure
 from ._constraints import AXIS_ALIGNED, EQUAL_SHAPE_AND_ORIENTATION, EQUAL_VOLUME, ISOTROPIC
 from ._diagonal import check_positive_precisions, check_positive_variances
@@ -41,7 +42,15 @@ class Layout(CovarianceModel):
     constraints = ()
 
     def covariances(self, stats, reg_covar, previous=None):
-        return self.covariances_from_scatter(self.regularised_scatter(stats, reg_covar), stats.nk, previous)
+        # a degenerate scatter gives zero, infinite or NaN entries, which
+        # precisions_cholesky reports as a SingularCovarianceError
+        scatter = self.regularised_scatter(stats, reg_covar)
+        if not np.all(np.isfinite(scatter)):
+            raise NumericalError(
+                "The second moments of the data are not finite (overflow): standardise the features (or use float64)."
+            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.covariances_from_scatter(scatter, stats.nk, previous)
 
     @abstractmethod
     def regularised_scatter(self, stats, reg_covar):

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._linalg import SINGULAR_ADVICE
+from ..errors import SingularCovarianceError
+
 #: Cap on the alternating updates of one M-step. An M-step stopped early
 #: still increases ``Q`` (a generalised EM step), and the next M-step
 #: continues from where this one stopped (warm start).
@@ -72,12 +75,14 @@ def expected_log_likelihood(covariances, scatter, nk):
     float
         ``-inf`` when a covariance is not positive definite.
     """
+    if not np.all(np.isfinite(covariances)):
+        return -np.inf
     try:
         lower = np.linalg.cholesky(covariances)
+        trace = np.trace(np.linalg.solve(covariances, scatter), axis1=1, axis2=2)
     except np.linalg.LinAlgError:
         return -np.inf
     log_det = 2 * np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=1)
-    trace = np.trace(np.linalg.solve(covariances, scatter), axis1=1, axis2=2)
     return float(-0.5 * np.sum(nk * log_det + trace))
 
 
@@ -266,6 +271,32 @@ def candidate_orientations(scatter, nk):
     """
     matrices = np.concatenate([scatter.sum(axis=0)[None], (scatter / nk[:, None, None]).sum(axis=0)[None], scatter])
     return descending_eigh(matrices)[1]
+
+
+#: A scatter whose smallest eigenvalue is at most this fraction of its
+#: largest counts as singular for the common-orientation models.
+SINGULAR_SCATTER = 1e-14
+
+
+def largest_eigenvalues_of_nonsingular(scatter, model_name):
+    """Largest eigenvalue of each scatter, shape (K,), after checking none is singular.
+
+    With a singular ``W_k`` the EVE and VVE likelihoods are unbounded (the
+    shape ``A_k`` can shrink to zero along a null direction aligned with
+    ``D``), so there is no M-step to take.
+
+    Raises
+    ------
+    SingularCovarianceError
+    """
+    eigenvalues = np.linalg.eigvalsh(scatter)
+    singular = np.flatnonzero(~(eigenvalues[:, 0] > SINGULAR_SCATTER * eigenvalues[:, -1]))
+    if singular.size:
+        raise SingularCovarianceError(
+            f"The scatter of component {singular[0]} is singular (it collapsed onto too few points), "
+            f"which leaves the {model_name} likelihood unbounded. {SINGULAR_ADVICE}"
+        )
+    return eigenvalues[:, -1]
 
 
 def rotated_diagonals(orientation, scatter):

@@ -1,6 +1,5 @@
 """EVE: equal volumes, shapes varying, one orientation, ``Sigma_k = lambda D A_k D^T``."""
 
-import numpy as np
 
 from ._constraints import COMMON_ORIENTATION, EQUAL_VOLUME
 from ._layouts import Full
@@ -8,6 +7,7 @@ from ._mstep import (
     IterativeMStep,
     candidate_orientations,
     geometric_mean,
+    largest_eigenvalues_of_nonsingular,
     orientation_step,
     rotate,
     rotated_diagonals,
@@ -38,7 +38,7 @@ class EVE(IterativeMStep, Full):
         return 1 + n_components * (n_features - 1) + n_features * (n_features - 1) // 2
 
     def initial_states(self, scatter, nk, previous):
-        largest = np.linalg.eigvalsh(scatter)[:, -1]
+        largest = largest_eigenvalues_of_nonsingular(scatter, self.name)
         orientations = candidate_orientations(scatter, nk) if previous is None else [shared_orientation(previous)]
         return [(orientation, _volume_and_shapes(orientation, scatter, nk), largest) for orientation in orientations]
 

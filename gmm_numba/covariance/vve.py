@@ -1,12 +1,12 @@
 """VVE: volumes and shapes varying, one orientation, ``Sigma_k = lambda_k D A_k D^T``."""
 
-import numpy as np
 
 from ._constraints import COMMON_ORIENTATION
 from ._layouts import Full
 from ._mstep import (
     IterativeMStep,
     candidate_orientations,
+    largest_eigenvalues_of_nonsingular,
     orientation_step,
     rotate,
     rotated_diagonals,
@@ -25,7 +25,7 @@ class VVE(IterativeMStep, Full):
         return n_components + n_components * (n_features - 1) + n_features * (n_features - 1) // 2
 
     def initial_states(self, scatter, nk, previous):
-        largest = np.linalg.eigvalsh(scatter)[:, -1]
+        largest = largest_eigenvalues_of_nonsingular(scatter, self.name)
         orientations = candidate_orientations(scatter, nk) if previous is None else [shared_orientation(previous)]
         return [(orientation, self._variances(orientation, scatter, nk), largest) for orientation in orientations]
 
