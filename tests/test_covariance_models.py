@@ -282,6 +282,17 @@ def test_gaussian_mixture_fits_every_model(name, iris):
     assert again.score(iris) >= gm.score(iris) - 1e-12
 
 
+@pytest.mark.parametrize("name", MCLUST_ORDER)
+def test_features_on_very_different_scales(name, iris):
+    """Variances spanning 16 orders of magnitude: the fit keeps its constraints and reloads."""
+    X = iris * np.array([1e-4, 1e4, 1.0, 1e2])
+    gm = GaussianMixture(3, covariance_type=name, random_state=0, reg_covar=0.0).fit(X)
+    model = get_model(name)
+    model.check_constraints(model.full_covariances(gm.covariances_, 3, 4))
+    back = GaussianMixture.from_xarray(gm.to_xarray(X))
+    np.testing.assert_array_equal(back.score_samples(X), gm.score_samples(X))
+
+
 # --------------------------------------------------------------- against R
 def _mclust_fits(data_name):
     fixture = json.loads((FIXTURES / f"{data_name}_me.json").read_text())

@@ -273,9 +273,10 @@ def candidate_orientations(scatter, nk):
     return descending_eigh(matrices)[1]
 
 
-#: A scatter whose smallest eigenvalue is at most this fraction of its
-#: largest counts as singular for the common-orientation models.
-SINGULAR_SCATTER = 1e-14
+#: A scatter whose correlation matrix has its smallest eigenvalue at or
+#: below this counts as singular for the common-orientation models (the
+#: correlations, so that the features' units do not matter).
+SINGULAR_SCATTER = 1e-13
 
 
 def largest_eigenvalues_of_nonsingular(scatter, model_name):
@@ -289,14 +290,19 @@ def largest_eigenvalues_of_nonsingular(scatter, model_name):
     ------
     SingularCovarianceError
     """
-    eigenvalues = np.linalg.eigvalsh(scatter)
-    singular = np.flatnonzero(~(eigenvalues[:, 0] > SINGULAR_SCATTER * eigenvalues[:, -1]))
+    spread = np.sqrt(np.diagonal(scatter, axis1=1, axis2=2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        correlations = scatter / spread[:, :, None] / spread[:, None, :]
+    smallest = np.full(len(scatter), np.nan)
+    finite = np.all(np.isfinite(correlations), axis=(1, 2))
+    smallest[finite] = np.linalg.eigvalsh(correlations[finite])[:, 0]
+    singular = np.flatnonzero(~(smallest > SINGULAR_SCATTER))
     if singular.size:
         raise SingularCovarianceError(
             f"The scatter of component {singular[0]} is singular (it collapsed onto too few points), "
             f"which leaves the {model_name} likelihood unbounded. {SINGULAR_ADVICE}"
         )
-    return eigenvalues[:, -1]
+    return np.linalg.eigvalsh(scatter)[:, -1]
 
 
 def rotated_diagonals(orientation, scatter):
