@@ -1,6 +1,5 @@
 """EVE: equal volumes, shapes varying, one orientation, ``Sigma_k = lambda D A_k D^T``."""
 
-
 from ._constraints import COMMON_ORIENTATION, EQUAL_VOLUME
 from ._layouts import Full
 from ._mstep import (
@@ -29,7 +28,7 @@ def _volume_and_shapes(orientation, scatter, nk):
 
 
 class EVE(IterativeMStep, Full):
-    """The orientation ``D`` is updated by Browne & McNicholas' (2014) MM step."""
+    """The orientation ``D`` is updated by Browne & McNicholas' (2014) MM steps."""
 
     name = "EVE"
     constraints = (EQUAL_VOLUME, COMMON_ORIENTATION)

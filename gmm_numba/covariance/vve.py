@@ -16,7 +16,7 @@ from ._mstep import (
 
 class VVE(IterativeMStep, Full):
     """At fixed ``D`` the variances are VVI's in the ``D`` basis; ``D`` is
-    updated by Browne & McNicholas' (2014) MM step."""
+    updated by Browne & McNicholas' (2014) MM steps."""
 
     name = "VVE"
     constraints = (COMMON_ORIENTATION,)
