@@ -1,6 +1,5 @@
 """VVE: volumes and shapes varying, one orientation, ``Sigma_k = lambda_k D A_k D^T``."""
 
-
 from ._constraints import COMMON_ORIENTATION
 from ._layouts import Full
 from ._mstep import (
