@@ -265,3 +265,86 @@ def random_responsibilities(seed, n_samples, n_components):
         [[splitmix_uniform(seed, n, k, n_components) for k in range(n_components)] for n in range(n_samples)]
     )
     return r / r.sum(axis=1, keepdims=True)
+
+
+# ------------------------------------------------- mclust's constrained covariance models
+# Sigma_k = lambda_k D_k A_k D_k^T, each of volume lambda, orientation D and
+# shape A Equal across components, Varying, or the Identity (the model's three
+# letters, in that order).
+
+
+def expected_log_likelihood(full_covs, scatter, nk):
+    """``Q = -1/2 sum_k [n_k log det Sigma_k + tr(Sigma_k^-1 W_k)]`` by the definition."""
+    total = 0.0
+    for k in range(len(nk)):
+        sign, log_det = np.linalg.slogdet(full_covs[k])
+        if sign <= 0:
+            return -np.inf
+        total += nk[k] * log_det + np.trace(np.linalg.inv(full_covs[k]) @ scatter[k])
+    return -0.5 * total
+
+
+def _skew(params, d):
+    s = np.zeros((d, d))
+    s[np.triu_indices(d, 1)] = params
+    return s - s.T
+
+
+def constrained_covariances(name, theta, n_components, n_features):
+    """Covariances of mclust model ``name`` from an unconstrained vector ``theta``.
+
+    Volumes are ``exp`` of free numbers, orientations Cayley transforms
+    ``(I - S)^-1 (I + S)`` of skew matrices ``S``, shapes ``exp`` of free numbers centred to sum zero (so
+    ``det A = 1``). Returns ``(covariances (K, D, D), size of theta used)``.
+    """
+    k, d = n_components, n_features
+    volume, shape, orientation = name[0], name[1], name[2]
+    count = {"E": 1, "V": k, "I": 0}
+    theta = np.asarray(theta, dtype=np.float64)
+    used = 0
+
+    def take(n):
+        nonlocal used
+        out = theta[used:used + n]
+        used += n
+        return out
+
+    log_volumes = take(count[volume])
+    log_volumes = np.resize(log_volumes, k)
+    shapes = [np.ones(d)] * k
+    if shape != "I":
+        raw = take(count[shape] * d).reshape(count[shape], d)
+        shapes = [np.exp(raw[j % count[shape]] - raw[j % count[shape]].mean()) for j in range(k)]
+    rotations = [np.eye(d)] * k
+    if orientation != "I":
+        m = d * (d - 1) // 2
+        raw = take(count[orientation] * m).reshape(count[orientation], m)
+        skews = [_skew(raw[j % count[orientation]], d) for j in range(k)]
+        rotations = [np.linalg.solve(np.eye(d) - s, np.eye(d) + s) for s in skews]
+    covs = np.array([np.exp(log_volumes[j]) * rotations[j] @ np.diag(shapes[j]) @ rotations[j].T for j in range(k)])
+    return covs, used
+
+
+def maximise_expected_log_likelihood(name, scatter, nk, rng, n_starts=4):
+    """Best ``Q`` (and its covariances) that scipy.optimize finds over model ``name``'s constraint set.
+
+    BFGS from ``n_starts`` random starts plus one at the identity, on
+    :func:`constrained_covariances`' parametrisation.
+    """
+    from scipy.optimize import minimize
+
+    k, d = scatter.shape[:2]
+    size = constrained_covariances(name, np.zeros(10_000), k, d)[1]
+    scale = np.log(np.trace(scatter.sum(axis=0)) / (nk.sum() * d))
+
+    def negative_q(theta):
+        return -expected_log_likelihood(constrained_covariances(name, theta, k, d)[0], scatter, nk)
+
+    best = None
+    for start in range(n_starts + 1):
+        theta0 = np.zeros(size) if start == 0 else rng.normal(scale=0.5, size=size)
+        theta0[: {"E": 1, "V": k, "I": 0}[name[0]]] += scale
+        result = minimize(negative_q, theta0, method="BFGS", options={"gtol": 1e-10, "maxiter": 10_000})
+        if best is None or result.fun < best.fun:
+            best = result
+    return -best.fun, constrained_covariances(name, best.x, k, d)[0]

@@ -3,6 +3,14 @@
 >>> from gmm_numba.covariance import get_model
 >>> get_model("VVV") is get_model("full")
 True
+>>> canonical_names()[:4]
+['EII', 'spherical', 'EEI', 'VEI']
+
+mclust writes ``Sigma_k = lambda_k D_k A_k D_k^T`` (volume, orientation,
+shape) and names a model by whether each is Equal across components,
+Varying, or the Identity. The four models scikit-learn has keep its names
+(``full`` = VVV, ``tied`` = EEE, ``diag`` = VVI, ``spherical`` = VII);
+the other ten go by mclust's.
 
 A new model is a module that defines a :class:`CovarianceModel` subclass
 and registers an instance with :func:`register`.
@@ -45,6 +53,31 @@ def available_models():
     return sorted(_REGISTRY)
 
 
+def mclust_names():
+    """mclust's names of the models for several features, in mclust's order (``EII`` ... ``VVV``)."""
+    return [get_model(name).mclust_name for name in canonical_names() if not get_model(name).only_for_one_feature]
+
+
+def for_one_feature(model):
+    """The model that ``model`` collapses to on one feature: mclust's ``E`` or ``V`` (by its volume)."""
+    return get_model(get_model(model).mclust_name[0])
+
+
+def check_n_features(model, n_features):
+    """Refuse ``E`` and ``V`` on more than one feature.
+
+    Raises
+    ------
+    ValueError
+        Naming the models to use instead.
+    """
+    if model.only_for_one_feature and n_features != 1:
+        raise ValueError(
+            f"covariance_type={model.name!r} is mclust's model for one feature, but X has {n_features} features; "
+            f"use {'EII' if model.name == 'E' else 'VII'} (or any of {', '.join(mclust_names())})."
+        )
+
+
 def canonical_names():
     """The canonical name of each registered model, in registration order."""
     seen = []
@@ -54,9 +87,21 @@ def canonical_names():
     return seen
 
 
-from . import diag, full, spherical, tied  # noqa: E402
+from . import diag, eei, eev, eii, eve, evi, evv, full, spherical, tied, univariate, vee, vei, vev, vve  # noqa: E402
 
-for _module in (full, tied, diag, spherical):
+# mclust's order (volume, shape, orientation; simplest first)
+for _module in (eii, spherical, eei, vei, evi, diag, tied, vee, eve, vve, eev, vev, evv, full):
     register(_module.MODEL)
+for _model in univariate.MODELS:
+    register(_model)
 
-__all__ = ["CovarianceModel", "register", "get_model", "available_models", "canonical_names"]
+__all__ = [
+    "CovarianceModel",
+    "register",
+    "get_model",
+    "available_models",
+    "canonical_names",
+    "mclust_names",
+    "for_one_feature",
+    "check_n_features",
+]

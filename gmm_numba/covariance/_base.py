@@ -19,8 +19,14 @@ class CovarianceModel(ABC):
         The scikit-learn name (or the mclust name for models scikit-learn lacks).
     aliases : tuple of str
         Other names that reach this model, such as mclust's.
-    kernel : {"full", "diag"}
-        Which layout of precision factors the E-step kernels take.
+    layout : {"full", "diag", "spherical"}
+        Which layout of precision factors the E-step kernels take: full
+        (K, D, D), diagonal (K, 1, D) or spherical (K, 1, 1). The kernels
+        return second moments in the matching layout (full matrices, their
+        diagonals or their traces), so it also fixes which scatter the
+        M-step can use.
+    only_for_one_feature : bool
+        mclust's ``E`` and ``V``, which exist for one feature only.
     m_step_family : int or None
         The ``MSTEP_*`` code of :mod:`gmm_numba._kernels.em_run` whose M-step is
         this model's, for whole EM runs in one compiled call; None where the
@@ -29,8 +35,9 @@ class CovarianceModel(ABC):
 
     name = ""
     aliases = ()
-    kernel = "full"
+    layout = "full"
     m_step_family = None
+    only_for_one_feature = False
 
     @abstractmethod
     def covariance_shape(self, n_components, n_features):
@@ -40,19 +47,29 @@ class CovarianceModel(ABC):
     def n_covariance_parameters(self, n_components, n_features):
         """Number of free parameters in the covariances."""
 
+    @property
+    def mclust_name(self):
+        """mclust's name for the model (``"VVV"`` for ``"full"``)."""
+        return next((n for n in (self.name, *self.aliases) if n.isupper()), self.name)
+
     def n_parameters(self, n_components, n_features):
         """Free parameters of the whole mixture: means, weights and covariances."""
         return n_components * n_features + n_components - 1 + self.n_covariance_parameters(n_components, n_features)
 
     @abstractmethod
-    def covariances(self, stats, reg_covar):
+    def covariances(self, stats, reg_covar, previous=None):
         """M-step for the covariances.
 
         Parameters
         ----------
         stats : SufficientStatistics
         reg_covar : float or ndarray of shape (n_features,)
-            Added to the diagonal of every covariance.
+            Regularisation: ``n_k * reg_covar`` is added to the diagonal of
+            each component's scatter before the constrained M-step, so the
+            result keeps the model's constraints.
+        previous : ndarray of shape ``covariance_shape``, optional
+            The covariances of the previous M-step, a warm start for models
+            whose M-step is iterative (ignored by the closed-form ones).
 
         Returns
         -------

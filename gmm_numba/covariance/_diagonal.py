@@ -7,7 +7,9 @@ from ._cholesky import SINGULAR_ADVICE
 
 
 def check_positive_variances(variances):
-    bad = np.flatnonzero(~(np.asarray(variances) > 0).reshape(len(variances), -1).all(axis=1))
+    variances = np.asarray(variances)
+    positive = (variances > 0) & np.isfinite(variances)
+    bad = np.flatnonzero(~positive.reshape(len(variances), -1).all(axis=1))
     if bad.size:
         raise SingularCovarianceError(
             f"The variance of component {bad[0]} is zero or negative "

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..covariance import check_n_features
 from ..data.checks import check_data, check_sample_weight, feature_names
 from ..data.dispatch import is_out_of_core, make_data_source
 from ..data.in_memory import InMemoryData
@@ -50,6 +51,7 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None):
         weights = check_sample_weight(sample_weight, X.shape[0])
         _check_weighted_samples(weights, min_samples, requirement)
         data = InMemoryData(X, weights)
+    check_n_features(settings.model, n_features)
     starts, n_init = None, settings.n_init
     if warm_start is not None:
         previous = warm_start.parameters

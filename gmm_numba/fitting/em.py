@@ -110,7 +110,7 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         if not np.isfinite(mean_ll):
             raise _not_finite_error(mean_ll, iteration)
         lower_bounds.append(mean_ll)
-        params = m_step(model, stats, reg_covar)
+        params = m_step(model, stats, reg_covar, previous=params.covariances)
         if verbose >= 2:
             print(
                 f"  {label}iteration {iteration}: mean log-likelihood {mean_ll:.8g} "

@@ -94,7 +94,7 @@ class MixtureParameters:
         return self.permuted(order)
 
 
-def m_step(model, stats, reg_covar):
+def m_step(model, stats, reg_covar, previous=None):
     """Maximise the expected complete-data log-likelihood.
 
     Parameters
@@ -102,6 +102,9 @@ def m_step(model, stats, reg_covar):
     model : CovarianceModel
     stats : SufficientStatistics
     reg_covar : float or ndarray of shape (n_features,)
+    previous : ndarray of shape ``model.covariance_shape(K, D)``, optional
+        The covariances of the previous iteration: a warm start for models
+        whose M-step is iterative.
 
     Returns
     -------
@@ -120,7 +123,7 @@ def m_step(model, stats, reg_covar):
         raise empty_component_error(empty[0], nk, stats.total_weight)
     weights = nk / nk.sum()
     means = stats.means()
-    return MixtureParameters.from_covariances(model, weights, means, model.covariances(stats, reg_covar))
+    return MixtureParameters.from_covariances(model, weights, means, model.covariances(stats, reg_covar, previous))
 
 
 def empty_component_error(component, nk, total_weight):

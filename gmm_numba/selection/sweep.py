@@ -5,7 +5,7 @@ import time
 import numpy as np
 import xarray as xr
 
-from ..covariance import get_model
+from ..covariance import check_n_features, for_one_feature, get_model, mclust_names
 from ..data.checks import check_data, check_sample_weight
 from ..data.in_memory import InMemoryData, per_sample_scores
 from ..data.labeled import as_labeled
@@ -19,7 +19,8 @@ from ..fitting.starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_sta
 from ..results import build_tree
 from .moves import MERGE, SPLIT, insertion_statistics, neighbour_statistics
 
-DEFAULT_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+#: mclust's fourteen models, as ``Mclust()`` sweeps them (on one feature they collapse to ``E`` and ``V``).
+DEFAULT_COVARIANCE_TYPES = tuple(mclust_names())
 
 #: Initialisations per cell. Each is shared by every covariance model.
 DEFAULT_N_INIT = 20
@@ -82,6 +83,24 @@ def _initial_method(init_params, restart):
     return "k-means++" if restart == 0 else "random_from_data"
 
 
+def _models_for(names, models, n_features):
+    """The models to sweep on ``n_features`` features, and their names as the table shows them.
+
+    On one feature the models collapse by their volume onto mclust's ``E`` and
+    ``V``: each is fitted once. ``E`` and ``V`` are refused on several features.
+    """
+    if n_features != 1:
+        for model in models:
+            check_n_features(model, n_features)
+        return list(names), list(models)
+    collapsed = []
+    for model in models:
+        single = for_one_feature(model)
+        if single not in collapsed:
+            collapsed.append(single)
+    return [m.name for m in collapsed], collapsed
+
+
 def _cell_seed(base_seed, n_components, restart):
     return np.random.default_rng([base_seed, n_components, restart])
 
@@ -127,8 +146,11 @@ def select(
     ----------
     X : array-like of shape (n_samples, n_features), DataFrame, DataArray or Dataset
     n_components : int or iterable of int, default=range(1, 10)
-    covariance_type : str or iterable of str, default=("full", "tied", "diag", "spherical")
-        scikit-learn or mclust names.
+    covariance_type : str or iterable of str, default: mclust's fourteen models
+        mclust or scikit-learn names (``"full"`` is ``"VVV"``, ``"tied"`` ``"EEE"``,
+        ``"diag"`` ``"VVI"``, ``"spherical"`` ``"VII"``); the table names the models
+        as given. On one feature the models collapse onto mclust's ``E`` (equal
+        variances) and ``V`` (varying variances), and the table has those two rows.
     criterion : {"bic", "aic", "icl"}, default="bic"
         Lower is better (scikit-learn's sign).
     n_init : int, default=20
@@ -197,6 +219,7 @@ def select(
 
     labeled = as_labeled(X, sample_dim)
     arr = check_data(labeled.values, min_samples=2)
+    names, models = _models_for(names, models, arr.shape[1])
     weights = check_sample_weight(sample_weight, arr.shape[0])
     data = InMemoryData(arr, weights)
     base_seed = int(check_random_state(random_state).integers(0, 2**63 - 1))
@@ -245,7 +268,7 @@ def select(
     def report(i, j):
         nonlocal done
         done += 1
-        description = f"{models[i].name} K={ks[j]}"
+        description = f"{names[i]} K={ks[j]}"
         if verbose:
             outcome = errors[i, j] or f"{criterion}={table[criterion][i, j]:.6g}"
             print(f"[{done}/{total}] {description}: {outcome} ({time.perf_counter() - started:.1f} s)")
@@ -294,7 +317,7 @@ def select(
             return False
         record(i, j, result)
         if verbose:
-            print(f"  {models[i].name} K={ks[j]}: {kind} from K={ks[source[1]]} raised log L by {gained:.6g}")
+            print(f"  {names[i]} K={ks[j]}: {kind} from K={ks[source[1]]} raised log L by {gained:.6g}")
         return True
 
     # Neighbour moves link K to K + 1 only when both are in the sweep.
@@ -348,7 +371,7 @@ def select(
     if doubtful:
         warn_at_caller(
             f"{len(doubtful)} cell(s) stopped at max_iter={max_iter} before converging (tol={tol}) and "
-            f"could change the choice: {', '.join(f'{models[i].name} K={ks[j]}' for i, j in doubtful)}. "
+            f"could change the choice: {', '.join(f'{names[i]} K={ks[j]}' for i, j in doubtful)}. "
             "Raise max_iter.",
             ConvergenceWarning,
         )
@@ -377,10 +400,10 @@ def select(
             "n_iter": (("covariance_type", "n_components"), n_iter),
             "error": (("covariance_type", "n_components"), errors.astype(str)),
         },
-        coords={"covariance_type": [m.name for m in models], "n_components": np.asarray(ks, dtype=np.int64)},
+        coords={"covariance_type": list(names), "n_components": np.asarray(ks, dtype=np.int64)},
         attrs={
             "criterion": criterion,
-            "best_covariance_type": models[best_i].name,
+            "best_covariance_type": names[best_i],
             "best_n_components": int(ks[best_j]),
         },
     )
@@ -407,7 +430,7 @@ def collapse_check(reg_covar, feature_variance, feature_names):
     def check(params):
         full = params.full_covariances() - np.diag(np.broadcast_to(reg_covar, (params.n_features,)))
         scaled = full / scale[:, None] / scale[None, :]
-        if params.model.kernel == "diag":
+        if params.model.layout != "full":
             smallest = np.diagonal(scaled, axis1=1, axis2=2)
             k, i = np.unravel_index(np.argmin(smallest), smallest.shape)
             if smallest[k, i] < COLLAPSE_TOLERANCE:

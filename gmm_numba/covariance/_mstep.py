@@ -1,0 +1,310 @@
+"""Pieces shared by the constrained M-steps (Celeux & Govaert 1995; Browne & McNicholas 2014).
+
+Every M-step maximises the expected complete-data log-likelihood in the
+covariances,
+
+    Q(Sigma) = -1/2 sum_k [ n_k log det Sigma_k + tr(Sigma_k^-1 W_k) ],
+
+given the scatters ``W_k`` about the new means and the counts ``n_k``. The
+iterative ones alternate exact maximisations over blocks of parameters
+(volumes, shape, orientation), so ``Q`` never decreases; they stop after
+:data:`MAX_INNER_ITERATIONS` or when ``Q`` changes by less than
+:data:`INNER_TOLERANCE` relative. Each iteration costs O(K D^3), never O(N).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SingularCovarianceError
+from ._cholesky import SINGULAR_ADVICE
+
+#: Cap on the alternating updates of one M-step. An M-step stopped early
+#: still increases ``Q`` (a generalised EM step), and the next M-step
+#: continues from where this one stopped (warm start).
+MAX_INNER_ITERATIONS = 100
+
+#: The alternating updates stop when ``Q`` changes by less than this, relative.
+INNER_TOLERANCE = 1e-10
+
+
+def geometric_mean(values):
+    """Geometric mean over the last axis (``det^(1/d)`` of a diagonal matrix)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.exp(np.log(values).mean(axis=-1))
+
+
+def descending_eigh(matrices):
+    """Eigenvalues (decreasing) and eigenvectors (as columns) of symmetric matrices.
+
+    Returns
+    -------
+    eigenvalues : ndarray of shape (..., D)
+    eigenvectors : ndarray of shape (..., D, D)
+    """
+    eigenvalues, eigenvectors = np.linalg.eigh(matrices)
+    return eigenvalues[..., ::-1], eigenvectors[..., ::-1]
+
+
+def rotate(orientation, variances):
+    """``D diag(v_k) D^T`` for each row ``v_k`` of ``variances``.
+
+    Parameters
+    ----------
+    orientation : ndarray of shape (D, D) or (K, D, D)
+    variances : ndarray of shape (K, D)
+
+    Returns
+    -------
+    ndarray of shape (K, D, D)
+    """
+    scaled = orientation * variances[:, None, :]
+    return scaled @ np.swapaxes(np.broadcast_to(orientation, scaled.shape), 1, 2)
+
+
+def expected_log_likelihood(covariances, scatter, nk):
+    """``Q`` for full matrices.
+
+    Parameters
+    ----------
+    covariances, scatter : ndarray of shape (K, D, D)
+    nk : ndarray of shape (K,)
+
+    Returns
+    -------
+    float
+        ``-inf`` when a covariance is not positive definite.
+    """
+    if not np.all(np.isfinite(covariances)):
+        return -np.inf
+    try:
+        lower = np.linalg.cholesky(covariances)
+        trace = np.trace(np.linalg.solve(covariances, scatter), axis1=1, axis2=2)
+    except np.linalg.LinAlgError:
+        return -np.inf
+    log_det = 2 * np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=1)
+    return float(-0.5 * np.sum(nk * log_det + trace))
+
+
+def expected_log_likelihood_diagonal(variances, scatter_diagonal, nk):
+    """``Q`` for diagonal covariances: ``variances`` and ``scatter_diagonal`` of shape (K, D)."""
+    if not np.all(variances > 0):
+        return -np.inf
+    return float(-0.5 * np.sum(nk * np.log(variances).sum(axis=1) + (scatter_diagonal / variances).sum(axis=1)))
+
+
+@dataclass
+class InnerRun:
+    """The outcome of an iterative M-step.
+
+    Attributes
+    ----------
+    covariances : ndarray
+        In the model's stored shape.
+    objective : ndarray of shape (n_iterations + 1,)
+        ``Q`` at the start and after each iteration (non-decreasing).
+    """
+
+    covariances: np.ndarray
+    objective: np.ndarray
+
+
+def alternate(state, update, objective, max_iter, tol):
+    """Apply ``update`` to ``state`` until ``objective`` settles.
+
+    Returns
+    -------
+    state
+        The last state.
+    history : list of float
+        ``objective`` at the start and after each update.
+    """
+    history = [objective(state)]
+    for _ in range(max_iter):
+        if not np.isfinite(history[-1]):
+            break
+        state = update(state)
+        history.append(objective(state))
+        if abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
+            break
+    return state, history
+
+
+def orientation_step(orientation, scatter, inverse_variances, largest_eigenvalues):
+    """Two MM steps for a common orientation (Browne & McNicholas 2014).
+
+    Each decreases ``f(D) = sum_k tr(W_k D M_k D^T)`` over orthogonal
+    ``D``, with ``M_k = diag(m_k)``. On orthogonal matrices each term
+    equals a concave quadratic in ``D`` plus a constant, in two ways:
+    with ``W_k - alpha_k I`` (``alpha_k`` the largest eigenvalue of
+    ``W_k``) or with ``M_k - beta_k I`` (``beta_k = max m_k``) in place of
+    ``W_k`` or ``M_k``, both negative semidefinite. A concave function lies
+    below its tangent, so the orthogonal matrix minimising the (linear)
+    tangent at the current ``D``, which one SVD gives, decreases ``f``. The
+    two majorisers are tight in different directions; alternating them
+    converges much faster than either alone.
+
+    Parameters
+    ----------
+    orientation : ndarray of shape (D, D)
+        Current ``D`` (orthogonal).
+    scatter : ndarray of shape (K, D, D)
+    inverse_variances : ndarray of shape (K, D)
+        ``m_k``, the diagonals of ``Sigma_k^-1`` in the ``D`` basis.
+    largest_eigenvalues : ndarray of shape (K,)
+        ``alpha_k``.
+
+    Returns
+    -------
+    ndarray of shape (D, D)
+    """
+    eye = np.eye(scatter.shape[-1])
+    shifted_scatter = scatter - largest_eigenvalues[:, None, None] * eye
+    gradient = np.einsum("kij,jl,kl->il", shifted_scatter, orientation, inverse_variances)
+    orientation = _minimise_tangent(orientation, gradient)
+    shifted_inverse = inverse_variances - inverse_variances.max(axis=1, keepdims=True)
+    return _minimise_tangent(orientation, np.einsum("kij,jl,kl->il", scatter, orientation, shifted_inverse))
+
+
+def _minimise_tangent(orientation, gradient):
+    """The orthogonal ``X`` minimising ``tr(G^T X)``: ``-U V^T`` for ``G = U S V^T``."""
+    if not np.all(np.isfinite(gradient)):
+        return orientation
+    left, _, right = np.linalg.svd(gradient)
+    return -left @ right
+
+
+class IterativeMStep:
+    """Mixin for the M-steps that alternate block updates.
+
+    A model supplies ``initial_state(scatter, nk, previous)`` (or
+    ``initial_states`` for several starts, of which the best end is kept),
+    ``update(state, scatter, nk)`` and ``assemble(state)`` (state ->
+    covariances in the stored shape); the layout supplies
+    ``expected_log_likelihood``.
+    """
+
+    def initial_states(self, scatter, nk, previous):
+        return [self.initial_state(scatter, nk, previous)]
+
+    def covariances_from_scatter(self, scatter, nk, previous=None):
+        return self.inner_iterations(scatter, nk, previous).covariances
+
+    def inner_iterations(self, scatter, nk, previous=None, max_iter=MAX_INNER_ITERATIONS, tol=INNER_TOLERANCE):
+        """The M-step with its sequence of ``Q`` values.
+
+        Parameters
+        ----------
+        scatter : ndarray
+            As for ``covariances_from_scatter``.
+        nk : ndarray of shape (K,)
+        previous : ndarray of the stored shape, optional
+            Warm start. When it has a higher ``Q`` than where the updates
+            end, it is returned instead, so that an M-step never loses
+            ground over the previous one.
+        max_iter : int
+        tol : float
+
+        Returns
+        -------
+        InnerRun
+            With the ``Q`` sequence of the start that ended best.
+        """
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            runs = [
+                alternate(
+                    start,
+                    lambda s: self.update(s, scatter, nk),
+                    lambda s: self.expected_log_likelihood(self.assemble(s), scatter, nk),
+                    max_iter,
+                    tol,
+                )
+                for start in self.initial_states(scatter, nk, previous)
+            ]
+            state, history = max(runs, key=lambda run: run[1][-1])
+            covariances = self.assemble(state)
+            if previous is not None:
+                at_previous = self.expected_log_likelihood(previous, scatter, nk)
+                if at_previous > history[-1]:
+                    covariances = np.array(previous, dtype=np.float64)
+                    history.append(at_previous)
+        return InnerRun(covariances, np.asarray(history))
+
+
+def common_shape_update(volumes, values, nk):
+    """One round of the VEI-type updates on diagonal ``values`` (K, D) (Celeux & Govaert 1995).
+
+    Maximises ``Q`` for ``Sigma_k = lambda_k diag(a)`` (``prod a = 1``) first
+    over ``a`` at fixed volumes, then over the volumes at fixed ``a``; both
+    are exact.
+
+    Returns
+    -------
+    volumes : ndarray of shape (K,)
+    shape : ndarray of shape (D,)
+    """
+    shape = (values / volumes[:, None]).sum(axis=0)
+    shape = shape / geometric_mean(shape)
+    volumes = (values / shape).sum(axis=1) / (nk * values.shape[1])
+    return volumes, shape
+
+
+def shared_orientation(covariances):
+    """The common eigenvectors of matrices that commute, shape (D, D).
+
+    They are those of a weighted sum with unequal weights, which
+    (generically) has distinct eigenvalues even when the sum does not.
+    """
+    normalised = covariances / np.abs(covariances).max(axis=(1, 2))[:, None, None]
+    weights = 1.0 / np.arange(1, len(covariances) + 1)
+    return descending_eigh(np.tensordot(weights, normalised, axes=1))[1]
+
+
+def candidate_orientations(scatter, nk):
+    """Starting orientations for a common-orientation M-step without a warm start, shape (K + 2, D, D).
+
+    ``Q`` is not concave in the orientation and the MM updates can settle
+    on a poorer stationary point (seen on random 2 x 3 x 3 problems), so a
+    cold start runs from the eigenvectors of the pooled scatter (EEE's), of
+    the pooled covariances, and of each component's scatter (VVV's), and
+    keeps the best end. Only the first M-step of an EM run is cold.
+    """
+    matrices = np.concatenate([scatter.sum(axis=0)[None], (scatter / nk[:, None, None]).sum(axis=0)[None], scatter])
+    return descending_eigh(matrices)[1]
+
+
+#: A scatter whose correlation matrix has its smallest eigenvalue at or
+#: below this counts as singular for the common-orientation models (the
+#: correlations, so that the features' units do not matter).
+SINGULAR_SCATTER = 1e-13
+
+
+def largest_eigenvalues_of_nonsingular(scatter, model_name):
+    """Largest eigenvalue of each scatter, shape (K,), after checking none is singular.
+
+    With a singular ``W_k`` the EVE and VVE likelihoods are unbounded (the
+    shape ``A_k`` can shrink to zero along a null direction aligned with
+    ``D``), so there is no M-step to take.
+
+    Raises
+    ------
+    SingularCovarianceError
+    """
+    spread = np.sqrt(np.diagonal(scatter, axis1=1, axis2=2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        correlations = scatter / spread[:, :, None] / spread[:, None, :]
+    smallest = np.full(len(scatter), np.nan)
+    finite = np.all(np.isfinite(correlations), axis=(1, 2))
+    smallest[finite] = np.linalg.eigvalsh(correlations[finite])[:, 0]
+    singular = np.flatnonzero(~(smallest > SINGULAR_SCATTER))
+    if singular.size:
+        raise SingularCovarianceError(
+            f"The scatter of component {singular[0]} is singular (it collapsed onto too few points), "
+            f"which leaves the {model_name} likelihood unbounded. {SINGULAR_ADVICE}"
+        )
+    return np.linalg.eigvalsh(scatter)[:, -1]
+
+
+def rotated_diagonals(orientation, scatter):
+    """``diag(D^T W_k D)`` for each component, shape (K, D)."""
+    return np.einsum("ji,kjl,li->ki", orientation, scatter, orientation)

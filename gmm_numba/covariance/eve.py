@@ -1,0 +1,54 @@
+"""EVE: equal volumes, shapes varying, one orientation, ``Sigma_k = lambda D A_k D^T``."""
+
+from ._constraints import COMMON_ORIENTATION, EQUAL_VOLUME
+from ._layouts import Full
+from ._mstep import (
+    IterativeMStep,
+    candidate_orientations,
+    geometric_mean,
+    largest_eigenvalues_of_nonsingular,
+    orientation_step,
+    rotate,
+    rotated_diagonals,
+    shared_orientation,
+)
+
+
+def _volume_and_shapes(orientation, scatter, nk):
+    """Exact maximisation over ``lambda`` and the ``A_k`` at fixed ``D`` (EVI in the ``D`` basis).
+
+    Returns
+    -------
+    ndarray of shape (K, D)
+        The variances ``lambda A_k`` in the ``D`` basis.
+    """
+    diagonals = rotated_diagonals(orientation, scatter)
+    component_volumes = geometric_mean(diagonals)
+    return component_volumes.sum() / nk.sum() * (diagonals / component_volumes[:, None])
+
+
+class EVE(IterativeMStep, Full):
+    """The orientation ``D`` is updated by Browne & McNicholas' (2014) MM steps."""
+
+    name = "EVE"
+    constraints = (EQUAL_VOLUME, COMMON_ORIENTATION)
+
+    def n_covariance_parameters(self, n_components, n_features):
+        return 1 + n_components * (n_features - 1) + n_features * (n_features - 1) // 2
+
+    def initial_states(self, scatter, nk, previous):
+        largest = largest_eigenvalues_of_nonsingular(scatter, self.name)
+        orientations = candidate_orientations(scatter, nk) if previous is None else [shared_orientation(previous)]
+        return [(orientation, _volume_and_shapes(orientation, scatter, nk), largest) for orientation in orientations]
+
+    def update(self, state, scatter, nk):
+        orientation, variances, largest = state
+        orientation = orientation_step(orientation, scatter, 1.0 / variances, largest)
+        return orientation, _volume_and_shapes(orientation, scatter, nk), largest
+
+    def assemble(self, state):
+        orientation, variances, _ = state
+        return rotate(orientation, variances)
+
+
+MODEL = EVE()

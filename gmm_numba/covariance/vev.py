@@ -1,0 +1,35 @@
+"""VEV: volumes and orientations varying, one shape, ``Sigma_k = lambda_k D_k A D_k^T``."""
+
+import numpy as np
+
+from ._constraints import EQUAL_SHAPE, volumes
+from ._layouts import Full
+from ._mstep import IterativeMStep, common_shape_update, descending_eigh, rotate
+
+
+class VEV(IterativeMStep, Full):
+    """The orientations are the eigenvectors of the scatters whatever the
+    volumes and shape (von Neumann's trace inequality, eigenvalues of ``W_k``
+    and ``A`` both decreasing), so the updates are VEI's on the eigenvalues."""
+
+    name = "VEV"
+    constraints = (EQUAL_SHAPE,)
+
+    def n_covariance_parameters(self, n_components, n_features):
+        return n_components + (n_features - 1) + n_components * (n_features * (n_features - 1) // 2)
+
+    def initial_state(self, scatter, nk, previous):
+        eigenvalues, eigenvectors = descending_eigh(scatter)
+        start = np.ones(len(nk)) if previous is None else volumes(previous)
+        return (*common_shape_update(start, eigenvalues, nk), eigenvalues, eigenvectors)
+
+    def update(self, state, scatter, nk):
+        _, _, eigenvalues, eigenvectors = state
+        return (*common_shape_update(state[0], eigenvalues, nk), eigenvalues, eigenvectors)
+
+    def assemble(self, state):
+        component_volumes, shape, eigenvalues, eigenvectors = state
+        return rotate(eigenvectors, component_volumes[:, None] * shape)
+
+
+MODEL = VEV()
