@@ -63,7 +63,7 @@ def make_data(n, d, seed, dtype, weighted):
 
 def s2_in_kernel_layout(model, s2_full):
     """The naive (K, D, D) second moments in the layout the kernel returns."""
-    if model.kernel == "full":
+    if model.layout == "full":
         return s2_full
     if model.name == "spherical":
         return np.trace(s2_full, axis1=1, axis2=2)[:, None, None]

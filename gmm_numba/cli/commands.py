@@ -93,7 +93,8 @@ def _sweep(table, args, out_file, plot_dir):
     models = []
     for name in args.covariance_types:
         try:
-            models.append(get_model(name).name)
+            get_model(name)
+            models.append(name)
         except ValueError as exc:
             raise UserError(str(exc)) from None
     print("Preparing the Numba kernels (the first run compiles them, a minute or two; later runs load them from disk)")
@@ -295,9 +296,10 @@ def _sweep_options(parser):
         "--covariance-types",
         "--models",
         nargs="+",
-        default=["full", "tied", "diag", "spherical"],
+        default=list(select_default("covariance_type")),
         metavar="MODEL",
-        help="covariance models: full tied diag spherical (default: all four) or mclust's VVV EEE VVI VII",
+        help="covariance models by mclust's names (default: all fourteen, EII ... VVV; E and V on one feature) "
+        "or scikit-learn's full tied diag spherical",
     )
     parser.add_argument(
         "--criterion", choices=["bic", "aic", "icl"], default="bic", help="selection criterion (default bic)"

@@ -192,14 +192,16 @@ def _finished(data, start, outcome, reg_covar, tol, max_iter):
     weights, means, covariances, lower_bounds, converged, status = outcome[:6]
     if status == RUN_NOT_FINITE:
         raise _not_finite_error(np.nan, len(lower_bounds) + 1)
-    # The model's own factorisation names a singular covariance as its Python M-step would, and
-    # the Python M-step at the parameters a failed iteration started from names an emptied component.
-    final = MixtureParameters.from_covariances(model, weights, means, model.from_full_covariances(covariances))
-    if status != RUN_OK:
-        m_step(model, data.em_statistics(final), reg_covar)
-        # the two arithmetics disagree at the margin: the Python driver decides
-        return run_em(data, start, reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False)
-    return EMRun(final, lower_bounds, bool(converged), len(lower_bounds))
+    if status == RUN_OK:
+        final = MixtureParameters.from_covariances(model, weights, means, model.from_full_covariances(covariances))
+        return EMRun(final, lower_bounds, bool(converged), len(lower_bounds))
+    # Name the failure as the Python loop does: the model's own factorisation refuses a singular
+    # covariance, and the Python M-step at the parameters a failed iteration started from names an
+    # emptied component.
+    entering = MixtureParameters.from_covariances(model, weights, means, model.pack(covariances))
+    m_step(model, data.em_statistics(entering), reg_covar)
+    # the two arithmetics disagree at the margin: the Python loop decides
+    return run_em(data, start, reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False)
 
 
 def _continued(previous, run):
