@@ -60,8 +60,8 @@ def plot_criterion(result, criterion=None, ax=None):
         raise ValueError(f"The selection has no finite {criterion} value to plot: every cell failed.")
     ax = _axes(plt, ax, (6, 4))
     ks = sel["n_components"].values
-    for name in sel["covariance_type"].values:
-        ax.plot(ks, sel[criterion].sel(covariance_type=name).values, marker="o", label=str(name))
+    for index, name in enumerate(sel["covariance_type"].values):
+        ax.plot(ks, sel[criterion].sel(covariance_type=name).values, label=str(name), **curve_style(index))
     values = sel[criterion].values
     i, j = np.unravel_index(np.nanargmin(values), values.shape)
     ax.plot(
@@ -76,8 +76,29 @@ def plot_criterion(result, criterion=None, ax=None):
     ax.set_xlabel("number of components")
     ax.set_ylabel(f"{criterion.upper()} (lower is better)")
     ax.set_xticks(ks)
-    ax.legend()
+    ax.legend(ncol=2 if len(sel["covariance_type"]) > 7 else 1, fontsize="small")
     return ax
+
+
+#: Markers and dash patterns that, with ten colours, tell fourteen curves apart.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def curve_style(index):
+    """Colour, marker and line style of the ``index``-th curve: no two of the first 28 alike.
+
+    Returns
+    -------
+    dict
+        Keyword arguments for ``Axes.plot``.
+    """
+    return {
+        "color": f"C{index % 10}",
+        "marker": _MARKERS[index % len(_MARKERS)],
+        "linestyle": _LINESTYLES[(index // len(_MARKERS)) % len(_LINESTYLES)],
+        "markersize": 5,
+    }
 
 
 def ellipse_points(mean, covariance, n_sigma, n_points=100):

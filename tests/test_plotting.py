@@ -25,7 +25,7 @@ def faithful_frame():
 
 @pytest.fixture(scope="module")
 def sweep(faithful_frame):
-    """Old Faithful, K = 1..4, the four models, plus K = 300 (fails: more components than rows)."""
+    """Old Faithful, K = 1..4, the default (mclust's fourteen) models, and K = 300 (fails: too few rows)."""
     return gmm_numba.select(faithful_frame, n_components=[1, 2, 3, 4, 300], random_state=0)
 
 
@@ -33,6 +33,13 @@ def saved(ax, path):
     ax.figure.savefig(path)
     assert path.exists() and path.stat().st_size > 0
     return path
+
+
+def test_fourteen_curves_can_be_told_apart(sweep):
+    ax = plot_criterion(sweep)
+    n_models = sweep["selection"].sizes["covariance_type"]
+    styles = {(line.get_color(), line.get_marker(), line.get_linestyle()) for line in ax.lines[:n_models]}
+    assert n_models == 14 and len(styles) == 14
 
 
 def test_plot_criterion_draws_a_line_per_model_and_marks_the_best(sweep, tmp_path):
