@@ -21,8 +21,11 @@ class GaussianMixture(ParamsMixin):
     n_components : int, default=1
         Number of mixture components ``K``.
     covariance_type : str, default="full"
-        ``"full"``, ``"tied"``, ``"diag"``, ``"spherical"``, or mclust's
-        names for them ``"VVV"``, ``"EEE"``, ``"VVI"``, ``"VII"``.
+        Any of mclust's fourteen models (``"EII"``, ``"VII"``, ``"EEI"``, ``"VEI"``,
+        ``"EVI"``, ``"VVI"``, ``"EEE"``, ``"VEE"``, ``"EVE"``, ``"VVE"``, ``"EEV"``,
+        ``"VEV"``, ``"EVV"``, ``"VVV"``; ``"E"`` and ``"V"`` for one feature), or
+        scikit-learn's names ``"full"`` (VVV), ``"tied"`` (EEE), ``"diag"`` (VVI)
+        and ``"spherical"`` (VII).
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood per
         (weighted) sample.
@@ -39,8 +42,8 @@ class GaussianMixture(ParamsMixin):
     weights_init : array-like of shape (n_components,), optional
     means_init : array-like of shape (n_components, n_features), optional
     precisions_init : array-like, optional
-        Shape ``(K, D, D)`` for full, ``(D, D)`` for tied, ``(K, D)`` for
-        diag, ``(K,)`` for spherical.
+        In the shape of ``covariances_`` for the model: ``(K, D, D)`` for full,
+        ``(D, D)`` for tied, ``(K, D)`` for diag, ``(K,)`` for spherical.
     random_state : int, numpy Generator or RandomState, optional
         Seeds everything random; the same seed gives bit-identical results
         on any number of threads.
