@@ -20,6 +20,7 @@ import gmm_numba
 from gmm_numba.cli import commands as cli
 from gmm_numba.cli import progress
 from gmm_numba.cli.errors import one_line
+from gmm_numba.covariance import mclust_names
 from gmm_numba.datasets import load_faithful
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,7 +95,7 @@ def test_demo_writes_the_result_and_plots_into_the_folder_it_names(demo):
     assert status == 0, err
     assert str(folder) in out
     assert "compiles" in out and "Kernels ready" in out
-    for model in ("full", "tied", "diag", "spherical"):
+    for model in mclust_names():
         assert model in out
     assert "BIC, lower is better" in out and "weights[0]" in out  # the table and the chosen model's summary
     tree = gmm_numba.load(folder / "faithful.nc")
@@ -105,10 +106,10 @@ def test_demo_writes_the_result_and_plots_into_the_folder_it_names(demo):
         assert f"Wrote {folder / name}" in out
 
 
-def test_demo_defaults_sweep_k_1_to_9_over_the_four_models():
+def test_demo_defaults_sweep_k_1_to_9_over_mclusts_fourteen_models():
     args = cli.build_parser().parse_args(["demo"])
     assert args.components == list(range(1, 10))
-    assert args.covariance_types == ["full", "tied", "diag", "spherical"]
+    assert args.covariance_types == mclust_names()
     assert args.criterion == "bic" and args.output == cli.DEMO_FOLDER
 
 
@@ -138,7 +139,7 @@ def test_fit_csv_prints_the_table_and_writes_model_and_plots(faithful_csv, tmp_p
     assert "fitting [" in err and "12/12" in err  # the progress bar
     assert "kernels [" in err
     table = out[out.index("BIC") : out.index("Chosen")]
-    assert all(model_name in table for model_name in ("full", "tied", "diag", "spherical"))
+    assert all(model_name in table for model_name in mclust_names())
     tree = gmm_numba.load(model)
     assert_chosen(out, tree)
     assert list(tree["selection"]["n_components"].values) == [1, 2, 3]

@@ -17,7 +17,7 @@ from scipy.stats import multivariate_normal
 import gmm_numba
 from gmm_numba import FitError, GaussianMixture, select
 from gmm_numba.cli.commands import _format_selection
-from gmm_numba.covariance import get_model
+from gmm_numba.covariance import get_model, mclust_names
 from gmm_numba.fitting.parameters import MixtureParameters, m_step
 from gmm_numba.results import check_tree
 from gmm_numba.selection.moves import insertion_statistics, merge_order, merge_statistics, split_statistics
@@ -85,7 +85,7 @@ def is_degenerate(cov_type, covariances, n_components, feature_variance, reg_cov
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def faithful_sweep(faithful):
-    """The default sweep on Old Faithful (K = 1..9, four models, default n_init)."""
+    """The default sweep on Old Faithful (K = 1..9, mclust's fourteen models, default n_init)."""
     return select(faithful, random_state=0)
 
 
@@ -99,8 +99,8 @@ def test_sweep_layout(faithful_sweep):
     tree = faithful_sweep
     assert isinstance(tree, xr.DataTree)
     sel = tree["selection"].to_dataset()
-    assert dict(sel.sizes) == {"covariance_type": 4, "n_components": 9}
-    assert list(sel["covariance_type"].values) == list(COVARIANCE_TYPES)
+    assert dict(sel.sizes) == {"covariance_type": 14, "n_components": 9}
+    assert list(sel["covariance_type"].values) == mclust_names()
     assert list(sel["n_components"].values) == list(range(1, 10))
     for name in TABLE_VARIABLES:
         assert sel[name].dims == ("covariance_type", "n_components"), name

@@ -227,7 +227,9 @@ def select(
     inv_scale = inverse_scale(data)
     row_p = None if weights is None else weights / weights.sum()
     n_rows = len(arr) if weights is None else int(np.count_nonzero(weights > 0))
-    accept = None if allow_degenerate else collapse_check(reg, data.feature_variance(), labeled.feature_names)
+    accept = None
+    if not allow_degenerate:
+        accept = collapse_check(reg, data.feature_variance(), labeled.feature_names, recording_resolution(arr))
 
     shape = (len(models), len(ks))
     table = {name: np.full(shape, np.nan) for name in ("log_likelihood", "bic", "aic", "icl")}
@@ -417,35 +419,81 @@ def select(
 COLLAPSE_TOLERANCE = 1e-8
 
 
-def collapse_check(reg_covar, feature_variance, feature_names):
+def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
     """A function that names the first collapsed component of a fit, or returns ''.
 
     With ``reg_covar > 0`` a component that falls onto points sharing a
     value gets variance ``reg_covar`` instead of failing, and its density
     spike inflates the likelihood. mclust, which does not regularise,
     reports such cells as singular; so does :func:`select` by default.
+
+    The same happens, less blatantly, with data recorded to a fixed
+    precision (integers, one decimal): a component can sit on a few points
+    that share a value up to the rounding and take a variance below what the
+    rounding alone gives. A run is degenerate when, after the regularisation
+    is removed, some direction of a component's covariance has less variance
+    than the rounding noise of the features would (``h_i^2 / 12`` for
+    resolution ``h_i``), or less than ``COLLAPSE_TOLERANCE`` times the
+    feature's variance.
+
+    Parameters
+    ----------
+    reg_covar : float or ndarray of shape (n_features,)
+    feature_variance : ndarray of shape (n_features,)
+    feature_names : list of str
+    resolution : ndarray of shape (n_features,), optional
+        The recording precision of each feature (:func:`recording_resolution`);
+        zeros (the default) for continuous data.
     """
-    scale = np.sqrt(np.maximum(feature_variance, np.finfo(float).tiny))
+    resolution = np.zeros(len(feature_variance)) if resolution is None else np.asarray(resolution, dtype=float)
+    floor = np.maximum(COLLAPSE_TOLERANCE * np.asarray(feature_variance, dtype=float), resolution**2 / 12.0)
+    scale = np.sqrt(np.maximum(floor, np.finfo(float).tiny))
 
     def check(params):
         full = params.full_covariances() - np.diag(np.broadcast_to(reg_covar, (params.n_features,)))
         scaled = full / scale[:, None] / scale[None, :]
         if params.model.layout != "full":
-            smallest = np.diagonal(scaled, axis1=1, axis2=2)
-            k, i = np.unravel_index(np.argmin(smallest), smallest.shape)
-            if smallest[k, i] < COLLAPSE_TOLERANCE:
-                return (
-                    f"component {k} collapsed: its variance of feature {feature_names[i]!r} fell to the "
-                    "regularisation floor (the points it holds share that value)."
-                )
+            variances = np.diagonal(scaled, axis1=1, axis2=2)
+            k, i = np.unravel_index(np.argmin(variances), variances.shape)
+            smallest = variances[k, i]
+        else:
+            values, vectors = np.linalg.eigh(scaled)
+            k = int(np.argmin(values[:, 0]))
+            smallest, i = values[k, 0], int(np.argmax(np.abs(vectors[k, :, 0])))
+        if smallest >= 1.0:
             return ""
-        smallest = np.linalg.eigvalsh(scaled)[:, 0]
-        k = int(np.argmin(smallest))
-        if smallest[k] < COLLAPSE_TOLERANCE:
-            return f"component {k} collapsed onto a lower-dimensional set (singular covariance before regularisation)."
-        return ""
+        if resolution[i] > 0 and resolution[i] ** 2 / 12.0 >= COLLAPSE_TOLERANCE * feature_variance[i]:
+            return (
+                f"component {k} sits on points that share their value of feature {feature_names[i]!r} up to the "
+                f"data's recording precision ({resolution[i]:.3g}): its variance there is below the rounding's."
+            )
+        if params.model.layout != "full":
+            return (
+                f"component {k} collapsed: its variance of feature {feature_names[i]!r} fell to the "
+                "regularisation floor (the points it holds share that value)."
+            )
+        return f"component {k} collapsed onto a lower-dimensional set (singular covariance before regularisation)."
 
     return check
+
+
+def recording_resolution(X):
+    """The smallest gap between distinct values of each feature: its recording precision at most.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+        0 for a feature with fewer than two distinct values.
+    """
+    out = np.zeros(X.shape[1])
+    for i in range(X.shape[1]):
+        gaps = np.diff(np.unique(X[:, i]))
+        out[i] = gaps.min() if gaps.size else 0.0
+    return out
 
 
 def remaining_gain(lower_bounds):
