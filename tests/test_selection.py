@@ -661,3 +661,28 @@ def test_move_starts_follow_n_init(monkeypatch):
     select(X, n_components=range(1, 6), covariance_type="full", n_init=1, random_state=0)
     assert max(screened_counts) <= selection.MOVE_STARTS_PER_INIT * 1
     assert len(screened_counts) > 5  # the moves ran
+
+
+def test_recording_resolution_is_the_smallest_gap_between_distinct_values():
+    from gmm_numba.selection.sweep import recording_resolution
+
+    X = np.array([[1.0, 0.25, 3.0], [3.0, 0.5, 3.0], [2.0, 0.5, 3.0], [7.0, 1.75, 3.0]])
+    np.testing.assert_array_equal(recording_resolution(X), [1.0, 0.25, 0.0])
+
+
+def test_a_component_thinner_than_the_rounding_is_degenerate():
+    """Variance below h^2 / 12 along a feature recorded to precision h: the component sits on tied values."""
+    from gmm_numba.selection.sweep import collapse_check
+
+    model = get_model("full")
+    check = collapse_check(0.0, np.array([4.0, 100.0]), ["x", "minutes"], resolution=np.array([0.0, 1.0]))
+
+    def params(variance_of_minutes):
+        covariances = np.stack([np.diag([1.0, 50.0]), np.diag([0.5, variance_of_minutes])])
+        return MixtureParameters.from_covariances(model, np.array([0.9, 0.1]), np.zeros((2, 2)), covariances)
+
+    assert check(params(0.2)) == ""
+    message = check(params(0.05))
+    assert "component 1" in message and "'minutes'" in message and "recording precision" in message
+    # without a resolution only a collapse to the regularisation floor is degenerate
+    assert collapse_check(0.0, np.array([4.0, 100.0]), ["x", "minutes"])(params(0.05)) == ""
