@@ -1,0 +1,120 @@
+"""No silently wrong answer (issue #22): every hostile input fits correctly or says what is wrong and what to do."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from gmm_numba import FitError, GaussianMixture
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+def _raises(exc, *fragments):
+    """``pytest.raises`` that also requires every fragment, literally, in the message."""
+    pattern = "".join(f"(?=[\\s\\S]*{re.escape(f)})" for f in fragments)
+    return pytest.raises(exc, match=pattern)
+
+
+def _blobs(n=40, seed=0):
+    """Two separated blobs in two features, shape (2 n, 2)."""
+    rng = np.random.default_rng(seed)
+    return np.vstack([rng.normal(0, 1, (n, 2)), rng.normal(8, 1, (n, 2))])
+
+
+def _fit(X, covariance_type="full"):
+    """The fit of ``X``, or the error it raised; no warning may escape."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return GaussianMixture(2, covariance_type=covariance_type, reg_covar="auto", random_state=0).fit(X)
+        except FitError as exc:
+            return exc
+
+
+def _assert_refused_for_magnitude(result):
+    assert isinstance(result, FitError), result
+    assert "magnitude is out of range" in str(result) and ".std(axis=0)" in str(result), str(result)
+
+
+def _sorted_means(gm):
+    return gm.means_[np.argsort(gm.means_[:, 0])]
+
+
+# ------------------------------------------- 1. float32 at every scale
+def test_float32_at_a_tiny_scale_fits_as_float64_does():
+    """The reported case: float32 squares underflowed, leaving covariances of the regularisation alone."""
+    X32 = (_blobs() * 1e-25).astype(np.float32)
+    gm32, gm64 = _fit(X32), _fit(X32.astype(np.float64))
+    assert gm32.converged_
+    assert gm32.score(X32) == pytest.approx(gm64.score(X32.astype(np.float64)), abs=1e-3)
+    assert gm32.score(X32) > 100
+
+
+#: Relative tolerance of the float32 fit's means (to the spread of the data) and absolute
+#: tolerance of its mean log-likelihood, against the float64 fit of the same values.
+MEANS_RTOL, SCORE_ATOL = 1e-4, 1e-3
+
+#: Decades of float32's range, every five: from its smallest subnormal to its largest finite value (the data
+#: reaches about 12 times the scale).
+FLOAT32_EXPONENTS = range(-45, 37, 5)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_float32_fits_as_float64_over_the_whole_float32_range(covariance_type):
+    base = _blobs(n=30)
+    for exponent in FLOAT32_EXPONENTS:
+        for sign in (1, -1):
+            scale = 10.0**exponent
+            X32 = (base * scale + sign * 3 * scale).astype(np.float32)
+            X64 = X32.astype(np.float64)
+            gm32, gm64 = _fit(X32, covariance_type), _fit(X64, covariance_type)
+            where = f"scale 1e{exponent}, offset sign {sign}"
+            if isinstance(gm32, Exception):
+                _assert_refused_for_magnitude(gm32)
+                continue
+            assert not isinstance(gm64, Exception), where
+            spread = X64.std()
+            np.testing.assert_allclose(_sorted_means(gm32), _sorted_means(gm64), atol=MEANS_RTOL * spread, err_msg=where)
+            # the same values: the log-likelihoods carry the same log-scale term
+            assert gm32.score(X32) == pytest.approx(gm64.score(X64), abs=SCORE_ATOL), where
+
+
+# ------------------------------------------- 4. float64 at every scale
+#: Decades of float64's range, every five, from subnormal to near overflow.
+FLOAT64_EXPONENTS = range(-320, 306, 5)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "spherical"])
+def test_float64_fits_scale_invariantly_or_names_the_magnitude(covariance_type):
+    """Either the fit of ``X * s + b`` is the transformed fit of ``X`` or the error says the scale is the problem."""
+    base = _blobs(n=30)
+    unit = _fit(base, covariance_type)
+    n_fitted = 0
+    for exponent in FLOAT64_EXPONENTS:
+        for sign in (1, -1):
+            scale = 10.0**exponent
+            X = base * scale + sign * 3 * scale
+            gm = _fit(X, covariance_type)
+            where = f"scale 1e{exponent}, offset sign {sign}"
+            if isinstance(gm, Exception):
+                _assert_refused_for_magnitude(gm)
+                continue
+            n_fitted += 1
+            expected = _sorted_means(unit) * scale + sign * 3 * scale
+            np.testing.assert_allclose(_sorted_means(gm), expected, rtol=1e-6, atol=1e-6 * scale, err_msg=where)
+            # log p(x s + b) = log p(x) - D log s
+            assert gm.score(X) + 2 * np.log(scale) == pytest.approx(unit.score(base), abs=1e-6), where
+    # the range that fits is not a token one: 1e-120 to 1e120 at least
+    assert n_fitted >= 2 * 49
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e160), (np.float64, 1e-160), (np.float32, 1e20)])
+def test_data_near_the_overflow_range_fits_or_names_its_magnitude(dtype, scale):
+    X = (_blobs() * scale).astype(dtype)
+    result = _fit(X)
+    if isinstance(result, Exception):
+        _assert_refused_for_magnitude(result)
+    else:
+        assert result.converged_ and np.all(np.isfinite(result.covariances_))
