@@ -343,7 +343,8 @@ def check_magnitude(variance, mean=None, name="X"):
         f"{name}'s magnitude is out of range: feature {j} has {what}, and Gaussian mixtures can only be fitted "
         f"to features whose standard deviation (and size) lies between {low:g} and {high:g}, so that "
         f"covariances and precisions are finite in float64. Rescale the data first, for example "
-        f"{name} / {name}.std(axis=0) (then multiply the fitted means by the same factor, the covariances by its square)."
+        f"{name} / {name}.std(axis=0) (then multiply the fitted means by the same factor, "
+        "the covariances by its square)."
     )
 
 

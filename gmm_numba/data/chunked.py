@@ -277,7 +277,7 @@ class BlockwiseSource:
         return self._reduce("nearest_center_statistics", centers, with_s2, *rest)
 
     def feature_variance(self):
-        """Weighted variance of each feature, shape (n_features,); see :func:`sources.feature_variance` (computed once)."""
+        """Weighted variance of each feature, shape (n_features,), computed once; see :func:`feature_variance`."""
         if getattr(self, "_variance", None) is None:
             self._variance = feature_variance(self)
         return self._variance
