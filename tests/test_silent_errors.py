@@ -119,3 +119,59 @@ def test_data_near_the_overflow_range_fits_or_names_its_magnitude(dtype, scale):
         _assert_refused_for_magnitude(result)
     else:
         assert result.converged_ and np.all(np.isfinite(result.covariances_))
+
+
+# ------------------------------------------- 2. a DataArray's sample dimension
+def _feature_major(X, chunked=False):
+    """``X`` as a DataArray with dims ("feature", "sample"): the transpose of its layout."""
+    xr = pytest.importorskip("xarray")
+    da = xr.DataArray(X.T, dims=("feature", "sample"), coords={"feature": ["a", "b", "c"]})
+    return da.chunk({"sample": 100}) if chunked else da
+
+
+@pytest.fixture(scope="module")
+def three_features():
+    rng = np.random.default_rng(3)
+    return np.vstack([rng.normal(0, 1, (250, 3)), rng.normal(6, 1, (250, 3))])
+
+
+def test_numpy_backed_data_array_is_read_along_its_sample_dimension(three_features):
+    reference = GaussianMixture(2, random_state=0).fit(three_features)
+    da = _feature_major(three_features)
+    gm = GaussianMixture(2, random_state=0).fit(da)
+    assert gm.n_features_in_ == 3
+    np.testing.assert_allclose(gm.means_, reference.means_)
+    np.testing.assert_array_equal(gm.predict(da), reference.predict(three_features))
+    assert gm.score(da) == pytest.approx(reference.score(three_features))
+
+
+def test_every_entry_point_and_backing_reads_the_same_samples(three_features):
+    pytest.importorskip("dask")
+    import gmm_numba
+
+    means = [
+        GaussianMixture(2, random_state=0).fit(_feature_major(three_features)).means_,
+        GaussianMixture(2, random_state=0).fit(_feature_major(three_features, chunked=True)).means_,
+        gmm_numba.fit(_feature_major(three_features), 2, random_state=0)["posterior"]["means"].values[0, 0],
+    ]
+    for m in means:
+        assert m.shape == (2, 3)
+        np.testing.assert_allclose(m[np.argsort(m[:, 0])], means[0][np.argsort(means[0][:, 0])], rtol=1e-6)
+
+
+# ------------------------------------------- 3. masked arrays
+def test_masked_values_are_refused_with_the_remedy(three_features):
+    masked = np.ma.masked_array(three_features, mask=False)
+    masked[[4, 9], 1] = np.ma.masked
+    with _raises(ValueError, "masked values in 2 rows", "first: row 4", "not supported", ".filled(", "Drop"):
+        GaussianMixture(2).fit(masked)
+    fitted = GaussianMixture(2, random_state=0).fit(three_features)
+    with _raises(ValueError, "masked values in 2 rows"):
+        fitted.predict(masked)
+
+
+def test_a_mask_that_hides_nothing_is_plain_data(three_features):
+    reference = GaussianMixture(2, random_state=0).fit(three_features)
+    for mask in (False, np.zeros(three_features.shape, dtype=bool)):
+        gm = GaussianMixture(2, random_state=0).fit(np.ma.masked_array(three_features, mask=mask))
+        np.testing.assert_allclose(gm.means_, reference.means_)

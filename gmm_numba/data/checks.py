@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NumericalError, warn_at_caller
+from .labeled import as_labeled
 
 __all__ = [
     "check_data",
@@ -151,8 +152,36 @@ def _non_numeric_message(X, arr, name):
     return f"{name} contains non-numeric data: {name}[{where}] is {value!r} ({reason})."
 
 
+def _check_not_masked(X, name):
+    """Refuse a ``numpy.ma.MaskedArray`` with masked entries: EM would fit the values under the mask."""
+    if not isinstance(X, np.ma.MaskedArray):
+        return
+    mask = np.ma.getmaskarray(X)
+    masked_rows = mask.reshape(len(mask) if mask.ndim else 1, -1).any(axis=1)
+    n_masked = int(np.count_nonzero(masked_rows))
+    if n_masked:
+        first = int(np.flatnonzero(masked_rows)[0])
+        raise ValueError(
+            f"{name} is a masked array with masked values in {plural(n_masked, 'row')} (first: row {first}); "
+            "missing values are not supported yet. Drop the masked rows, for example "
+            f"{name}[~np.ma.getmaskarray({name}).any(axis=1)].data, or fill them, for example "
+            f"{name}.filled({name}.mean(axis=0)) ({name}.compressed() gives the unmasked values of a single feature)."
+        )
+
+
+def _is_data_array(X):
+    return type(X).__module__.split(".")[0] == "xarray" and hasattr(X, "dims") and not hasattr(X, "data_vars")
+
+
 def _as_numeric_array(X, name):
-    """``X`` as an ndarray of a real numeric dtype (bool, int, uint or float)."""
+    """``X`` as an ndarray of a real numeric dtype (bool, int, uint or float).
+
+    A DataArray is read with its ``sample`` dimension (else its first) as the
+    rows, as every entry point and backing reads it (:func:`.labeled.as_labeled`).
+    """
+    if _is_data_array(X):
+        X = as_labeled(X).values
+    _check_not_masked(X, name)
     if _is_sparse(X):
         raise TypeError(f"{name} is a sparse matrix; gmm_numba needs dense data: pass {name}.toarray().")
     if hasattr(X, "data_vars") and hasattr(X, "dims"):  # an xarray.Dataset
