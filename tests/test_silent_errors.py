@@ -175,3 +175,18 @@ def test_a_mask_that_hides_nothing_is_plain_data(three_features):
     for mask in (False, np.zeros(three_features.shape, dtype=bool)):
         gm = GaussianMixture(2, random_state=0).fit(np.ma.masked_array(three_features, mask=mask))
         np.testing.assert_allclose(gm.means_, reference.means_)
+
+
+# ------------------------------------------- 4. near overflow, through the command line
+def test_cli_names_the_magnitude_without_numpy_warnings(tmp_path, capsys):
+    from gmm_numba.cli import commands as cli
+
+    path = tmp_path / "huge.npy"
+    np.save(path, _blobs() * 1e160)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status = cli.main(["fit", str(path), "--components", "1-2", "--n-init", "1"])
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert "RuntimeWarning" not in err + out and "overflow encountered" not in err + out
+    assert "magnitude is out of range" in err and ".std(axis=0)" in err
