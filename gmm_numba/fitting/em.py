@@ -26,6 +26,8 @@ class EMRun:
         Mean log-likelihood per unit weight of the parameters entering each iteration.
     converged : bool
     n_iter : int
+    stopped : bool
+        Whether the callback ended the run (it then did not run out of ``max_iter``).
     error : str
         Empty unless the run failed (then ``parameters`` is None).
     exception : FitError or None
@@ -36,6 +38,7 @@ class EMRun:
     lower_bounds: np.ndarray = field(default_factory=lambda: np.empty(0))
     converged: bool = False
     n_iter: int = 0
+    stopped: bool = False
     error: str = ""
     exception: object = None
 
@@ -125,7 +128,7 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         previous = mean_ll
         if stop:
             break
-    return EMRun(params, np.asarray(lower_bounds), converged, len(lower_bounds))
+    return EMRun(params, np.asarray(lower_bounds), converged, len(lower_bounds), stopped=stop and not converged)
 
 
 def starting_points(data, model, n_components, *, n_init, init_params, rng, reg_covar, user_init, init_sample_size):
@@ -240,7 +243,7 @@ def fit_em(
             return EMRun(error=str(exc), exception=exc)
         if previous is not None:
             run = EMRun(run.parameters, np.concatenate([previous.lower_bounds, run.lower_bounds]),
-                        run.converged, previous.n_iter + run.n_iter)
+                        run.converged, previous.n_iter + run.n_iter, run.stopped)
         if verbose:
             state = "converged" if run.converged else "stopped"
             print(f"{label}{state} after {run.n_iter} iterations, mean log-likelihood {run.lower_bound:.8g}")
@@ -255,7 +258,7 @@ def fit_em(
         alive = [i for i, run in enumerate(runs) if not run.error]
         for i in sorted(alive, key=lambda i: runs[i].lower_bound, reverse=True)[: screen[1]]:
             run = runs[i]
-            if not run.converged and run.n_iter < max_iter:
+            if not (run.converged or run.stopped) and run.n_iter < max_iter:
                 runs[i] = attempt(i, run.parameters, max_iter - run.n_iter, previous=run)
     first_error = next((run.exception or FitError(run.error) for run in runs if run.error), None)
     for i, run in enumerate(runs):
@@ -273,7 +276,7 @@ def fit_em(
     final = data.em_statistics(best.parameters)
     if not np.isfinite(final.log_likelihood):
         raise NumericalError("The log-likelihood of the fitted mixture is not finite; standardise the features.")
-    if warn and not best.converged and tol > 0:
+    if warn and not (best.converged or best.stopped) and tol > 0:
         warn_at_caller(
             f"The best of {len(runs)} initialisations did not converge within max_iter={max_iter} "
             f"iterations (last change in mean log-likelihood above tol={tol}). Increase max_iter or tol, "
