@@ -190,3 +190,154 @@ def test_cli_names_the_magnitude_without_numpy_warnings(tmp_path, capsys):
     assert status == 2
     assert "RuntimeWarning" not in err + out and "overflow encountered" not in err + out
     assert "magnitude is out of range" in err and ".std(axis=0)" in err
+
+
+# ------------------------------------------- 5. smaller ones
+def test_a_fit_the_callback_stopped_does_not_warn_about_max_iter():
+    gm = GaussianMixture(2, n_init=2, random_state=0, callback=lambda iteration, bound, params: iteration == 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gm.fit(_blobs())
+    assert gm.n_iter_ == 1 and not gm.converged_
+
+
+def test_running_out_of_max_iter_still_warns():
+    from gmm_numba import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        GaussianMixture(2, max_iter=1, tol=1e-12, random_state=0).fit(_blobs())
+
+
+@pytest.mark.parametrize("transform", [lambda X: X * 1000, lambda X: X / 1000, lambda X: X + 100])
+def test_bootstrap_on_other_data_says_so(transform):
+    import gmm_numba
+
+    X = _blobs()
+    fitted = GaussianMixture(2, random_state=0).fit(X)
+    with _raises(ValueError, "does not look like the data the mixture was fitted to", "same units and scaling"):
+        gmm_numba.bootstrap(fitted, transform(X), n_draws=2, random_state=0)
+
+
+def test_bootstrap_of_a_fit_with_a_constant_feature_runs():
+    import gmm_numba
+
+    X = np.column_stack([_blobs()[:, 0], np.full(80, 3.0)])
+    fitted = GaussianMixture(2, random_state=0).fit(X)
+    assert gmm_numba.bootstrap(fitted, X, n_draws=2, random_state=0).attrs["n_draws"] == 2
+
+
+def test_a_saved_converged_flag_that_is_not_boolean_is_refused(tmp_path):
+    import xarray as xr
+
+    import gmm_numba
+
+    result = gmm_numba.fit(_blobs(), 2, random_state=0)
+    stats = result["sample_stats"].to_dataset()
+    stats["converged"] = xr.full_like(stats["converged"], "yes", dtype=object).astype(str)
+    result["sample_stats"] = xr.DataTree(stats)
+    path = tmp_path / "bad.nc"
+    result.to_netcdf(path)
+    with _raises(ValueError, "sample_stats.converged must hold booleans", "'yes'"):
+        gmm_numba.load(path)
+
+
+@pytest.mark.parametrize("value", [1e-12, 1.0, 1e12])
+def test_auto_regularisation_of_constant_data_scales_with_it(value):
+    """All-constant data: the covariance is RELATIVE_REG times the squared value, whatever the units."""
+    from gmm_numba.fitting.regularization import RELATIVE_REG
+
+    gm = GaussianMixture(1, reg_covar="auto").fit(np.full((10, 2), value))
+    np.testing.assert_allclose(gm.covariances_, RELATIVE_REG * value**2 * np.eye(2)[None], rtol=1e-9)
+    unit = GaussianMixture(1, reg_covar="auto").fit(np.full((10, 2), 1.0))
+    assert gm.score(np.full((10, 2), value)) == pytest.approx(unit.score(np.full((10, 2), 1.0)) - 2 * np.log(value))
+
+
+# ------------------------------------------- 5 and 6. the command line
+@pytest.fixture
+def blobs_csv(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "blobs.csv"
+    pd.DataFrame(_blobs(), columns=["a", "b"]).to_csv(path, index=False)
+    return path
+
+
+def _cli(capsys, *argv):
+    """``(status, stdout, stderr)`` of ``gmm-numba argv`` with a quick sweep."""
+    from gmm_numba.cli import commands as cli
+
+    status = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+QUICK = ("--components", "1-2", "--n-init", "1")
+
+
+def test_cli_data_after_the_model_list_is_data(blobs_csv, capsys):
+    status, out, err = _cli(capsys, "fit", "--models", "full", "tied", blobs_csv, *QUICK)
+    assert status == 0, err
+    assert "Fitting 2 covariance model(s)" in out and "80 rows" in out
+
+
+def test_cli_models_as_a_comma_separated_list(blobs_csv, capsys):
+    status, out, err = _cli(capsys, "fit", blobs_csv, "--models", "full,diag", *QUICK)
+    assert status == 0, err
+    assert "Fitting 2 covariance model(s)" in out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--models", "full", "{tmp}/absent.csv"], "absent.csv: no such file"),
+        (["--models", "{csv}"], "give the models before DATA"),
+        ([], "required: DATA"),
+    ],
+)
+def test_cli_missing_data_is_named(argv, fragment, blobs_csv, tmp_path, capsys):
+    status, out, err = _cli(capsys, "fit", *[a.format(tmp=tmp_path, csv=blobs_csv) for a in argv], *QUICK)
+    assert status == 2 and fragment in err, err
+
+
+def test_cli_csv_without_a_header_keeps_its_first_row(tmp_path, capsys):
+    path = tmp_path / "plain.csv"
+    np.savetxt(path, _blobs(), delimiter=",")
+    status, out, err = _cli(capsys, "fit", path, *QUICK)
+    assert status == 0, err
+    assert "no header row" in err and "x0, x1" in err
+    assert "to 80 rows x 2 features" in out
+
+
+def test_cli_boolean_columns_are_numbers(tmp_path, capsys):
+    import pandas as pd
+
+    frame = pd.DataFrame(_blobs(), columns=["a", "b"])
+    frame["flag"] = frame["a"] > 4
+    path = tmp_path / "flags.csv"
+    frame.to_csv(path, index=False)
+    status, out, err = _cli(capsys, "fit", path, *QUICK)
+    assert status == 0, err
+    assert "80 rows x 3 features" in out
+
+
+def test_cli_unknown_suffix_lists_the_known_ones(blobs_csv, tmp_path, capsys):
+    path = tmp_path / "blobs.dat"
+    path.write_bytes(blobs_csv.read_bytes())
+    status, out, err = _cli(capsys, "fit", path, *QUICK)
+    assert status == 2
+    assert "unknown file type" in err and ".csv" in err and ".npy" in err and ".parquet" in err
+
+
+def test_cli_drop_nan_says_how_many_rows_it_dropped(tmp_path, capsys):
+    import pandas as pd
+
+    frame = pd.DataFrame(_blobs(), columns=["a", "b"])
+    frame.iloc[[3, 9, 11], 1] = np.nan
+    path, model = tmp_path / "holes.csv", tmp_path / "m.nc"
+    frame.to_csv(path, index=False)
+    status, out, err = _cli(capsys, "fit", path, "--drop-nan", "-o", model, *QUICK)
+    assert status == 0, err
+    assert "left out 3 of 80 row(s)" in out and "to 77 rows" in out
+    status, out, err = _cli(capsys, "predict", model, path, "--drop-nan")
+    assert status == 0, err
+    assert "left out 3 of 80 row(s)" in err and "left out" not in out
