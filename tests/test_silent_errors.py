@@ -52,6 +52,24 @@ def test_float32_at_a_tiny_scale_fits_as_float64_does():
     assert gm32.score(X32) > 100
 
 
+@pytest.mark.parametrize(
+    "sd, offset, weights, expected",
+    [
+        (1.0, 0.0, (1.0, 1.0), np.float32),
+        (1e-25, 0.0, (1.0, 1.0), np.float64),  # the squares underflow
+        (1e20, 0.0, (1.0, 1.0), np.float64),  # the squares overflow
+        (1.0, 1e16, (1.0, 1.0), np.float64),  # the means' spread squared overflows
+        (1.0, 0.0, (1.0, 1e35), np.float64),  # weighted squares overflow
+    ],
+)
+def test_float32_arithmetic_only_within_its_range(sd, offset, weights, expected):
+    from gmm_numba.data.in_memory import compute_dtype
+
+    means = np.array([[0.0, 0.0], [offset, 0.0]])
+    for factors in (np.eye(2)[None].repeat(2, 0) / sd, np.full((2, 1, 2), 1 / sd), np.full((2, 1, 1), 1 / sd)):
+        assert compute_dtype(np.dtype(np.float32), factors, means, weights) == expected
+
+
 #: Relative tolerance of the float32 fit's means (to the spread of the data) and absolute
 #: tolerance of its mean log-likelihood, against the float64 fit of the same values.
 MEANS_RTOL, SCORE_ATOL = 1e-4, 1e-3

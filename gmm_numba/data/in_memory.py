@@ -40,10 +40,17 @@ class InMemoryData:
     def dtype(self):
         return self.X.dtype
 
+    @property
+    def weight_range(self):
+        """Smallest and largest positive sample weight, each widened to include 1 (computed once)."""
+        if getattr(self, "_weight_range", None) is None:
+            self._weight_range = weight_range(self.sample_weight)
+        return self._weight_range
+
     def em_statistics(self, params):
         """Sufficient statistics at ``params`` (one fused pass)."""
         means, factors, log_weights, log_det = params.kernel_arguments()
-        like = np.empty(0, compute_dtype(self.X.dtype, factors, means, self.sample_weight))
+        like = np.empty(0, compute_dtype(self.X.dtype, factors, means, self.weight_range))
         block = block_size(self.n_samples, moment_floats(len(means), self.n_features, factors.shape[1:]))
         with kernel_threads(self.n_samples):
             w, ll, hard, nk, s1, s2 = _kernels.em_statistics(
@@ -181,7 +188,20 @@ FLOAT32_SQUARE_RANGE = 1e30
 DEVIATION_REACH = 10.0
 
 
-def compute_dtype(data_dtype, factors, means=None, sample_weight=None):
+def weight_range(sample_weight):
+    """``(min(1, smallest positive weight), max(1, largest weight))``; ``(1, 1)`` without weights.
+
+    Parameters
+    ----------
+    sample_weight : ndarray of shape (n_samples,) or (0,)
+    """
+    positive = sample_weight[sample_weight > 0]
+    if not positive.size:
+        return 1.0, 1.0
+    return min(1.0, float(positive.min())), max(1.0, float(positive.max()))
+
+
+def compute_dtype(data_dtype, factors, means=None, weights=(1.0, 1.0)):
     """The dtype the kernels compute in for data of ``data_dtype``.
 
     float32 data is computed in float32 (half the memory traffic, twice the
@@ -205,7 +225,8 @@ def compute_dtype(data_dtype, factors, means=None, sample_weight=None):
         or (n_components, 1, 1)
     means : ndarray of shape (n_components, n_features), optional
         Without them only the spread of the components is looked at.
-    sample_weight : ndarray of shape (n_samples,) or (0,), optional
+    weights : (float, float)
+        The sample weights' :func:`weight_range`.
 
     Returns
     -------
@@ -217,7 +238,7 @@ def compute_dtype(data_dtype, factors, means=None, sample_weight=None):
     full = factors.shape[1] > 1 and factors.shape[2] > 1
     if full and np.any(singular[:, 0] > FLOAT32_MAX_CONDITION * singular[:, -1]):
         return np.dtype(np.float64)
-    if _float32_squares_in_range(singular, means, sample_weight):
+    if _float32_squares_in_range(singular, means, weights):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 
@@ -233,17 +254,14 @@ def _factor_singular_values(factors):
     return -np.sort(-np.abs(factors.reshape(len(factors), -1)), axis=1)
 
 
-def _float32_squares_in_range(singular, means, sample_weight):
+def _float32_squares_in_range(singular, means, weights):
     """Whether the squared deviations of the data from the means stay in :data:`FLOAT32_SQUARE_RANGE`."""
     with np.errstate(all="ignore"):
         smallest_sd = 1.0 / np.max(singular)
         largest_sd = 1.0 / np.min(singular)
     spread = 0.0 if means is None else float(np.ptp(means, axis=0).max())
     reach = spread + DEVIATION_REACH * largest_sd
-    low, high = 1.0, 1.0
-    if sample_weight is not None and sample_weight.shape[0]:
-        positive = sample_weight[sample_weight > 0]
-        low, high = min(1.0, positive.min()), max(1.0, positive.max())
+    low, high = weights
     with np.errstate(all="ignore"):
         smallest = smallest_sd**2 * low
         largest = reach**2 * high
