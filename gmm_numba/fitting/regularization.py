@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data.checks import check_magnitude
 from ..data.in_memory import feature_mean
+from ..errors import warn_at_caller
 from .checks import check_param
 
 AUTO = "auto"
@@ -36,7 +37,8 @@ def resolve_reg_covar(value, data):
     """The regularisation to add to covariance diagonals.
 
     Every fit passes here before EM, so this is also where data whose
-    magnitude float64 cannot fit is refused (:func:`~gmm_numba.data.checks.check_magnitude`).
+    magnitude float64 cannot fit is refused (:func:`~gmm_numba.data.checks.check_magnitude`),
+    and where an absolute ``value`` larger than a feature's variance is warned about.
 
     Parameters
     ----------
@@ -47,6 +49,11 @@ def resolve_reg_covar(value, data):
     -------
     float or ndarray of shape (n_features,)
 
+    Warns
+    -----
+    UserWarning
+        An absolute ``value`` larger than a feature's variance.
+
     Raises
     ------
     NumericalError
@@ -56,11 +63,25 @@ def resolve_reg_covar(value, data):
     mean = feature_mean(data)[1] if not np.all((variance > 0) & np.isfinite(variance)) else None
     check_magnitude(variance, mean)
     if not isinstance(value, str):
+        _warn_if_dominant(float(value), variance)
         return float(value)
     if np.any(variance > 0):
         # a constant feature would get zero regularisation: fall back to the mean scale
         return RELATIVE_REG * np.where(variance > 0, variance, np.mean(variance))
     return RELATIVE_REG * np.full_like(variance, _mean_square(mean))
+
+
+def _warn_if_dominant(reg_covar, variance):
+    """Warn when an absolute ``reg_covar`` exceeds a feature's variance: the fit would be mostly regularisation."""
+    positive = variance[variance > 0]
+    if positive.size and reg_covar > positive.min():
+        j = int(np.flatnonzero(variance == positive.min())[0])
+        warn_at_caller(
+            f"reg_covar={reg_covar:g} is larger than the variance of feature {j} ({variance[j]:.3g}): the "
+            "covariances will be mostly regularisation, and components may look collapsed. Rescale the data "
+            "(for example X / X.std(axis=0)) or use reg_covar='auto', which scales with the data.",
+            UserWarning,
+        )
 
 
 def _mean_square(mean):
