@@ -5,7 +5,7 @@ import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
 from .data.checks import check_sample_weight
-from .data.in_memory import InMemoryData
+from .data.in_memory import InMemoryData, feature_mean
 from .data.labeled import as_labeled, check_features
 from .errors import FitError
 from .estimator import GaussianMixture
@@ -24,6 +24,55 @@ def _resampling_weights(method, n_samples, rng):
         g = rng.gamma(1.0, 1.0, size=n_samples)
         return g * (n_samples / g.sum())
     return rng.multinomial(n_samples, np.full(n_samples, 1.0 / n_samples)).astype(np.float64)
+
+
+#: Largest ratio between a feature's standard deviation in the data and in the fitted mixture, and
+#: largest distance between their means in the mixture's standard deviations, for data to count as
+#: the data the mixture was fitted to.
+MAX_SCALE_RATIO = 10.0
+
+
+def mixture_moments(params):
+    """Mean and variance of each feature under a mixture.
+
+    Returns
+    -------
+    mean, variance : ndarrays of shape (n_features,)
+    """
+    mean = params.weights @ params.means
+    second = params.weights @ (np.diagonal(params.full_covariances(), axis1=1, axis2=2) + params.means**2)
+    return mean, np.maximum(second - mean**2, 0.0)
+
+
+def check_like_fitted_data(data, params, reg_covar, name="X"):
+    """Refuse data whose location or scale is far from the fitted mixture's (other units, other data).
+
+    Parameters
+    ----------
+    data : InMemoryData
+    params : MixtureParameters
+    reg_covar : float or ndarray of shape (n_features,)
+        What the fit added to the covariances (the mixture's variance of a constant feature).
+
+    Raises
+    ------
+    ValueError
+        Naming the first feature that differs, with both standard deviations and means.
+    """
+    mean, variance = mixture_moments(params)
+    _, data_mean = feature_mean(data)
+    sd, data_sd = np.sqrt(variance), np.sqrt(data.feature_variance() + reg_covar)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(sd == data_sd, 1.0, np.maximum(data_sd / sd, sd / data_sd))
+        shift = np.where(data_mean == mean, 0.0, np.abs(data_mean - mean) / sd)
+    off = np.flatnonzero(~(ratio <= MAX_SCALE_RATIO) | ~(shift <= MAX_SCALE_RATIO))
+    if off.size:
+        j = off[0]
+        raise ValueError(
+            f"{name} does not look like the data the mixture was fitted to: feature {j} has mean {data_mean[j]:.4g} "
+            f"and standard deviation {data_sd[j]:.4g} in {name}, but {mean[j]:.4g} and {sd[j]:.4g} in the fit. "
+            "The bootstrap refits to the fitted data: pass that data, in the same units and scaling."
+        )
 
 
 def align(reference, params):
@@ -94,8 +143,9 @@ def bootstrap(
     TypeError
         If ``fitted`` is neither a result tree nor a GaussianMixture.
     ValueError
-        If ``fitted`` is not a valid result, or labeled ``X`` has other
-        features than the fit.
+        If ``fitted`` is not a valid result, labeled ``X`` has other
+        features than the fit, or ``X``'s location or scale is far from the
+        fit's (:func:`check_like_fitted_data`).
     FitError
         If every refit failed.
     """
@@ -121,7 +171,9 @@ def bootstrap(
     base = check_sample_weight(sample_weight, n_samples)
     reference = mixture.parameters
     rng = check_random_state(random_state)
-    reg_covar = resolve_reg_covar(tree.attrs.get("reg_covar", FitSettings.reg_covar), InMemoryData(arr, base))
+    data = InMemoryData(arr, base)
+    reg_covar = resolve_reg_covar(tree.attrs.get("reg_covar", FitSettings.reg_covar), data)
+    check_like_fitted_data(data, reference, reg_covar)
 
     draws = []
     failures = 0

@@ -32,7 +32,11 @@ class GaussianMixture(ParamsMixin):
     reg_covar : float or "auto", default=1e-6
         Added to the diagonal of every covariance. ``"auto"`` adds 1e-6
         times each feature's variance instead, so that the fit does not
-        depend on the units of the features.
+        depend on the units of the features (a constant feature gets 1e-6
+        times the mean variance of the features; data whose every feature
+        is constant, 1e-6 times its mean square). An absolute value larger
+        than a feature's variance is warned about (UserWarning): the fit
+        would be mostly regularisation.
     max_iter : int, default=100
         EM iterations per initialisation.
     n_init : int, default=1

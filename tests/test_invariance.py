@@ -55,7 +55,8 @@ def test_absolute_default_breaks_invariance_for_tiny_scales(iris_values):
     X = iris_values
     Y = X * 1e-5
     a = _fit(X, "full", "k-means++", reg_covar=1e-6)
-    b = _fit(Y, "full", "k-means++", reg_covar=1e-6)
+    with pytest.warns(UserWarning, match="reg_covar=1e-06 is larger than the variance"):
+        b = _fit(Y, "full", "k-means++", reg_covar=1e-6)
     assert np.abs(a.predict_proba(X) - b.predict_proba(Y)).max() > 1e-3
     c = _fit(Y, "full", "k-means++", reg_covar="auto")
     d = _fit(X, "full", "k-means++", reg_covar="auto")

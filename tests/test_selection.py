@@ -527,7 +527,8 @@ def test_reg_covar_auto_makes_the_sweep_unit_free(iris):
     assert a["selection"].attrs == b["selection"].attrs
     assert b.attrs["reg_covar"] == "auto"
     # an absolute reg_covar of 1e-6 swamps a feature whose variance is ~1e-8
-    tiny = select(iris * 1e-5, **{**options, "reg_covar": 1e-6})["selection"]["log_likelihood"].values
+    with pytest.warns(UserWarning, match="reg_covar=1e-06 is larger than the variance"):
+        tiny = select(iris * 1e-5, **{**options, "reg_covar": 1e-6})["selection"]["log_likelihood"].values
     assert not np.allclose(tiny, a["selection"]["log_likelihood"].values - len(iris) * 4 * np.log(1e-5))
 
 

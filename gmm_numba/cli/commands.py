@@ -22,7 +22,7 @@ import warnings
 from .errors import UserError, one_line
 from .files import check_folder, check_new_file, check_suffix, write
 from .progress import Progress, warm_up
-from .readers import NETCDF_SUFFIXES, Table, read_table, split_names
+from .readers import NETCDF_SUFFIXES, Table, known_suffixes, read_table, split_names
 
 DEMO_FOLDER = "gmm-numba-demo"
 
@@ -91,7 +91,7 @@ def _sweep(table, args, out_file, plot_dir):
 
     X = table.data
     models = []
-    for name in args.covariance_types:
+    for name in split_names(args.covariance_types):
         try:
             get_model(name)
             models.append(name)
@@ -184,8 +184,43 @@ def cmd_fit(args):
         if not _have_matplotlib():
             raise UserError("--plots needs matplotlib: pip install 'gmm_numba[plots]'")
         check_folder(args.plots, PLOT_FILES, args.overwrite)
+    _recover_data(args)
     table = read_table(args.data, split_names(args.columns), args.drop_nan)
+    if table.dropped:
+        print(_dropped_note(args.data, table))
     _sweep(table, args, args.output, args.plots)
+
+
+#: List options of ``fit`` that take one or more values, and so may swallow DATA after them.
+_LIST_OPTIONS = {"covariance_types": "--models", "columns": "--columns"}
+
+
+def _recover_data(args):
+    """DATA, also when a list option swallowed it (``fit --models full tied data.csv``).
+
+    The last value of such an option is taken as DATA when it names an existing
+    file or folder, or has the suffix of a data file.
+
+    Raises
+    ------
+    UserError
+        DATA is missing, or the option would be left with no values.
+    """
+    if args.data is not None:
+        return
+    for attribute, option in _LIST_OPTIONS.items():
+        values = getattr(args, attribute)
+        if values and (os.path.exists(values[-1]) or values[-1].lower().endswith(known_suffixes())):
+            if len(values) == 1:
+                raise UserError(f"{option} {values[0]}: give the {option[2:]} before DATA, e.g. {option} ... DATA")
+            args.data = values.pop()
+            return
+    raise UserError("the following arguments are required: DATA (the data file)")
+
+
+def _dropped_note(path, table):
+    total = table.dropped + table.frame.shape[0]
+    return f"--drop-nan: left out {table.dropped} of {total} row(s) of {path} holding NaN or infinite values"
 
 
 def _load_model(path):
@@ -228,6 +263,9 @@ def cmd_predict(args):
         write(args.output, lambda path: out.to_csv(path, index_label="row"), args.overwrite)
     else:
         out.to_csv(sys.stdout, index_label="row")
+    if table.dropped:
+        # standard output may be the predictions: the note goes to standard error, after them
+        print(f"gmm-numba: note: {_dropped_note(args.data, table)}", file=sys.stderr)
 
 
 def cmd_summary(args):
@@ -299,7 +337,7 @@ def _sweep_options(parser):
         default=list(select_default("covariance_type")),
         metavar="MODEL",
         help="covariance models by mclust's names (default: all fourteen, EII ... VVV; E and V on one feature) "
-        "or scikit-learn's full tied diag spherical",
+        "or scikit-learn's full tied diag spherical; a b or a,b",
     )
     parser.add_argument(
         "--criterion", choices=["bic", "aic", "icl"], default="bic", help="selection criterion (default bic)"
@@ -367,10 +405,12 @@ def build_parser():
         "fit",
         help="choose and fit a mixture to DATA (CSV, .npy, netCDF, zarr, Parquet)",
         description="Fit every (covariance model, K) pair to DATA, print the criterion table and the chosen "
-        "model. DATA: CSV with a header row (.tsv: tab-separated), .npy (2-D array), netCDF (.nc) or zarr "
+        "model. DATA: CSV (.csv, .txt; .tsv: tab-separated) with a header row (without one, the columns are "
+        "x0, x1, ...), .npy (2-D array), netCDF (.nc) or zarr "
         "(.zarr) with 1-D variables along one dimension or one 2-D variable, Parquet (needs pyarrow).",
     )
-    fit.add_argument("data", metavar="DATA", help="the data file")
+    # optional only so that DATA after a list option (--models a b DATA) can be recovered: see _recover_data
+    fit.add_argument("data", metavar="DATA", nargs="?", help="the data file")
     fit.add_argument("--columns", "-c", nargs="+", metavar="NAME", help="columns to use (default: all); a b or a,b")
     fit.add_argument("--drop-nan", action="store_true", help="leave out rows with NaN instead of stopping")
     fit.add_argument("--output", "-o", metavar="MODEL.nc", help="write the chosen model here (netCDF)")

@@ -1,12 +1,18 @@
 """Reading data files (CSV, .npy, netCDF, zarr, Parquet) into a table of numeric columns."""
 
 import os
+import warnings
 
 from .errors import UserError, one_line
 
 #: Suffixes read through xarray (netCDF) and as zarr stores.
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
 ZARR_SUFFIXES = (".zarr",)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+#: Text tables: tab-separated, else comma-separated (pandas also reads them compressed).
+TSV_SUFFIXES = (".tsv", ".tab")
+CSV_SUFFIXES = (".csv", ".txt")
+COMPRESSIONS = ("", ".gz", ".bz2", ".xz", ".zip", ".zst")
 
 
 class Table:
@@ -19,12 +25,16 @@ class Table:
         0-based row number in the file.
     named : bool
         Whether the column names came from the file (CSV header, Parquet,
-        netCDF variables) rather than being generated (``x0, x1, ...`` for .npy).
+        netCDF variables) rather than being generated (``x0, x1, ...`` for
+        .npy and CSV without a header row).
+    dropped : int
+        Rows left out because they held NaN or infinity (``drop_nan``).
     """
 
-    def __init__(self, frame, named):
+    def __init__(self, frame, named, dropped=0):
         self.frame = frame
         self.named = named
+        self.dropped = dropped
 
     @property
     def data(self):
@@ -98,6 +108,15 @@ def _dataset_frame(ds, path):
     )
 
 
+def _text_suffixes(suffixes):
+    return tuple(s + c for s in suffixes for c in COMPRESSIONS)
+
+
+def known_suffixes():
+    """Every file suffix :func:`read_table` reads, for messages."""
+    return (".csv", ".tsv", ".tab", ".txt", ".npy", *NETCDF_SUFFIXES, *ZARR_SUFFIXES, *PARQUET_SUFFIXES)
+
+
 def _read_frame(path):
     """``(frame, named, line_offset)``: line_offset turns a row index into a line of a text file."""
     import pandas as pd
@@ -109,14 +128,38 @@ def _read_frame(path):
         return (*_read_xarray(path, zarr=False), None)
     if lower.endswith(ZARR_SUFFIXES):
         return (*_read_xarray(path, zarr=True), None)
-    if lower.endswith(".parquet") or lower.endswith(".pq"):
+    if lower.endswith(PARQUET_SUFFIXES):
         try:
             return pd.read_parquet(path), True, None
         except ImportError:
             raise UserError("reading Parquet needs pyarrow: pip install pyarrow") from None
     if os.path.isdir(path):
         raise UserError(f"{path} is a folder; expected a CSV, .npy, netCDF (.nc), zarr (.zarr) or Parquet file")
-    sep = "\t" if lower.endswith((".tsv", ".tab", ".tsv.gz")) else ","
+    if lower.endswith(_text_suffixes(TSV_SUFFIXES)):
+        return _read_text(path, "\t")
+    if lower.endswith(_text_suffixes(CSV_SUFFIXES)):
+        return _read_text(path, ",")
+    raise UserError(
+        f"{path}: unknown file type; gmm-numba reads {', '.join(known_suffixes())} "
+        "(text tables also compressed, e.g. .csv.gz). Rename a comma-separated file to .csv"
+    )
+
+
+def _read_text(path, sep):
+    """A CSV/TSV file; a first line of numbers is data, not a header (columns ``x0, x1, ...``)."""
+    import pandas as pd
+
+    first = pd.read_csv(path, sep=sep, header=None, nrows=1)
+    if all(pd.api.types.is_numeric_dtype(first[c]) and not pd.api.types.is_bool_dtype(first[c]) for c in first):
+        warnings.warn(
+            f"{path} has no header row (its first line holds numbers): reading every line as data, "
+            "with columns named x0, x1, ...",
+            UserWarning,
+            stacklevel=2,
+        )
+        frame = pd.read_csv(path, sep=sep, header=None)
+        frame.columns = _generated(frame.shape[1])
+        return frame, False, 1
     return pd.read_csv(path, sep=sep), True, 2
 
 
@@ -150,8 +193,13 @@ def read_table(path, columns=None, drop_nan=False):
     Raises
     ------
     UserError
-        A missing or unreadable file, an unknown or non-numeric column, rows
-        with NaN (unless ``drop_nan``), or no rows left.
+        A missing or unreadable file, an unknown suffix, an unknown or
+        non-numeric column, rows with NaN (unless ``drop_nan``), or no rows left.
+
+    Warns
+    -----
+    UserWarning
+        A CSV file without a header row (read as data).
     """
     import numpy as np
     import pandas as pd
@@ -184,7 +232,10 @@ def read_table(path, columns=None, drop_nan=False):
         raise UserError(f"{path}: no rows to use (the file holds no data rows)")
     for column in frame.columns:
         series = frame[column]
-        if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+        if pd.api.types.is_bool_dtype(series):
+            # True/False as 1/0, as the API reads boolean arrays
+            frame = frame.astype({column: np.float64})
+        elif not pd.api.types.is_numeric_dtype(series):
             others = [c for c in frame.columns if c != column and pd.api.types.is_numeric_dtype(frame[c])]
             bad = _first_bad_value(series)
             detail = f" ({where(bad[0])} holds {bad[1]!r})" if bad else ""
@@ -202,4 +253,4 @@ def read_table(path, columns=None, drop_nan=False):
         frame = frame[~bad]
     if frame.shape[0] == 0:
         raise UserError(f"{path}: no rows to use" + (" after dropping those with NaN" if bad.any() else ""))
-    return Table(frame, named)
+    return Table(frame, named, int(bad.sum()))

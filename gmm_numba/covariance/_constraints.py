@@ -50,7 +50,8 @@ def volumes(full):
 def _axis_aligned(full):
     diagonal = np.diagonal(full, axis1=1, axis2=2)
     off = full - diagonal[:, :, None] * np.eye(full.shape[-1])
-    scale = np.sqrt(np.abs(diagonal[:, :, None] * diagonal[:, None, :]))
+    root = np.sqrt(np.abs(diagonal))
+    scale = root[:, :, None] * root[:, None, :]  # not sqrt(d_i d_j), which overflows at extreme scales
     return bool(np.all(np.abs(off) <= RTOL * scale))
 
 

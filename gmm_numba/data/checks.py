@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import warn_at_caller
+from ..errors import NumericalError, warn_at_caller
+from .labeled import as_labeled
 
 __all__ = [
     "check_data",
+    "check_magnitude",
     "check_feature_names",
     "check_sample_weight",
     "feature_names",
@@ -150,8 +152,36 @@ def _non_numeric_message(X, arr, name):
     return f"{name} contains non-numeric data: {name}[{where}] is {value!r} ({reason})."
 
 
+def _check_not_masked(X, name):
+    """Refuse a ``numpy.ma.MaskedArray`` with masked entries: EM would fit the values under the mask."""
+    if not isinstance(X, np.ma.MaskedArray):
+        return
+    mask = np.ma.getmaskarray(X)
+    masked_rows = mask.reshape(len(mask) if mask.ndim else 1, -1).any(axis=1)
+    n_masked = int(np.count_nonzero(masked_rows))
+    if n_masked:
+        first = int(np.flatnonzero(masked_rows)[0])
+        raise ValueError(
+            f"{name} is a masked array with masked values in {plural(n_masked, 'row')} (first: row {first}); "
+            "missing values are not supported yet. Drop the masked rows, for example "
+            f"{name}[~np.ma.getmaskarray({name}).any(axis=1)].data, or fill them, for example "
+            f"{name}.filled({name}.mean(axis=0)) ({name}.compressed() gives the unmasked values of a single feature)."
+        )
+
+
+def _is_data_array(X):
+    return type(X).__module__.split(".")[0] == "xarray" and hasattr(X, "dims") and not hasattr(X, "data_vars")
+
+
 def _as_numeric_array(X, name):
-    """``X`` as an ndarray of a real numeric dtype (bool, int, uint or float)."""
+    """``X`` as an ndarray of a real numeric dtype (bool, int, uint or float).
+
+    A DataArray is read with its ``sample`` dimension (else its first) as the
+    rows, as every entry point and backing reads it (:func:`.labeled.as_labeled`).
+    """
+    if _is_data_array(X):
+        X = as_labeled(X).values
+    _check_not_masked(X, name)
     if _is_sparse(X):
         raise TypeError(f"{name} is a sparse matrix; gmm_numba needs dense data: pass {name}.toarray().")
     if hasattr(X, "data_vars") and hasattr(X, "dims"):  # an xarray.Dataset
@@ -299,6 +329,52 @@ def check_data(X, *, name="X", min_samples=1, n_features=None, estimator="Gaussi
     arr = np.ascontiguousarray(arr, dtype=dtype)
     _check_finite_rows(arr, name)
     return arr
+
+
+#: Feature variances EM can work with in float64: the covariances, their
+#: inverses (precisions) and the weighted sums of squares must all stay finite
+#: and normal, with room for components much tighter than a whole feature.
+VARIANCE_RANGE = (1e-250, 1e250)
+
+
+def check_magnitude(variance, mean=None, name="X"):
+    """Refuse data whose spread or size is too large or too small for float64 arithmetic.
+
+    Parameters
+    ----------
+    variance : ndarray of shape (n_features,)
+        Each feature's variance: 0 for a constant feature (or one whose squares
+        underflowed), infinite when they overflowed.
+    mean : ndarray of shape (n_features,), optional
+        Each feature's mean; needed to look at the features of variance 0,
+        whose values must then be 0 or of a magnitude in the same range.
+    name : str
+
+    Raises
+    ------
+    NumericalError
+        A ``ValueError`` naming the feature, its standard deviation (or value), the range allowed and how to rescale.
+    """
+    low, high = np.sqrt(VARIANCE_RANGE)
+    sd = np.sqrt(variance)
+    size = np.where(variance == 0, 0.0 if mean is None else np.abs(mean), sd)
+    outside = np.flatnonzero((size != 0) & ~((size >= low) & (size <= high)))
+    if not outside.size:
+        return
+    j = outside[0]
+    if variance[j] == 0:
+        what = f"no spread measurable in float64 around its mean {mean[j]:.3g}"
+    elif np.isfinite(variance[j]):
+        what = f"standard deviation {sd[j]:.3g}"
+    else:
+        what = "a variance that overflows float64" + ("" if mean is None else f" (mean {mean[j]:.3g})")
+    raise NumericalError(
+        f"{name}'s magnitude is out of range: feature {j} has {what}, and Gaussian mixtures can only be fitted "
+        f"to features whose standard deviation (and size) lies between {low:g} and {high:g}, so that "
+        f"covariances and precisions are finite in float64. Rescale the data first, for example "
+        f"{name} / {name}.std(axis=0) (then multiply the fitted means by the same factor, "
+        "the covariances by its square)."
+    )
 
 
 # ----------------------------------------------------------- sample weights

@@ -277,8 +277,10 @@ class BlockwiseSource:
         return self._reduce("nearest_center_statistics", centers, with_s2, *rest)
 
     def feature_variance(self):
-        """Weighted variance of each feature, shape (n_features,); see :func:`sources.feature_variance`."""
-        return feature_variance(self)
+        """Weighted variance of each feature, shape (n_features,), computed once; see :func:`feature_variance`."""
+        if getattr(self, "_variance", None) is None:
+            self._variance = feature_variance(self)
+        return self._variance
 
     def random_responsibility_statistics(self, seed, n_components):
         """Statistics for hashed random responsibilities (global row indices), about the data mean."""

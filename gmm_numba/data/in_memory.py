@@ -40,10 +40,17 @@ class InMemoryData:
     def dtype(self):
         return self.X.dtype
 
+    @property
+    def weight_range(self):
+        """Smallest and largest positive sample weight, each widened to include 1 (computed once)."""
+        if getattr(self, "_weight_range", None) is None:
+            self._weight_range = weight_range(self.sample_weight)
+        return self._weight_range
+
     def em_statistics(self, params):
         """Sufficient statistics at ``params`` (one fused pass)."""
         means, factors, log_weights, log_det = params.kernel_arguments()
-        like = np.empty(0, compute_dtype(self.X.dtype, factors))
+        like = np.empty(0, compute_dtype(self.X.dtype, factors, means, self.weight_range))
         block = block_size(self.n_samples, moment_floats(len(means), self.n_features, factors.shape[1:]))
         with kernel_threads(self.n_samples):
             w, ll, hard, nk, s1, s2 = _kernels.em_statistics(
@@ -150,8 +157,10 @@ class InMemoryData:
         return SufficientStatistics(total_weight, np.nan, np.nan, nk, s1, s2, np.tile(shift, (n_components, 1)))
 
     def feature_variance(self):
-        """Weighted variance of each feature, shape (n_features,); see :func:`feature_variance`."""
-        return feature_variance(self)
+        """Weighted variance of each feature, shape (n_features,); see :func:`feature_variance` (computed once)."""
+        if getattr(self, "_variance", None) is None:
+            self._variance = feature_variance(self)
+        return self._variance
 
     def subsample(self, size, rng):
         """At most ``size`` rows drawn uniformly without replacement.
@@ -210,7 +219,8 @@ def feature_mean(source):
 def feature_variance(source):
     """Weighted variance of each feature of a data source, in two passes.
 
-    A constant feature gets exactly 0, not the rounding noise of its mean.
+    A constant feature gets exactly 0, not the rounding noise of its mean;
+    sums of squares that overflow give infinity.
 
     Parameters
     ----------
@@ -222,8 +232,11 @@ def feature_variance(source):
     """
     _, mean = feature_mean(source)
     counts, _, s2, _ = source.nearest_center_statistics(mean[None], True)
-    variance = np.diag(s2[0]) / counts[0]
-    return np.where(variance > (CONSTANT_FEATURE_TOLERANCE * mean) ** 2, variance, 0.0)
+    # data near float64's overflow gives infinite sums: check_magnitude reports them
+    with np.errstate(over="ignore", invalid="ignore"):
+        variance = np.diag(s2[0]) / counts[0]
+        constant = np.isfinite(variance) & (variance <= (CONSTANT_FEATURE_TOLERANCE * mean) ** 2)
+    return np.where(constant, 0.0, variance)
 
 
 #: float32 data is computed in float32 only while every full precision factor
@@ -232,21 +245,58 @@ def feature_variance(source):
 #: Mahalanobis distances lose about that times the factor's condition number.
 FLOAT32_MAX_CONDITION = 100.0
 
+#: float32 arithmetic keeps every squared deviation the kernels form (times a
+#: sample weight) within ``[1 / FLOAT32_SQUARE_RANGE, FLOAT32_SQUARE_RANGE]``:
+#: inside float32's normal range (1.2e-38 to 3.4e38) with room for the
+#: relative precision of the smallest squares and for the sums over a tile of
+#: points. Outside it the squares underflow to zero (the covariances become
+#: the regularisation alone) or overflow to infinity.
+FLOAT32_SQUARE_RANGE = 1e30
 
-def compute_dtype(data_dtype, factors):
+#: Deviations of the data from a mean are taken to reach at most this many of
+#: the largest standard deviations beyond the spread of the means.
+DEVIATION_REACH = 10.0
+
+
+def weight_range(sample_weight):
+    """``(min(1, smallest positive weight), max(1, largest weight))``; ``(1, 1)`` without weights.
+
+    Parameters
+    ----------
+    sample_weight : ndarray of shape (n_samples,) or (0,)
+    """
+    positive = sample_weight[sample_weight > 0]
+    if not positive.size:
+        return 1.0, 1.0
+    return min(1.0, float(positive.min())), max(1.0, float(positive.max()))
+
+
+def compute_dtype(data_dtype, factors, means=None, weights=(1.0, 1.0)):
     """The dtype the kernels compute in for data of ``data_dtype``.
 
     float32 data is computed in float32 (half the memory traffic, twice the
-    SIMD lanes) unless a full precision factor is too ill-conditioned for it
-    (a nearly singular covariance), when the per-point arithmetic switches to
-    float64. Diagonal factors need no such care: their distances are sums of
-    squares, without cancellation.
+    SIMD lanes) unless float32 would lose the answer, when the per-point
+    arithmetic switches to float64 (the data stays float32):
+
+    - a full precision factor is too ill-conditioned (a nearly singular
+      covariance; diagonal factors need no such care, their distances are
+      sums of squares without cancellation);
+    - the squared deviations leave float32's range: the smallest variance is
+      too small (its squares underflow) or the means' spread plus
+      :data:`DEVIATION_REACH` of the largest standard deviations, squared and
+      times the largest sample weight, too large (they overflow); see
+      :data:`FLOAT32_SQUARE_RANGE`. This keeps float32 data of any magnitude
+      fitting as its float64 values do.
 
     Parameters
     ----------
     data_dtype : numpy dtype, float32 or float64
     factors : ndarray of shape (n_components, n_features, n_features), (n_components, 1, n_features)
         or (n_components, 1, 1)
+    means : ndarray of shape (n_components, n_features), optional
+        Without them only the spread of the components is looked at.
+    weights : (float, float)
+        The sample weights' :func:`weight_range`.
 
     Returns
     -------
@@ -254,11 +304,38 @@ def compute_dtype(data_dtype, factors):
     """
     if data_dtype != np.float32:
         return np.dtype(np.float64)
-    if factors.shape[1] == 1 or factors.shape[2] == 1:
-        return np.dtype(np.float32)
-    if np.all(np.linalg.cond(factors) <= FLOAT32_MAX_CONDITION):
+    singular = _factor_singular_values(factors)
+    full = factors.shape[1] > 1 and factors.shape[2] > 1
+    if full and np.any(singular[:, 0] > FLOAT32_MAX_CONDITION * singular[:, -1]):
+        return np.dtype(np.float64)
+    if _float32_squares_in_range(singular, means, weights):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
+
+
+def _factor_singular_values(factors):
+    """Singular values of each precision factor, largest first: shape (n_components, r).
+
+    They are the inverse standard deviations of the component along its axes.
+    """
+    if factors.shape[1] > 1 and factors.shape[2] > 1:
+        with np.errstate(all="ignore"):
+            return np.linalg.svd(factors, compute_uv=False)
+    return -np.sort(-np.abs(factors.reshape(len(factors), -1)), axis=1)
+
+
+def _float32_squares_in_range(singular, means, weights):
+    """Whether the squared deviations of the data from the means stay in :data:`FLOAT32_SQUARE_RANGE`."""
+    with np.errstate(all="ignore"):
+        smallest_sd = 1.0 / np.max(singular)
+        largest_sd = 1.0 / np.min(singular)
+    spread = 0.0 if means is None else float(np.ptp(means, axis=0).max())
+    reach = spread + DEVIATION_REACH * largest_sd
+    low, high = weights
+    with np.errstate(all="ignore"):
+        smallest = smallest_sd**2 * low
+        largest = reach**2 * high
+    return bool(1.0 / FLOAT32_SQUARE_RANGE <= smallest and largest <= FLOAT32_SQUARE_RANGE)
 
 
 def per_sample_scores(X, params, with_responsibilities=False):
@@ -281,7 +358,7 @@ def per_sample_scores(X, params, with_responsibilities=False):
     lse = np.empty(n)
     labels = np.empty(n, dtype=np.int64)
     resp = np.empty((n if with_responsibilities else 0, params.n_components))
-    like = np.empty(0, compute_dtype(X.dtype, factors))
+    like = np.empty(0, compute_dtype(X.dtype, factors, means))
     with kernel_threads(n):
         _kernels.per_sample_scores(X, means, factors, log_weights, log_det, block_size(n), like, lse, labels, resp)
     return lse, labels, (resp if with_responsibilities else None)

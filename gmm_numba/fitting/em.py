@@ -27,6 +27,8 @@ class EMRun:
         Mean log-likelihood per unit weight of the parameters entering each iteration.
     converged : bool
     n_iter : int
+    stopped : bool
+        Whether the callback ended the run (it then did not run out of ``max_iter``).
     error : str
         Empty unless the run failed (then ``parameters`` is None).
     exception : FitError or None
@@ -37,6 +39,7 @@ class EMRun:
     lower_bounds: np.ndarray = field(default_factory=lambda: np.empty(0))
     converged: bool = False
     n_iter: int = 0
+    stopped: bool = False
     error: str = ""
     exception: object = None
 
@@ -128,7 +131,7 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         previous = mean_ll
         if stop:
             break
-    return EMRun(params, np.asarray(lower_bounds), converged, len(lower_bounds))
+    return EMRun(params, np.asarray(lower_bounds), converged, len(lower_bounds), stopped=stop and not converged)
 
 
 def _not_finite_error(mean_ll, iteration):
@@ -193,7 +196,8 @@ def _finished(data, start, outcome, reg_covar, tol, max_iter):
     if status == RUN_NOT_FINITE:
         raise _not_finite_error(np.nan, len(lower_bounds) + 1)
     if status == RUN_OK:
-        final = MixtureParameters.from_covariances(model, weights, means, model.from_full_covariances(covariances))
+        # the compiled M-steps keep the constraints by construction (tests/test_compiled_run.py)
+        final = MixtureParameters.from_covariances(model, weights, means, model.pack(covariances))
         return EMRun(final, lower_bounds, bool(converged), len(lower_bounds))
     # Name the failure as the Python loop does: the model's own factorisation refuses a singular
     # covariance, and the Python M-step at the parameters a failed iteration started from names an
@@ -209,7 +213,7 @@ def _continued(previous, run):
     if previous is None or run.error:
         return run
     return EMRun(run.parameters, np.concatenate([previous.lower_bounds, run.lower_bounds]),
-                 run.converged, previous.n_iter + run.n_iter)
+                 run.converged, previous.n_iter + run.n_iter, run.stopped)
 
 
 def starting_points(data, model, n_components, *, n_init, init_params, rng, reg_covar, user_init, init_sample_size):
@@ -346,7 +350,7 @@ def fit_em(
         jobs = [
             (i, runs[i].parameters, max_iter - runs[i].n_iter, runs[i])
             for i in best
-            if not runs[i].converged and runs[i].n_iter < max_iter
+            if not (runs[i].converged or runs[i].stopped) and runs[i].n_iter < max_iter
         ]
         for (i, *_), run in zip(jobs, attempts(jobs)):
             runs[i] = run
@@ -366,7 +370,7 @@ def fit_em(
     final = data.em_statistics(best.parameters)
     if not np.isfinite(final.log_likelihood):
         raise NumericalError("The log-likelihood of the fitted mixture is not finite; standardise the features.")
-    if warn and not best.converged and tol > 0:
+    if warn and not (best.converged or best.stopped) and tol > 0:
         warn_at_caller(
             f"The best of {len(runs)} initialisations did not converge within max_iter={max_iter} "
             f"iterations (last change in mean log-likelihood above tol={tol}). Increase max_iter or tol, "

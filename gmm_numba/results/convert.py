@@ -93,7 +93,7 @@ def fitted_from_tree(tree):
     """
     params = point_parameters(tree)
     attrs = tree.attrs
-    settings = {"n_components": params.n_components, "covariance_type": params.model.name}
+    settings = {"n_components": params.n_components, "covariance_type": str(attrs["covariance_type"])}
     settings.update(recorded_settings(attrs))
     features = [str(v) for v in tree["posterior"]["feature"].values]
     names = np.asarray(features, dtype=object) if attrs.get("named_features", 0) == 1 else None

@@ -105,7 +105,13 @@ def _check_values(ds, model, where):
 
 
 def _check_sample_stats(stats):
-    """The restart that won is one of those listed, with a finite trace of its length."""
+    """``converged`` holds booleans; the restart that won is one of those listed, with a finite trace of its length."""
+    if "converged" in stats and stats["converged"].dtype != bool:
+        values = stats["converged"].values
+        _fail(
+            f"sample_stats.converged must hold booleans (True/False), got {values.dtype} values "
+            f"{np.array2string(values.ravel()[:4], separator=', ')}."
+        )
     if "best_restart" not in stats or "n_iter" not in stats:
         return
     best = stats["best_restart"].values

@@ -409,6 +409,7 @@ def select(
             "best_n_components": int(ks[best_j]),
         },
     )
+    tree.attrs["covariance_type"] = names[best_i]  # the chosen model by the name its row has
     tree["selection"] = xr.DataTree(selection)
     return tree
 
