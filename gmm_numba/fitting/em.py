@@ -91,7 +91,7 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         Printed in verbose output.
     compiled : bool, default=True
         Run the whole loop as one compiled call where that applies (small
-        in-memory float64 data, a closed-form M-step, no callback, verbose < 2).
+        in-memory float64 data, a model with a compiled M-step, no callback, verbose < 2).
 
     Returns
     -------
@@ -139,7 +139,7 @@ def _not_finite_error(mean_ll, iteration):
 
 
 def _compiled_run_applies(data, params):
-    """Whether the whole run can be one compiled call: small in-memory data and a closed-form M-step."""
+    """Whether the whole run can be one compiled call: small in-memory data and a compiled M-step."""
     compiled_run_fits = getattr(data, "compiled_run_fits", None)
     return (
         params.model.m_step_family is not None
@@ -192,11 +192,12 @@ def _finished(data, start, outcome, reg_covar, tol, max_iter):
     weights, means, covariances, lower_bounds, converged, status = outcome[:6]
     if status == RUN_NOT_FINITE:
         raise _not_finite_error(np.nan, len(lower_bounds) + 1)
-    # The model's own factorisation names a singular covariance as its Python M-step would, and
-    # the Python M-step at the parameters a failed iteration started from names an emptied component.
+    # The model's own factorisation names a singular covariance as its Python M-step would, and the
+    # Python M-step at the parameters a failed iteration started from names an emptied component or
+    # a singular scatter.
     final = MixtureParameters.from_covariances(model, weights, means, model.from_full_covariances(covariances))
     if status != RUN_OK:
-        m_step(model, data.em_statistics(final), reg_covar)
+        m_step(model, data.em_statistics(final), reg_covar, previous=final.covariances)
         # the two arithmetics disagree at the margin: the Python driver decides
         return run_em(data, start, reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False)
     return EMRun(final, lower_bounds, bool(converged), len(lower_bounds))
