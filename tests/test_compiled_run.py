@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
+from gmm_numba._kernels.constrained import expected_log_likelihood as compiled_q
+from gmm_numba._kernels.em_run import RUN_SINGULAR_SCATTER, scatter_m_step
 from gmm_numba.covariance import canonical_names, get_model
+from gmm_numba.covariance._mstep import INNER_TOLERANCE, MAX_INNER_ITERATIONS, alternate, expected_log_likelihood
 from gmm_numba.data.in_memory import InMemoryData
 from gmm_numba.errors import EmptyComponentError, SingularCovarianceError
 from gmm_numba.fitting.em import run_em
@@ -11,6 +14,7 @@ from gmm_numba.fitting.parameters import MixtureParameters, m_step
 from gmm_numba.fitting.starts import initial_statistics
 
 COMPILED = [name for name in canonical_names() if get_model(name).m_step_family is not None]
+ITERATIVE = ["VEI", "VEE", "VEV", "EVE", "VVE"]
 
 
 def blobs(n=240, d=3, seed=0):
@@ -91,3 +95,90 @@ def test_compiled_run_reports_a_singular_covariance_as_python_does():
             run_em(data, start, reg_covar=0.0, tol=1e-10, max_iter=50, compiled=compiled)
         errors.append(str(info.value))
     assert errors[0] == errors[1]
+
+
+def random_scatter(rng, k, d):
+    """Counts (K,) and scatters (K, D, D) of unequal sizes, shapes and orientations."""
+    nk = rng.uniform(5.0, 50.0, size=k)
+    factors = rng.normal(size=(k, d, d)) * rng.uniform(0.2, 3.0, size=(k, 1, d))
+    return nk, nk[:, None, None] * (factors @ np.swapaxes(factors, 1, 2) / d + 0.1 * np.eye(d))
+
+
+def in_layout(model, scatter):
+    """Full scatters in the layout the model's Python M-step takes."""
+    return scatter if model.layout == "full" else np.ascontiguousarray(np.diagonal(scatter, axis1=1, axis2=2))
+
+
+def python_ends(model, scatter, nk, previous):
+    """The covariances (full) and ``Q`` at the end of each start of the Python M-step."""
+    own = in_layout(model, scatter)
+    k, d = scatter.shape[:2]
+    ends = []
+    for start in model.initial_states(own, nk, previous):
+        state, history = alternate(
+            start,
+            lambda s: model.update(s, own, nk),
+            lambda s: model.expected_log_likelihood(model.assemble(s), own, nk),
+            MAX_INNER_ITERATIONS,
+            INNER_TOLERANCE,
+        )
+        ends.append((model.full_covariances(model.assemble(state), k, d), history[-1]))
+    return ends
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+@pytest.mark.parametrize("warm", ["cold", "other scatter", "same scatter"])
+def test_compiled_m_step_equals_python_m_step(name, warm):
+    """``scatter_m_step`` against the model's ``covariances_from_scatter``, cold and warm.
+
+    Warm from the M-step of another scatter (the updates run), or of the
+    same one (the previous covariances are where the updates end, and may be
+    kept). A cold EVE or VVE step runs K + 2 starts that often end within
+    rounding of the same ``Q``; which wins is then a coin toss, so the
+    compiled step must match the end of one of the Python starts whose
+    ``Q`` ties with the best.
+    """
+    model = get_model(name)
+    rng = np.random.default_rng(7)
+    for k in (2, 3, 4):
+        for d in (2, 3, 4):
+            nk, scatter = random_scatter(rng, k, d)
+            previous = None
+            if warm != "cold":
+                other_nk, other = random_scatter(rng, k, d) if warm == "other scatter" else (nk, scatter)
+                previous = model.covariances_from_scatter(in_layout(model, other), other_nk)
+            python = model.inner_iterations(in_layout(model, scatter), nk, previous)
+            full_previous = np.zeros((k, d, d)) if previous is None else model.full_covariances(previous, k, d)
+            compiled = np.empty((k, d, d))
+            assert scatter_m_step(model.m_step_family, nk, scatter, full_previous, previous is not None, compiled) == -1
+            model.check_constraints(compiled)
+            best = python.objective[-1]
+            np.testing.assert_allclose(compiled_q(compiled, scatter, nk), best, rtol=1e-13)
+            np.testing.assert_allclose(expected_log_likelihood(compiled, scatter, nk), best, rtol=1e-13)
+            candidates = [model.full_covariances(python.covariances, k, d)]
+            ends = python_ends(model, scatter, nk, previous)
+            candidates += [end for end, q in ends if abs(q - best) <= 1e-13 * abs(best)]
+            errors = [np.abs(compiled - candidate).max() / np.abs(candidate).max() for candidate in candidates]
+            assert min(errors) <= 1e-10, (k, d, errors)
+
+
+@pytest.mark.parametrize("name", ["EVE", "VVE"])
+def test_compiled_run_reports_a_singular_scatter_as_python_does(name):
+    """A component on points along a line: its scatter is singular, and EVE and VVE have no M-step."""
+    rng = np.random.default_rng(0)
+    line = np.outer(np.linspace(-1.0, 1.0, 12), [1.0, 2.0])
+    X = np.ascontiguousarray(np.vstack([line, 100.0 + rng.normal(size=(40, 2))]))
+    model = get_model(name)
+    start = MixtureParameters.from_covariances(
+        model, np.array([0.25, 0.75]), np.array([[0.0, 0.0], [100.0, 100.0]]), np.stack([np.eye(2)] * 2)
+    )
+    data = InMemoryData(X)
+    outcome = data.run_em(start.weights, start.means, start.full_covariances(), model.m_step_family, 0.0, 1e-10, 50)
+    assert outcome[-2] == RUN_SINGULAR_SCATTER and outcome[-1] == 0
+    errors = []
+    for compiled in (False, True):
+        with pytest.raises(SingularCovarianceError) as info:
+            run_em(data, start, reg_covar=0.0, tol=1e-10, max_iter=50, compiled=compiled)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+    assert "scatter of component 0 is singular" in errors[0] and name in errors[0]

@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT, LOG_2PI, PARALLEL_JIT
+from .constrained import MSTEP_EVE, MSTEP_VEE, MSTEP_VEI, MSTEP_VEV, MSTEP_VVE, iterative_m_step
 from .linalg import precision_cholesky
 from .scheduling import block_counter, claim_block
 from .tiles import RESPONSIBILITY_FLOOR_64
@@ -30,12 +31,15 @@ MSTEP_EEE = 5  # one matrix
 MSTEP_EEV = 6  # one volume and shape, an orientation per component
 MSTEP_EVV = 7  # one volume, a shape and orientation per component
 MSTEP_VVV = 8  # a matrix per component
+#: The iterative families (:mod:`.constrained`).
+ITERATIVE_FAMILIES = (MSTEP_VEI, MSTEP_VEE, MSTEP_VEV, MSTEP_EVE, MSTEP_VVE)
 
 #: Run outcomes.
 RUN_OK = 0
 RUN_EMPTY = 1  # a component lost its weight (the index is returned)
 RUN_SINGULAR = 2  # a covariance is not positive definite (the index is returned)
 RUN_NOT_FINITE = 3  # the log-likelihood is not finite
+RUN_SINGULAR_SCATTER = 4  # a scatter is singular where the M-step needs it not to be (the index is returned)
 
 
 @njit(**JIT)
@@ -127,7 +131,7 @@ def _root_det(matrix):
 
 
 @njit(**JIT)
-def scatter_m_step(family, nk, scatter, out):
+def scatter_m_step(family, nk, scatter, previous, warm, out):
     """Covariances maximising the expected complete-data log-likelihood under a structure.
 
     Parameters
@@ -137,9 +141,21 @@ def scatter_m_step(family, nk, scatter, out):
     nk : array of shape (n_components,)
     scatter : array of shape (n_components, n_features, n_features)
         Scatter about the new means, regularisation already added (``W_k + n_k diag(reg)``).
+    previous : array of shape (n_components, n_features, n_features)
+        The previous covariances: the warm start of the iterative families.
+    warm : bool
+        False when there are no previous covariances (a cold start).
     out : array of shape (n_components, n_features, n_features)
         Receives the full covariance matrices.
+
+    Returns
+    -------
+    int
+        The first component whose scatter is singular where the family
+        cannot take one (EVE, VVE; ``out`` is then left as it was), or -1.
     """
+    if family >= MSTEP_VEI:
+        return iterative_m_step(family, nk, scatter, previous, warm, out)
     k, d, _ = scatter.shape
     n = nk.sum()
     out[:] = 0.0
@@ -216,6 +232,7 @@ def scatter_m_step(family, nk, scatter, out):
                     for j in range(d):
                         value += vectors[c, a, j] * shape[j] * vectors[c, b, j]
                     out[c, a, b] = value / n
+    return -1
 
 
 @njit(**JIT)
@@ -232,6 +249,7 @@ def _em_loop(XT, w, weights, means, covariances, family, reg, tol, max_iter, low
     nk = np.empty(k)
     s1 = np.empty((k, d))
     s2 = np.empty((k, d, d))
+    updated = np.empty((k, d, d))
     previous = -np.inf
     for iteration in range(max_iter):
         mean_ll = _statistics(XT, w, weights, means, factors, nk, s1, s2, log_p, work) / total_weight
@@ -243,16 +261,21 @@ def _em_loop(XT, w, weights, means, covariances, family, reg, tol, max_iter, low
                 return iteration + 1, False, RUN_EMPTY, c
         for c in range(k):
             for j in range(d):
-                shift = s1[c, j] / nk[c]
-                means[c, j] += shift
-                s1[c, j] = shift
+                s1[c, j] /= nk[c]
             for j in range(d):
                 for m in range(d):
                     s2[c, j, m] -= nk[c] * s1[c, j] * s1[c, m]
             for j in range(d):
                 s2[c, j, j] += nk[c] * reg[j]
+        # the Python M-step warm-starts every iteration, the first from the run's start
+        failed = scatter_m_step(family, nk, s2, covariances, True, updated)
+        if failed >= 0:
+            # the parameters stay those the iteration started from, where the Python M-step refuses too
+            return iteration + 1, False, RUN_SINGULAR_SCATTER, failed
+        covariances[:] = updated
+        for c in range(k):
+            means[c] += s1[c]
             weights[c] = nk[c] / nk.sum()
-        scatter_m_step(family, nk, s2, covariances)
         factors, failed = precision_cholesky(covariances)
         if failed >= 0:
             return iteration + 1, False, RUN_SINGULAR, failed
@@ -302,7 +325,7 @@ def em_run(X, sample_weight, weights, means, covariances, family, reg, tol, max_
     status : int
         ``RUN_OK`` or the reason the run failed.
     index : int
-        The component a ``RUN_EMPTY`` or ``RUN_SINGULAR`` failure is about.
+        The component a failure other than ``RUN_NOT_FINITE`` is about.
     """
     XT, w = _prepared(X, sample_weight)
     return _em_loop(XT, w, weights, means, covariances, family, reg, tol, max_iter, lower_bounds)

@@ -10,22 +10,17 @@ iterative ones alternate exact maximisations over blocks of parameters
 (volumes, shape, orientation), so ``Q`` never decreases; they stop after
 :data:`MAX_INNER_ITERATIONS` or when ``Q`` changes by less than
 :data:`INNER_TOLERANCE` relative. Each iteration costs O(K D^3), never O(N).
+The compiled EM loop runs the same M-steps (:mod:`gmm_numba._kernels.constrained`,
+which holds the constants both share).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from .._kernels.constrained import INNER_TOLERANCE, MAX_INNER_ITERATIONS, SINGULAR_SCATTER
 from ..errors import SingularCovarianceError
 from ._cholesky import SINGULAR_ADVICE
-
-#: Cap on the alternating updates of one M-step. An M-step stopped early
-#: still increases ``Q`` (a generalised EM step), and the next M-step
-#: continues from where this one stopped (warm start).
-MAX_INNER_ITERATIONS = 100
-
-#: The alternating updates stop when ``Q`` changes by less than this, relative.
-INNER_TOLERANCE = 1e-10
 
 
 def geometric_mean(values):
@@ -271,12 +266,6 @@ def candidate_orientations(scatter, nk):
     """
     matrices = np.concatenate([scatter.sum(axis=0)[None], (scatter / nk[:, None, None]).sum(axis=0)[None], scatter])
     return descending_eigh(matrices)[1]
-
-
-#: A scatter whose correlation matrix has its smallest eigenvalue at or
-#: below this counts as singular for the common-orientation models (the
-#: correlations, so that the features' units do not matter).
-SINGULAR_SCATTER = 1e-13
 
 
 def largest_eigenvalues_of_nonsingular(scatter, model_name):

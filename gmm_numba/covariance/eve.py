@@ -1,5 +1,6 @@
 """EVE: equal volumes, shapes varying, one orientation, ``Sigma_k = lambda D A_k D^T``."""
 
+from .._kernels.em_run import MSTEP_EVE
 from ._constraints import COMMON_ORIENTATION, EQUAL_VOLUME
 from ._layouts import Full
 from ._mstep import (
@@ -31,6 +32,7 @@ class EVE(IterativeMStep, Full):
     """The orientation ``D`` is updated by Browne & McNicholas' (2014) MM steps."""
 
     name = "EVE"
+    m_step_family = MSTEP_EVE
     constraints = (EQUAL_VOLUME, COMMON_ORIENTATION)
 
     def n_covariance_parameters(self, n_components, n_features):

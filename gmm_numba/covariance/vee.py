@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._kernels.em_run import MSTEP_VEE
 from ._constraints import EQUAL_SHAPE_AND_ORIENTATION, volumes
 from ._layouts import Full
 from ._mstep import IterativeMStep
@@ -17,6 +18,7 @@ def _shape_then_volumes(component_volumes, scatter, nk):
 
 class VEE(IterativeMStep, Full):
     name = "VEE"
+    m_step_family = MSTEP_VEE
     constraints = (EQUAL_SHAPE_AND_ORIENTATION,)
 
     def n_covariance_parameters(self, n_components, n_features):

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._kernels.em_run import MSTEP_VEI
 from ._constraints import EQUAL_SHAPE_AND_ORIENTATION
 from ._layouts import Diagonal
 from ._mstep import IterativeMStep, common_shape_update, geometric_mean
@@ -9,6 +10,7 @@ from ._mstep import IterativeMStep, common_shape_update, geometric_mean
 
 class VEI(IterativeMStep, Diagonal):
     name = "VEI"
+    m_step_family = MSTEP_VEI
     constraints = Diagonal.constraints + (EQUAL_SHAPE_AND_ORIENTATION,)
 
     def n_covariance_parameters(self, n_components, n_features):

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._kernels.em_run import MSTEP_VEV
 from ._constraints import EQUAL_SHAPE, volumes
 from ._layouts import Full
 from ._mstep import IterativeMStep, common_shape_update, descending_eigh, rotate
@@ -13,6 +14,7 @@ class VEV(IterativeMStep, Full):
     and ``A`` both decreasing), so the updates are VEI's on the eigenvalues."""
 
     name = "VEV"
+    m_step_family = MSTEP_VEV
     constraints = (EQUAL_SHAPE,)
 
     def n_covariance_parameters(self, n_components, n_features):

@@ -1,5 +1,6 @@
 """VVE: volumes and shapes varying, one orientation, ``Sigma_k = lambda_k D A_k D^T``."""
 
+from .._kernels.em_run import MSTEP_VVE
 from ._constraints import COMMON_ORIENTATION
 from ._layouts import Full
 from ._mstep import (
@@ -18,6 +19,7 @@ class VVE(IterativeMStep, Full):
     updated by Browne & McNicholas' (2014) MM steps."""
 
     name = "VVE"
+    m_step_family = MSTEP_VVE
     constraints = (COMMON_ORIENTATION,)
 
     def n_covariance_parameters(self, n_components, n_features):

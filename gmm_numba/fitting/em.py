@@ -94,7 +94,7 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         Printed in verbose output.
     compiled : bool, default=True
         Run the whole loop as one compiled call where that applies (small
-        in-memory float64 data, a closed-form M-step, no callback, verbose < 2).
+        in-memory float64 data, a model with a compiled M-step, no callback, verbose < 2).
 
     Returns
     -------
@@ -142,7 +142,7 @@ def _not_finite_error(mean_ll, iteration):
 
 
 def _compiled_run_applies(data, params):
-    """Whether the whole run can be one compiled call: small in-memory data and a closed-form M-step."""
+    """Whether the whole run can be one compiled call: small in-memory data and a compiled M-step."""
     compiled_run_fits = getattr(data, "compiled_run_fits", None)
     return (
         params.model.m_step_family is not None
@@ -201,9 +201,9 @@ def _finished(data, start, outcome, reg_covar, tol, max_iter):
         return EMRun(final, lower_bounds, bool(converged), len(lower_bounds))
     # Name the failure as the Python loop does: the model's own factorisation refuses a singular
     # covariance, and the Python M-step at the parameters a failed iteration started from names an
-    # emptied component.
+    # emptied component or a singular scatter.
     entering = MixtureParameters.from_covariances(model, weights, means, model.pack(covariances))
-    m_step(model, data.em_statistics(entering), reg_covar)
+    m_step(model, data.em_statistics(entering), reg_covar, previous=entering.covariances)
     # the two arithmetics disagree at the margin: the Python loop decides
     return run_em(data, start, reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False)
 

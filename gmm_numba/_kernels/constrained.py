@@ -1,0 +1,459 @@
+"""The iterative M-steps (VEI, VEE, VEV, EVE, VVE) on full matrices, for the compiled EM loop.
+
+The same updates, starts and stopping rule as the Python M-steps of
+``gmm_numba.covariance`` (``_mstep.IterativeMStep`` and the model modules),
+which import the constants below from here so that both paths share them.
+Every M-step maximises
+
+    Q(Sigma) = -1/2 sum_k [ n_k log det Sigma_k + tr(Sigma_k^-1 W_k) ]
+
+by alternating exact block updates, each O(K D^3), until ``Q`` changes by at
+most :data:`INNER_TOLERANCE` relative or after :data:`MAX_INNER_ITERATIONS`
+updates; when the previous covariances have a higher ``Q`` than the end of
+the updates, they are kept.
+
+A run's state is ``volumes`` (K,), ``variances`` (K, D) and ``matrices``
+(K, D, D), which hold, by family:
+
+====  =====================  =========================  ==============================
+      volumes                variances                  matrices
+====  =====================  =========================  ==============================
+VEI   ``lambda_k``           ``lambda_k a`` (diagonal)  unused
+VEV   ``lambda_k``           ``lambda_k a``             eigenvectors of ``W_k``
+VEE   ``lambda_k``           unused                     ``C`` in ``[0]``
+EVE   unused                 ``lambda A_k``             the orientation ``D`` in ``[0]``
+VVE   unused                 ``lambda_k A_k``           the orientation ``D`` in ``[0]``
+====  =====================  =========================  ==============================
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .config import JIT
+from .linalg import precision_cholesky
+
+MSTEP_VEI = 9  # a volume per component, one diagonal shape
+MSTEP_VEE = 10  # a volume per component, one shape and orientation
+MSTEP_VEV = 11  # a volume per component, one shape, an orientation per component
+MSTEP_EVE = 12  # one volume and orientation, a shape per component
+MSTEP_VVE = 13  # one orientation, a volume and shape per component
+
+#: Cap on the alternating updates of one M-step. An M-step stopped early
+#: still increases ``Q`` (a generalised EM step), and the next M-step
+#: continues from where this one stopped (warm start).
+MAX_INNER_ITERATIONS = 100
+
+#: The alternating updates stop when ``Q`` changes by less than this, relative.
+INNER_TOLERANCE = 1e-10
+
+#: A scatter whose correlation matrix has its smallest eigenvalue at or
+#: below this counts as singular for the common-orientation models (the
+#: correlations, so that the features' units do not matter).
+SINGULAR_SCATTER = 1e-13
+
+
+@njit(**JIT)
+def _inverse_trace(factor, matrix):
+    """``tr(Sigma^-1 W)`` from the precision factor ``P`` (``P P^T = Sigma^-1``): the trace of ``P^T W P``."""
+    d = matrix.shape[0]
+    trace = 0.0
+    for j in range(d):
+        for a in range(j + 1):
+            row = 0.0
+            for b in range(j + 1):
+                row += matrix[a, b] * factor[b, j]
+            trace += factor[a, j] * row
+    return trace
+
+
+@njit(**JIT)
+def expected_log_likelihood(covariances, scatter, nk):
+    """``Q`` of full covariances (K, D, D) given scatters (K, D, D); ``-inf`` unless all are positive definite."""
+    k, d, _ = covariances.shape
+    for c in range(k):
+        for a in range(d):
+            for b in range(d):
+                if not math.isfinite(covariances[c, a, b]):
+                    return -np.inf
+    factors, failed = precision_cholesky(covariances)
+    if failed >= 0:
+        return -np.inf
+    total = 0.0
+    for c in range(k):
+        log_det = 0.0
+        for j in range(d):
+            log_det -= 2.0 * math.log(factors[c, j, j])
+        total += nk[c] * log_det + _inverse_trace(factors[c], scatter[c])
+    return -0.5 * total
+
+
+@njit(**JIT)
+def _geometric_mean(values):
+    """``prod(values) ** (1 / len(values))``; NaN when a value is negative, 0 when one is 0."""
+    log_sum = 0.0
+    for value in values:
+        log_sum += np.log(value)
+    return math.exp(log_sum / values.size)
+
+
+@njit(**JIT)
+def _volume(matrix):
+    """``det(matrix) ** (1 / d)`` by LU factorisation; NaN unless the determinant is positive."""
+    sign, log_det = np.linalg.slogdet(matrix)
+    return math.exp(log_det / matrix.shape[0]) if sign > 0 else np.nan
+
+
+@njit(**JIT)
+def _descending_eigenvectors(matrix, out):
+    """Writes the eigenvectors of a symmetric ``matrix`` (D, D) as the columns of ``out``, eigenvalues decreasing.
+
+    Returns
+    -------
+    array of shape (D,)
+        The eigenvalues, decreasing.
+    """
+    values, vectors = np.linalg.eigh(matrix)
+    d = matrix.shape[0]
+    for j in range(d):
+        out[:, j] = vectors[:, d - 1 - j]
+    return values[::-1].copy()
+
+
+@njit(**JIT)
+def _rotated_diagonal(orientation, matrix, out):
+    """Writes ``diag(D^T W D)`` (D,) into ``out``."""
+    d = matrix.shape[0]
+    for j in range(d):
+        value = 0.0
+        for a in range(d):
+            row = 0.0
+            for b in range(d):
+                row += matrix[a, b] * orientation[b, j]
+            value += orientation[a, j] * row
+        out[j] = value
+
+
+@njit(**JIT)
+def _rotate(orientation, variances, out):
+    """Writes ``D diag(v) D^T`` (D, D) into ``out``."""
+    d = variances.size
+    for a in range(d):
+        for b in range(d):
+            value = 0.0
+            for j in range(d):
+                value += orientation[a, j] * variances[j] * orientation[b, j]
+            out[a, b] = value
+
+
+@njit(**JIT)
+def _common_shape_update(volumes, values, nk, variances):
+    """One round of the VEI-type updates (Celeux & Govaert 1995) on ``values`` (K, D), in place.
+
+    The exact maximisation over the shape ``a`` (``prod a = 1``) at fixed
+    ``volumes``, then over ``volumes`` at fixed ``a``; ``variances``
+    (K, D) receives ``volumes_k * a``.
+    """
+    k, d = values.shape
+    shape = np.zeros(d)
+    for c in range(k):
+        for j in range(d):
+            shape[j] += values[c, j] / volumes[c]
+    shape /= _geometric_mean(shape)
+    for c in range(k):
+        total = 0.0
+        for j in range(d):
+            total += values[c, j] / shape[j]
+        volumes[c] = total / (nk[c] * d)
+        for j in range(d):
+            variances[c, j] = volumes[c] * shape[j]
+
+
+@njit(**JIT)
+def _shape_then_volumes(volumes, scatter, nk, shared):
+    """VEE's exact maximisation over ``C`` (``det C = 1``) at fixed ``volumes``, then over ``volumes``; in place."""
+    k, d, _ = scatter.shape
+    shared[:] = 0.0
+    for c in range(k):
+        shared += (1.0 / volumes[c]) * scatter[c]
+    shared /= _volume(shared)
+    factor, failed = precision_cholesky(shared.reshape((1, d, d)))
+    for c in range(k):
+        trace = np.nan if failed >= 0 else _inverse_trace(factor[0], scatter[c])
+        volumes[c] = trace / (nk[c] * d)
+
+
+@njit(**JIT)
+def _orientation_variances(family, orientation, scatter, nk, variances):
+    """The exact maximisation over the variances (K, D) in the basis ``orientation`` (D, D); in place.
+
+    EVE: one volume, a shape per component (EVI in the ``D`` basis);
+    VVE: a diagonal per component (VVI in the ``D`` basis).
+    """
+    k = scatter.shape[0]
+    for c in range(k):
+        _rotated_diagonal(orientation, scatter[c], variances[c])
+    if family == MSTEP_VVE:
+        for c in range(k):
+            variances[c] /= nk[c]
+        return
+    roots = np.empty(k)
+    for c in range(k):
+        roots[c] = _geometric_mean(variances[c])
+    volume = roots.sum() / nk.sum()
+    for c in range(k):
+        variances[c] *= volume / roots[c]
+
+
+@njit(**JIT)
+def _minimise_tangent(orientation, gradient):
+    """The orthogonal ``X`` minimising ``tr(G^T X)``, ``-U V^T`` for ``G = U S V^T``, into ``orientation``.
+
+    Left as it is when ``gradient`` is not finite.
+    """
+    for value in gradient.ravel():
+        if not math.isfinite(value):
+            return
+    left, _, right = np.linalg.svd(gradient)
+    orientation[:] = -(left @ right)
+
+
+@njit(**JIT)
+def _orientation_step(orientation, scatter, variances, largest):
+    """Two MM steps for the common orientation (Browne & McNicholas 2014), in place.
+
+    See ``gmm_numba.covariance._mstep.orientation_step``: with
+    ``m_k = 1 / variances_k``, first the tangent of
+    ``sum_k tr((W_k - alpha_k I) D M_k D^T)``, then that of
+    ``sum_k tr(W_k D (M_k - max(m_k) I) D^T)``, each minimised over
+    orthogonal ``D`` by one SVD.
+
+    Parameters
+    ----------
+    orientation : array of shape (D, D)
+    scatter : array of shape (K, D, D)
+    variances : array of shape (K, D)
+    largest : array of shape (K,)
+        ``alpha_k``, the largest eigenvalue of each ``W_k``.
+    """
+    k, d, _ = scatter.shape
+    inverse = 1.0 / variances
+    shifted = np.empty((k, d, d))
+    for c in range(k):
+        shifted[c] = scatter[c]
+        for j in range(d):
+            shifted[c, j, j] -= largest[c]
+    _minimise_tangent(orientation, _weighted_products(shifted, orientation, inverse))
+    for c in range(k):
+        inverse[c] -= inverse[c].max()
+    _minimise_tangent(orientation, _weighted_products(scatter, orientation, inverse))
+
+
+@njit(**JIT)
+def _weighted_products(matrices, orientation, weights):
+    """``sum_k M_k D diag(w_k)``, shape (D, D), for ``matrices`` (K, D, D) and ``weights`` (K, D)."""
+    k, d, _ = matrices.shape
+    total = np.zeros((d, d))
+    for c in range(k):
+        product = matrices[c] @ orientation
+        for i in range(d):
+            for m in range(d):
+                total[i, m] += product[i, m] * weights[c, m]
+    return total
+
+
+@njit(**JIT)
+def _largest_eigenvalues_of_nonsingular(scatter, largest):
+    """Writes the largest eigenvalue of each scatter into ``largest`` (K,) after checking none is singular.
+
+    Singular (the EVE and VVE likelihoods are then unbounded): the smallest
+    eigenvalue of the correlation matrix is at most :data:`SINGULAR_SCATTER`
+    or not a number.
+
+    Returns
+    -------
+    int
+        The first singular component, or -1.
+    """
+    k, d, _ = scatter.shape
+    correlations = np.empty((d, d))
+    for c in range(k):
+        for a in range(d):
+            for b in range(d):
+                correlations[a, b] = scatter[c, a, b] / math.sqrt(scatter[c, a, a]) / math.sqrt(scatter[c, b, b])
+                if not math.isfinite(correlations[a, b]):
+                    return c
+        if not np.linalg.eigvalsh(correlations)[0] > SINGULAR_SCATTER:
+            return c
+    for c in range(k):
+        largest[c] = np.linalg.eigvalsh(scatter[c])[d - 1]
+    return -1
+
+
+@njit(**JIT)
+def _shared_orientation(covariances, out):
+    """Writes the common eigenvectors of commuting matrices (K, D, D) into ``out`` (D, D), eigenvalues decreasing.
+
+    They are those of a weighted sum with unequal weights, which
+    (generically) has distinct eigenvalues even when the sum does not.
+    """
+    k, d, _ = covariances.shape
+    total = np.zeros((d, d))
+    for c in range(k):
+        total += (1.0 / (c + 1)) * (covariances[c] / np.abs(covariances[c]).max())
+    _descending_eigenvectors(total, out)
+
+
+@njit(**JIT)
+def _candidate_orientation(index, scatter, nk, out):
+    """Writes cold-start orientation ``index`` of ``K + 2`` into ``out`` (D, D).
+
+    The eigenvectors of the pooled scatter (0), of the pooled covariances
+    (1) and of each component's scatter (2, ..., K + 1): ``Q`` is not
+    concave in the orientation, so a cold start keeps the best end of all.
+    """
+    k, d, _ = scatter.shape
+    if index >= 2:
+        _descending_eigenvectors(scatter[index - 2], out)
+        return
+    pooled = np.zeros((d, d))
+    for c in range(k):
+        pooled += scatter[c] if index == 0 else scatter[c] / nk[c]
+    _descending_eigenvectors(pooled, out)
+
+
+@njit(**JIT)
+def _update(family, scatter, nk, values, largest, volumes, variances, matrices):
+    """One round of the family's block updates, in place (the state as in the module docstring)."""
+    if family == MSTEP_VEI or family == MSTEP_VEV:
+        _common_shape_update(volumes, values, nk, variances)
+    elif family == MSTEP_VEE:
+        _shape_then_volumes(volumes, scatter, nk, matrices[0])
+    else:
+        _orientation_step(matrices[0], scatter, variances, largest)
+        _orientation_variances(family, matrices[0], scatter, nk, variances)
+
+
+@njit(**JIT)
+def _assemble(family, volumes, variances, matrices, out):
+    """Writes the state's covariances (K, D, D) into ``out``."""
+    k, d, _ = out.shape
+    for c in range(k):
+        if family == MSTEP_VEI:
+            out[c] = 0.0
+            for j in range(d):
+                out[c, j, j] = variances[c, j]
+        elif family == MSTEP_VEE:
+            out[c] = volumes[c] * matrices[0]
+        elif family == MSTEP_VEV:
+            _rotate(matrices[c], variances[c], out[c])
+        else:
+            _rotate(matrices[0], variances[c], out[c])
+
+
+@njit(**JIT)
+def _start(family, index, scatter, nk, previous, warm, values, largest, volumes, variances, matrices):
+    """Sets the state to start ``index``: the model's ``initial_state`` (or ``initial_states[index]``).
+
+    VEI, VEE and VEV take one update from equal volumes (cold) or the
+    previous volumes (warm); EVE and VVE take the variances at a candidate
+    orientation (cold) or at the previous covariances' orientation (warm).
+    """
+    k = nk.size
+    if family == MSTEP_EVE or family == MSTEP_VVE:
+        if warm:
+            _shared_orientation(previous, matrices[0])
+        else:
+            _candidate_orientation(index, scatter, nk, matrices[0])
+        _orientation_variances(family, matrices[0], scatter, nk, variances)
+        return
+    for c in range(k):
+        if not warm:
+            volumes[c] = 1.0
+        elif family == MSTEP_VEI:
+            volumes[c] = _geometric_mean(np.diag(previous[c]))
+        else:
+            volumes[c] = _volume(previous[c])
+    _update(family, scatter, nk, values, largest, volumes, variances, matrices)
+
+
+@njit(**JIT)
+def _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, out):
+    """Updates the state until ``Q`` settles; ``out`` (K, D, D) receives the last covariances.
+
+    Returns
+    -------
+    float
+        ``Q`` at the last covariances.
+    """
+    _assemble(family, volumes, variances, matrices, out)
+    objective = expected_log_likelihood(out, scatter, nk)
+    for _ in range(MAX_INNER_ITERATIONS):
+        if not math.isfinite(objective):
+            break
+        _update(family, scatter, nk, values, largest, volumes, variances, matrices)
+        _assemble(family, volumes, variances, matrices, out)
+        updated = expected_log_likelihood(out, scatter, nk)
+        settled = abs(updated - objective) <= INNER_TOLERANCE * abs(updated)
+        objective = updated
+        if settled:
+            break
+    return objective
+
+
+@njit(**JIT)
+def iterative_m_step(family, nk, scatter, previous, warm, out):
+    """The M-step of an iterative family (``MSTEP_VEI`` ... ``MSTEP_VVE``).
+
+    Parameters
+    ----------
+    family : int
+    nk : array of shape (n_components,)
+    scatter : array of shape (n_components, n_features, n_features)
+        Regularised scatter about the new means.
+    previous : array of shape (n_components, n_features, n_features)
+        The previous covariances (read only when ``warm``).
+    warm : bool
+        Start from ``previous`` and keep it when its ``Q`` is higher than
+        where the updates end; otherwise start cold (from ``K + 2``
+        orientations for EVE and VVE, keeping the best end).
+    out : array of shape (n_components, n_features, n_features)
+        Receives the covariances.
+
+    Returns
+    -------
+    int
+        For EVE and VVE, the first component whose scatter is singular (no
+        M-step is taken, ``out`` is left as it was); otherwise -1.
+    """
+    k, d, _ = scatter.shape
+    values = np.empty((k, d))
+    volumes = np.empty(k)
+    variances = np.empty((k, d))
+    matrices = np.empty((k, d, d))
+    largest = np.empty(k)
+    n_starts = 1
+    if family == MSTEP_EVE or family == MSTEP_VVE:
+        singular = _largest_eigenvalues_of_nonsingular(scatter, largest)
+        if singular >= 0:
+            return singular
+        if not warm:
+            n_starts = k + 2
+    elif family == MSTEP_VEI:
+        for c in range(k):
+            values[c] = np.diag(scatter[c])
+    elif family == MSTEP_VEV:
+        for c in range(k):
+            values[c] = _descending_eigenvectors(scatter[c], matrices[c])
+    trial = np.empty((k, d, d))
+    best = -np.inf
+    for index in range(n_starts):
+        _start(family, index, scatter, nk, previous, warm, values, largest, volumes, variances, matrices)
+        objective = _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, trial)
+        if index == 0 or objective > best:
+            best = objective
+            out[:] = trial
+    if warm and expected_log_likelihood(previous, scatter, nk) > best:
+        out[:] = previous
+    return -1
