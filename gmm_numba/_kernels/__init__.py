@@ -14,7 +14,7 @@ branches on:
   it has computed anyway.
 """
 
-from . import estep, kmeans, linalg
+from . import estep, hierarchical, kmeans, linalg
 from .interrupts import interruptible
 
 em_statistics = interruptible(estep.em_statistics)
@@ -23,6 +23,7 @@ kmeans_plusplus = interruptible(kmeans.kmeans_plusplus)
 nearest_center_statistics = interruptible(kmeans.nearest_center_statistics)
 random_responsibility_statistics = interruptible(kmeans.random_responsibility_statistics)
 precision_cholesky = interruptible(linalg.precision_cholesky)
+vvv_merges = interruptible(hierarchical.vvv_merges)
 
 __all__ = [
     "em_statistics",
@@ -31,4 +32,5 @@ __all__ = [
     "precision_cholesky",
     "nearest_center_statistics",
     "random_responsibility_statistics",
+    "vvv_merges",
 ]

@@ -1,0 +1,220 @@
+"""Model-based agglomerative clustering with the unconstrained ("VVV") criterion.
+
+Fraley (1998), as mclust's ``hcVVV`` computes it. Every cluster ``C`` of
+``m`` points with scatter ``W = sum_{x in C} (x - mean)(x - mean)^T`` has the
+term
+
+    t(C) = m log( det(W / m) + beta (tr W + alpha) / m )
+
+where the determinant is left out (taken as 0) while ``m <= p`` and for a
+pair of singletons, and is 0 too when ``W / m`` is singular to working
+precision. A singleton's term is ``log(alpha beta)``. Merging ``A`` and
+``B`` costs ``t(A u B) - t(A) - t(B)``; each step merges the pair of least
+cost.
+
+Ties (exact duplicates make them) are broken as mclust breaks them, which
+depends on where it keeps each cluster: clusters sit in slots ``0..g-1``;
+merging slots ``i < j`` puts the union in slot ``i`` and moves the cluster of
+the last slot into slot ``j``; among equal costs the pair with the largest
+``j``, then the largest ``i``, is merged.
+
+Memory: the ``(n, n)`` matrix of pair costs and ``n`` scatter matrices.
+Each slot caches its cheapest partner, so a step evaluates the criterion
+for the new cluster against every other one and rescans only the rows whose
+cached partner has gone.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .config import JIT
+
+
+@njit(**JIT)
+def _merged_term(na, nb, mean_a, mean_b, scatter_a, scatter_b, trace_a, trace_b, alpha, beta, diff, work):
+    """Term of the union of two clusters, and the trace of its scatter.
+
+    ``work`` (p, p) receives the lower triangle of the union's ``W / m``
+    and its Cholesky factor; ``diff`` (p,) is scratch.
+    """
+    p = mean_a.shape[0]
+    m = na + nb
+    c = na * nb / m
+    squared = 0.0
+    for f in range(p):
+        diff[f] = mean_b[f] - mean_a[f]
+        squared += diff[f] * diff[f]
+    trace = trace_a + trace_b + c * squared
+    log_ridge = math.log(beta * (trace + alpha) / m)
+    if m <= p or m == 2:
+        return m * log_ridge, trace
+    for r in range(p):
+        for s in range(r + 1):
+            work[r, s] = (scatter_a[r, s] + scatter_b[r, s] + c * diff[r] * diff[s]) / m
+    log_det = 0.0
+    for k in range(p):
+        pivot = work[k, k]
+        for s in range(k):
+            pivot -= work[k, s] * work[k, s]
+        if not pivot > 0.0:
+            return m * log_ridge, trace
+        log_det += math.log(pivot)
+        root = math.sqrt(pivot)
+        work[k, k] = root
+        for r in range(k + 1, p):
+            v = work[r, k]
+            for s in range(k):
+                v -= work[r, s] * work[k, s]
+            work[r, k] = v / root
+    high = max(log_det, log_ridge)
+    low = min(log_det, log_ridge)
+    return m * (high + math.log1p(math.exp(low - high))), trace
+
+
+@njit(**JIT)
+def _pair_cost(a, b, count, mean, scatter, trace, term, alpha, beta, diff, work):
+    merged, _ = _merged_term(
+        count[a], count[b], mean[a], mean[b], scatter[a], scatter[b], trace[a], trace[b], alpha, beta, diff, work
+    )
+    return merged - (term[a] + term[b])
+
+
+@njit(**JIT)
+def _rescan(s, n_live, cost, best, partner):
+    value = np.inf
+    at = -1
+    for t in range(n_live):
+        if t != s and cost[s, t] < value:
+            value = cost[s, t]
+            at = t
+    best[s] = value
+    partner[s] = at
+
+
+@njit(**JIT)
+def _move_slot(source, target, n_live, count, mean, scatter, trace, term, ids, cost, best, partner):
+    """Put the cluster of slot ``source`` into slot ``target`` (slots below ``n_live``)."""
+    count[target] = count[source]
+    mean[target] = mean[source]
+    scatter[target] = scatter[source]
+    trace[target] = trace[source]
+    term[target] = term[source]
+    ids[target] = ids[source]
+    best[target] = best[source]
+    partner[target] = partner[source]
+    for t in range(n_live):
+        if t != target and t != source:
+            cost[target, t] = cost[source, t]
+            cost[t, target] = cost[t, source]
+
+
+@njit(**JIT)
+def vvv_merges(Z, alpha, beta):
+    """Merge sequence of the VVV agglomeration, from singletons to one cluster.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, p), float64
+        The (transformed) data, n >= 2.
+    alpha, beta : float
+        Regularisation: ``alpha`` > 0 is added to the trace of the scatter,
+        which ``beta`` scales (mclust: alpha = tr W(Z) / (n p), beta = 1).
+
+    Returns
+    -------
+    merges : int64 ndarray of shape (n - 1, 2)
+        The clusters merged at each step. Clusters are numbered as in SciPy's
+        linkage: the rows are 0..n-1 and step ``s`` creates cluster ``n + s``.
+        Each row gives the cluster of the lower slot first.
+    costs : ndarray of shape (n - 1,)
+        The change of the classification criterion at each step.
+    """
+    n, p = Z.shape
+    count = np.ones(n, dtype=np.float64)
+    mean = Z.copy()
+    scatter = np.zeros((n, p, p))
+    trace = np.zeros(n)
+    term = np.full(n, math.log(alpha * beta))
+    ids = np.arange(n)
+    cost = np.empty((n, n))
+    best = np.empty(n)
+    partner = np.empty(n, dtype=np.int64)
+    diff = np.empty(p)
+    work = np.empty((p, p))
+    merges = np.empty((n - 1, 2), dtype=np.int64)
+    costs = np.empty(n - 1)
+
+    for j in range(n):
+        cost[j, j] = np.inf
+        for i in range(j):
+            c = _pair_cost(i, j, count, mean, scatter, trace, term, alpha, beta, diff, work)
+            cost[i, j] = c
+            cost[j, i] = c
+    for s in range(n):
+        _rescan(s, n, cost, best, partner)
+
+    n_live = n
+    for step in range(n - 1):
+        # the cheapest pair; on ties the largest slot j, then the largest i < j
+        value = np.inf
+        for s in range(n_live):
+            if best[s] < value:
+                value = best[s]
+        j = 0
+        for s in range(n_live):
+            if best[s] == value:
+                j = s
+        i = 0
+        for t in range(j - 1, -1, -1):
+            if cost[j, t] == value:
+                i = t
+                break
+        merges[step, 0] = ids[i]
+        merges[step, 1] = ids[j]
+        costs[step] = value
+
+        # the union goes to slot i
+        na = count[i]
+        nb = count[j]
+        m = na + nb
+        merged_term, merged_trace = _merged_term(
+            na, nb, mean[i], mean[j], scatter[i], scatter[j], trace[i], trace[j], alpha, beta, diff, work
+        )
+        c = na * nb / m
+        for f in range(p):
+            diff[f] = mean[j, f] - mean[i, f]
+        for r in range(p):
+            for s in range(r + 1):
+                scatter[i, r, s] = scatter[i, r, s] + scatter[j, r, s] + c * diff[r] * diff[s]
+            mean[i, r] = mean[i, r] + (nb / m) * diff[r]
+        count[i] = m
+        trace[i] = merged_trace
+        term[i] = merged_term
+        ids[i] = n + step
+
+        last = n_live - 1
+        if j != last:
+            _move_slot(last, j, n_live, count, mean, scatter, trace, term, ids, cost, best, partner)
+        n_live -= 1
+
+        for t in range(n_live):
+            if t != i:
+                c = _pair_cost(i, t, count, mean, scatter, trace, term, alpha, beta, diff, work)
+                cost[i, t] = c
+                cost[t, i] = c
+        for s in range(n_live):
+            if s == i:
+                continue
+            old = partner[s]
+            if old == i or old == j:
+                _rescan(s, n_live, cost, best, partner)
+                continue
+            if old == last:
+                partner[s] = j
+            if cost[s, i] < best[s]:
+                best[s] = cost[s, i]
+                partner[s] = i
+        _rescan(i, n_live, cost, best, partner)
+    return merges, costs
