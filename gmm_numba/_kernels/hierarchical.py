@@ -33,51 +33,60 @@ from .config import JIT
 
 
 @njit(**JIT)
-def _merged_term(na, nb, mean_a, mean_b, scatter_a, scatter_b, trace_a, trace_b, alpha, beta, diff, work):
-    """Term of the union of two clusters, and the trace of its scatter.
+def _merged_term(a, b, count, mean, scatter, trace, alpha, beta, diff, work):
+    """Term of the union of the clusters in slots ``a`` and ``b``, and the trace of its scatter.
 
     ``work`` (p, p) receives the lower triangle of the union's ``W / m``
     and its Cholesky factor; ``diff`` (p,) is scratch.
     """
-    p = mean_a.shape[0]
+    p = mean.shape[1]
+    na = count[a]
+    nb = count[b]
     m = na + nb
     c = na * nb / m
     squared = 0.0
     for f in range(p):
-        diff[f] = mean_b[f] - mean_a[f]
+        diff[f] = mean[b, f] - mean[a, f]
         squared += diff[f] * diff[f]
-    trace = trace_a + trace_b + c * squared
-    log_ridge = math.log(beta * (trace + alpha) / m)
+    merged_trace = trace[a] + trace[b] + c * squared
+    ridge = beta * (merged_trace + alpha) / m
     if m <= p or m == 2:
-        return m * log_ridge, trace
+        return m * math.log(ridge), merged_trace
     for r in range(p):
         for s in range(r + 1):
-            work[r, s] = (scatter_a[r, s] + scatter_b[r, s] + c * diff[r] * diff[s]) / m
+            work[r, s] = (scatter[a, r, s] + scatter[b, r, s] + c * diff[r] * diff[s]) / m
+    # det(W / m) as the product of the Cholesky pivots; a logarithm only if it leaves [1e-150, 1e150]
     log_det = 0.0
+    det = 1.0
     for k in range(p):
         pivot = work[k, k]
         for s in range(k):
             pivot -= work[k, s] * work[k, s]
         if not pivot > 0.0:
-            return m * log_ridge, trace
-        log_det += math.log(pivot)
-        root = math.sqrt(pivot)
-        work[k, k] = root
+            return m * math.log(ridge), merged_trace
+        det *= pivot
+        if not 1e-150 < det < 1e150:
+            log_det += math.log(det)
+            det = 1.0
+        inverse_root = 1.0 / math.sqrt(pivot)
+        work[k, k] = pivot * inverse_root
         for r in range(k + 1, p):
             v = work[r, k]
             for s in range(k):
                 v -= work[r, s] * work[k, s]
-            work[r, k] = v / root
+            work[r, k] = v * inverse_root
+    if log_det == 0.0:
+        return m * math.log(det + ridge), merged_trace
+    log_det += math.log(det)
+    log_ridge = math.log(ridge)
     high = max(log_det, log_ridge)
     low = min(log_det, log_ridge)
-    return m * (high + math.log1p(math.exp(low - high))), trace
+    return m * (high + math.log1p(math.exp(low - high))), merged_trace
 
 
 @njit(**JIT)
 def _pair_cost(a, b, count, mean, scatter, trace, term, alpha, beta, diff, work):
-    merged, _ = _merged_term(
-        count[a], count[b], mean[a], mean[b], scatter[a], scatter[b], trace[a], trace[b], alpha, beta, diff, work
-    )
+    merged, _ = _merged_term(a, b, count, mean, scatter, trace, alpha, beta, diff, work)
     return merged - (term[a] + term[b])
 
 
@@ -91,6 +100,34 @@ def _rescan(s, n_live, cost, best, partner):
             at = t
     best[s] = value
     partner[s] = at
+
+
+@njit(**JIT)
+def _singleton_costs(Z, alpha, beta, cost):
+    """The lower triangle of ``cost`` for singletons: what :func:`_pair_cost` gives, without its set-up."""
+    n, p = Z.shape
+    singletons = 2.0 * math.log(alpha * beta)
+    for j in range(n):
+        cost[j, j] = np.inf
+        for i in range(j):
+            squared = 0.0
+            for f in range(p):
+                d = Z[j, f] - Z[i, f]
+                squared += d * d
+            trace = 0.0 + 0.0 + 0.5 * squared
+            cost[j, i] = 2.0 * math.log(beta * (trace + alpha) / 2.0) - singletons
+
+
+@njit(**JIT)
+def _mirror_lower(a):
+    """Copy the strict lower triangle of the square ``a`` onto the upper one, in cache-sized blocks."""
+    n = a.shape[0]
+    block = 64
+    for r0 in range(0, n, block):
+        for c0 in range(0, r0 + 1, block):
+            for r in range(r0, min(r0 + block, n)):
+                for c in range(c0, min(c0 + block, r)):
+                    a[c, r] = a[r, c]
 
 
 @njit(**JIT)
@@ -146,12 +183,8 @@ def vvv_merges(Z, alpha, beta):
     merges = np.empty((n - 1, 2), dtype=np.int64)
     costs = np.empty(n - 1)
 
-    for j in range(n):
-        cost[j, j] = np.inf
-        for i in range(j):
-            c = _pair_cost(i, j, count, mean, scatter, trace, term, alpha, beta, diff, work)
-            cost[i, j] = c
-            cost[j, i] = c
+    _singleton_costs(Z, alpha, beta, cost)
+    _mirror_lower(cost)
     for s in range(n):
         _rescan(s, n, cost, best, partner)
 
@@ -179,9 +212,7 @@ def vvv_merges(Z, alpha, beta):
         na = count[i]
         nb = count[j]
         m = na + nb
-        merged_term, merged_trace = _merged_term(
-            na, nb, mean[i], mean[j], scatter[i], scatter[j], trace[i], trace[j], alpha, beta, diff, work
-        )
+        merged_term, merged_trace = _merged_term(i, j, count, mean, scatter, trace, alpha, beta, diff, work)
         c = na * nb / m
         for f in range(p):
             diff[f] = mean[j, f] - mean[i, f]
