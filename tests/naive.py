@@ -265,3 +265,57 @@ def random_responsibilities(seed, n_samples, n_components):
         [[splitmix_uniform(seed, n, k, n_components) for k in range(n_components)] for n in range(n_samples)]
     )
     return r / r.sum(axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- hierarchical start
+def vvv_term(rows, alpha, beta, n_features):
+    """Fraley's (1998) VVV term of one cluster, from its rows, as mclust regularises it.
+
+    ``m log(det(W / m) + beta (tr W + alpha) / m)`` for the cluster's scatter
+    ``W``; the determinant counts as 0 while ``m <= p``, for a pair formed of
+    two singletons and when ``W`` is singular.
+    """
+    m = rows.shape[0]
+    centred = rows - rows.mean(axis=0)
+    scatter = centred.T @ centred
+    ridge = beta * (np.trace(scatter) + alpha) / m
+    det = 0.0
+    if m > max(n_features, 2):
+        sign, logdet = np.linalg.slogdet(scatter / m)
+        det = np.exp(logdet) if sign > 0 else 0.0
+    return m * np.log(det + ridge)
+
+
+def vvv_agglomeration(Z, alpha, beta=1.0):
+    """Merge sequence of the VVV agglomeration, recomputing every pair's cost from its rows at every step.
+
+    Clusters sit in slots; merging slots ``i < j`` puts the union in slot
+    ``i`` and moves the last slot's cluster into slot ``j`` (mclust's
+    bookkeeping, which decides ties: the largest ``j``, then the largest ``i``).
+
+    Returns
+    -------
+    ndarray of shape (n - 1, 2)
+        SciPy-linkage numbering: rows 0..n-1, step ``s`` creates ``n + s``;
+        the cluster of the lower slot first.
+    """
+    n, p = Z.shape
+    slots = [[row] for row in range(n)]
+    ids = list(range(n))
+    merges = []
+    for step in range(n - 1):
+        terms = [vvv_term(Z[members], alpha, beta, p) for members in slots]
+        best, chosen = np.inf, None
+        for j in range(len(slots)):
+            for i in range(j):
+                cost = vvv_term(Z[slots[i] + slots[j]], alpha, beta, p) - (terms[i] + terms[j])
+                if cost <= best:
+                    best, chosen = cost, (i, j)
+        i, j = chosen
+        merges.append((ids[i], ids[j]))
+        slots[i] = slots[i] + slots[j]
+        ids[i] = n + step
+        slots[j], ids[j] = slots[-1], ids[-1]
+        slots.pop()
+        ids.pop()
+    return np.array(merges, dtype=np.int64).reshape(-1, 2)
