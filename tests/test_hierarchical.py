@@ -19,6 +19,7 @@ from gmm_numba import GaussianMixture
 from gmm_numba.data.in_memory import InMemoryData
 from gmm_numba.fitting.hierarchical import (
     SUBSET_SIZE,
+    check_unweighted,
     hierarchical_tree,
     partition_statistics,
     svd_transform,
@@ -190,3 +191,20 @@ def test_hc_with_equal_sample_weights_is_unweighted(faithful):
     weighted = GaussianMixture(3, **settings).fit(faithful, sample_weight=np.full(len(faithful), 2.5))
     np.testing.assert_allclose(weighted.means_, plain.means_, rtol=1e-10)
     np.testing.assert_allclose(weighted.covariances_, plain.covariances_, rtol=1e-8)
+
+
+def test_hc_refuses_unequal_weights_out_of_core(tmp_path):
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 2))
+    w = np.ones(300)
+    w[5] = 3.0
+    with pytest.raises(ValueError, match="does not support sample_weight"):
+        GaussianMixture(2, init_params="hc").fit(da.from_array(X, chunks=100), sample_weight=da.from_array(w, 100))
+    # weights too many to hold in memory stay a Dask array
+    with pytest.raises(ValueError, match="does not support sample_weight"):
+        check_unweighted(da.from_array(w, chunks=100))
+    check_unweighted(da.from_array(np.full(300, 2.0), chunks=100))
+    plain = GaussianMixture(2, init_params="hc", tol=1e-8, max_iter=1000).fit(X)
+    dask = GaussianMixture(2, init_params="hc", tol=1e-8, max_iter=1000).fit(da.from_array(X, chunks=100))
+    np.testing.assert_allclose(dask.means_, plain.means_, rtol=1e-8)

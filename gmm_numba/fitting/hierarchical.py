@@ -137,8 +137,8 @@ def vvv_tree(Z, rows=None):
     Z = np.ascontiguousarray(Z, dtype=np.float64)
     n, p = Z.shape
     if n < 2 or p == 0:  # nothing to tell the rows apart: merge them in order
-        previous = np.concatenate([[0], n + np.arange(max(n - 2, 0))])
-        merges = np.stack([previous, np.arange(1, n)], axis=1).astype(np.int64).reshape(-1, 2)
+        previous = np.concatenate([[0], n + np.arange(max(n - 2, 0))])[: max(n - 1, 0)]
+        merges = np.stack([previous, np.arange(1, max(n, 1))], axis=1).astype(np.int64)
         return HierarchicalTree(merges, np.zeros(max(n - 1, 0)), rows)
     centred = Z - Z.mean(axis=0)
     alpha = max(float(np.sum(centred * centred)) / (n * p), np.finfo(np.float64).eps)
@@ -149,14 +149,24 @@ def vvv_tree(Z, rows=None):
 def check_unweighted(sample_weight):
     """Refuse sample weights that are not all equal (equal weights change nothing).
 
+    Parameters
+    ----------
+    sample_weight : ndarray or dask.array.Array of shape (n_samples,), or None
+
     Raises
     ------
     ValueError
     """
     if sample_weight is None:
         return
-    w = np.asarray(sample_weight)
-    if w.size and np.any(w != w.flat[0]):
+    if not hasattr(sample_weight, "compute"):
+        sample_weight = np.asarray(sample_weight)
+    if sample_weight.shape[0] == 0:
+        return
+    low, high = sample_weight.min(), sample_weight.max()
+    if hasattr(low, "compute"):  # a Dask array of weights
+        low, high = low.compute(), high.compute()
+    if low != high:
         raise ValueError(
             "init_params='hc' does not support sample_weight: mclust's hierarchical criterion is unweighted. "
             "Use another init_params, or repeat rows instead of weighting them."
@@ -203,7 +213,8 @@ def source_tree(data, rng, subset_size=SUBSET_SIZE):
     X : ndarray of shape (m, n_features)
         The tree's rows.
     """
-    check_unweighted(getattr(data, "sample_weight", None))
+    weights = getattr(data, "sample_weight", None)
+    check_unweighted(getattr(data, "weights", None) if weights is None else weights)
     rows = subsample_indices(data.n_samples, subset_size, rng)
     X = data.rows(np.arange(data.n_samples) if rows is None else rows)
     return vvv_tree(svd_transform(X), rows), X
