@@ -63,6 +63,13 @@ def test_tree_matches_naive_agglomeration(n, d, seed):
 
 
 @pytest.mark.parametrize("d", [1, 2, 3])
+def test_heavy_tails_match_naive_agglomeration(d):
+    # outliers pair with the same growing cluster: the kernel's rows with a merged partner keep a bound
+    Z = np.random.default_rng(20 + d).standard_t(1, size=(60, d))
+    np.testing.assert_array_equal(vvv_tree(Z).merges, naive.vvv_agglomeration(Z, mclust_alpha(Z)))
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
 def test_ties_between_duplicate_rows_are_broken_as_mclust_does(d):
     # exact ties: several duplicated rows (one of them three times) whose pairs all cost the same
     rng = np.random.default_rng(10 + d)

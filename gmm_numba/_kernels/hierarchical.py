@@ -19,9 +19,12 @@ the last slot into slot ``j``; among equal costs the pair with the largest
 ``j``, then the largest ``i``, is merged.
 
 Memory: the ``(n, n)`` matrix of pair costs and ``n`` scatter matrices.
-Each slot caches its cheapest partner, so a step evaluates the criterion
-for the new cluster against every other one and rescans only the rows whose
-cached partner has gone.
+Each slot caches its least cost and the partner for it, so a step evaluates
+the criterion for the new cluster against every other one. A row whose
+partner was merged keeps its old least cost as a lower bound and is
+rescanned only when that bound could be the least cost of all: on data with
+outliers, which many rows pair with the same growing cluster, rescanning
+them at once was most of the time.
 """
 
 import math
@@ -190,11 +193,20 @@ def vvv_merges(Z, alpha, beta):
 
     n_live = n
     for step in range(n - 1):
-        # the cheapest pair; on ties the largest slot j, then the largest i < j
-        value = np.inf
-        for s in range(n_live):
-            if best[s] < value:
-                value = best[s]
+        # the cheapest pair; on ties the largest slot j, then the largest i < j. Rows whose best is
+        # only a lower bound (partner -1) are rescanned when they could hold it.
+        while True:
+            value = np.inf
+            for s in range(n_live):
+                if best[s] < value:
+                    value = best[s]
+            exact = True
+            for s in range(n_live):
+                if partner[s] < 0 and best[s] <= value:
+                    _rescan(s, n_live, cost, best, partner)
+                    exact = False
+            if exact:
+                break
         j = 0
         for s in range(n_live):
             if best[s] == value:
@@ -239,13 +251,13 @@ def vvv_merges(Z, alpha, beta):
             if s == i:
                 continue
             old = partner[s]
-            if old == i or old == j:
-                _rescan(s, n_live, cost, best, partner)
-                continue
-            if old == last:
-                partner[s] = j
-            if cost[s, i] < best[s]:
+            if cost[s, i] <= best[s]:
+                # no other cost of row s changed, and none was below the old best (or bound)
                 best[s] = cost[s, i]
                 partner[s] = i
+            elif old == i or old == j:
+                partner[s] = -1  # the old best stays a lower bound of the row
+            elif old == last:
+                partner[s] = j
         _rescan(i, n_live, cost, best, partner)
     return merges, costs
