@@ -16,6 +16,15 @@ starts with the E-step.
 Sample weights are not supported: mclust's criterion has none, and the
 tree of weighted data is not defined there. :func:`check_unweighted`
 refuses weights unless they are all equal.
+
+Where this differs from ``Mclust()``: its subset comes from R's random
+numbers, ours from the caller's generator (sorted row indices); for
+one-dimensional data it cuts at quantiles (``qclass``) instead of building
+a tree, and with no more rows than features it builds the "EII" tree; here
+it is always the VVV tree. ``hc()``'s own default, ``partition =
+dupPartition(data)``, is never evaluated by mclust 6 (``hc`` does not pass
+it on), so duplicated rows start as singletons there as here; they merge
+first anyway, at the least possible cost.
 """
 
 from dataclasses import dataclass
