@@ -23,8 +23,8 @@ one-dimensional data it cuts at quantiles (``qclass``) instead of building
 a tree, and with no more rows than features it builds the "EII" tree; here
 it is always the VVV tree. ``hc()``'s own default, ``partition =
 dupPartition(data)``, is never evaluated by mclust 6 (``hc`` does not pass
-it on), so duplicated rows start as singletons there as here; they merge
-first anyway, at the least possible cost.
+it on), so duplicated rows start as singletons there as here (a pair of
+them is the cheapest pair of singletons, so they merge early).
 """
 
 from dataclasses import dataclass
