@@ -319,3 +319,77 @@ def vvv_agglomeration(Z, alpha, beta=1.0):
         slots.pop()
         ids.pop()
     return np.array(merges, dtype=np.int64).reshape(-1, 2)
+
+
+def mclust_read_back(gram, n_rows):
+    """The scatter mclust 6's ``hcvvv`` reads back for a cluster whose factor ``R`` it stored.
+
+    It writes the first row of ``R`` (``R^T R = gram``) into each of the
+    ``n_rows`` rows it keeps, and reads row ``k`` back from column ``k`` on.
+    """
+    p = gram.shape[0]
+    if gram[0, 0] <= 0:
+        return gram.copy()
+    first = gram[0] / np.sqrt(gram[0, 0])
+    rows = np.zeros((n_rows, p))
+    for k in range(n_rows):
+        rows[k, k:] = first[k:]
+    return rows.T @ rows
+
+
+def mclust_vvv_agglomeration(Z, alpha, beta=1.0):
+    """:func:`vvv_agglomeration` with the scatter matrices mclust 6's ``hcvvv`` works with.
+
+    A cluster's scatter is what mclust computed when it formed it; a pair's
+    cost takes the newer cluster's as computed and the older's as read back
+    (:func:`mclust_read_back`); a union is built from the last step's
+    cluster as computed and the other as read back, or from both read back.
+    """
+    n, p = Z.shape
+    slots = [[row] for row in range(n)]
+    ids = list(range(n))
+    grams = [np.zeros((p, p)) for _ in range(n)]
+    births = [-1] * n
+
+    def read_back(k):
+        return mclust_read_back(grams[k], min(len(slots[k]) - 1, p))
+
+    def union(a, b, first, second):
+        rows = slots[a] + slots[b]
+        v = Z[slots[a]].mean(axis=0) - Z[slots[b]].mean(axis=0)
+        gram = first + second + len(slots[a]) * len(slots[b]) / len(rows) * np.outer(v, v)
+        return rows, gram
+
+    def term(rows, gram):
+        m = len(rows)
+        centred = Z[rows] - Z[rows].mean(axis=0)
+        ridge = beta * (np.sum(centred**2) + alpha) / m
+        det = 0.0
+        if m > max(p, 2):
+            sign, logdet = np.linalg.slogdet(gram / m)
+            det = np.exp(logdet) if sign > 0 else 0.0
+        return m * np.log(det + ridge)
+
+    terms = [np.log(alpha * beta)] * n
+    merges = []
+    for step in range(n - 1):
+        best, chosen = np.inf, None
+        for j in range(len(slots)):
+            for i in range(j):
+                newer, older = (i, j) if births[i] > births[j] else (j, i)
+                merged = term(*union(newer, older, grams[newer], read_back(older)))
+                cost = merged - (terms[i] + terms[j])
+                if cost <= best:
+                    best, chosen, chosen_term = cost, (i, j), merged
+        i, j = chosen
+        newer, older = (i, j) if births[i] > births[j] else (j, i)
+        if births[newer] == step - 1:
+            rows, gram = union(newer, older, grams[newer], read_back(older))
+        else:
+            rows, gram = union(i, j, read_back(i), read_back(j))
+        merges.append((ids[i], ids[j]))
+        slots[i], grams[i], terms[i], births[i], ids[i] = rows, gram, chosen_term, step, n + step
+        for store in (slots, grams, terms, births, ids):
+            store[j] = store[-1]
+            store.pop()
+    return np.array(merges, dtype=np.int64).reshape(-1, 2)

@@ -18,7 +18,14 @@ merging slots ``i < j`` puts the union in slot ``i`` and moves the cluster of
 the last slot into slot ``j``; among equal costs the pair with the largest
 ``j``, then the largest ``i``, is merged.
 
-Memory: the ``(n, n)`` matrix of pair costs and ``n`` scatter matrices.
+mclust's ``hcvvv`` keeps each merged cluster's triangular factor in a
+way that corrupts it (:func:`_stored_scatter`); with ``mclust_storage``
+the kernel keeps, besides each cluster's scatter as mclust computed it, the
+scatter mclust reads back, and uses each where mclust does, so the costs
+and merges are mclust's.
+
+Memory: the ``(n, n)`` matrix of pair costs and ``n`` (two ``n`` with
+``mclust_storage``) scatter matrices of ``p x p``.
 Each slot caches its least cost and the partner for it, so a step evaluates
 the criterion for the new cluster against every other one. A row whose
 partner was merged keeps its old least cost as a lower bound and is
@@ -36,11 +43,13 @@ from .config import JIT
 
 
 @njit(**JIT)
-def _merged_term(a, b, count, mean, scatter, trace, alpha, beta, diff, work):
+def _merged_term(a, b, count, mean, first, second, trace, alpha, beta, diff, work):
     """Term of the union of the clusters in slots ``a`` and ``b``, and the trace of its scatter.
 
-    ``work`` (p, p) receives the lower triangle of the union's ``W / m``
-    and its Cholesky factor; ``diff`` (p,) is scratch.
+    The union's scatter is ``first[a] + second[b]`` plus the between-means
+    part (``first`` and ``second`` are the same array unless mclust's
+    factor storage is reproduced). ``work`` (p, p) receives the lower
+    triangle of ``W / m`` and its Cholesky factor; ``diff`` (p,) is scratch.
     """
     p = mean.shape[1]
     na = count[a]
@@ -57,7 +66,7 @@ def _merged_term(a, b, count, mean, scatter, trace, alpha, beta, diff, work):
         return m * math.log(ridge), merged_trace
     for r in range(p):
         for s in range(r + 1):
-            work[r, s] = (scatter[a, r, s] + scatter[b, r, s] + c * diff[r] * diff[s]) / m
+            work[r, s] = (first[a, r, s] + second[b, r, s] + c * diff[r] * diff[s]) / m
     # det(W / m) as the product of the Cholesky pivots; a logarithm only if it leaves [1e-150, 1e150]
     log_det = 0.0
     det = 1.0
@@ -88,8 +97,8 @@ def _merged_term(a, b, count, mean, scatter, trace, alpha, beta, diff, work):
 
 
 @njit(**JIT)
-def _pair_cost(a, b, count, mean, scatter, trace, term, alpha, beta, diff, work):
-    merged, _ = _merged_term(a, b, count, mean, scatter, trace, alpha, beta, diff, work)
+def _pair_cost(a, b, count, mean, first, second, trace, term, alpha, beta, diff, work):
+    merged, _ = _merged_term(a, b, count, mean, first, second, trace, alpha, beta, diff, work)
     return merged - (term[a] + term[b])
 
 
@@ -134,11 +143,36 @@ def _mirror_lower(a):
 
 
 @njit(**JIT)
-def _move_slot(source, target, n_live, count, mean, scatter, trace, term, ids, cost, best, partner):
+def _stored_scatter(scatter, n_rows, out):
+    """The scatter mclust 6's ``hcvvv`` reads back for a cluster whose scatter is ``scatter``.
+
+    It keeps a merged cluster's upper triangular factor ``R`` (``R^T R =
+    scatter``) as ``n_rows = min(m - 1, p)`` rows of the data matrix, but
+    writes the first row of ``R`` into each of them (``hcvvv`` copies
+    ``r(1,1)`` in the loop over the rows), and reads row ``k`` back from
+    column ``k`` on. The factor it works with later is then row ``k`` =
+    ``(0, ..., 0, R[0, k:])``, whose scatter this returns. The cluster
+    formed at the last step is still used with its true factor. Lower
+    triangles only.
+    """
+    p = scatter.shape[0]
+    head = scatter[0, 0]
+    for r in range(p):
+        for s in range(r + 1):
+            if head > 0.0:
+                out[r, s] = min(s + 1.0, n_rows) * scatter[r, 0] * scatter[s, 0] / head
+            else:
+                out[r, s] = scatter[r, s]
+
+
+@njit(**JIT)
+def _move_slot(source, target, n_live, count, mean, fresh, stored, birth, trace, term, ids, cost, best, partner):
     """Put the cluster of slot ``source`` into slot ``target`` (slots below ``n_live``)."""
     count[target] = count[source]
     mean[target] = mean[source]
-    scatter[target] = scatter[source]
+    fresh[target] = fresh[source]
+    stored[target] = stored[source]
+    birth[target] = birth[source]
     trace[target] = trace[source]
     term[target] = term[source]
     ids[target] = ids[source]
@@ -151,7 +185,7 @@ def _move_slot(source, target, n_live, count, mean, scatter, trace, term, ids, c
 
 
 @njit(**JIT)
-def vvv_merges(Z, alpha, beta):
+def vvv_merges(Z, alpha, beta, mclust_storage):
     """Merge sequence of the VVV agglomeration, from singletons to one cluster.
 
     Parameters
@@ -161,6 +195,10 @@ def vvv_merges(Z, alpha, beta):
     alpha, beta : float
         Regularisation: ``alpha`` > 0 is added to the trace of the scatter,
         which ``beta`` scales (mclust: alpha = tr W(Z) / (n p), beta = 1).
+    mclust_storage : bool
+        Reproduce how mclust 6's ``hcvvv`` stores a merged cluster's
+        triangular factor (see :func:`_stored_scatter`) instead of using the
+        clusters' true scatter.
 
     Returns
     -------
@@ -174,7 +212,10 @@ def vvv_merges(Z, alpha, beta):
     n, p = Z.shape
     count = np.ones(n, dtype=np.float64)
     mean = Z.copy()
-    scatter = np.zeros((n, p, p))
+    fresh = np.zeros((n, p, p))
+    stored = np.zeros((n, p, p)) if mclust_storage else fresh
+    birth = np.full(n, -1, dtype=np.int64)
+    merged = np.empty((p, p))
     trace = np.zeros(n)
     term = np.full(n, math.log(alpha * beta))
     ids = np.arange(n)
@@ -224,14 +265,27 @@ def vvv_merges(Z, alpha, beta):
         na = count[i]
         nb = count[j]
         m = na + nb
-        merged_term, merged_trace = _merged_term(i, j, count, mean, scatter, trace, alpha, beta, diff, work)
+        newer, older = (i, j) if birth[i] > birth[j] else (j, i)
+        merged_term, merged_trace = _merged_term(
+            newer, older, count, mean, fresh, stored, trace, alpha, beta, diff, work
+        )
         c = na * nb / m
         for f in range(p):
             diff[f] = mean[j, f] - mean[i, f]
+        # mclust rebuilds the union from both stored factors unless one is the last step's cluster
+        a, first, b, second = i, fresh, j, fresh
+        if mclust_storage:
+            a, first, b, second = (newer, fresh, older, stored) if birth[newer] == step - 1 else (i, stored, j, stored)
         for r in range(p):
             for s in range(r + 1):
-                scatter[i, r, s] = scatter[i, r, s] + scatter[j, r, s] + c * diff[r] * diff[s]
+                merged[r, s] = first[a, r, s] + second[b, r, s] + c * diff[r] * diff[s]
+        for r in range(p):
+            for s in range(r + 1):
+                fresh[i, r, s] = merged[r, s]
             mean[i, r] = mean[i, r] + (nb / m) * diff[r]
+        if mclust_storage:
+            _stored_scatter(merged, min(m - 1.0, p), stored[i])
+        birth[i] = step
         count[i] = m
         trace[i] = merged_trace
         term[i] = merged_term
@@ -239,12 +293,12 @@ def vvv_merges(Z, alpha, beta):
 
         last = n_live - 1
         if j != last:
-            _move_slot(last, j, n_live, count, mean, scatter, trace, term, ids, cost, best, partner)
+            _move_slot(last, j, n_live, count, mean, fresh, stored, birth, trace, term, ids, cost, best, partner)
         n_live -= 1
 
         for t in range(n_live):
             if t != i:
-                c = _pair_cost(i, t, count, mean, scatter, trace, term, alpha, beta, diff, work)
+                c = _pair_cost(i, t, count, mean, fresh, stored, trace, term, alpha, beta, diff, work)
                 cost[i, t] = c
                 cost[t, i] = c
         for s in range(n_live):

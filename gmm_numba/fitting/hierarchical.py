@@ -30,14 +30,20 @@ The tree equals mclust's merge for merge on faithful, iris and the smooth
 data we tried, but not always: where costs tie in exact arithmetic without
 being duplicates (points on a grid, symmetric about a cluster), which merge
 comes first depends on the last bits of the SVD transform, which R and
-NumPy round differently. And mclust's ``hcvvv`` does not always merge at
-the cost its criterion gives: the change it records drifts from the cost
-recomputed from the clusters' rows in late steps (on 30 random sets of
-80 rows, p = 2..5, by 1e-7 to 3e-2 relative, in every set), which changed
-a merge in 3 of them (with 22, 5 and 3 clusters left); on an 800-row
-Cauchy sample it merged at 7.03 a pair whose cost is 19.05. This module
-merges by the cost recomputed from the rows (checked against a naive
-agglomeration in the tests).
+NumPy round differently.
+
+mclust's own costs are not always its criterion's: ``hcvvv`` (src/mclust.f,
+mclust 6.0.0 to 6.1.3) stores a merged cluster's triangular factor with
+the first row copied into every stored row, so later costs that read a
+cluster of three or more points back from storage use a wrong scatter
+(:func:`gmm_numba._kernels.hierarchical._stored_scatter`). By default
+(``mclust_storage=True``) the tree reproduces that, because the point of
+this start is mclust's partitions: its merge costs then agree with
+``hcvvv``'s to 1e-12 relative. ``mclust_storage=False`` merges by the true
+criterion; the two trees agree until a late merge between clusters of
+three or more points decides otherwise (3 of 30 random sets of 80 rows
+differed, with 22, 5 and 3 clusters left; an 800-row Cauchy sample with
+18 left).
 """
 
 from dataclasses import dataclass
@@ -140,7 +146,7 @@ def svd_transform(X):
     return np.ascontiguousarray((unique @ rotation)[inverse.ravel()])
 
 
-def vvv_tree(Z, rows=None):
+def vvv_tree(Z, rows=None, mclust_storage=True):
     """The VVV agglomeration of ``Z`` with mclust's regularisation.
 
     ``alpha = tr W(Z) / (n p)`` (the mean variance of the columns, divided
@@ -151,6 +157,8 @@ def vvv_tree(Z, rows=None):
     Z : ndarray of shape (n, p), n >= 1
     rows : int64 ndarray of shape (n,), optional
         Recorded as :attr:`HierarchicalTree.rows`.
+    mclust_storage : bool, default=True
+        See :func:`hierarchical_tree`.
 
     Returns
     -------
@@ -164,7 +172,7 @@ def vvv_tree(Z, rows=None):
         return HierarchicalTree(merges, np.zeros(max(n - 1, 0)), rows)
     centred = Z - Z.mean(axis=0)
     alpha = max(float(np.sum(centred * centred)) / (n * p), np.finfo(np.float64).eps)
-    merges, costs = _kernels.vvv_merges(Z, alpha, BETA)
+    merges, costs = _kernels.vvv_merges(Z, alpha, BETA, mclust_storage)
     return HierarchicalTree(merges, costs, rows)
 
 
@@ -195,7 +203,7 @@ def check_unweighted(sample_weight):
         )
 
 
-def hierarchical_tree(X, sample_weight=None, rng=None, subset_size=SUBSET_SIZE):
+def hierarchical_tree(X, sample_weight=None, rng=None, subset_size=SUBSET_SIZE, mclust_storage=True):
     """mclust's hierarchical tree (VVV criterion on SVD-transformed data).
 
     Parameters
@@ -207,6 +215,9 @@ def hierarchical_tree(X, sample_weight=None, rng=None, subset_size=SUBSET_SIZE):
         Draws the subset when ``n_samples > subset_size``.
     subset_size : int
         At most this many rows build the tree.
+    mclust_storage : bool, default=True
+        Reproduce mclust's stored factors (its partitions), or use the true
+        criterion (False); see the module's notes.
 
     Returns
     -------
@@ -217,7 +228,7 @@ def hierarchical_tree(X, sample_weight=None, rng=None, subset_size=SUBSET_SIZE):
     check_unweighted(sample_weight)
     X = np.asarray(X, dtype=np.float64)
     rows = subsample_indices(X.shape[0], subset_size, np.random.default_rng() if rng is None else rng)
-    return vvv_tree(svd_transform(X if rows is None else X[rows]), rows)
+    return vvv_tree(svd_transform(X if rows is None else X[rows]), rows, mclust_storage)
 
 
 def source_tree(data, rng, subset_size=SUBSET_SIZE):
