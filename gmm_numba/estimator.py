@@ -41,8 +41,11 @@ class GaussianMixture(ParamsMixin):
         EM iterations per initialisation.
     n_init : int, default=1
         Initialisations; the one with the best final lower bound is kept.
-    init_params : {"k-means++", "kmeans", "random_from_data", "random"}, default="k-means++"
-        How to start; see :mod:`gmm_numba.fitting.starts`.
+    init_params : {"k-means++", "kmeans", "random_from_data", "random", "hc"}, default="k-means++"
+        How to start; see :mod:`gmm_numba.fitting.starts`. ``"hc"`` is
+        mclust's start (hierarchical clustering, on 2,000 random rows of
+        larger data): one deterministic start, so it needs ``n_init=1``,
+        and it refuses unequal ``sample_weight``.
     weights_init : array-like of shape (n_components,), optional
     means_init : array-like of shape (n_components, n_features), optional
     precisions_init : array-like, optional

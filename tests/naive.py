@@ -348,3 +348,131 @@ def maximise_expected_log_likelihood(name, scatter, nk, rng, n_starts=4):
         if best is None or result.fun < best.fun:
             best = result
     return -best.fun, constrained_covariances(name, best.x, k, d)[0]
+
+
+# --------------------------------------------------------------------------- hierarchical start
+def vvv_term(rows, alpha, beta, n_features):
+    """Fraley's (1998) VVV term of one cluster, from its rows, as mclust regularises it.
+
+    ``m log(det(W / m) + beta (tr W + alpha) / m)`` for the cluster's scatter
+    ``W``; the determinant counts as 0 while ``m <= p``, for a pair formed of
+    two singletons and when ``W`` is singular.
+    """
+    m = rows.shape[0]
+    centred = rows - rows.mean(axis=0)
+    scatter = centred.T @ centred
+    ridge = beta * (np.trace(scatter) + alpha) / m
+    det = 0.0
+    if m > max(n_features, 2):
+        sign, logdet = np.linalg.slogdet(scatter / m)
+        det = np.exp(logdet) if sign > 0 else 0.0
+    return m * np.log(det + ridge)
+
+
+def vvv_agglomeration(Z, alpha, beta=1.0):
+    """Merge sequence of the VVV agglomeration, recomputing every pair's cost from its rows at every step.
+
+    Clusters sit in slots; merging slots ``i < j`` puts the union in slot
+    ``i`` and moves the last slot's cluster into slot ``j`` (mclust's
+    bookkeeping, which decides ties: the largest ``j``, then the largest ``i``).
+
+    Returns
+    -------
+    ndarray of shape (n - 1, 2)
+        SciPy-linkage numbering: rows 0..n-1, step ``s`` creates ``n + s``;
+        the cluster of the lower slot first.
+    """
+    n, p = Z.shape
+    slots = [[row] for row in range(n)]
+    ids = list(range(n))
+    merges = []
+    for step in range(n - 1):
+        terms = [vvv_term(Z[members], alpha, beta, p) for members in slots]
+        best, chosen = np.inf, None
+        for j in range(len(slots)):
+            for i in range(j):
+                cost = vvv_term(Z[slots[i] + slots[j]], alpha, beta, p) - (terms[i] + terms[j])
+                if cost <= best:
+                    best, chosen = cost, (i, j)
+        i, j = chosen
+        merges.append((ids[i], ids[j]))
+        slots[i] = slots[i] + slots[j]
+        ids[i] = n + step
+        slots[j], ids[j] = slots[-1], ids[-1]
+        slots.pop()
+        ids.pop()
+    return np.array(merges, dtype=np.int64).reshape(-1, 2)
+
+
+def mclust_read_back(gram, n_rows):
+    """The scatter mclust 6's ``hcvvv`` reads back for a cluster whose factor ``R`` it stored.
+
+    It writes the first row of ``R`` (``R^T R = gram``) into each of the
+    ``n_rows`` rows it keeps, and reads row ``k`` back from column ``k`` on.
+    """
+    p = gram.shape[0]
+    if gram[0, 0] <= 0:
+        return gram.copy()
+    first = gram[0] / np.sqrt(gram[0, 0])
+    rows = np.zeros((n_rows, p))
+    for k in range(n_rows):
+        rows[k, k:] = first[k:]
+    return rows.T @ rows
+
+
+def mclust_vvv_agglomeration(Z, alpha, beta=1.0):
+    """:func:`vvv_agglomeration` with the scatter matrices mclust 6's ``hcvvv`` works with.
+
+    A cluster's scatter is what mclust computed when it formed it; a pair's
+    cost takes the newer cluster's as computed and the older's as read back
+    (:func:`mclust_read_back`); a union is built from the last step's
+    cluster as computed and the other as read back, or from both read back.
+    """
+    n, p = Z.shape
+    slots = [[row] for row in range(n)]
+    ids = list(range(n))
+    grams = [np.zeros((p, p)) for _ in range(n)]
+    births = [-1] * n
+
+    def read_back(k):
+        return mclust_read_back(grams[k], min(len(slots[k]) - 1, p))
+
+    def union(a, b, first, second):
+        rows = slots[a] + slots[b]
+        v = Z[slots[a]].mean(axis=0) - Z[slots[b]].mean(axis=0)
+        gram = first + second + len(slots[a]) * len(slots[b]) / len(rows) * np.outer(v, v)
+        return rows, gram
+
+    def term(rows, gram):
+        m = len(rows)
+        centred = Z[rows] - Z[rows].mean(axis=0)
+        ridge = beta * (np.sum(centred**2) + alpha) / m
+        det = 0.0
+        if m > max(p, 2):
+            sign, logdet = np.linalg.slogdet(gram / m)
+            det = np.exp(logdet) if sign > 0 else 0.0
+        return m * np.log(det + ridge)
+
+    terms = [np.log(alpha * beta)] * n
+    merges = []
+    for step in range(n - 1):
+        best, chosen = np.inf, None
+        for j in range(len(slots)):
+            for i in range(j):
+                newer, older = (i, j) if births[i] > births[j] else (j, i)
+                merged = term(*union(newer, older, grams[newer], read_back(older)))
+                cost = merged - (terms[i] + terms[j])
+                if cost <= best:
+                    best, chosen, chosen_term = cost, (i, j), merged
+        i, j = chosen
+        newer, older = (i, j) if births[i] > births[j] else (j, i)
+        if births[newer] == step - 1:
+            rows, gram = union(newer, older, grams[newer], read_back(older))
+        else:
+            rows, gram = union(i, j, read_back(i), read_back(j))
+        merges.append((ids[i], ids[j]))
+        slots[i], grams[i], terms[i], births[i], ids[i] = rows, gram, chosen_term, step, n + step
+        for store in (slots, grams, terms, births, ids):
+            store[j] = store[-1]
+            store.pop()
+    return np.array(merges, dtype=np.int64).reshape(-1, 2)

@@ -14,7 +14,7 @@ branches on:
   it has computed anyway.
 """
 
-from . import em_run, estep, kmeans, linalg
+from . import em_run, estep, hierarchical, kmeans, linalg
 from .interrupts import interruptible
 
 em_statistics = interruptible(estep.em_statistics)
@@ -25,6 +25,7 @@ random_responsibility_statistics = interruptible(kmeans.random_responsibility_st
 precision_cholesky = interruptible(linalg.precision_cholesky)
 run_em = interruptible(em_run.em_run)
 run_em_batch = interruptible(em_run.em_runs)
+vvv_merges = interruptible(hierarchical.vvv_merges)
 
 __all__ = [
     "em_statistics",
@@ -35,4 +36,5 @@ __all__ = [
     "run_em_batch",
     "nearest_center_statistics",
     "random_responsibility_statistics",
+    "vvv_merges",
 ]

@@ -64,6 +64,11 @@ class FitSettings:
         check_param("max_iter", out.max_iter, "int", low=1)
         check_param("n_init", out.n_init, "int", low=1)
         check_param("init_params", out.init_params, "option", options=INIT_METHODS)
+        if out.init_params == "hc" and out.n_init > 1:
+            raise ValueError(
+                f"init_params='hc' gives one deterministic start (mclust's hierarchical clustering), so "
+                f"n_init={out.n_init} would repeat it; use n_init=1, or init_params='k-means++' for several starts."
+            )
         check_param("verbose", out.verbose, "int", low=0)
         check_param("init_sample_size", out.init_sample_size, "int", low=1)
         check_callback(out.callback)

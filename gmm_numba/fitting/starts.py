@@ -19,6 +19,11 @@ its standard deviation), so the starting point, and with
 features.
 ``"random"``
     Random responsibilities, uniform and normalised per point.
+``"hc"``
+    mclust's start: the partition of model-based hierarchical clustering
+    (:mod:`.hierarchical`) into ``K`` groups, on at most 2,000 random rows.
+    Deterministic for data of up to 2,000 rows; sample weights must be
+    equal.
 """
 
 import math
@@ -28,8 +33,9 @@ import numpy as np
 from .. import _kernels
 from ..data.statistics import SufficientStatistics
 from ..errors import FitError
+from .hierarchical import partition_statistics, source_tree
 
-INIT_METHODS = ("k-means++", "kmeans", "random_from_data", "random")
+INIT_METHODS = ("k-means++", "kmeans", "random_from_data", "random", "hc")
 
 #: Rows used for k-means++ seeding when the data is larger.
 DEFAULT_INIT_SAMPLE_SIZE = 100_000
@@ -107,7 +113,7 @@ def initial_statistics(data, n_components, method, rng, init_sample_size=DEFAULT
     ----------
     data : InMemoryData or another data source
     n_components : int
-    method : {"k-means++", "kmeans", "random_from_data", "random"}
+    method : {"k-means++", "kmeans", "random_from_data", "random", "hc"}
     rng : numpy.random.Generator
     init_sample_size : int
 
@@ -125,4 +131,28 @@ def initial_statistics(data, n_components, method, rng, init_sample_size=DEFAULT
     if method == "random":
         seed = int(rng.integers(0, np.iinfo(np.int64).max))
         return data.random_responsibility_statistics(seed, n_components)
+    if method == "hc":
+        return hierarchical_statistics(data, n_components, rng)
     raise ValueError(f"init_params={method!r} is not valid; choose one of {', '.join(map(repr, INIT_METHODS))}.")
+
+
+def hierarchical_statistics(data, n_components, rng):
+    """Statistics of the hierarchical tree's partition into ``n_components`` groups.
+
+    With more than 2,000 rows they are the sums over the tree's random
+    subset only; the model's M-step and EM's first E-step on every row then
+    extend the partition, as mclust does.
+
+    Raises
+    ------
+    ValueError
+        Unequal sample weights (the criterion is unweighted).
+    FitError
+        Fewer rows in the tree than components.
+    """
+    tree, X = source_tree(data, rng)
+    if tree.n_leaves < n_components:
+        raise FitError(
+            f"{n_components} components need {n_components} rows for init_params='hc'; X has {tree.n_leaves}."
+        )
+    return partition_statistics(X, tree.labels(n_components), n_components)
