@@ -13,6 +13,7 @@ from ..errors import ConvergenceWarning, FitError, warn_at_caller
 from ..fitting.checks import check_param, check_random_state
 from ..fitting.criteria import CRITERIA, Criteria
 from ..fitting.em import fit_em
+from ..fitting.hierarchical import partition_statistics, source_tree
 from ..fitting.parameters import m_step
 from ..fitting.regularization import check_reg_covar, resolve_reg_covar
 from ..fitting.starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_statistics, inverse_scale
@@ -23,7 +24,7 @@ from .moves import MERGE, SPLIT, insertion_statistics, neighbour_statistics
 DEFAULT_COVARIANCE_TYPES = tuple(mclust_names())
 
 #: Initialisations per cell. Each is shared by every covariance model.
-DEFAULT_N_INIT = 20
+DEFAULT_N_INIT = 5
 
 #: Convergence threshold of a sweep: much tighter than a single fit's
 #: default, because cells are compared by their log-likelihoods.
@@ -38,6 +39,15 @@ SCREEN_KEEP = 3
 #: others random rows. k-means++ starts tend to reach the same partition
 #: after the Lloyd steps; random rows explore more local optima.
 MIXED = "mixed"
+
+#: Neighbour moves are tried only for cells whose criterion lies within this of the best cell of
+#: their model (or that failed): a move would have to raise a cell's log-likelihood by more than
+#: half of it to change the model's best K. 10 is "very strong" evidence on Kass and Raftery's scale
+#: for BIC differences.
+MOVE_MARGIN = 10.0
+
+#: Seeds the rows the hierarchical tree is built on (more than 2,000 rows).
+HIERARCHICAL_STREAM = 2**32 + 1
 
 #: Insertion moves: with the splits, the fit with one component fewer also
 #: gets a new component on the ``2 (D + 1)`` nearest rows (in standardised
@@ -75,6 +85,30 @@ def _as_list(value, name, expected):
         return list(value)
     except TypeError:
         raise TypeError(f"{name} must be {expected}; got {value!r}.") from None
+
+
+def _hierarchical_partitions(data, init_params, base_seed, reg_covar):
+    """mclust's start for each cell: ``start(k, model)`` gives the model's M-step on the tree's cut at ``k``.
+
+    One tree (on at most 2,000 rows) serves every cell. None when the sweep does
+    not use it (``init_params`` other than "mixed" and "hc") or cannot (unequal
+    sample weights, which the tree's criterion does not take).
+    """
+    if init_params not in (MIXED, "hc"):
+        return None
+    try:
+        tree, rows = source_tree(data, np.random.default_rng([base_seed, HIERARCHICAL_STREAM]))
+    except ValueError:
+        if init_params == "hc":
+            raise
+        return None
+
+    def start(k, model):
+        if tree.n_leaves < k:
+            return FitError(f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}.")
+        return _safe_m_step(model, partition_statistics(rows, tree.labels(k), k), reg_covar)
+
+    return start
 
 
 def _initial_method(init_params, restart):
@@ -255,8 +289,23 @@ def select(
             reorder=True,
             accept=accept,
             warn=False,
-            screen=(SCREEN_ITERATIONS, keep),
+            screen=(SCREEN_ITERATIONS, keep) if keep else None,
         )
+
+    def fit_cell(model, k, hierarchical_start, random_starts):
+        """The best of the hierarchical start run to convergence (never screened out, so that a
+        cell reaches at least what mclust's start reaches) and the screened random starts."""
+        results, failures = [], []
+        for starts, keep in (([hierarchical_start], None), (random_starts, SCREEN_KEEP)):
+            if not starts or starts[0] is None:
+                continue
+            try:
+                results.append(screened(model, k, starts, keep))
+            except FitError as exc:
+                failures.append(exc)
+        if not results:
+            raise failures[0]
+        return max(results, key=lambda result: result.final.log_likelihood)
 
     def record(i, j, result):
         crit = Criteria.from_statistics(result.final, n_parameters[i, j])
@@ -326,14 +375,17 @@ def select(
     above = {j: ks.index(k + 1) for j, k in enumerate(ks) if k + 1 in ks}
     below = {a: j for j, a in above.items()}
     order = sorted(range(len(ks)), key=lambda j: ks[j])
+    hierarchical = _hierarchical_partitions(data, init_params, base_seed, reg)
+    # Every cell from its own starts: mclust's hierarchical partition and the random ones.
     for i, model in enumerate(models):
         for j in order:
             k = ks[j]
             if k > arr.shape[0]:
                 errors[i, j] = f"{k} components need at least {k} samples; X has {arr.shape[0]}."
             else:
+                hierarchical_start = None if hierarchical is None else hierarchical(k, model)
                 starts = []
-                for r in range(n_init):
+                for r in range(0 if init_params == "hc" else n_init):
                     try:
                         method = _initial_method(init_params, r)
                         stats = initial_statistics(data, k, method, _cell_seed(base_seed, k, r), init_sample_size)
@@ -342,27 +394,37 @@ def select(
                     else:
                         starts.append(_safe_m_step(model, stats, reg))
                 try:
-                    record(i, j, screened(model, k, starts))
+                    record(i, j, fit_cell(model, k, hierarchical_start, starts))
                 except FitError as exc:
                     errors[i, j] = str(exc)
-                if j in below and (i, below[j]) in fits:
-                    try_move(i, j, (i, below[j]), SPLIT)
-            if j != order[-1]:
-                report(i, j)
-        # Alternate passes down (merges) and up (splits) while a cell improves.
+            report(i, j)
+
+    def could_win(i, j):
+        """Whether cell (i, j) failed or lies within MOVE_MARGIN of its model's best cell so far (each
+        model's row stays its own sweep: it does not depend on the other models)."""
+        row = table[criterion][i]
+        return not np.isfinite(row[j]) or not np.any(np.isfinite(row)) or row[j] <= np.nanmin(row) + MOVE_MARGIN
+
+    # Neighbour moves, for the cells that could still change the choice: split up from K - 1, then
+    # alternate passes down (merges) and up (splits) while a cell improves.
+    for i in range(len(models)):
+        for j in order:
+            if j in below and (i, below[j]) in fits and could_win(i, j):
+                try_move(i, j, (i, below[j]), SPLIT)
         changed = {j for j in order if (i, j) in fits}
         for _ in range(MAX_NEIGHBOUR_PASSES):
             improved = set()
             for j in reversed(order):
-                if j in above and above[j] in changed | improved and try_move(i, j, (i, above[j]), MERGE):
-                    improved.add(j)
+                if j in above and above[j] in changed | improved and could_win(i, j):
+                    if try_move(i, j, (i, above[j]), MERGE):
+                        improved.add(j)
             for j in order:
-                if j in below and (below[j] in improved) and try_move(i, j, (i, below[j]), SPLIT):
-                    improved.add(j)
+                if j in below and below[j] in improved and could_win(i, j):
+                    if try_move(i, j, (i, below[j]), SPLIT):
+                        improved.add(j)
             if not improved:
                 break
             changed = improved
-        report(i, order[-1])
     if not fits:
         reasons = sorted(set(errors.ravel()))
         raise FitError("Every model failed to fit:\n" + "\n".join(f"- {r}" for r in reasons))
@@ -447,33 +509,41 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
         zeros (the default) for continuous data.
     """
     resolution = np.zeros(len(feature_variance)) if resolution is None else np.asarray(resolution, dtype=float)
-    floor = np.maximum(COLLAPSE_TOLERANCE * np.asarray(feature_variance, dtype=float), resolution**2 / 12.0)
-    scale = np.sqrt(np.maximum(floor, np.finfo(float).tiny))
+    # a constant feature (variance 0) is measured against the regularisation instead
+    relative_to = np.maximum(np.asarray(feature_variance, dtype=float), np.broadcast_to(reg_covar, resolution.shape))
+    collapse_floor = COLLAPSE_TOLERANCE * relative_to
+    rounding_floor = np.maximum(collapse_floor, resolution**2 / 12.0)
+
+    def smallest_variance(full, floor, diagonal):
+        """``(value, component, feature)``: the least variance of any component in units of ``floor``."""
+        scale = np.sqrt(np.maximum(floor, np.finfo(float).tiny))
+        scaled = full / scale[:, None] / scale[None, :]
+        if diagonal:
+            variances = np.diagonal(scaled, axis1=1, axis2=2)
+            k, i = np.unravel_index(np.argmin(variances), variances.shape)
+            return variances[k, i], k, i
+        values, vectors = np.linalg.eigh(scaled)
+        k = int(np.argmin(values[:, 0]))
+        return values[k, 0], k, int(np.argmax(np.abs(vectors[k, :, 0])))
 
     def check(params):
         full = params.full_covariances() - np.diag(np.broadcast_to(reg_covar, (params.n_features,)))
-        scaled = full / scale[:, None] / scale[None, :]
-        if params.model.layout != "full":
-            variances = np.diagonal(scaled, axis1=1, axis2=2)
-            k, i = np.unravel_index(np.argmin(variances), variances.shape)
-            smallest = variances[k, i]
-        else:
-            values, vectors = np.linalg.eigh(scaled)
-            k = int(np.argmin(values[:, 0]))
-            smallest, i = values[k, 0], int(np.argmax(np.abs(vectors[k, :, 0])))
-        if smallest >= 1.0:
-            return ""
-        if resolution[i] > 0 and resolution[i] ** 2 / 12.0 >= COLLAPSE_TOLERANCE * feature_variance[i]:
-            return (
-                f"component {k} sits on points that share their value of feature {feature_names[i]!r} up to the "
-                f"data's recording precision ({resolution[i]:.3g}): its variance there is below the rounding's."
-            )
-        if params.model.layout != "full":
+        diagonal = params.model.layout != "full"
+        value, k, i = smallest_variance(full, collapse_floor, diagonal)
+        if value < 1.0 and diagonal:
             return (
                 f"component {k} collapsed: its variance of feature {feature_names[i]!r} fell to the "
                 "regularisation floor (the points it holds share that value)."
             )
-        return f"component {k} collapsed onto a lower-dimensional set (singular covariance before regularisation)."
+        if value < 1.0:
+            return f"component {k} collapsed onto a lower-dimensional set (singular covariance before regularisation)."
+        value, k, i = smallest_variance(full, rounding_floor, diagonal)
+        if value < 1.0:
+            return (
+                f"component {k} sits on points that share their value of feature {feature_names[i]!r} up to the "
+                f"data's recording precision ({resolution[i]:.3g}): its variance there is below the rounding's."
+            )
+        return ""
 
     return check
 
