@@ -2,18 +2,44 @@
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
+from ..covariance import get_model
 from ..fitting.checks import check_param
 from .validate import check_tree
 
-#: Probability mass of the equal-tailed interval reported for draws (ArviZ's default).
+#: Probability mass of the interval :func:`summary` reports for draws: an
+#: equal-tailed one (the 3% and 97% quantiles), which for bootstrap draws is
+#: the percentile bootstrap interval (mclust's MclustBootstrap reports the
+#: same kind). It is computed here, so it does not change with the installed
+#: ArviZ, whose ``az.summary`` defaults differ: a 94% highest-density
+#: interval in 0.x, an 89% equal-tailed interval in 1.x.
 INTERVAL_PROB = 0.94
 
 #: The parameters :func:`summary` lists.
 PARAMETERS = ("weights", "means", "covariances")
 
+#: The groups of a result ArviZ knows; :func:`to_inference_data` keeps only these.
+ARVIZ_GROUPS = ("posterior", "sample_stats", "observed_data", "log_likelihood")
 
-def _rows(ds, name, feature_names):
+
+def _covariance_cells(model, n_components, n_features):
+    """``(component, i, j)`` of the covariance entries worth a row; component None for a shared matrix.
+
+    A full matrix lists its upper triangle; diagonal models (``diag``,
+    ``spherical``) only their variances, since their other entries are zero
+    by construction; a tied matrix, the same for every component, once.
+    """
+    if model.kernel == "diag":
+        pairs = [(i, i) for i in range(n_features)]
+    else:
+        pairs = [(i, j) for i in range(n_features) for j in range(i, n_features)]
+    shared = model.kernel == "full" and len(model.covariance_shape(n_components, n_features)) == 2
+    components = [None] if shared else range(n_components)
+    return [(k, i, j) for k in components for i, j in pairs]
+
+
+def _rows(ds, name, feature_names, model):
     da = ds[name]
     stacked = da.values.reshape(-1, *da.shape[2:])  # (draws, ...)
     n_components = da.sizes["component"]
@@ -25,11 +51,9 @@ def _rows(ds, name, feature_names):
             for i, f in enumerate(feature_names):
                 yield f"means[{k}, {f}]", stacked[:, k, i]
     else:
-        for k in range(n_components):
-            for i, f in enumerate(feature_names):
-                for j in range(i, len(feature_names)):
-                    g = feature_names[j]
-                    yield f"covariances[{k}, {f}, {g}]", stacked[:, k, i, j]
+        for k, i, j in _covariance_cells(model, n_components, len(feature_names)):
+            label = ":" if k is None else k
+            yield f"covariances[{label}, {feature_names[i]}, {feature_names[j]}]", stacked[:, k or 0, i, j]
 
 
 def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL_PROB):
@@ -40,9 +64,13 @@ def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL
     result : xarray.DataTree
         From :func:`gmm_numba.fit`, :func:`gmm_numba.select` or :func:`gmm_numba.bootstrap`.
     var_names : sequence of str
-        Which parameters to list. Covariances list the upper triangle.
+        Which parameters to list. Covariances list the upper triangle of
+        each component's matrix; a tied matrix once, as
+        ``covariances[:, f, g]``; diagonal models only the variances.
     prob : float
-        Mass of the equal-tailed interval when there are several draws.
+        Mass of the equal-tailed (percentile) interval when there are
+        several draws. 0.94 by default, whatever ArviZ's own default is:
+        see :data:`INTERVAL_PROB`.
 
     Returns
     -------
@@ -76,9 +104,10 @@ def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL
     n_draws = ds.sizes["chain"] * ds.sizes["draw"]
     lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
     lo_name, hi_name = f"eti_{100 * lo_q:g}%", f"eti_{100 * hi_q:g}%"
+    model = get_model(result.attrs["covariance_type"])
     records = {}
     for name in var_names:
-        for label, values in _rows(ds, name, features):
+        for label, values in _rows(ds, name, features, model):
             row = {"mean": float(np.mean(values))}
             if n_draws > 1:
                 row["sd"] = float(np.std(values, ddof=1))
@@ -89,10 +118,24 @@ def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL
 
 
 def to_inference_data(result):
-    """What the installed ArviZ takes: InferenceData (arviz < 1) or the DataTree itself.
+    """The result's ArviZ groups, in the form the installed ArviZ takes.
 
-    Groups ArviZ does not know (criteria, selection, point_estimate) are
-    left out of the InferenceData.
+    ``az.summary(gmm_numba.to_inference_data(result))`` and
+    ``az.plot_forest(...)`` of the same work with ArviZ 0.x and 1.x.
+
+    Parameters
+    ----------
+    result : xarray.DataTree
+        From :func:`gmm_numba.fit`, :func:`gmm_numba.select` or :func:`gmm_numba.bootstrap`.
+
+    Returns
+    -------
+    arviz.InferenceData or xarray.DataTree
+        ``posterior``, ``sample_stats``, ``observed_data`` and
+        ``log_likelihood`` (those the result has): an ``InferenceData`` for
+        ArviZ before 1.0, a ``DataTree`` from 1.0 on (ArviZ 1.x works on
+        DataTrees). Groups ArviZ does not know (``criteria``, ``selection``,
+        ``point_estimate``) are left out.
 
     Raises
     ------
@@ -102,11 +145,11 @@ def to_inference_data(result):
     import arviz as az
 
     check_tree(result)
-    major = int(az.__version__.split(".")[0])
-    if major >= 1:
-        return result
-    known = ("posterior", "sample_stats", "observed_data", "log_likelihood")
-    groups = {name: result[name].to_dataset() for name in known if name in result.children}
+    groups = {name: result[name].to_dataset() for name in ARVIZ_GROUPS if name in result.children}
+    if int(az.__version__.split(".")[0]) >= 1:
+        tree = xr.DataTree.from_dict({f"/{name}": ds for name, ds in groups.items()}, name=result.name)
+        tree.attrs = dict(result.attrs)
+        return tree
     return az.InferenceData(**groups)
 
 
