@@ -5,6 +5,7 @@ import pandas as pd
 import xarray as xr
 
 from ..covariance import get_model
+from ..errors import one_line
 from ..fitting.checks import check_param
 from .validate import check_tree
 
@@ -156,9 +157,11 @@ def to_inference_data(result):
 def describe(result):
     """A short human-readable description of a result.
 
-    The table lists the fitted weights and means: for a bootstrap result,
-    those of the fit the draws started from (its ``point_estimate``), not
-    the average of the draws.
+    For a result of :func:`gmm_numba.select`, the criterion table comes
+    first (see :func:`format_selection`). Then the fit: criteria, how EM
+    ended and from how many starts, and a table of the weights and means:
+    for a bootstrap result, those of the fit the draws started from (its
+    ``point_estimate``), not the average of the draws.
 
     Returns
     -------
@@ -171,7 +174,10 @@ def describe(result):
     """
     check_tree(result)
     attrs = result.attrs
-    lines = [f"Gaussian mixture: {attrs.get('n_components')} components, covariance '{attrs.get('covariance_type')}'"]
+    lines = []
+    if "selection" in result.children:
+        lines += [format_selection(result["selection"].to_dataset()), ""]
+    lines.append(f"Gaussian mixture: {attrs.get('n_components')} components, covariance '{attrs['covariance_type']}'")
     if "criteria" in result.children:
         c = result["criteria"].to_dataset()
         lines.append(
@@ -180,10 +186,7 @@ def describe(result):
         )
         lines.append(f"BIC {float(c['bic']):.6g}   AIC {float(c['aic']):.6g}   ICL {float(c['icl']):.6g}")
     if "sample_stats" in result.children:
-        s = result["sample_stats"].to_dataset()
-        best = int(s["best_restart"])
-        state = "converged" if bool(s["converged"].values[best]) else "NOT converged"
-        lines.append(f"{state} after {int(s['n_iter'].values[best])} iterations (best of {s.sizes['restart']} starts)")
+        lines.append(_how_em_ended(result["sample_stats"].to_dataset(), _chosen_origin(result)))
     if "bootstrap_method" in attrs:
         lines.append(f"bootstrap ({attrs['bootstrap_method']}): {attrs.get('n_draws')} draws in posterior")
     point = _point_estimate(result)
@@ -192,6 +195,102 @@ def describe(result):
     table.index.name = "component"
     lines.append(table.to_string(float_format=lambda v: f"{v:.4g}"))
     return "\n".join(lines)
+
+
+def _how_em_ended(stats, origin):
+    """'converged after 67 iterations (best of 17 starts, ...)': the winning run, and what the starts were."""
+    best = int(stats["best_restart"])
+    state = "converged" if bool(stats["converged"].values[best]) else "NOT converged"
+    n_starts = stats.sizes["restart"]
+    discarded = int(np.count_nonzero(stats["error"].values != ""))
+    notes = [f"best of {n_starts} starts" + (f" made by {origin}" if origin else "")]
+    if discarded:
+        notes.append(f"{discarded} of them failed or were discarded: see sample_stats.error")
+    return f"{state} after {int(stats['n_iter'].values[best])} iterations ({'; '.join(notes)})"
+
+
+def _chosen_origin(result):
+    """The selection's ``origin`` of the chosen cell ('' when it is the best of the cell's own starts)."""
+    if "selection" not in result.children or "origin" not in result["selection"]:
+        return ""
+    sel = result["selection"]
+    cell = sel["origin"].sel(
+        covariance_type=sel.attrs["best_covariance_type"], n_components=sel.attrs["best_n_components"]
+    )
+    return str(cell.values)
+
+
+def format_selection(selection):
+    """The criterion table of a selection, whole: a row per covariance model, a column per K, best starred.
+
+    Failed cells are listed with their reasons, and cells that stopped
+    before EM converged with whether they could change the choice.
+
+    Parameters
+    ----------
+    selection : xarray.Dataset
+        The ``selection`` group of a result of :func:`gmm_numba.select`.
+
+    Returns
+    -------
+    str
+    """
+    criterion = selection.attrs["criterion"]
+    values = selection[criterion].values
+    best = (selection.attrs["best_covariance_type"], int(selection.attrs["best_n_components"]))
+    models = [str(m) for m in selection["covariance_type"].values]
+    ks = [int(k) for k in selection["n_components"].values]
+    cells = [
+        [
+            "failed" if not np.isfinite(values[i, j]) else f"{values[i, j]:.2f}" + ("*" if (model, k) == best else " ")
+            for j, k in enumerate(ks)
+        ]
+        for i, model in enumerate(models)
+    ]
+    table = pd.DataFrame(cells, index=pd.Index(models, name="covariance"), columns=pd.Index(ks, name="K"))
+    sign = " (mclust reports the same number negated)" if criterion in ("bic", "icl") else ""
+    lines = [f"{criterion.upper()}, lower is better{sign}; * marks the chosen model", table.to_string()]
+    lines += _failed_cells(selection, models, ks)
+    lines += _unconverged_cells(selection, models, ks)
+    return "\n".join(lines)
+
+
+def _failed_cells(selection, models, ks):
+    errors = selection["error"].values
+    failed = {}
+    for i, model in enumerate(models):
+        for j, k in enumerate(ks):
+            if errors[i, j]:
+                failed.setdefault(one_line(errors[i, j]), []).append(f"{model} K={k}")
+    if not failed:
+        return []
+    return ["Failed cells:", *(f"  {', '.join(where)}: {reason}" for reason, where in failed.items())]
+
+
+def _unconverged_cells(selection, models, ks):
+    """Cells whose best run stopped before reaching tol, and whether they matter."""
+    if "converged" not in selection:
+        return []
+    slow = [
+        (i, j)
+        for i in range(len(models))
+        for j in range(len(ks))
+        if not selection["error"].values[i, j] and not selection["converged"].values[i, j]
+    ]
+    if not slow:
+        return []
+    listed = ", ".join(f"{models[i]} K={ks[j]} ({int(selection['n_iter'].values[i, j])} iterations)" for i, j in slow)
+    lines = [f"Not converged (stopped before reaching tol): {listed}"]
+    if "may_change_choice" in selection:
+        doubtful = [f"{models[i]} K={ks[j]}" for i, j in slow if selection["may_change_choice"].values[i, j]]
+        if doubtful:
+            lines.append(f"  {', '.join(doubtful)} could change the choice: raise max_iter.")
+        else:
+            lines.append(
+                "  None can change the choice: even with the log-likelihood EM could still gain "
+                "(Aitken's estimate), each stays above the chosen cell's criterion."
+            )
+    return lines
 
 
 def _point_estimate(result):

@@ -159,7 +159,10 @@ def select(
         The chosen model in the layout of :func:`gmm_numba.fit`, plus a
         ``selection`` group with dims (covariance_type, n_components)
         holding log_likelihood, n_parameters, bic, aic, icl, converged,
-        n_iter and error (empty where the cell succeeded).
+        n_iter, error (empty where the cell succeeded), origin (empty when
+        the cell's fit is the best of its ``n_init`` starts, else the
+        neighbour move that beat them) and may_change_choice (the cells the
+        ConvergenceWarning names).
 
     Warns
     -----
@@ -212,6 +215,7 @@ def select(
     converged = np.zeros(shape, dtype=bool)
     n_iter = np.zeros(shape, dtype=np.int64)
     errors = np.full(shape, "", dtype=object)
+    origins = np.full(shape, "", dtype=object)
     fits = {}
     total, done = shape[0] * shape[1], 0
     started = time.perf_counter()
@@ -233,13 +237,14 @@ def select(
             screen=(SCREEN_ITERATIONS, keep),
         )
 
-    def record(i, j, result):
+    def record(i, j, result, origin=""):
         crit = Criteria.from_statistics(result.final, n_parameters[i, j])
         for name in table:
             table[name][i, j] = getattr(crit, name)
         converged[i, j] = result.best.converged
         n_iter[i, j] = result.best.n_iter
         errors[i, j] = ""
+        origins[i, j] = origin
         fits[i, j] = (result, crit)
 
     def report(i, j):
@@ -292,7 +297,7 @@ def select(
         gained = result.final.log_likelihood - current
         if (i, j) in fits and not gained > IMPROVEMENT_RTOL * abs(current):
             return False
-        record(i, j, result)
+        record(i, j, result, _move_origin(kind, ks[source[1]], gained if (i, j) in fits else None, n_init))
         if verbose:
             print(f"  {models[i].name} K={ks[j]}: {kind} from K={ks[source[1]]} raised log L by {gained:.6g}")
         return True
@@ -345,6 +350,9 @@ def select(
     best_i, best_j = np.unravel_index(np.argmin(scores), shape)
     result, crit = fits[best_i, best_j]
     doubtful = _doubtful_cells(fits, converged, table[criterion], (best_i, best_j))
+    may_change_choice = np.zeros(shape, dtype=bool)
+    for cell in doubtful:
+        may_change_choice[cell] = True
     if doubtful:
         warn_at_caller(
             f"{len(doubtful)} cell(s) stopped at max_iter={max_iter} before converging (tol={tol}) and "
@@ -376,6 +384,8 @@ def select(
             "converged": (("covariance_type", "n_components"), converged),
             "n_iter": (("covariance_type", "n_components"), n_iter),
             "error": (("covariance_type", "n_components"), errors.astype(str)),
+            "origin": (("covariance_type", "n_components"), origins.astype(str)),
+            "may_change_choice": (("covariance_type", "n_components"), may_change_choice),
         },
         coords={"covariance_type": [m.name for m in models], "n_components": np.asarray(ks, dtype=np.int64)},
         attrs={
@@ -462,6 +472,15 @@ def _doubtful_cells(fits, converged, scores, best):
         if cell == best or scores[cell] - 2 * gain < scores[best]:
             doubtful.append(cell)
     return sorted(doubtful)
+
+
+def _move_origin(kind, source_k, gained, n_init):
+    """How a neighbour move made the starts that beat a cell's ``n_init`` initial starts (None: they all failed)."""
+    how = "splitting a component of, or adding one to," if kind == SPLIT else "merging two components of"
+    if gained is None:
+        return f"{how} the K={source_k} fit; all {n_init} initial starts had failed"
+    gain = f"they beat the best of the {n_init} initial starts by {gained:.3g} in log-likelihood"
+    return f"{how} the K={source_k} fit; {gain}"
 
 
 def _safe_m_step(model, stats, reg_covar):
