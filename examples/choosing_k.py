@@ -59,9 +59,7 @@ def main(argv=None):
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     plot_criterion(result, ax=axes[0])
-    axes[0].set_title("BIC")
     plot_criterion(result, criterion="icl", ax=axes[1])
-    axes[1].set_title("ICL")
     fig.tight_layout()
     curves = os.path.join(args.out, "criteria.png")
     fig.savefig(curves, dpi=60 if args.fast else 120)

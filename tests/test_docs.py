@@ -323,3 +323,26 @@ if __name__ == "__main__":
     with open(API, "w", encoding="utf-8") as handle:
         handle.write(render_api())
     print(f"wrote {API}")
+
+
+# ------------------------------------------------------------ the README's figure
+def test_readme_figure_shows_what_todays_code_computes():
+    """docs/images/faithful.png is drawn by docs/images/make_figures.py, which writes the numbers it
+    shows beside it (faithful.json): the script's computation, run again, gives the same numbers."""
+    import json
+    import runpy
+
+    import numpy as np
+
+    script = runpy.run_path(os.path.join(REPO, "docs", "images", "make_figures.py"), run_name="make_figures")
+    assert os.path.isfile(script["FIGURE"]), "docs/images/faithful.png is missing: python docs/images/make_figures.py"
+    with open(script["NUMBERS"], encoding="utf-8") as handle:
+        drawn = json.load(handle)
+    today = script["shown_numbers"](script["faithful_selection"]())
+    stale = "docs/images/faithful.png is stale: python docs/images/make_figures.py"
+    assert today["chosen"] == drawn["chosen"] and today["n_components"] == drawn["n_components"], stale
+    assert today["bic"].keys() == drawn["bic"].keys(), stale
+    for model, values in today["bic"].items():
+        np.testing.assert_allclose(values, drawn["bic"][model], atol=0.005, err_msg=stale)  # what the axis resolves
+    for name in ("weights", "means"):
+        np.testing.assert_allclose(today[name], drawn[name], rtol=1e-4, err_msg=stale)

@@ -43,7 +43,7 @@ def test_plot_criterion_draws_a_line_per_model_and_marks_the_best(sweep, tmp_pat
     assert len(ax.lines) == n_models + 1
     ks = sel["n_components"].values
     for line, name in zip(ax.lines, sel["covariance_type"].values):
-        assert line.get_label() == str(name)
+        assert line.get_label().split(" (off scale)")[0] == str(name)
         np.testing.assert_array_equal(line.get_xdata(), ks)
         np.testing.assert_array_equal(line.get_ydata(), sel["bic"].sel(covariance_type=name).values)
     best = ax.lines[-1]
@@ -52,6 +52,22 @@ def test_plot_criterion_draws_a_line_per_model_and_marks_the_best(sweep, tmp_pat
     assert sel.attrs["best_covariance_type"] in best.get_label()
     assert "BIC" in ax.get_ylabel()
     assert len(ax.get_legend().get_texts()) == n_models + 1
+
+
+def test_plot_criterion_has_a_title_and_zooms_on_the_best_cells(sweep):
+    bic = sweep["selection"]["bic"].values
+    finite = np.sort(bic[np.isfinite(bic)])  # 16 cells, one failed
+    ax = plot_criterion(sweep, n_best=5)
+    low, high = ax.get_ylim()
+    assert low < finite[0] and finite[4] < high < finite[5]
+    assert sweep["selection"].attrs["best_covariance_type"] in ax.get_title()
+    assert "best 5 cells" in ax.get_title()
+    spherical = [line.get_label() for line in ax.lines if line.get_label().startswith("spherical")]
+    assert spherical == ["spherical (off scale)"]  # hundreds of BIC units behind on Old Faithful
+    low, high = plot_criterion(sweep, n_best=None).get_ylim()
+    assert low < finite[0] and finite[-1] < high
+    with pytest.raises(ValueError, match="n_best"):
+        plot_criterion(sweep, n_best=0)
 
 
 def test_plot_criterion_other_criterion_and_given_axes(sweep, tmp_path):
