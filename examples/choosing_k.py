@@ -50,24 +50,16 @@ def main(argv=None):
     result = gmm_numba.select(frame, criterion="bic", random_state=0, **quick)
 
     selection = result["selection"].to_dataset()
-    print("BIC (lower is better; mclust prints these numbers negated):")
-    print(selection["bic"].to_pandas().round(1).to_string())
+    print(gmm_numba.describe(result))  # the whole BIC table, failed and unconverged cells, the chosen fit
     best = (selection.attrs["best_covariance_type"], selection.attrs["best_n_components"])
     print(f"\nBIC chooses {best[0]} with K = {best[1]}")
     icl = selection["icl"].stack(cell=("covariance_type", "n_components"))
     icl_best = icl.idxmin("cell").item()
-    print(f"ICL would choose {icl_best[0]} with K = {icl_best[1]}\n")
-    print(gmm_numba.describe(result))
-    failed = selection["error"].to_pandas()
-    for (model, k), reason in failed.stack().items():
-        if reason:
-            print(f"{model} K={k} failed: {reason}")
+    print(f"ICL would choose {icl_best[0]} with K = {icl_best[1]}")
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     plot_criterion(result, ax=axes[0])
-    axes[0].set_title("BIC")
     plot_criterion(result, criterion="icl", ax=axes[1])
-    axes[1].set_title("ICL")
     fig.tight_layout()
     curves = os.path.join(args.out, "criteria.png")
     fig.savefig(curves, dpi=60 if args.fast else 120)

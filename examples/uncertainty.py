@@ -5,8 +5,14 @@ weighted likelihood bootstrap by default, as mclust's MclustBootstrap)
 and aligns the components of every draw to the fit's. The draws land in
 the ``posterior`` group of the result, so ArviZ reads them like MCMC draws:
 ``az.summary`` gives means, standard deviations and intervals, and
-``az.plot_forest`` draws them. (They are bootstrap draws, not a Bayesian
-posterior: the usual MCMC diagnostics such as R-hat do not apply.)
+``az.plot_forest`` draws them, with ArviZ 0.x and 1.x alike: both take
+``gmm_numba.to_inference_data(result)``. (They are bootstrap draws, not a
+Bayesian posterior: the usual MCMC diagnostics such as R-hat do not apply.)
+
+The intervals: gmm_numba.summary reports 94% equal-tailed (percentile)
+intervals. ArviZ 1.x reports the same when asked (``ci_kind="eti",
+ci_prob=0.94``); ArviZ 0.x only has highest-density intervals, so its 94%
+intervals differ a little.
 
 Run:  python examples/uncertainty.py [--out FOLDER] [--fast]
 """
@@ -19,12 +25,32 @@ import matplotlib
 matplotlib.use("Agg")  # write files only, no window
 import arviz as az  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 import gmm_numba  # noqa: E402
 from gmm_numba.datasets import load_faithful  # noqa: E402
 from gmm_numba.plotting import ellipse_points  # noqa: E402
 
 NAME = "uncertainty"
+
+ARVIZ_1 = int(az.__version__.split(".")[0]) >= 1
+
+#: 94% intervals in az.summary and az.plot_forest: equal-tailed in ArviZ 1.x (as gmm_numba.summary's),
+#: highest-density in 0.x (which has no other kind).
+INTERVAL = {"ci_kind": "eti", "ci_prob": 0.94, "round_to": 3} if ARVIZ_1 else {"hdi_prob": 0.94, "round_to": 3}
+FOREST = {"ci_kind": "eti", "ci_probs": (0.5, 0.94)} if ARVIZ_1 else {"hdi_prob": 0.94}
+
+
+def save_forest(plot, path, title, dpi):
+    """Save what ``az.plot_forest`` returned: a PlotCollection (ArviZ 1.x) or matplotlib Axes (0.x)."""
+    if ARVIZ_1:
+        plot.add_title(title)
+        plot.savefig(path, dpi=dpi, bbox_inches="tight")
+    else:
+        figure = np.ravel(plot)[0].figure
+        figure.suptitle(title)
+        figure.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close("all")
 
 
 def main(argv=None):
@@ -45,23 +71,17 @@ def main(argv=None):
 
     idata = gmm_numba.to_inference_data(boot)
     print("\narviz.summary of the same draws:")
-    print(az.summary(idata, var_names=["weights", "means"], kind="stats", round_to=3).to_string())
+    print(az.summary(idata, var_names=["weights", "means"], kind="stats", **INTERVAL).to_string())
 
-    # One panel per scale: the weights, then each mean on its own axis.
-    cells = [(k, feature) for feature in X.columns for k in (0, 1)]
-    fig, axes = plt.subplots(1, 1 + len(cells), figsize=(16, 2.6))
-    az.plot_forest(idata, var_names=["weights"], combined=True, ax=axes[0])
-    axes[0].set_title("weights")
-    for ax, (k, feature) in zip(axes[1:], cells):
-        az.plot_forest(
-            idata, var_names=["means"], coords={"component": [k], "feature": [feature]}, combined=True, ax=ax
-        )
-        ax.set_title(f"means[{k}, {feature}]", fontsize=10)
-    fig.suptitle(f"Old Faithful, K = 2 (full): {boot.attrs['n_draws']} bootstrap draws, 94% intervals")
-    fig.tight_layout()
-    forest = os.path.join(args.out, "forest.png")
-    fig.savefig(forest, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    # A forest plot per scale: the weights, then each mean on its own axis.
+    panels = [("weights", {}, "weights")]
+    panels += [("means", {"component": [k], "feature": [f]}, f"means_{k}_{f}") for f in X.columns for k in (0, 1)]
+    forests = []
+    for name, coords, what in panels:
+        path = os.path.join(args.out, f"forest_{what}.png")
+        title = f"Old Faithful, K = 2 (full): {what}, {boot.attrs['n_draws']} bootstrap draws, 94% intervals"
+        save_forest(az.plot_forest(idata, var_names=[name], coords=coords, combined=True, **FOREST), path, title, dpi)
+        forests.append(path)
 
     # The draws in data space: every draw's means and 1-sigma ellipses, over the data.
     post = boot["posterior"].to_dataset().stack(sample=("chain", "draw"))
@@ -82,9 +102,9 @@ def main(argv=None):
     fig.savefig(draws, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
 
-    for path in (forest, draws):
+    for path in (*forests, draws):
         print(f"wrote {path}")
-    return [forest, draws]
+    return [*forests, draws]
 
 
 if __name__ == "__main__":

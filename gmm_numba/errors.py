@@ -108,3 +108,16 @@ def warn_at_caller(message, category):
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def one_line(text):
+    """``text`` on one line (multi-line messages, such as a list of reasons, joined by '; ')."""
+    lines = [line.strip() for line in str(text).splitlines()]
+    lines = [line[2:].strip() if line.startswith("- ") else line for line in lines]  # list bullets
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    out = lines[0]
+    for line in lines[1:]:
+        out += (" " if out.endswith(":") else "; ") + line
+    return out

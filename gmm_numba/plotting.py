@@ -31,7 +31,11 @@ def _axes(plt, ax, figsize):
     return ax
 
 
-def plot_criterion(result, criterion=None, ax=None):
+#: The criterion plot's y axis spans the best this many cells: the band where the choice is made.
+N_BEST_SHOWN = 12
+
+
+def plot_criterion(result, criterion=None, ax=None, n_best=N_BEST_SHOWN):
     """Criterion against the number of components, a line per covariance model, best marked.
 
     Parameters
@@ -41,6 +45,10 @@ def plot_criterion(result, criterion=None, ax=None):
     criterion : {"bic", "aic", "icl"}, optional
         Defaults to the one the selection used.
     ax : matplotlib Axes, optional
+    n_best : int or None, default=12
+        The y axis spans the ``n_best`` lowest cells (with a margin), where
+        the choice is made; lines above leave the plot, and models with no
+        cell in view are marked "off scale" in the legend. None shows every cell.
 
     Returns
     -------
@@ -53,6 +61,8 @@ def plot_criterion(result, criterion=None, ax=None):
     check_tree(result)
     if "selection" not in result.children:
         raise ValueError("This result has no 'selection' group; make it with gmm_numba.select.")
+    if n_best is not None:
+        check_param("n_best", n_best, "int", low=1)
     sel = result["selection"].to_dataset()
     criterion = criterion or sel.attrs.get("criterion", "bic")
     check_param("criterion", criterion, "option", options=CRITERIA)
@@ -60,21 +70,19 @@ def plot_criterion(result, criterion=None, ax=None):
         raise ValueError(f"The selection has no finite {criterion} value to plot: every cell failed.")
     ax = _axes(plt, ax, (6, 4))
     ks = sel["n_components"].values
-    for index, name in enumerate(sel["covariance_type"].values):
-        ax.plot(ks, sel[criterion].sel(covariance_type=name).values, label=str(name), **curve_style(index))
     values = sel[criterion].values
+    low, high = criterion_band(values, n_best)
+    for index, (name, row) in enumerate(zip(sel["covariance_type"].values, values)):
+        in_view = np.any((row >= low) & (row <= high))
+        ax.plot(ks, row, label=str(name) if in_view else f"{name} (off scale)", **curve_style(index))
     i, j = np.unravel_index(np.nanargmin(values), values.shape)
-    ax.plot(
-        ks[j],
-        values[i, j],
-        marker="*",
-        markersize=18,
-        color="black",
-        linestyle="none",
-        label=f"best: {sel['covariance_type'].values[i]}, K={ks[j]}",
-    )
+    best = f"{sel['covariance_type'].values[i]}, K={ks[j]}"
+    ax.plot(ks[j], values[i, j], marker="*", markersize=18, color="black", linestyle="none", label=f"best: {best}")
+    ax.set_ylim(low, high)
     ax.set_xlabel("number of components")
     ax.set_ylabel(f"{criterion.upper()} (lower is better)")
+    zoom = f" (y axis: the best {n_best} cells)" if n_best is not None and np.sum(np.isfinite(values)) > n_best else ""
+    ax.set_title(f"{criterion.upper()}: {best} chosen{zoom}")
     ax.set_xticks(ks)
     ax.legend(ncol=2 if len(sel["covariance_type"]) > 7 else 1, fontsize="small")
     return ax
@@ -99,6 +107,26 @@ def curve_style(index):
         "linestyle": _LINESTYLES[(index // len(_MARKERS)) % len(_LINESTYLES)],
         "markersize": 5,
     }
+
+
+def criterion_band(values, n_best=N_BEST_SHOWN):
+    """The y range of :func:`plot_criterion`: from the lowest finite value to the ``n_best``-th, with 8% margins.
+
+    Parameters
+    ----------
+    values : ndarray
+        The criterion of every cell (NaN where a cell failed).
+    n_best : int or None
+        None: every finite value.
+
+    Returns
+    -------
+    (float, float)
+    """
+    finite = np.sort(values[np.isfinite(values)])
+    low, high = finite[0], finite[-1 if n_best is None else min(n_best, finite.size) - 1]
+    margin = 0.08 * (high - low) or max(1.0, 1e-3 * abs(low))
+    return low - margin, high + margin
 
 
 def ellipse_points(mean, covariance, n_sigma, n_points=100):

@@ -230,11 +230,18 @@ def test_describe_shows_the_fit_not_the_draw_average(boot):
     assert f"{average[0, 0]:.4g}" not in text
 
 
+ARVIZ_1 = int(az.__version__.split(".")[0]) >= 1
+
+
+def group_names(idata):
+    """Group names of an InferenceData (ArviZ 0.x: a method) or a DataTree (ArviZ 1.x)."""
+    return set(idata.children) if isinstance(idata, xr.DataTree) else set(idata.groups())
+
+
 def test_inference_data_for_arviz(boot):
     idata = gmm_numba.to_inference_data(boot)
-    assert isinstance(idata, az.InferenceData)
-    assert {"posterior", "sample_stats", "observed_data"} <= set(idata.groups())
-    assert "point_estimate" not in idata.groups() and "criteria" not in idata.groups()
+    assert isinstance(idata, xr.DataTree if ARVIZ_1 else az.InferenceData)
+    assert group_names(idata) == {"posterior", "sample_stats", "observed_data"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = az.summary(idata, kind="stats", round_to="none")
@@ -245,6 +252,24 @@ def test_inference_data_for_arviz(boot):
     for label in ("weights[0]", "means[1, b]", "covariances[0, a, b]"):
         assert table.loc[label, "mean"] == pytest.approx(ours.loc[label, "mean"], rel=1e-12)
         assert table.loc[label, "sd"] == pytest.approx(ours.loc[label, "sd"], rel=0.05)
+
+
+@pytest.mark.skipif(not ARVIZ_1, reason="ArviZ 0.x has no equal-tailed interval beside the mean")
+def test_arviz_1_reports_our_interval_when_asked(boot):
+    table = az.summary(gmm_numba.to_inference_data(boot), kind="stats", ci_kind="eti", ci_prob=0.94, round_to="none")
+    ours = gmm_numba.summary(boot)
+    np.testing.assert_allclose(table.loc[ours.index, ["eti94_lb", "eti94_ub"]], ours[["eti_3%", "eti_97%"]], rtol=1e-12)
+
+
+def test_arviz_draws_a_forest_plot(boot, tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    plot = az.plot_forest(gmm_numba.to_inference_data(boot), var_names=["weights"], combined=True)
+    figure = plot if ARVIZ_1 else np.ravel(plot)[0].figure  # a PlotCollection, or matplotlib Axes
+    figure.savefig(tmp_path / "forest.png")
+    plt.close("all")
+    assert (tmp_path / "forest.png").stat().st_size > 1000
 
 
 # ------------------------------------------------------------------ coverage

@@ -19,9 +19,9 @@ import xarray as xr
 import gmm_numba
 from gmm_numba.cli import commands as cli
 from gmm_numba.cli import progress
-from gmm_numba.cli.errors import one_line
 from gmm_numba.covariance import mclust_names
 from gmm_numba.datasets import load_faithful
+from gmm_numba.errors import one_line
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["--components", "1-3", "--n-init", "1"]

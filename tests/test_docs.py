@@ -3,7 +3,8 @@
 * every public name (``gmm_numba.__all__``, the public methods of
   GaussianMixture, the plotting and datasets functions, the ``.gmm``
   accessor) has a docstring;
-* every ``python`` block of docs/user_guide.md runs, in order, in a scratch folder;
+* every ``python`` block of docs/user_guide.md runs, in order, in a scratch folder, and so does
+  the README's example (with the installed ArviZ, 0.23 or 1.x);
 * every ``gmm-numba`` command line shown in the guide parses;
 * docs/api.md lists every public name with its current signature.
 
@@ -23,6 +24,7 @@ import gmm_numba
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER_GUIDE = os.path.join(REPO, "docs", "user_guide.md")
+README = os.path.join(REPO, "README.md")
 API = os.path.join(REPO, "docs", "api.md")
 
 
@@ -113,27 +115,40 @@ def code_blocks(path, language):
     return blocks
 
 
-def test_user_guide_python_blocks_run_in_order(tmp_path, monkeypatch):
+def run_python_blocks(path, tmp_path, monkeypatch):
+    """Run every ``python`` block of the Markdown file ``path`` in order, in ``tmp_path``; their number."""
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     pytest.importorskip("arviz")
     monkeypatch.chdir(tmp_path)
-    blocks = code_blocks(USER_GUIDE, "python")
-    assert len(blocks) >= 10
-    namespace = {"__name__": "user_guide"}
+    blocks = code_blocks(path, "python")
+    name = os.path.relpath(path, REPO)
+    namespace = {"__name__": "docs"}
     try:
         for line, code in blocks:
             # padding with blank lines makes tracebacks point at the line of the Markdown file
-            compiled = compile("\n" * (line - 1) + code, USER_GUIDE, "exec")
+            compiled = compile("\n" * (line - 1) + code, path, "exec")
             try:
                 exec(compiled, namespace)
             except Exception as exc:
-                pytest.fail(f"the python block at docs/user_guide.md:{line} raised {type(exc).__name__}: {exc}")
+                pytest.fail(f"the python block at {name}:{line} raised {type(exc).__name__}: {exc}")
     finally:
         plt.close("all")
+    return len(blocks)
+
+
+def test_user_guide_python_blocks_run_in_order(tmp_path, monkeypatch):
+    assert run_python_blocks(USER_GUIDE, tmp_path, monkeypatch) >= 10
     assert (tmp_path / "faithful.nc").is_file() and (tmp_path / "bic.png").is_file()
+
+
+def test_readme_example_runs(tmp_path, monkeypatch, capsys):
+    assert run_python_blocks(README, tmp_path, monkeypatch) == 1
+    printed = capsys.readouterr().out
+    assert "..." not in printed  # every table whole
+    assert "means[1, waiting]" in printed and "weights[0]" in printed
 
 
 def test_user_guide_command_lines_parse():
@@ -308,3 +323,26 @@ if __name__ == "__main__":
     with open(API, "w", encoding="utf-8") as handle:
         handle.write(render_api())
     print(f"wrote {API}")
+
+
+# ------------------------------------------------------------ the README's figure
+def test_readme_figure_shows_what_todays_code_computes():
+    """docs/images/faithful.png is drawn by docs/images/make_figures.py, which writes the numbers it
+    shows beside it (faithful.json): the script's computation, run again, gives the same numbers."""
+    import json
+    import runpy
+
+    import numpy as np
+
+    script = runpy.run_path(os.path.join(REPO, "docs", "images", "make_figures.py"), run_name="make_figures")
+    assert os.path.isfile(script["FIGURE"]), "docs/images/faithful.png is missing: python docs/images/make_figures.py"
+    with open(script["NUMBERS"], encoding="utf-8") as handle:
+        drawn = json.load(handle)
+    today = script["shown_numbers"](script["faithful_selection"]())
+    stale = "docs/images/faithful.png is stale: python docs/images/make_figures.py"
+    assert today["chosen"] == drawn["chosen"] and today["n_components"] == drawn["n_components"], stale
+    assert today["bic"].keys() == drawn["bic"].keys(), stale
+    for model, values in today["bic"].items():
+        np.testing.assert_allclose(values, drawn["bic"][model], atol=0.005, err_msg=stale)  # what the axis resolves
+    for name in ("weights", "means"):
+        np.testing.assert_allclose(today[name], drawn[name], rtol=1e-4, err_msg=stale)

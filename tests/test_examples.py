@@ -10,11 +10,17 @@ pytest.importorskip("matplotlib")
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
+#: The forest plots of uncertainty.py: the weights, and each mean on its own scale.
+UNCERTAINTY_FORESTS = [
+    "forest_weights.png",
+    *(f"forest_means_{k}_{feature}.png" for feature in ("eruptions", "waiting") for k in (0, 1)),
+]
+
 #: script -> (extra arguments, figures it writes, modules it needs)
 CASES = {
     "old_faithful_em.py": ([], ["em_iterations.png", "log_likelihood.png"], []),
     "choosing_k.py": ([], ["criteria.png", "chosen_model.png"], []),
-    "uncertainty.py": ([], ["forest.png", "draws.png"], ["arviz"]),
+    "uncertainty.py": ([], [*UNCERTAINTY_FORESTS, "draws.png"], ["arviz"]),
     "sklearn_interplay.py": ([], ["grid_search.png"], ["sklearn"]),
 }
 

@@ -50,7 +50,7 @@ def test_plot_criterion_draws_a_line_per_model_and_marks_the_best(sweep, tmp_pat
     assert len(ax.lines) == n_models + 1
     ks = sel["n_components"].values
     for line, name in zip(ax.lines, sel["covariance_type"].values):
-        assert line.get_label() == str(name)
+        assert line.get_label().split(" (off scale)")[0] == str(name)
         np.testing.assert_array_equal(line.get_xdata(), ks)
         np.testing.assert_array_equal(line.get_ydata(), sel["bic"].sel(covariance_type=name).values)
     best = ax.lines[-1]
@@ -61,12 +61,28 @@ def test_plot_criterion_draws_a_line_per_model_and_marks_the_best(sweep, tmp_pat
     assert len(ax.get_legend().get_texts()) == n_models + 1
 
 
+def test_plot_criterion_has_a_title_and_zooms_on_the_best_cells(sweep):
+    bic = sweep["selection"]["bic"].values
+    finite = np.sort(bic[np.isfinite(bic)])  # 56 cells, 14 failed
+    ax = plot_criterion(sweep, n_best=5)
+    low, high = ax.get_ylim()
+    assert low < finite[0] and finite[4] < high <= finite[4] + 0.1 * (finite[4] - finite[0])
+    assert sweep["selection"].attrs["best_covariance_type"] in ax.get_title()
+    assert "best 5 cells" in ax.get_title()
+    spherical = [line.get_label() for line in ax.lines if line.get_label().startswith("VII")]
+    assert spherical == ["VII (off scale)"]  # hundreds of BIC units behind on Old Faithful
+    low, high = plot_criterion(sweep, n_best=None).get_ylim()
+    assert low < finite[0] and finite[-1] < high
+    with pytest.raises(ValueError, match="n_best"):
+        plot_criterion(sweep, n_best=0)
+
+
 def test_plot_criterion_other_criterion_and_given_axes(sweep, tmp_path):
     fig, axes = plt.subplots(1, 2)
     returned = plot_criterion(sweep, criterion="aic", ax=axes[1])
     assert returned is axes[1]
     assert len(axes[0].lines) == 0
-    assert len(axes[1].lines) == 5
+    assert len(axes[1].lines) == sweep["selection"].sizes["covariance_type"] + 1  # a curve per model, the best
     aic = sweep["selection"]["aic"].values
     assert axes[1].lines[-1].get_ydata()[0] == pytest.approx(float(np.nanmin(aic)))
     assert "AIC" in axes[1].get_ylabel()

@@ -481,6 +481,24 @@ def test_summary_of_a_point_estimate(frame):
         gmm_numba.summary(tree, var_names=["weight"])
 
 
+@pytest.mark.parametrize(
+    "covariance_type, rows",
+    [
+        ("tied", ["covariances[:, eruptions, eruptions]", "covariances[:, eruptions, waiting]",
+                  "covariances[:, waiting, waiting]"]),
+        ("diag", [f"covariances[{k}, {f}, {f}]" for k in range(2) for f in ("eruptions", "waiting")]),
+        ("spherical", [f"covariances[{k}, {f}, {f}]" for k in range(2) for f in ("eruptions", "waiting")]),
+    ],
+)
+def test_summary_lists_a_tied_covariance_once_and_no_zero_entries(frame, covariance_type, rows):
+    tree = gmm_numba.fit(frame, 2, covariance_type=covariance_type, random_state=0)
+    table = gmm_numba.summary(tree, var_names="covariances")
+    assert list(table.index) == rows
+    full = tree["posterior"]["covariances"].values[0, 0]
+    expected = full[0, 0, 1] if covariance_type == "tied" else full[0, 1, 1]
+    assert table.loc[rows[1], "mean"] == expected
+
+
 def test_describe(frame):
     tree = gmm_numba.fit(frame, 2, random_state=0)
     text = gmm_numba.describe(tree)

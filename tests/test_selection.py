@@ -9,6 +9,7 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from scipy.special import logsumexp
@@ -16,12 +17,12 @@ from scipy.stats import multivariate_normal
 
 import gmm_numba
 from gmm_numba import FitError, GaussianMixture, select
-from gmm_numba.cli.commands import _format_selection
 from gmm_numba.covariance import get_model, mclust_names
 from gmm_numba.fitting.parameters import MixtureParameters, m_step
 from gmm_numba.results import check_tree
+from gmm_numba.results.summary import format_selection
 from gmm_numba.selection.moves import insertion_statistics, merge_order, merge_statistics, split_statistics
-from gmm_numba.selection.sweep import remaining_gain
+from gmm_numba.selection.sweep import DEFAULT_N_INIT, remaining_gain
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 MCLUST_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
@@ -575,9 +576,14 @@ def test_slow_cells_warn_only_when_they_could_change_the_choice(faithful):
     assert np.all(sel["bic"].sel(covariance_type="spherical") > sel["bic"].sel(covariance_type="full").min() + 300)
     assert "spherical" not in messages[0]
     # the command line's table lists every unconverged cell instead
-    listed = _format_selection(sel.to_dataset()).splitlines()[-1]
-    assert listed.startswith("Stopped at max_iter before reaching tol: ")
-    assert listed.count("K=") == int((~sel["converged"].values).sum()) and "spherical K=4" in listed
+    listed, verdict = format_selection(sel.to_dataset()).splitlines()[-2:]
+    assert listed.startswith("Not converged (stopped before reaching tol): ")
+    assert listed.count("K=") == int((~sel["converged"].values).sum()) and "spherical K=4 (5 iterations)" in listed
+    assert verdict.endswith("could change the choice: raise max_iter.")
+    assert verdict.strip().split(" could")[0] == ", ".join(
+        f"{m} K={k}" for m, k in sel["may_change_choice"].to_series().loc[lambda x: x].index
+    )
+    assert "spherical" not in verdict
 
 
 DETERMINISM_SCRIPT = """
@@ -696,3 +702,24 @@ def test_a_component_thinner_than_the_rounding_is_degenerate():
     assert "component 1" in message and "'minutes'" in message and "recording precision" in message
     # without a resolution only a collapse to the regularisation floor is degenerate
     assert collapse_check(0.0, np.array([4.0, 100.0]), ["x", "minutes"])(params(0.05)) == ""
+
+
+def test_describe_prints_the_whole_table_and_where_the_winning_starts_came_from(faithful_sweep):
+    with pd.option_context("display.width", 40, "display.max_columns", 3):  # a narrow terminal
+        text = gmm_numba.describe(faithful_sweep)
+    lines = text.splitlines()
+    assert next(line for line in lines if line.startswith("K ")).split()[1:] == [str(k) for k in range(1, 10)]
+    assert "..." not in text
+    sel = faithful_sweep["selection"]
+    best = {"covariance_type": sel.attrs["best_covariance_type"], "n_components": sel.attrs["best_n_components"]}
+    origin = str(sel["origin"].sel(best).values)
+    n_starts = faithful_sweep["sample_stats"].sizes["restart"]
+    ended = next(line for line in lines if " iterations (best of " in line)
+    if origin:  # mclust's start or a neighbour move beat the cell's random starts: the line says so
+        assert f"best of {n_starts} starts made by {origin}" in ended
+    else:
+        assert n_starts == DEFAULT_N_INIT
+    assert set(sel["origin"].values.ravel()) - {""}, "no other start won any cell of the sweep"
+    slow = ~sel["converged"].values & (sel["error"].values == "")
+    if slow.any() and not sel["may_change_choice"].values.any():
+        assert "None can change the choice" in text

@@ -19,7 +19,8 @@ import sys
 import time
 import warnings
 
-from .errors import UserError, one_line
+from ..errors import one_line
+from .errors import UserError
 from .files import check_folder, check_new_file, check_suffix, write
 from .progress import Progress, warm_up
 from .readers import NETCDF_SUFFIXES, Table, known_suffixes, read_table, split_names
@@ -35,49 +36,8 @@ MAX_COMPONENT_VALUES = 1000
 
 
 # ----------------------------------------------------------------- commands
-def _format_selection(selection):
-    """The criterion table of a selection (rows: covariance model, columns: K), best starred, failures listed."""
-    import numpy as np
-    import pandas as pd
-
-    criterion = selection.attrs["criterion"]
-    values = selection[criterion].values
-    errors = selection["error"].values
-    best = (selection.attrs["best_covariance_type"], int(selection.attrs["best_n_components"]))
-    models = [str(m) for m in selection["covariance_type"].values]
-    ks = [int(k) for k in selection["n_components"].values]
-    cells = [
-        [
-            "failed" if not np.isfinite(values[i, j]) else f"{values[i, j]:.2f}" + ("*" if (model, k) == best else " ")
-            for j, k in enumerate(ks)
-        ]
-        for i, model in enumerate(models)
-    ]
-    table = pd.DataFrame(cells, index=pd.Index(models, name="covariance"), columns=pd.Index(ks, name="K"))
-    sign = " (mclust reports the same number negated)" if criterion in ("bic", "icl") else ""
-    lines = [f"{criterion.upper()}, lower is better{sign}; * marks the chosen model", table.to_string()]
-    failed = {}
-    for i, model in enumerate(models):
-        for j, k in enumerate(ks):
-            if errors[i, j]:
-                failed.setdefault(one_line(errors[i, j]), []).append(f"{model} K={k}")
-    if failed:
-        lines.append("Failed cells:")
-        lines.extend(f"  {', '.join(where)}: {reason}" for reason, where in failed.items())
-    if "converged" in selection:
-        converged = selection["converged"].values
-        slow = [
-            f"{model} K={k}"
-            for i, model in enumerate(models)
-            for j, k in enumerate(ks)
-            if not errors[i, j] and not converged[i, j]
-        ]
-        if slow:
-            lines.append(f"Stopped at max_iter before reaching tol: {', '.join(slow)}")
-    return "\n".join(lines)
-
-
 def _print_result(result):
+    """The criterion table of a selection, the fit, and a row per parameter: whole, whatever the terminal's width."""
     from ..results.summary import describe, summary
 
     print(describe(result))
@@ -121,14 +81,13 @@ def _sweep(table, args, out_file, plot_dir):
         )
     finally:
         progress.finish()
-    selection = result["selection"].to_dataset()
-    print(_format_selection(selection))
-    print(
-        f"\nChosen: {selection.attrs['best_covariance_type']} with {selection.attrs['best_n_components']} "
-        f"component(s), in {time.perf_counter() - started:.1f} s\n"
-    )
+    elapsed = time.perf_counter() - started
     _print_result(result)
-    print()
+    selection = result["selection"].attrs
+    print(
+        f"\nChosen: {selection['best_covariance_type']} with {selection['best_n_components']} component(s), "
+        f"in {elapsed:.1f} s\n"
+    )
     if out_file:
         write(out_file, result.to_netcdf, args.overwrite)
     if plot_dir:
@@ -269,11 +228,7 @@ def cmd_predict(args):
 
 
 def cmd_summary(args):
-    tree = _load_model(args.model)
-    if "selection" in tree.children:
-        print(_format_selection(tree["selection"].to_dataset()))
-        print()
-    _print_result(tree)
+    _print_result(_load_model(args.model))
 
 
 # ------------------------------------------------------------------ parser

@@ -3,7 +3,8 @@
 import os
 import warnings
 
-from .errors import UserError, one_line
+from ..errors import one_line
+from .errors import UserError
 
 #: Suffixes read through xarray (netCDF) and as zarr stores.
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")

@@ -25,6 +25,8 @@ class CovarianceModel(ABC):
         return second moments in the matching layout (full matrices, their
         diagonals or their traces), so it also fixes which scatter the
         M-step can use.
+    shared : bool
+        One covariance matrix for every component (EII, EEI, EEE, E).
     only_for_one_feature : bool
         mclust's ``E`` and ``V``, which exist for one feature only.
     m_step_family : int or None
@@ -38,6 +40,7 @@ class CovarianceModel(ABC):
     layout = "full"
     m_step_family = None
     only_for_one_feature = False
+    shared = False
 
     @abstractmethod
     def covariance_shape(self, n_components, n_features):

@@ -153,6 +153,8 @@ class Full(Layout):
 class SharedFull(Full):
     """One full matrix for all components, shape (D, D)."""
 
+    shared = True
+
     constraints = (EQUAL_VOLUME, EQUAL_SHAPE_AND_ORIENTATION)
 
     def covariance_shape(self, n_components, n_features):
@@ -226,6 +228,8 @@ class Diagonal(Layout):
 class SharedDiagonal(Diagonal):
     """One diagonal for all components, shape (D,)."""
 
+    shared = True
+
     constraints = (AXIS_ALIGNED, EQUAL_VOLUME, EQUAL_SHAPE_AND_ORIENTATION)
 
     def covariance_shape(self, n_components, n_features):
@@ -295,6 +299,8 @@ class Spherical(Layout):
 
 class SharedSpherical(Spherical):
     """One variance for all components and features, shape ()."""
+
+    shared = True
 
     constraints = (AXIS_ALIGNED, ISOTROPIC, EQUAL_VOLUME)
 

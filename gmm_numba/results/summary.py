@@ -2,18 +2,44 @@
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
+from ..covariance import get_model
+from ..errors import one_line
 from ..fitting.checks import check_param
 from .validate import check_tree
 
-#: Probability mass of the equal-tailed interval reported for draws (ArviZ's default).
+#: Probability mass of the interval :func:`summary` reports for draws: an
+#: equal-tailed one (the 3% and 97% quantiles), which for bootstrap draws is
+#: the percentile bootstrap interval (mclust's MclustBootstrap reports the
+#: same kind). It is computed here, so it does not change with the installed
+#: ArviZ, whose ``az.summary`` defaults differ: a 94% highest-density
+#: interval in 0.x, an 89% equal-tailed interval in 1.x.
 INTERVAL_PROB = 0.94
 
 #: The parameters :func:`summary` lists.
 PARAMETERS = ("weights", "means", "covariances")
 
+#: The groups of a result ArviZ knows; :func:`to_inference_data` keeps only these.
+ARVIZ_GROUPS = ("posterior", "sample_stats", "observed_data", "log_likelihood")
 
-def _rows(ds, name, feature_names):
+
+def _covariance_cells(model, n_components, n_features):
+    """``(component, i, j)`` of the covariance entries worth a row; component None for a shared matrix.
+
+    A full matrix lists its upper triangle; models with diagonal or spherical
+    factors only their variances, since their other entries are zero by
+    construction; a matrix shared by every component (EII, EEI, EEE), once.
+    """
+    if model.layout != "full":
+        pairs = [(i, i) for i in range(n_features)]
+    else:
+        pairs = [(i, j) for i in range(n_features) for j in range(i, n_features)]
+    components = [None] if model.shared else range(n_components)
+    return [(k, i, j) for k in components for i, j in pairs]
+
+
+def _rows(ds, name, feature_names, model):
     da = ds[name]
     stacked = da.values.reshape(-1, *da.shape[2:])  # (draws, ...)
     n_components = da.sizes["component"]
@@ -25,11 +51,9 @@ def _rows(ds, name, feature_names):
             for i, f in enumerate(feature_names):
                 yield f"means[{k}, {f}]", stacked[:, k, i]
     else:
-        for k in range(n_components):
-            for i, f in enumerate(feature_names):
-                for j in range(i, len(feature_names)):
-                    g = feature_names[j]
-                    yield f"covariances[{k}, {f}, {g}]", stacked[:, k, i, j]
+        for k, i, j in _covariance_cells(model, n_components, len(feature_names)):
+            label = ":" if k is None else k
+            yield f"covariances[{label}, {feature_names[i]}, {feature_names[j]}]", stacked[:, k or 0, i, j]
 
 
 def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL_PROB):
@@ -40,9 +64,13 @@ def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL
     result : xarray.DataTree
         From :func:`gmm_numba.fit`, :func:`gmm_numba.select` or :func:`gmm_numba.bootstrap`.
     var_names : sequence of str
-        Which parameters to list. Covariances list the upper triangle.
+        Which parameters to list. Covariances list the upper triangle of
+        each component's matrix; a tied matrix once, as
+        ``covariances[:, f, g]``; diagonal models only the variances.
     prob : float
-        Mass of the equal-tailed interval when there are several draws.
+        Mass of the equal-tailed (percentile) interval when there are
+        several draws. 0.94 by default, whatever ArviZ's own default is:
+        see :data:`INTERVAL_PROB`.
 
     Returns
     -------
@@ -76,9 +104,10 @@ def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL
     n_draws = ds.sizes["chain"] * ds.sizes["draw"]
     lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
     lo_name, hi_name = f"eti_{100 * lo_q:g}%", f"eti_{100 * hi_q:g}%"
+    model = get_model(result.attrs["covariance_type"])
     records = {}
     for name in var_names:
-        for label, values in _rows(ds, name, features):
+        for label, values in _rows(ds, name, features, model):
             row = {"mean": float(np.mean(values))}
             if n_draws > 1:
                 row["sd"] = float(np.std(values, ddof=1))
@@ -89,10 +118,24 @@ def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL
 
 
 def to_inference_data(result):
-    """What the installed ArviZ takes: InferenceData (arviz < 1) or the DataTree itself.
+    """The result's ArviZ groups, in the form the installed ArviZ takes.
 
-    Groups ArviZ does not know (criteria, selection, point_estimate) are
-    left out of the InferenceData.
+    ``az.summary(gmm_numba.to_inference_data(result))`` and
+    ``az.plot_forest(...)`` of the same work with ArviZ 0.x and 1.x.
+
+    Parameters
+    ----------
+    result : xarray.DataTree
+        From :func:`gmm_numba.fit`, :func:`gmm_numba.select` or :func:`gmm_numba.bootstrap`.
+
+    Returns
+    -------
+    arviz.InferenceData or xarray.DataTree
+        ``posterior``, ``sample_stats``, ``observed_data`` and
+        ``log_likelihood`` (those the result has): an ``InferenceData`` for
+        ArviZ before 1.0, a ``DataTree`` from 1.0 on (ArviZ 1.x works on
+        DataTrees). Groups ArviZ does not know (``criteria``, ``selection``,
+        ``point_estimate``) are left out.
 
     Raises
     ------
@@ -102,20 +145,22 @@ def to_inference_data(result):
     import arviz as az
 
     check_tree(result)
-    major = int(az.__version__.split(".")[0])
-    if major >= 1:
-        return result
-    known = ("posterior", "sample_stats", "observed_data", "log_likelihood")
-    groups = {name: result[name].to_dataset() for name in known if name in result.children}
+    groups = {name: result[name].to_dataset() for name in ARVIZ_GROUPS if name in result.children}
+    if int(az.__version__.split(".")[0]) >= 1:
+        tree = xr.DataTree.from_dict({f"/{name}": ds for name, ds in groups.items()}, name=result.name)
+        tree.attrs = dict(result.attrs)
+        return tree
     return az.InferenceData(**groups)
 
 
 def describe(result):
     """A short human-readable description of a result.
 
-    The table lists the fitted weights and means: for a bootstrap result,
-    those of the fit the draws started from (its ``point_estimate``), not
-    the average of the draws.
+    For a result of :func:`gmm_numba.select`, the criterion table comes
+    first (see :func:`format_selection`). Then the fit: criteria, how EM
+    ended and from how many starts, and a table of the weights and means:
+    for a bootstrap result, those of the fit the draws started from (its
+    ``point_estimate``), not the average of the draws.
 
     Returns
     -------
@@ -128,7 +173,10 @@ def describe(result):
     """
     check_tree(result)
     attrs = result.attrs
-    lines = [f"Gaussian mixture: {attrs.get('n_components')} components, covariance '{attrs.get('covariance_type')}'"]
+    lines = []
+    if "selection" in result.children:
+        lines += [format_selection(result["selection"].to_dataset()), ""]
+    lines.append(f"Gaussian mixture: {attrs.get('n_components')} components, covariance '{attrs['covariance_type']}'")
     if "criteria" in result.children:
         c = result["criteria"].to_dataset()
         lines.append(
@@ -137,10 +185,7 @@ def describe(result):
         )
         lines.append(f"BIC {float(c['bic']):.6g}   AIC {float(c['aic']):.6g}   ICL {float(c['icl']):.6g}")
     if "sample_stats" in result.children:
-        s = result["sample_stats"].to_dataset()
-        best = int(s["best_restart"])
-        state = "converged" if bool(s["converged"].values[best]) else "NOT converged"
-        lines.append(f"{state} after {int(s['n_iter'].values[best])} iterations (best of {s.sizes['restart']} starts)")
+        lines.append(_how_em_ended(result["sample_stats"].to_dataset(), _chosen_origin(result)))
     if "bootstrap_method" in attrs:
         lines.append(f"bootstrap ({attrs['bootstrap_method']}): {attrs.get('n_draws')} draws in posterior")
     point = _point_estimate(result)
@@ -149,6 +194,102 @@ def describe(result):
     table.index.name = "component"
     lines.append(table.to_string(float_format=lambda v: f"{v:.4g}"))
     return "\n".join(lines)
+
+
+def _how_em_ended(stats, origin):
+    """'converged after 67 iterations (best of 17 starts, ...)': the winning run, and what the starts were."""
+    best = int(stats["best_restart"])
+    state = "converged" if bool(stats["converged"].values[best]) else "NOT converged"
+    n_starts = stats.sizes["restart"]
+    discarded = int(np.count_nonzero(stats["error"].values != ""))
+    notes = [f"best of {n_starts} starts" + (f" made by {origin}" if origin else "")]
+    if discarded:
+        notes.append(f"{discarded} of them failed or were discarded: see sample_stats.error")
+    return f"{state} after {int(stats['n_iter'].values[best])} iterations ({'; '.join(notes)})"
+
+
+def _chosen_origin(result):
+    """The selection's ``origin`` of the chosen cell ('' when it is the best of the cell's own starts)."""
+    if "selection" not in result.children or "origin" not in result["selection"]:
+        return ""
+    sel = result["selection"]
+    cell = sel["origin"].sel(
+        covariance_type=sel.attrs["best_covariance_type"], n_components=sel.attrs["best_n_components"]
+    )
+    return str(cell.values)
+
+
+def format_selection(selection):
+    """The criterion table of a selection, whole: a row per covariance model, a column per K, best starred.
+
+    Failed cells are listed with their reasons, and cells that stopped
+    before EM converged with whether they could change the choice.
+
+    Parameters
+    ----------
+    selection : xarray.Dataset
+        The ``selection`` group of a result of :func:`gmm_numba.select`.
+
+    Returns
+    -------
+    str
+    """
+    criterion = selection.attrs["criterion"]
+    values = selection[criterion].values
+    best = (selection.attrs["best_covariance_type"], int(selection.attrs["best_n_components"]))
+    models = [str(m) for m in selection["covariance_type"].values]
+    ks = [int(k) for k in selection["n_components"].values]
+    cells = [
+        [
+            "failed" if not np.isfinite(values[i, j]) else f"{values[i, j]:.2f}" + ("*" if (model, k) == best else " ")
+            for j, k in enumerate(ks)
+        ]
+        for i, model in enumerate(models)
+    ]
+    table = pd.DataFrame(cells, index=pd.Index(models, name="covariance"), columns=pd.Index(ks, name="K"))
+    sign = " (mclust reports the same number negated)" if criterion in ("bic", "icl") else ""
+    lines = [f"{criterion.upper()}, lower is better{sign}; * marks the chosen model", table.to_string()]
+    lines += _failed_cells(selection, models, ks)
+    lines += _unconverged_cells(selection, models, ks)
+    return "\n".join(lines)
+
+
+def _failed_cells(selection, models, ks):
+    errors = selection["error"].values
+    failed = {}
+    for i, model in enumerate(models):
+        for j, k in enumerate(ks):
+            if errors[i, j]:
+                failed.setdefault(one_line(errors[i, j]), []).append(f"{model} K={k}")
+    if not failed:
+        return []
+    return ["Failed cells:", *(f"  {', '.join(where)}: {reason}" for reason, where in failed.items())]
+
+
+def _unconverged_cells(selection, models, ks):
+    """Cells whose best run stopped before reaching tol, and whether they matter."""
+    if "converged" not in selection:
+        return []
+    slow = [
+        (i, j)
+        for i in range(len(models))
+        for j in range(len(ks))
+        if not selection["error"].values[i, j] and not selection["converged"].values[i, j]
+    ]
+    if not slow:
+        return []
+    listed = ", ".join(f"{models[i]} K={ks[j]} ({int(selection['n_iter'].values[i, j])} iterations)" for i, j in slow)
+    lines = [f"Not converged (stopped before reaching tol): {listed}"]
+    if "may_change_choice" in selection:
+        doubtful = [f"{models[i]} K={ks[j]}" for i, j in slow if selection["may_change_choice"].values[i, j]]
+        if doubtful:
+            lines.append(f"  {', '.join(doubtful)} could change the choice: raise max_iter.")
+        else:
+            lines.append(
+                "  None can change the choice: even with the log-likelihood EM could still gain "
+                "(Aitken's estimate), each stays above the chosen cell's criterion."
+            )
+    return lines
 
 
 def _point_estimate(result):

@@ -46,6 +46,9 @@ MIXED = "mixed"
 #: for BIC differences.
 MOVE_MARGIN = 10.0
 
+#: A cell's ``origin`` when mclust's hierarchical start gave its fit.
+HIERARCHICAL_ORIGIN = "mclust's hierarchical start (hc)"
+
 #: Seeds the rows the hierarchical tree is built on (more than 2,000 rows).
 HIERARCHICAL_STREAM = 2**32 + 1
 
@@ -215,7 +218,10 @@ def select(
         The chosen model in the layout of :func:`gmm_numba.fit`, plus a
         ``selection`` group with dims (covariance_type, n_components)
         holding log_likelihood, n_parameters, bic, aic, icl, converged,
-        n_iter and error (empty where the cell succeeded).
+        n_iter, error (empty where the cell succeeded), origin (empty when
+        the cell's fit is the best of its ``n_init`` random starts; mclust's
+        hierarchical start, or the neighbour move, that beat them) and
+        may_change_choice (the cells the ConvergenceWarning names).
 
     Warns
     -----
@@ -271,6 +277,7 @@ def select(
     converged = np.zeros(shape, dtype=bool)
     n_iter = np.zeros(shape, dtype=np.int64)
     errors = np.full(shape, "", dtype=object)
+    origins = np.full(shape, "", dtype=object)
     fits = {}
     total, done = shape[0] * shape[1], 0
     started = time.perf_counter()
@@ -294,26 +301,35 @@ def select(
 
     def fit_cell(model, k, hierarchical_start, random_starts):
         """The best of the hierarchical start run to convergence (never screened out, so that a
-        cell reaches at least what mclust's start reaches) and the screened random starts."""
+        cell reaches at least what mclust's start reaches) and the screened random starts.
+
+        Returns
+        -------
+        result : EMFit
+        origin : str
+            Which start won: ``HIERARCHICAL_ORIGIN`` or "" (a random start).
+        """
         results, failures = [], []
-        for starts, keep in (([hierarchical_start], None), (random_starts, SCREEN_KEEP)):
+        attempts = (([hierarchical_start], None, HIERARCHICAL_ORIGIN), (random_starts, SCREEN_KEEP, ""))
+        for starts, keep, origin in attempts:
             if not starts or starts[0] is None:
                 continue
             try:
-                results.append(screened(model, k, starts, keep))
+                results.append((screened(model, k, starts, keep), origin))
             except FitError as exc:
                 failures.append(exc)
         if not results:
             raise failures[0]
-        return max(results, key=lambda result: result.final.log_likelihood)
+        return max(results, key=lambda pair: pair[0].final.log_likelihood)
 
-    def record(i, j, result):
+    def record(i, j, result, origin=""):
         crit = Criteria.from_statistics(result.final, n_parameters[i, j])
         for name in table:
             table[name][i, j] = getattr(crit, name)
         converged[i, j] = result.best.converged
         n_iter[i, j] = result.best.n_iter
         errors[i, j] = ""
+        origins[i, j] = origin
         fits[i, j] = (result, crit)
 
     def report(i, j):
@@ -366,7 +382,7 @@ def select(
         gained = result.final.log_likelihood - current
         if (i, j) in fits and not gained > IMPROVEMENT_RTOL * abs(current):
             return False
-        record(i, j, result)
+        record(i, j, result, _move_origin(kind, ks[source[1]], gained if (i, j) in fits else None, n_init))
         if verbose:
             print(f"  {names[i]} K={ks[j]}: {kind} from K={ks[source[1]]} raised log L by {gained:.6g}")
         return True
@@ -394,7 +410,7 @@ def select(
                     else:
                         starts.append(_safe_m_step(model, stats, reg))
                 try:
-                    record(i, j, fit_cell(model, k, hierarchical_start, starts))
+                    record(i, j, *fit_cell(model, k, hierarchical_start, starts))
                 except FitError as exc:
                     errors[i, j] = str(exc)
             report(i, j)
@@ -432,6 +448,9 @@ def select(
     best_i, best_j = np.unravel_index(np.argmin(scores), shape)
     result, crit = fits[best_i, best_j]
     doubtful = _doubtful_cells(fits, converged, table[criterion], (best_i, best_j))
+    may_change_choice = np.zeros(shape, dtype=bool)
+    for cell in doubtful:
+        may_change_choice[cell] = True
     if doubtful:
         warn_at_caller(
             f"{len(doubtful)} cell(s) stopped at max_iter={max_iter} before converging (tol={tol}) and "
@@ -463,6 +482,8 @@ def select(
             "converged": (("covariance_type", "n_components"), converged),
             "n_iter": (("covariance_type", "n_components"), n_iter),
             "error": (("covariance_type", "n_components"), errors.astype(str)),
+            "origin": (("covariance_type", "n_components"), origins.astype(str)),
+            "may_change_choice": (("covariance_type", "n_components"), may_change_choice),
         },
         coords={"covariance_type": list(names), "n_components": np.asarray(ks, dtype=np.int64)},
         attrs={
@@ -604,6 +625,15 @@ def _doubtful_cells(fits, converged, scores, best):
         if cell == best or scores[cell] - 2 * gain < scores[best]:
             doubtful.append(cell)
     return sorted(doubtful)
+
+
+def _move_origin(kind, source_k, gained, n_init):
+    """How a neighbour move made the starts that beat a cell's ``n_init`` initial starts (None: they all failed)."""
+    how = "splitting a component of, or adding one to," if kind == SPLIT else "merging two components of"
+    if gained is None:
+        return f"{how} the K={source_k} fit; all {n_init} initial starts had failed"
+    gain = f"they beat the best of the {n_init} initial starts by {gained:.3g} in log-likelihood"
+    return f"{how} the K={source_k} fit; {gain}"
 
 
 def _safe_m_step(model, stats, reg_covar):
