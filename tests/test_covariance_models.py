@@ -388,3 +388,24 @@ def test_mclust_vve_is_reproduced_by_leaving_the_volumes_out_of_the_orientation_
     fit = next(f for f in fits if f["model"] == "VVE" and f["K"] == 3)
     labels = np.asarray(fixture["partitions"]["3"]) - 1
     assert _em_with_mclusts_vve_orientation_update(iris, labels, 3) == pytest.approx(fit["loglik"], rel=1e-10)
+
+
+@pytest.mark.parametrize("name", ["EII", "EEI", "VEI", "EVI", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV"])
+def test_chunked_and_dask_data_give_the_in_memory_fit(name, tmp_path, monkeypatch):
+    """Every model fits a memory-mapped file (chunk by chunk) and a Dask array as it fits the array itself."""
+    da = pytest.importorskip("dask.array")
+    import gmm_numba.data.dispatch as dispatch
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (600, 3)), rng.normal(4, 0.5, (600, 3)) @ np.diag([1.0, 2.0, 0.5])])
+    np.save(tmp_path / "x.npy", X)
+    monkeypatch.setattr(dispatch, "CHUNKED_MIN_BYTES", 0)
+    options = dict(covariance_type=name, random_state=0, tol=1e-10, max_iter=500)
+    fits = [
+        GaussianMixture(2, **options).fit(data)
+        for data in (X, np.load(tmp_path / "x.npy", mmap_mode="r"), da.from_array(X, chunks=250))
+    ]
+    for other in fits[1:]:
+        assert other.lower_bound_ == pytest.approx(fits[0].lower_bound_, abs=1e-12)
+        np.testing.assert_allclose(other.means_, fits[0].means_, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(other.covariances_, fits[0].covariances_, rtol=1e-9, atol=1e-12)
