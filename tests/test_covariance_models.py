@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from gmm_numba import GaussianMixture
-from gmm_numba.covariance import canonical_names, get_model
+from gmm_numba.covariance import canonical_names, get_model, mclust_names
 from gmm_numba.data.in_memory import InMemoryData
 from gmm_numba.data.statistics import SufficientStatistics
 from gmm_numba.errors import FitError
@@ -73,7 +73,8 @@ def statistics(scatter, nk, means):
 
 # -------------------------------------------------------------------- registry
 def test_registration_order_is_mclusts():
-    assert [get_model(name).name for name in MCLUST_ORDER] == canonical_names()
+    assert [get_model(name).name for name in MCLUST_ORDER] + ["E", "V"] == canonical_names()  # E, V: one feature
+    assert mclust_names() == list(MCLUST_ORDER)
     assert [get_model(name).name for name in ("full", "tied", "diag", "spherical")] == [
         "full", "tied", "diag", "spherical"
     ]  # fmt: skip

@@ -182,20 +182,8 @@ class SharedFull(Full):
         return covariances
 
 
-class Diagonal(Layout):
-    """One diagonal (variances per feature) per component, shape (K, D)."""
-
-    layout = "diag"
-    constraints = (AXIS_ALIGNED,)
-
-    def covariance_shape(self, n_components, n_features):
-        return (n_components, n_features)
-
-    def regularised_scatter(self, stats, reg_covar):
-        return stats.scatter_diagonal() + stats.nk[:, None] * reg_covar
-
-    def pack(self, full):
-        return np.array(np.diagonal(full, axis1=1, axis2=2), dtype=np.float64)
+class VarianceFactors:
+    """Precision factors of the diagonal and spherical layouts: one over the square root of each variance."""
 
     def precisions_cholesky(self, covariances):
         check_positive_variances(covariances)
@@ -210,6 +198,22 @@ class Diagonal(Layout):
 
     def precisions(self, precisions_cholesky):
         return precisions_cholesky**2
+
+
+class Diagonal(VarianceFactors, Layout):
+    """One diagonal (variances per feature) per component, shape (K, D)."""
+
+    layout = "diag"
+    constraints = (AXIS_ALIGNED,)
+
+    def covariance_shape(self, n_components, n_features):
+        return (n_components, n_features)
+
+    def regularised_scatter(self, stats, reg_covar):
+        return stats.scatter_diagonal() + stats.nk[:, None] * reg_covar
+
+    def pack(self, full):
+        return np.array(np.diagonal(full, axis1=1, axis2=2), dtype=np.float64)
 
     def kernel_factors(self, precisions_cholesky, n_components, n_features):
         return as_contiguous(precisions_cholesky[:, None, :])
@@ -255,7 +259,7 @@ class SharedDiagonal(Diagonal):
         return covariances
 
 
-class Spherical(Layout):
+class Spherical(VarianceFactors, Layout):
     """One variance per component, shape (K,)."""
 
     layout = "spherical"
@@ -271,20 +275,6 @@ class Spherical(Layout):
 
     def pack(self, full):
         return np.array(full[:, 0, 0], dtype=np.float64)
-
-    def precisions_cholesky(self, covariances):
-        check_positive_variances(covariances)
-        return 1.0 / np.sqrt(covariances)
-
-    def check_precisions(self, precisions, name):
-        check_positive_entries(precisions, name, self.name)
-
-    def precisions_cholesky_from_precisions(self, precisions):
-        check_positive_precisions(precisions)
-        return np.sqrt(precisions)
-
-    def precisions(self, precisions_cholesky):
-        return precisions_cholesky**2
 
     def kernel_factors(self, precisions_cholesky, n_components, n_features):
         # one factor per component: the kernels then return only the trace of the second moments
