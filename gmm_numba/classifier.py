@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 
 from ._sklearn_params import ParamsMixin
-from .covariance import get_model
+from .covariance import get_model, mclust_names
 from .data.checks import check_data, check_feature_names, feature_names
 from .data.in_memory import InMemoryData, per_sample_scores
 from .data.statistics import SufficientStatistics
@@ -15,7 +15,6 @@ from .fitting.checks import check_param, check_random_state
 from .fitting.fitted import FittedMixture, check_finite_scores
 from .fitting.parameters import MixtureParameters, m_step
 from .fitting.regularization import check_reg_covar, resolve_reg_covar
-from .selection.sweep import DEFAULT_COVARIANCE_TYPES, DEFAULT_N_INIT, DEFAULT_TOL, _models_for
 
 METHODS = ("MclustDA", "EDDA")
 
@@ -23,6 +22,12 @@ METHODS = ("MclustDA", "EDDA")
 MIN_ROWS_PER_CLASS = 2
 
 _NAME = "GaussianMixtureClassifier"
+
+# select's defaults, repeated because gmm_numba.selection imports xarray, which
+# `import gmm_numba` must not (tests/test_classifier.py checks they agree)
+DEFAULT_COVARIANCE_TYPES = tuple(mclust_names())
+DEFAULT_N_INIT = 20
+DEFAULT_TOL = 1e-8
 
 
 class GaussianMixtureClassifier(ParamsMixin):
@@ -182,6 +187,8 @@ class GaussianMixtureClassifier(ParamsMixin):
     def _fit_edda(self, X, codes, classes):
         """One mixture whose components are the classes (labels known), the covariance model by BIC."""
         import xarray as xr
+
+        from .selection.sweep import _models_for
 
         if isinstance(self.covariance_type, dict):
             raise ValueError("EDDA shares one covariance model between the classes: covariance_type cannot be a dict.")
