@@ -47,7 +47,7 @@ class GaussianMixtureClassifier(ParamsMixin):
         for all classes, chosen by the BIC of that mixture (as mclust: there
         ``"EEE"`` is linear discriminant analysis, with one covariance shared
         by the classes, and ``"VVV"`` quadratic).
-    n_components : int, iterable of int or dict, default=range(1, 6)
+    n_components : int, iterable of int or dict, default=(1, 2, 3, 4, 5)
         The numbers of components swept per class (MclustDA; mclust's
         ``G = 1:5``). A dict maps each class to its own (mclust's ``G`` as a list).
     covariance_type : str, iterable of str or dict, default: mclust's fourteen models
@@ -77,6 +77,8 @@ class GaussianMixtureClassifier(ParamsMixin):
     selection_ : dict or xarray.Dataset
         MclustDA: class label -> the ``selection`` table of :func:`gmm_numba.select`.
         EDDA: a Dataset of log-likelihood, parameter count and BIC per covariance model.
+    n_iter_ : ndarray of shape (n_classes,)
+        EM iterations of each class's chosen fit (EDDA: 1, the labels give the one M-step).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when fitted on a DataFrame with string column names.
@@ -86,7 +88,7 @@ class GaussianMixtureClassifier(ParamsMixin):
         self,
         method="MclustDA",
         *,
-        n_components=range(1, 6),
+        n_components=(1, 2, 3, 4, 5),
         covariance_type=DEFAULT_COVARIANCE_TYPES,
         priors=None,
         n_init=DEFAULT_N_INIT,
@@ -133,21 +135,23 @@ class GaussianMixtureClassifier(ParamsMixin):
         check_reg_covar(self.reg_covar)
         arr = check_data(X, min_samples=1, estimator=_NAME)
         classes, codes = check_labels(y, arr.shape[0])
+        labels = [_plain(c) for c in classes]
         counts = np.bincount(codes, minlength=len(classes))
         too_few = np.flatnonzero(counts < MIN_ROWS_PER_CLASS)
         if too_few.size:
             c = too_few[0]
             raise ValueError(
-                f"class {classes[c]!r} has {counts[c]} row(s); {_NAME} fits a mixture to each class and needs "
+                f"class {labels[c]!r} has {counts[c]} row(s); {_NAME} fits a mixture to each class and needs "
                 f"at least {MIN_ROWS_PER_CLASS} rows per class."
             )
-        priors = check_priors(self.priors, classes, counts)
+        priors = check_priors(self.priors, labels, counts)
         if self.method == "MclustDA":
-            models, chosen, selection = self._fit_mclustda(arr, codes, classes)
+            models, chosen, selection = self._fit_mclustda(arr, codes, labels)
         else:
-            models, chosen, selection = self._fit_edda(arr, codes, classes)
+            models, chosen, selection = self._fit_edda(arr, codes, labels)
         self.classes_, self.class_counts_, self.priors_ = classes, counts, priors
         self.models_, self.chosen_, self.selection_ = models, chosen, selection
+        self.n_iter_ = np.array([getattr(models[c], "n_iter_", 1) for c in labels], dtype=np.int64)
         self.n_features_in_ = arr.shape[1]
         names = feature_names(X)
         if names is not None:
@@ -296,7 +300,8 @@ class GaussianMixtureClassifier(ParamsMixin):
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
+        best = np.argmax(self.predict_log_proba(X), axis=1)
+        return self.classes_[best]
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of ``predict(X)`` against ``y``.
@@ -383,6 +388,11 @@ class GaussianMixtureClassifier(ParamsMixin):
 
 
 # ---------------------------------------------------------------- helpers
+def _plain(label):
+    """A class label as a Python scalar (``1``, ``'a'``), for dict keys and messages."""
+    return label.item() if isinstance(label, np.generic) else label
+
+
 def _choice(covariance_type, n_components, bic):
     return {"covariance_type": str(covariance_type), "n_components": int(n_components), "bic": bic}
 
@@ -490,7 +500,7 @@ def check_labels(y, n_samples):
     if len(classes) < 2:
         raise ValueError(
             f"{_NAME} needs samples of at least 2 classes in the data, but the data contains only one class: "
-            f"{classes[0] if len(classes) else None!r}."
+            f"{_plain(classes[0]) if len(classes) else None!r}."
         )
     return classes, codes.reshape(-1)
 
@@ -514,7 +524,7 @@ def check_priors(priors, classes, counts):
     Parameters
     ----------
     priors : array-like of shape (n_classes,) or None
-    classes : ndarray of shape (n_classes,)
+    classes : list of length n_classes
     counts : ndarray of shape (n_classes,)
 
     Returns
