@@ -1,6 +1,7 @@
 """Classification by Gaussian mixtures: one mixture per class, Bayes' rule between them (mclust's MclustDA and EDDA)."""
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
@@ -156,6 +157,8 @@ class GaussianMixtureClassifier(ParamsMixin):
         names = feature_names(X)
         if names is not None:
             self.feature_names_in_ = names
+            for model in models.values():  # the class mixtures carry the names too (and to_xarray labels by them)
+                model._set_fitted(replace(model._fitted, feature_names=names))
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self
@@ -372,8 +375,8 @@ class GaussianMixtureClassifier(ParamsMixin):
             coords={"class": self.classes_},
             attrs={
                 "method": self.method,
-                **{f"chosen_{key}": [str(self.chosen_[c][key]) for c in self.classes_] for key in ("covariance_type",)},
-                "chosen_n_components": [int(self.chosen_[c]["n_components"]) for c in self.classes_],
+                "chosen_covariance_type": [self.chosen_[c]["covariance_type"] for c in self.classes_],
+                "chosen_n_components": [self.chosen_[c]["n_components"] for c in self.classes_],
             },
         )
         children = {}

@@ -248,6 +248,10 @@ def test_dataframe_feature_names(iris):
     np.testing.assert_array_equal(clf.predict(frame), GaussianMixtureClassifier("EDDA").fit(X, y).predict(X))
     with pytest.raises(ValueError, match="feature names"):
         clf.predict(frame.rename(columns={"sl": "other"}))
+    group = clf.to_xarray()[f"class_{clf.classes_[0]}"]
+    assert list(group["posterior"]["feature"].values) == ["sl", "sw", "pl", "pw"]
+    restored = gmm_numba.GaussianMixture.from_xarray(group)
+    np.testing.assert_allclose(restored.score_samples(frame), clf.models_[clf.classes_[0]].score_samples(frame))
 
 
 def test_settings_per_class(iris):
