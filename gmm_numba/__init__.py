@@ -4,6 +4,7 @@ import sys as _sys
 
 from ._lazy import LazyPackage as _LazyPackage
 from ._lazy import register_accessor_with_xarray as _register_accessor_with_xarray
+from .classifier import GaussianMixtureClassifier
 from .covariance import available_models
 from .errors import (
     ConvergenceWarning,
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GaussianMixture",
+    "GaussianMixtureClassifier",
     "fit",
     "select",
     "bootstrap",

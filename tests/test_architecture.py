@@ -23,6 +23,7 @@ LAYERS = {
     "gmm_numba.selection": 6,
     "gmm_numba._sklearn_params": 7,
     "gmm_numba.estimator": 7,
+    "gmm_numba.classifier": 7,
     "gmm_numba.api": 7,
     "gmm_numba.bootstrap": 7,
     "gmm_numba.plotting": 7,

@@ -70,12 +70,20 @@ def test_public_name_has_a_docstring(name):
         assert obj.__doc__, f"gmm_numba.{name} inherits its docstring instead of having one"
 
 
-@pytest.mark.parametrize("name", public_members(gmm_numba.GaussianMixture))
-def test_gaussian_mixture_public_method_has_a_docstring(name):
-    member = inspect.getattr_static(gmm_numba.GaussianMixture, name)
+#: The estimators, documented with their methods in the reference's first section.
+ESTIMATORS = (gmm_numba.GaussianMixture, gmm_numba.GaussianMixtureClassifier)
+
+
+@pytest.mark.parametrize(
+    "cls, name",
+    [(cls, name) for cls in ESTIMATORS for name in public_members(cls)],
+    ids=lambda v: getattr(v, "__name__", v),
+)
+def test_estimator_public_method_has_a_docstring(cls, name):
+    member = inspect.getattr_static(cls, name)
     target = member.__func__ if isinstance(member, (classmethod, staticmethod)) else member
     target = target.fget if isinstance(target, property) else target
-    assert target.__doc__ and target.__doc__.strip(), f"GaussianMixture.{name} has no docstring"
+    assert target.__doc__ and target.__doc__.strip(), f"{cls.__name__}.{name} has no docstring"
 
 
 def test_helper_modules_and_accessor_have_docstrings():
@@ -246,17 +254,17 @@ def render_api():
         "",
         f"`gmm_numba.__all__`: {', '.join(f'`{n}`' for n in gmm_numba.__all__)}.",
         "",
-        "## Estimator",
+        "## Estimators",
         "",
     ]
-    gm = gmm_numba.GaussianMixture
-    out += _entry("gmm_numba.GaussianMixture", gm, signature(gm, "GaussianMixture"))
-    for name in public_members(gm):
-        member = getattr(gm, name)
-        out += _entry(f"GaussianMixture.{name}", member, signature(member, name), level="####")
+    for cls in ESTIMATORS:
+        out += _entry(f"gmm_numba.{cls.__name__}", cls, signature(cls, cls.__name__))
+        for name in public_members(cls):
+            member = getattr(cls, name)
+            out += _entry(f"{cls.__name__}.{name}", member, signature(member, name), level="####")
     out += ["## Functions", ""]
     for name, obj, sig in api_items():
-        if obj is gm:
+        if obj in ESTIMATORS:
             continue
         out += _entry(f"gmm_numba.{name}", obj, sig)
     out += ["## Errors and warnings", ""]
@@ -310,11 +318,11 @@ def test_api_reference_lists_every_public_name_with_its_signature():
     for name, _, sig in api_items():
         if sig not in text:
             stale.append(f"{name}: signature changed to {sig}")
-    gm = gmm_numba.GaussianMixture
-    for name in public_members(gm):
-        member = getattr(gm, name)
-        if f"`GaussianMixture.{name}`" not in text or signature(member, name) not in text:
-            stale.append(f"GaussianMixture.{name}: missing or changed")
+    for cls in ESTIMATORS:
+        for name in public_members(cls):
+            member = getattr(cls, name)
+            if f"`{cls.__name__}.{name}`" not in text or signature(member, name) not in text:
+                stale.append(f"{cls.__name__}.{name}: missing or changed")
     assert not stale, "docs/api.md is out of date (regenerate: python tests/test_docs.py): " + "; ".join(stale)
 
 
