@@ -27,7 +27,7 @@ _NAME = "GaussianMixtureClassifier"
 # select's defaults, repeated because gmm_numba.selection imports xarray, which
 # `import gmm_numba` must not (tests/test_classifier.py checks they agree)
 DEFAULT_COVARIANCE_TYPES = tuple(mclust_names())
-DEFAULT_N_INIT = 20
+DEFAULT_N_INIT = 5
 DEFAULT_TOL = 1e-8
 
 
@@ -57,7 +57,7 @@ class GaussianMixtureClassifier(ParamsMixin):
     priors : array-like of shape (n_classes,), optional
         Prior class probabilities, in the order of ``classes_``: positive,
         summing to 1. By default the class proportions of the training data.
-    n_init : int, default=20
+    n_init : int, default=5
     random_state : int, numpy Generator or None
     reg_covar : float or "auto", default=1e-6
     tol : float, default=1e-8
