@@ -158,8 +158,11 @@ def test_compiled_m_step_equals_python_m_step(name, warm):
             candidates = [model.full_covariances(python.covariances, k, d)]
             ends = python_ends(model, scatter, nk, previous)
             candidates += [end for end, q in ends if abs(q - best) <= 1e-13 * abs(best)]
+            # The inner updates stop at a relative change of 1e-10 in Q; Q is flat (quadratic) at its
+            # maximum, so that fixes the covariances to about sqrt(1e-10) only: two arithmetic paths
+            # (NumPy's and Numba's eigh) end within 2e-9 of each other on some machines. Q agrees to 1e-13.
             errors = [np.abs(compiled - candidate).max() / np.abs(candidate).max() for candidate in candidates]
-            assert min(errors) <= 1e-10, (k, d, errors)
+            assert min(errors) <= 1e-7, (k, d, errors)
 
 
 @pytest.mark.parametrize("name", ["EVE", "VVE"])
