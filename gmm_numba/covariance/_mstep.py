@@ -183,7 +183,9 @@ class IterativeMStep:
         return [self.initial_state(scatter, nk, previous)]
 
     def covariances_from_scatter(self, scatter, nk, previous=None):
-        return self.inner_iterations(scatter, nk, previous).covariances
+        covariances = self.inner_iterations(scatter, nk, previous).covariances
+        _check_nonsingular(self.full_covariances(covariances, len(nk), scatter.shape[-1]), self.name)
+        return covariances
 
     def inner_iterations(self, scatter, nk, previous=None, max_iter=MAX_INNER_ITERATIONS, tol=INNER_TOLERANCE):
         """The M-step with its sequence of ``Q`` values.
@@ -297,3 +299,29 @@ def largest_eigenvalues_of_nonsingular(scatter, model_name):
 def rotated_diagonals(orientation, scatter):
     """``diag(D^T W_k D)`` for each component, shape (K, D)."""
     return np.einsum("ji,kjl,li->ki", orientation, scatter, orientation)
+
+
+def _check_nonsingular(full, model_name):
+    """Refuse covariances whose correlation matrix is (numerically) singular or indefinite.
+
+    On degenerate scatters (a component on a point or a line, no regularisation) the
+    alternating updates can end on matrices that factorise in floating point but
+    are not positive definite: a fit that must not be returned. Correlations, so
+    that features of very different units do not matter.
+
+    Raises
+    ------
+    SingularCovarianceError
+    """
+    spread = np.sqrt(np.abs(np.diagonal(full, axis1=1, axis2=2)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        correlations = full / spread[:, :, None] / spread[:, None, :]
+    finite = np.all(np.isfinite(correlations), axis=(1, 2))
+    smallest = np.full(len(full), np.nan)
+    smallest[finite] = np.linalg.eigvalsh(correlations[finite])[:, 0]
+    singular = np.flatnonzero(~(smallest > SINGULAR_SCATTER))
+    if singular.size:
+        raise SingularCovarianceError(
+            f"The {model_name} covariance of component {singular[0]} is singular or not positive definite "
+            f"(it collapsed onto too few points). {SINGULAR_ADVICE}"
+        )
