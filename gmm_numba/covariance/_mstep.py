@@ -281,13 +281,7 @@ def largest_eigenvalues_of_nonsingular(scatter, model_name):
     ------
     SingularCovarianceError
     """
-    spread = np.sqrt(np.diagonal(scatter, axis1=1, axis2=2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        correlations = scatter / spread[:, :, None] / spread[:, None, :]
-    smallest = np.full(len(scatter), np.nan)
-    finite = np.all(np.isfinite(correlations), axis=(1, 2))
-    smallest[finite] = np.linalg.eigvalsh(correlations[finite])[:, 0]
-    singular = np.flatnonzero(~(smallest > SINGULAR_SCATTER))
+    singular = singular_components(scatter)
     if singular.size:
         raise SingularCovarianceError(
             f"The scatter of component {singular[0]} is singular (it collapsed onto too few points), "
@@ -313,15 +307,31 @@ def _check_nonsingular(full, model_name):
     ------
     SingularCovarianceError
     """
-    spread = np.sqrt(np.abs(np.diagonal(full, axis1=1, axis2=2)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        correlations = full / spread[:, :, None] / spread[:, None, :]
-    finite = np.all(np.isfinite(correlations), axis=(1, 2))
-    smallest = np.full(len(full), np.nan)
-    smallest[finite] = np.linalg.eigvalsh(correlations[finite])[:, 0]
-    singular = np.flatnonzero(~(smallest > SINGULAR_SCATTER))
+    singular = singular_components(full)
     if singular.size:
         raise SingularCovarianceError(
             f"The {model_name} covariance of component {singular[0]} is singular or not positive definite "
             f"(it collapsed onto too few points). {SINGULAR_ADVICE}"
         )
+
+
+def singular_components(matrices):
+    """Indices of the symmetric matrices whose correlation matrix is singular, indefinite or not finite.
+
+    Correlations, so that features of very different units do not matter.
+
+    Parameters
+    ----------
+    matrices : ndarray of shape (K, D, D)
+
+    Returns
+    -------
+    ndarray of int
+    """
+    spread = np.sqrt(np.abs(np.diagonal(matrices, axis1=1, axis2=2)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        correlations = matrices / spread[:, :, None] / spread[:, None, :]
+    finite = np.all(np.isfinite(correlations), axis=(1, 2))
+    smallest = np.full(len(matrices), np.nan)
+    smallest[finite] = np.linalg.eigvalsh(correlations[finite])[:, 0]
+    return np.flatnonzero(~(smallest > SINGULAR_SCATTER))
