@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._kernels.constrained import INNER_TOLERANCE, MAX_INNER_ITERATIONS, SINGULAR_SCATTER
+from .._kernels.constrained import INNER_TOLERANCE, MAX_INNER_ITERATIONS, SINGULAR_SCATTER, iterative_m_step
 from ..errors import SingularCovarianceError
 from ._cholesky import SINGULAR_ADVICE
 
@@ -183,9 +183,25 @@ class IterativeMStep:
         return [self.initial_state(scatter, nk, previous)]
 
     def covariances_from_scatter(self, scatter, nk, previous=None):
-        covariances = self.inner_iterations(scatter, nk, previous).covariances
-        _check_nonsingular(self.full_covariances(covariances, len(nk), scatter.shape[-1]), self.name)
-        return covariances
+        """The M-step, compiled (:func:`gmm_numba._kernels.constrained.iterative_m_step`).
+
+        The same updates, starts and stopping rule as :meth:`inner_iterations`,
+        which spells them out in NumPy and against which the tests hold the
+        compiled ones; a cold EVE or VVE M-step runs ``K + 2`` alternations,
+        about ten times faster compiled.
+        """
+        k, d = len(nk), scatter.shape[-1]
+        full_scatter = np.ascontiguousarray(self.full_covariances(scatter, k, d), dtype=np.float64)
+        warm = previous is not None
+        start = np.ascontiguousarray(self.full_covariances(previous, k, d), dtype=np.float64) if warm else full_scatter
+        full = np.empty_like(full_scatter)
+        singular = iterative_m_step(
+            self.m_step_family, np.ascontiguousarray(nk, dtype=np.float64), full_scatter, start, warm, full
+        )
+        if singular >= 0:
+            raise SingularCovarianceError(_singular_scatter_message(singular, self.name))
+        _check_nonsingular(full, self.name)
+        return self.pack(full)
 
     def inner_iterations(self, scatter, nk, previous=None, max_iter=MAX_INNER_ITERATIONS, tol=INNER_TOLERANCE):
         """The M-step with its sequence of ``Q`` values.
@@ -283,11 +299,15 @@ def largest_eigenvalues_of_nonsingular(scatter, model_name):
     """
     singular = singular_components(scatter)
     if singular.size:
-        raise SingularCovarianceError(
-            f"The scatter of component {singular[0]} is singular (it collapsed onto too few points), "
-            f"which leaves the {model_name} likelihood unbounded. {SINGULAR_ADVICE}"
-        )
+        raise SingularCovarianceError(_singular_scatter_message(singular[0], model_name))
     return np.linalg.eigvalsh(scatter)[:, -1]
+
+
+def _singular_scatter_message(component, model_name):
+    return (
+        f"The scatter of component {component} is singular (it collapsed onto too few points), "
+        f"which leaves the {model_name} likelihood unbounded. {SINGULAR_ADVICE}"
+    )
 
 
 def rotated_diagonals(orientation, scatter):
