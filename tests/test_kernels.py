@@ -544,3 +544,23 @@ def test_ill_conditioned_float32_statistics_match_the_float64_pass():
     s64 = InMemoryData(X64).em_statistics(params)
     np.testing.assert_allclose(s32.s2, s64.s2, rtol=1e-12)
     np.testing.assert_allclose(s32.log_likelihood, s64.log_likelihood, rtol=1e-12)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 7])
+def test_orthogonal_polar_factor_matches_numpy_svd(d):
+    """The Jacobi polar factor of the orientation M-steps against ``U V^T`` from LAPACK's SVD."""
+    from gmm_numba._kernels.linalg import orthogonal_polar_factor
+
+    rng = np.random.default_rng(d)
+    for scale in (1e-6, 1.0, 1e6):
+        matrix = rng.normal(size=(d, d)) * rng.lognormal(size=d) * scale
+        out = np.zeros((d, d))
+        assert orthogonal_polar_factor(matrix, out)
+        left, _, right = np.linalg.svd(matrix)
+        np.testing.assert_allclose(out, left @ right, atol=1e-12)
+    if d > 1:
+        rank_deficient = np.outer(rng.normal(size=d), rng.normal(size=d))
+        untouched = np.full((d, d), 7.0)
+        assert not orthogonal_polar_factor(rank_deficient, untouched)
+        assert np.all(untouched == 7.0)
+    assert not orthogonal_polar_factor(np.full((d, d), np.nan), np.zeros((d, d)))

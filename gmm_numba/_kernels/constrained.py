@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from .config import JIT
-from .linalg import precision_cholesky
+from .linalg import orthogonal_polar_factor, precision_cholesky
 
 MSTEP_VEI = 9  # a volume per component, one diagonal shape
 MSTEP_VEE = 10  # a volume per component, one shape and orientation
@@ -215,7 +215,11 @@ def _minimise_tangent(orientation, gradient):
     for value in gradient.ravel():
         if not math.isfinite(value):
             return
-    left, _, right = np.linalg.svd(gradient)
+    polar = np.empty_like(gradient)
+    if orthogonal_polar_factor(gradient, polar):
+        orientation[:] = -polar
+        return
+    left, _, right = np.linalg.svd(gradient)  # rank deficient: LAPACK picks the free columns
     orientation[:] = -(left @ right)
 
 
@@ -239,28 +243,35 @@ def _orientation_step(orientation, scatter, variances, largest):
     """
     k, d, _ = scatter.shape
     inverse = 1.0 / variances
-    shifted = np.empty((k, d, d))
-    for c in range(k):
-        shifted[c] = scatter[c]
-        for j in range(d):
-            shifted[c, j, j] -= largest[c]
-    _minimise_tangent(orientation, _weighted_products(shifted, orientation, inverse))
+    gradient = np.empty((d, d))
+    _weighted_products(scatter, largest, orientation, inverse, gradient)
+    _minimise_tangent(orientation, gradient)
     for c in range(k):
         inverse[c] -= inverse[c].max()
-    _minimise_tangent(orientation, _weighted_products(scatter, orientation, inverse))
+    _weighted_products(scatter, np.zeros(k), orientation, inverse, gradient)
+    _minimise_tangent(orientation, gradient)
 
 
 @njit(**JIT)
-def _weighted_products(matrices, orientation, weights):
-    """``sum_k M_k D diag(w_k)``, shape (D, D), for ``matrices`` (K, D, D) and ``weights`` (K, D)."""
+def _weighted_products(matrices, shifts, orientation, weights, out):
+    """Writes ``sum_k (M_k - s_k I) D diag(w_k)`` (D, D) into ``out``.
+
+    Parameters
+    ----------
+    matrices : array of shape (K, D, D)
+    shifts : array of shape (K,)
+    orientation : array of shape (D, D)
+    weights : array of shape (K, D)
+    """
     k, d, _ = matrices.shape
-    total = np.zeros((d, d))
+    out[:] = 0.0
     for c in range(k):
-        product = matrices[c] @ orientation
         for i in range(d):
             for m in range(d):
-                total[i, m] += product[i, m] * weights[c, m]
-    return total
+                value = -shifts[c] * orientation[i, m]
+                for j in range(d):
+                    value += matrices[c, i, j] * orientation[j, m]
+                out[i, m] += value * weights[c, m]
 
 
 @njit(**JIT)

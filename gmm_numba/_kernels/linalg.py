@@ -52,3 +52,85 @@ def precision_cholesky(covariances):
                     t -= lower[i, m] * factors[k, c, m]
                 factors[k, c, i] = t / lower[i, i]
     return factors, -1
+
+
+#: One-sided Jacobi stops rotating a pair of columns whose cosine is below this.
+JACOBI_TOLERANCE = 1e-15
+
+#: Sweeps over all column pairs; Jacobi converges quadratically, a handful suffice for small matrices.
+MAX_JACOBI_SWEEPS = 60
+
+
+@njit(**JIT)
+def orthogonal_polar_factor(matrix, out):
+    """Writes the orthogonal factor ``U V^T`` of ``matrix = U S V^T`` (D, D) into ``out``.
+
+    One-sided Jacobi (Hestenes): plane rotations ``J`` applied on the right
+    make the columns of ``matrix J`` orthogonal, so that ``matrix V = U S``
+    with ``V`` the product of the rotations. For the small matrices of the
+    M-steps this avoids LAPACK's per-call allocations and checks, which cost
+    more than the arithmetic.
+
+    Parameters
+    ----------
+    matrix : array of shape (D, D)
+    out : array of shape (D, D)
+        Written only on success.
+
+    Returns
+    -------
+    bool
+        False when ``matrix`` is (numerically) rank deficient or not finite:
+        ``U`` is then not determined by the columns, and the caller decides.
+    """
+    d = matrix.shape[0]
+    a = matrix.copy()
+    v = np.eye(d)
+    for _ in range(MAX_JACOBI_SWEEPS):
+        rotated = False
+        for p in range(d - 1):
+            for q in range(p + 1, d):
+                alpha = 0.0
+                beta = 0.0
+                gamma = 0.0
+                for i in range(d):
+                    alpha += a[i, p] * a[i, p]
+                    beta += a[i, q] * a[i, q]
+                    gamma += a[i, p] * a[i, q]
+                if not abs(gamma) > JACOBI_TOLERANCE * math.sqrt(alpha * beta):
+                    continue
+                rotated = True
+                zeta = (beta - alpha) / (2.0 * gamma)
+                t = math.copysign(1.0, zeta) / (abs(zeta) + math.sqrt(1.0 + zeta * zeta))
+                c = 1.0 / math.sqrt(1.0 + t * t)
+                s = c * t
+                for i in range(d):
+                    ap = a[i, p]
+                    aq = a[i, q]
+                    a[i, p] = c * ap - s * aq
+                    a[i, q] = s * ap + c * aq
+                    vp = v[i, p]
+                    vq = v[i, q]
+                    v[i, p] = c * vp - s * vq
+                    v[i, q] = s * vp + c * vq
+        if not rotated:
+            break
+    norms = np.empty(d)
+    largest = 0.0
+    for j in range(d):
+        total = 0.0
+        for i in range(d):
+            total += a[i, j] * a[i, j]
+        norms[j] = math.sqrt(total)
+        largest = max(largest, norms[j])
+    for j in range(d):
+        if not norms[j] > d * 1e-14 * largest:
+            return False
+    for i in range(d):
+        for m in range(d):
+            value = 0.0
+            for j in range(d):
+                value += a[i, j] / norms[j] * v[m, j]
+            out[i, m] = value
+    return True
+
