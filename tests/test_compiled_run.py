@@ -57,6 +57,7 @@ def test_compiled_run_is_used_only_where_it_applies():
     assert InMemoryData(X).compiled_run_fits(3)
     assert not InMemoryData(X.astype(np.float32)).compiled_run_fits(3)
     assert not InMemoryData(np.zeros((10**6, 3))).compiled_run_fits(3)
+    assert InMemoryData(np.zeros((10**6, 3))).compiled_run_fits(3, n_runs=2)
     start = a_start(model, X, 3, 0)
     seen = []
     run = run_em(InMemoryData(X), start, reg_covar=1e-6, tol=1e-10, max_iter=50,

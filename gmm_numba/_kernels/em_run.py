@@ -15,12 +15,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .config import JIT, LOG_2PI, PARALLEL_JIT
+from .config import JIT, PARALLEL_JIT
 from .constrained import MSTEP_EVE, MSTEP_VEE, MSTEP_VEI, MSTEP_VEV, MSTEP_VVE, iterative_m_step
+from .estep import block_statistics, finished_moments, statistics_buffers, statistics_setup
 from .linalg import precision_cholesky
 from .scheduling import block_counter, claim_block
-from .tiles import RESPONSIBILITY_FLOOR_64
-from .vmath import flushed_exp, vector_log
+from .tiles import padded_features
 
 MSTEP_EII = 0  # one variance
 MSTEP_VII = 1  # a variance per component
@@ -40,81 +40,6 @@ RUN_EMPTY = 1  # a component lost its weight (the index is returned)
 RUN_SINGULAR = 2  # a covariance is not positive definite (the index is returned)
 RUN_NOT_FINITE = 3  # the log-likelihood is not finite
 RUN_SINGULAR_SCATTER = 4  # a scatter is singular where the M-step needs it not to be (the index is returned)
-
-
-@njit(**JIT)
-def _statistics(XT, sample_weight, weights, means, factors, nk, s1, s2, log_p, work):
-    """E-step and moments about the current means; returns the weighted log-likelihood.
-
-    Component by component over all points, so that the loops over points
-    vectorise. ``factors`` are the upper-triangular precision factors;
-    ``nk``, ``s1`` and ``s2`` are overwritten.
-
-    Parameters
-    ----------
-    XT : array of shape (n_features, n_samples)
-        The data, transposed.
-    sample_weight : array of shape (n_samples,)
-    log_p : array of shape (n_components, n_samples)
-        Scratch: log densities, then responsibilities times weights.
-    work : array of shape (3, n_samples)
-        Scratch: projections, the largest log density of each point, the sum of exponentials.
-    """
-    d, n = XT.shape
-    k = means.shape[0]
-    y, top, total = work[0], work[1], work[2]
-    top[:] = -np.inf
-    for c in range(k):
-        log_weight = math.log(weights[c]) if weights[c] > 0 else -np.inf
-        log_det = 0.0
-        for j in range(d):
-            log_det += math.log(factors[c, j, j])
-        constant = log_weight + log_det - 0.5 * d * LOG_2PI
-        row = log_p[c]
-        row[:] = 0.0
-        for j in range(d):
-            y[:] = 0.0
-            for m in range(j + 1):
-                f = factors[c, m, j]
-                mu = means[c, m]
-                for i in range(n):
-                    y[i] += (XT[m, i] - mu) * f
-            for i in range(n):
-                row[i] += y[i] * y[i]
-        for i in range(n):
-            row[i] = constant - 0.5 * row[i]
-            top[i] = max(top[i], row[i])
-    total[:] = 0.0
-    for c in range(k):
-        row = log_p[c]
-        for i in range(n):
-            row[i] = flushed_exp(row[i] - top[i], RESPONSIBILITY_FLOOR_64)
-            total[i] += row[i]
-    log_likelihood = 0.0
-    for i in range(n):
-        log_likelihood += sample_weight[i] * (top[i] + vector_log(total[i]))
-        total[i] = sample_weight[i] / total[i]
-    for c in range(k):
-        row = log_p[c]
-        count = 0.0
-        for i in range(n):
-            row[i] *= total[i]
-            count += row[i]
-        nk[c] = count
-        for j in range(d):
-            mu_j = means[c, j]
-            first = 0.0
-            for i in range(n):
-                first += row[i] * (XT[j, i] - mu_j)
-            s1[c, j] = first
-            for m in range(j + 1):
-                mu_m = means[c, m]
-                second = 0.0
-                for i in range(n):
-                    second += row[i] * (XT[j, i] - mu_j) * (XT[m, i] - mu_m)
-                s2[c, j, m] = second
-                s2[c, m, j] = second
-    return log_likelihood
 
 
 @njit(**JIT)
@@ -236,23 +161,40 @@ def scatter_m_step(family, nk, scatter, previous, warm, out):
 
 
 @njit(**JIT)
-def _em_loop(XT, w, weights, means, covariances, family, reg, tol, max_iter, lower_bounds):
-    """The EM iterations of :func:`em_run` on transposed data with explicit weights."""
-    d, n = XT.shape
+def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, max_iter, lower_bounds):
+    """The EM iterations of :func:`em_run`, on one thread."""
+    n, d = X.shape
     k = means.shape[0]
-    total_weight = w.sum()
-    log_p = np.empty((k, n))
-    work = np.empty((3, n))
+    weighted = sample_weight.size > 0
+    total_weight = sample_weight.sum() if weighted else float(n)
     factors, failed = precision_cholesky(covariances)
     if failed >= 0:
         return 0, False, RUN_SINGULAR, failed
-    nk = np.empty(k)
-    s1 = np.empty((k, d))
-    s2 = np.empty((k, d, d))
+    like = np.empty(0)
+    buffers = statistics_buffers(d, k, False, True, like)  # with the tile a factor shared by all components needs
+    n_padded = padded_features(d)
+    scalars = np.empty(3)
+    acc_nk = np.empty(k)
+    acc_s1 = np.empty((k, n_padded))
+    acc_s2 = np.empty((k, n_padded, n_padded))
+    log_det = np.empty(k)
+    log_weights = np.empty(k)
     updated = np.empty((k, d, d))
     previous = -np.inf
     for iteration in range(max_iter):
-        mean_ll = _statistics(XT, w, weights, means, factors, nk, s1, s2, log_p, work) / total_weight
+        for c in range(k):
+            log_weights[c] = math.log(weights[c]) if weights[c] > 0 else -np.inf
+            log_det[c] = 0.0
+            for j in range(d):
+                log_det[c] += math.log(factors[c, j, j])
+        setup = statistics_setup(means, factors, log_weights, log_det, d, like)
+        scalars[:] = 0.0
+        acc_nk[:] = 0.0
+        acc_s1[:] = 0.0
+        acc_s2[:] = 0.0
+        block_statistics(X, sample_weight, weighted, 0, n, setup, buffers, scalars, acc_nk, acc_s1, acc_s2)
+        nk, s1, s2 = finished_moments(acc_nk, acc_s1, acc_s2, setup, d)
+        mean_ll = scalars[1] / total_weight
         if not math.isfinite(mean_ll):
             return iteration, False, RUN_NOT_FINITE, -1
         lower_bounds[iteration] = mean_ll
@@ -283,13 +225,6 @@ def _em_loop(XT, w, weights, means, covariances, family, reg, tol, max_iter, low
             return iteration + 1, True, RUN_OK, -1
         previous = mean_ll
     return max_iter, False, RUN_OK, -1
-
-
-@njit(**JIT)
-def _prepared(X, sample_weight):
-    """The data transposed, and the weights (ones for ``sample_weight`` of size 0)."""
-    w = np.ones(X.shape[0]) if sample_weight.size == 0 else sample_weight
-    return np.ascontiguousarray(X.T), w
 
 
 @njit(**JIT)
@@ -327,8 +262,8 @@ def em_run(X, sample_weight, weights, means, covariances, family, reg, tol, max_
     index : int
         The component a failure other than ``RUN_NOT_FINITE`` is about.
     """
-    XT, w = _prepared(X, sample_weight)
-    return _em_loop(XT, w, weights, means, covariances, family, reg, tol, max_iter, lower_bounds)
+    return _em_loop(np.ascontiguousarray(X), sample_weight, weights, means, covariances, family, reg, tol, max_iter,
+                    lower_bounds)
 
 
 @njit(**PARALLEL_JIT)
@@ -348,14 +283,15 @@ def em_runs(X, sample_weight, weights, means, covariances, family, reg, tol, max
     outcomes : array of shape (R, 4), int64
         Receives ``n_iter, converged, status, index`` of each run.
     """
-    XT, w = _prepared(X, sample_weight)
+    X = np.ascontiguousarray(X)
     n_runs = weights.shape[0]
     counter = block_counter()
     for _ in prange(n_runs):
         r = claim_block(counter)
         while r < n_runs:
             n_iter, converged, status, index = _em_loop(
-                XT, w, weights[r], means[r], covariances[r], family, reg, tol, max_iters[r], lower_bounds[r]
+                X, sample_weight, weights[r], means[r], covariances[r], family, reg, tol, max_iters[r],
+                lower_bounds[r]
             )
             outcomes[r, 0] = n_iter
             outcomes[r, 1] = 1 if converged else 0

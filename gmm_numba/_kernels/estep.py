@@ -4,7 +4,7 @@ sufficient statistics in one pass, plus the chunked scoring kernel."""
 import numpy as np
 from numba import njit, prange
 
-from .config import PARALLEL_JIT, TILE
+from .config import JIT, PARALLEL_JIT, TILE
 from .moments import (
     common_shift,
     moments_about_means,
@@ -84,80 +84,146 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
     acc_nk = np.zeros((n_blocks, n_components))
     acc_s1 = np.zeros((n_blocks, n_components, n_padded))
     acc_s2 = np.zeros((n_blocks, n_components, rows, columns))
-
-    mu, pc = padded_parameters(means, prec, like)
-    const = component_constants(log_weights, log_det, n_features, like)
-    shared, nu, centre, unit = shared_factor(mu, pc)
-    # moments about one shift for all components, when that is accurate (not for full factors)
-    common, shift, offsets = common_shift(mu, pc, not full)
+    pass_setup = statistics_setup(means, prec, log_weights, log_det, n_features, like)
 
     counter = block_counter()
     for _ in prange(n_blocks):
         b = claim_block(counter)
         if b >= n_blocks:
             continue
-        xt = new_tile(n_features, like)
-        y = tile_buffer(FEATURE_BLOCK, like)
-        yt = tile_buffer(mu.shape[1] if shared else 0, like)
-        lp = tile_buffer(n_components, like)
-        lse = tile_vector(np.float64)
-        log_norm = tile_vector(np.float64)
-        inv_total = tile_vector(like.dtype)
-        top = tile_vector(like.dtype)
-        wt = tile_vector(like.dtype)
-        squares = tile_buffer(n_components if spherical else 0, like)
+        buffers = statistics_buffers(n_features, n_components, spherical, pass_setup[3], like)
         while b < n_blocks:
-            stop = min(n_samples, (b + 1) * block)
-            for start in range(b * block, stop, TILE):
-                nt = min(TILE, stop - start)
-                load_tile(X, start, nt, xt)
-                if shared:
-                    tile_shared_log_probs(xt, nt, centre, pc[0], nu, unit, const, lp, yt)
-                else:
-                    tile_log_probs(xt, nt, mu, pc, const, lp, y, squares)
-                tile_normalise(lp, nt, lse, log_norm, inv_total, top)
-
-                w_sum = 0.0
-                ll_sum = 0.0
-                hard_sum = 0.0
-                for t in range(nt):
-                    w = sample_weight[start + t] if weighted else 1.0
-                    w_sum += w
-                    ll_sum += w * lse[t]
-                    hard_sum -= w * log_norm[t]
-                    # folds the normalisation of the responsibilities into the weights
-                    wt[t] = w * inv_total[t]
-                acc_scalars[b, 0] += w_sum
-                acc_scalars[b, 1] += ll_sum
-                acc_scalars[b, 2] += hard_sum
-
-                for k in range(n_components):
-                    nk_sum = 0.0
-                    for t in range(nt):
-                        r = wt[t] * lp[k, t]
-                        lp[k, t] = r
-                        nk_sum += r
-                    acc_nk[b, k] += nk_sum
-                    if spherical:
-                        trace_sum = 0.0
-                        for t in range(nt):
-                            trace_sum += lp[k, t] * squares[k, t]
-                        acc_s2[b, k, 0, 0] += trace_sum
-                        if not common:
-                            tile_first_moments(xt, nt, lp[k], mu[k], acc_s1[b, k])
-                    elif not common:
-                        tile_moments(xt, nt, lp[k], mu[k], full, acc_s1[b, k], acc_s2[b, k])
-                # the components together, about the common shift
-                if common and spherical:
-                    tile_common_first_moments(xt, nt, lp, shift, acc_s1[b])
-                elif common:
-                    tile_common_moments(xt, nt, lp, shift, acc_s1[b], acc_s2[b])
+            block_statistics(
+                X, sample_weight, weighted, b * block, min(n_samples, (b + 1) * block), pass_setup, buffers,
+                acc_scalars[b], acc_nk[b], acc_s1[b], acc_s2[b],
+            )
             b = claim_block(counter)
 
     scalars = sum_over_blocks(acc_scalars)
-    nk = sum_over_blocks(acc_nk)
-    s1 = np.ascontiguousarray(sum_over_blocks(acc_s1)[:, :n_features])
-    s2 = np.ascontiguousarray(sum_over_blocks(acc_s2)[:, : n_features if full else 1, : 1 if spherical else n_features])
+    nk, s1, s2 = finished_moments(
+        sum_over_blocks(acc_nk), sum_over_blocks(acc_s1), sum_over_blocks(acc_s2), pass_setup, n_features
+    )
+    return scalars[0], scalars[1], scalars[2], nk, s1, s2
+
+
+@njit(**JIT)
+def statistics_setup(means, prec, log_weights, log_det, n_features, like):
+    """What every block of one pass of :func:`em_statistics` shares: padded parameters and constants.
+
+    Returns
+    -------
+    tuple
+        ``(mu, pc, const, shared, nu, centre, unit, common, shift, offsets, full, spherical)``; see
+        ``tiles.padded_parameters``, ``tiles.shared_factor`` and ``moments.common_shift``. ``full`` and
+        ``spherical`` name the layout of ``prec`` (the padded factors of a spherical model are diagonal).
+    """
+    full = prec.shape[1] != 1
+    spherical = prec.shape[2] == 1
+    mu, pc = padded_parameters(means, prec, like)
+    const = component_constants(log_weights, log_det, n_features, like)
+    shared, nu, centre, unit = shared_factor(mu, pc)
+    # moments about one shift for all components, when that is accurate (not for full factors)
+    common, shift, offsets = common_shift(mu, pc, not full)
+    return mu, pc, const, shared, nu, centre, unit, common, shift, offsets, full, spherical
+
+
+@njit(**JIT)
+def statistics_buffers(n_features, n_components, spherical, shared, like):
+    """One thread's scratch tiles for :func:`block_statistics`."""
+    return (
+        new_tile(n_features, like),
+        tile_buffer(FEATURE_BLOCK, like),
+        tile_buffer(padded_features(n_features) if shared else 0, like),
+        tile_buffer(n_components, like),
+        tile_vector(np.float64),
+        tile_vector(np.float64),
+        tile_vector(like.dtype),
+        tile_vector(like.dtype),
+        tile_vector(like.dtype),
+        tile_buffer(n_components if spherical else 0, like),
+    )
+
+
+@njit(**JIT)
+def block_statistics(X, sample_weight, weighted, first, stop, setup, buffers, scalars, nk, s1, s2):
+    """Adds the statistics of rows ``first:stop`` to one block's accumulators, tile by tile.
+
+    Parameters
+    ----------
+    X, sample_weight
+        As for :func:`em_statistics`.
+    weighted : bool
+        Whether ``sample_weight`` holds weights (else every weight is 1).
+    setup : tuple
+        From :func:`statistics_setup`.
+    buffers : tuple
+        From :func:`statistics_buffers`.
+    scalars : array of shape (3,)
+        ``sum w``, ``sum w l`` and ``sum w max_k log r``.
+    nk, s1, s2 : arrays of shape (K,), (K, padded D) and (K, rows, columns)
+        The block's moment accumulators (in the padded layout of :func:`em_statistics`).
+    """
+    mu, pc, const, shared, nu, centre, unit, common, shift, _, full, spherical = setup
+    xt, y, yt, lp, lse, log_norm, inv_total, top, wt, squares = buffers
+    n_components = mu.shape[0]
+    for start in range(first, stop, TILE):
+        nt = min(TILE, stop - start)
+        load_tile(X, start, nt, xt)
+        if shared:
+            tile_shared_log_probs(xt, nt, centre, pc[0], nu, unit, const, lp, yt)
+        else:
+            tile_log_probs(xt, nt, mu, pc, const, lp, y, squares)
+        tile_normalise(lp, nt, lse, log_norm, inv_total, top)
+
+        w_sum = 0.0
+        ll_sum = 0.0
+        hard_sum = 0.0
+        for t in range(nt):
+            w = sample_weight[start + t] if weighted else 1.0
+            w_sum += w
+            ll_sum += w * lse[t]
+            hard_sum -= w * log_norm[t]
+            # folds the normalisation of the responsibilities into the weights
+            wt[t] = w * inv_total[t]
+        scalars[0] += w_sum
+        scalars[1] += ll_sum
+        scalars[2] += hard_sum
+
+        for k in range(n_components):
+            nk_sum = 0.0
+            for t in range(nt):
+                r = wt[t] * lp[k, t]
+                lp[k, t] = r
+                nk_sum += r
+            nk[k] += nk_sum
+            if spherical:
+                trace_sum = 0.0
+                for t in range(nt):
+                    trace_sum += lp[k, t] * squares[k, t]
+                s2[k, 0, 0] += trace_sum
+                if not common:
+                    tile_first_moments(xt, nt, lp[k], mu[k], s1[k])
+            elif not common:
+                tile_moments(xt, nt, lp[k], mu[k], full, s1[k], s2[k])
+        # the components together, about the common shift
+        if common and spherical:
+            tile_common_first_moments(xt, nt, lp, shift, s1)
+        elif common:
+            tile_common_moments(xt, nt, lp, shift, s1, s2)
+
+
+@njit(**JIT)
+def finished_moments(nk, s1, s2, setup, n_features):
+    """The summed accumulators of a pass, unpadded, about the means, symmetric.
+
+    Returns
+    -------
+    nk, s1, s2 : arrays in the layout :func:`em_statistics` returns
+    """
+    pc, common, offsets, full, spherical = setup[1], setup[7], setup[9], setup[10], setup[11]
+    n_components = nk.shape[0]
+    s1 = np.ascontiguousarray(s1[:, :n_features])
+    s2 = np.ascontiguousarray(s2[:, : n_features if full else 1, : 1 if spherical else n_features])
     if common:
         moments_about_means(nk, offsets, s1, s2, not spherical)
     if spherical:
@@ -169,7 +235,7 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
             for i in range(n_features):
                 for j in range(i):
                     s2[k, j, i] = s2[k, i, j]
-    return scalars[0], scalars[1], scalars[2], nk, s1, s2
+    return nk, s1, s2
 
 
 @njit(**PARALLEL_JIT)

@@ -60,10 +60,16 @@ class InMemoryData:
         shifts = means.astype(like.dtype).astype(np.float64)
         return SufficientStatistics(w, ll, hard, nk, s1, s2, shifts)
 
-    def compiled_run_fits(self, n_components):
-        """Whether a whole EM run on this data is best done as one serial compiled call (small float64 data)."""
+    def compiled_run_fits(self, n_components, n_runs=1):
+        """Whether EM runs on this data are best done as serial compiled calls (float64 data).
+
+        Several runs always are: they share the threads out one run each,
+        which also keeps a descheduled thread from stalling the others at
+        every iteration. One run is, only while one iteration is too small
+        work to share out (``COMPILED_RUN_MAX_WORK``).
+        """
         work = self.n_samples * n_components * self.n_features**2
-        return self.X.dtype == np.float64 and work <= COMPILED_RUN_MAX_WORK
+        return self.X.dtype == np.float64 and (n_runs > 1 or work <= COMPILED_RUN_MAX_WORK)
 
     def run_em(self, weights, means, covariances, family, reg_covar, tol, max_iter):
         """A whole EM run in one compiled call; see :func:`gmm_numba._kernels.em_run.em_run`.

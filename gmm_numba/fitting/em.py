@@ -141,13 +141,13 @@ def _not_finite_error(mean_ll, iteration):
     )
 
 
-def _compiled_run_applies(data, params):
-    """Whether the whole run can be one compiled call: small in-memory data and a compiled M-step."""
+def _compiled_run_applies(data, params, n_runs=1):
+    """Whether ``n_runs`` runs from starts like ``params`` can be compiled calls: in-memory data, a compiled M-step."""
     compiled_run_fits = getattr(data, "compiled_run_fits", None)
     return (
         params.model.m_step_family is not None
         and compiled_run_fits is not None
-        and compiled_run_fits(params.n_components)
+        and compiled_run_fits(params.n_components, n_runs)
     )
 
 
@@ -334,7 +334,7 @@ def fit_em(
 
     def attempts(jobs):
         """``attempt`` for each ``(index, params, budget, previous)``, in one compiled call where that applies."""
-        if len(jobs) > 1 and callback is None and not verbose and _compiled_run_applies(data, jobs[0][1]):
+        if len(jobs) > 1 and callback is None and not verbose and _compiled_run_applies(data, jobs[0][1], len(jobs)):
             runs = _compiled_runs(data, [job[1] for job in jobs], reg_covar, tol, [job[2] for job in jobs])
             return [_continued(job[3], run) for job, run in zip(jobs, runs)]
         return [attempt(*job) for job in jobs]
