@@ -51,6 +51,21 @@ def test_compiled_run_equals_python_run(name, weighted):
             )
 
 
+@pytest.mark.parametrize("name", ["E", "V"])
+def test_compiled_run_equals_python_run_on_one_feature(name):
+    """One feature: the factors are 1 x 1, which the fused E-step takes as a spherical layout."""
+    model = get_model(name)
+    X = blobs(d=2)[:, :1].copy()
+    data = InMemoryData(X)
+    for seed in range(3):
+        start = a_start(model, X, 3, seed)
+        python = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=400, compiled=False)
+        compiled = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=400)
+        assert compiled.n_iter == python.n_iter
+        np.testing.assert_allclose(compiled.lower_bounds, python.lower_bounds, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(compiled.parameters.covariances, python.parameters.covariances, rtol=1e-9)
+
+
 def test_compiled_run_is_used_only_where_it_applies():
     X = blobs()
     model = get_model("full")

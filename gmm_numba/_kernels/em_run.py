@@ -171,7 +171,8 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
     if failed >= 0:
         return 0, False, RUN_SINGULAR, failed
     like = np.empty(0)
-    buffers = statistics_buffers(d, k, False, True, like)  # with the tile a factor shared by all components needs
+    # full factors of one feature take the kernel's spherical path; any factors may turn out shared
+    buffers = statistics_buffers(d, k, d == 1, True, like)
     n_padded = padded_features(d)
     scalars = np.empty(3)
     acc_nk = np.empty(k)

@@ -280,10 +280,14 @@ def fit_em(
     init_sample_size : int
     starts : iterable of MixtureParameters or FitError, optional
         Starting points to use instead of drawing them.
-    screen : tuple (int, int), optional
-        ``(iterations, keep)``: run every start for at most ``iterations``
-        iterations, then continue only the ``keep`` best to convergence
-        ("short EM" screening, which makes many starts affordable).
+    screen : tuple (int, int) or (int, int, int), optional
+        ``(iterations, keep[, exempt])``: run every start for at most
+        ``iterations`` iterations, then continue only the ``keep`` best to
+        convergence ("short EM" screening, which makes many starts
+        affordable). The first ``exempt`` starts (default 0) are not
+        screened: they run to convergence in the same batch. Only runs that
+        went on to convergence can win; when every one of them fails or is
+        discarded, the next ``keep`` screened runs go on.
     warn : bool, default=True
         Warn (:class:`ConvergenceWarning`) when the best run did not converge.
     accept : callable, optional
@@ -340,27 +344,43 @@ def fit_em(
         return [attempt(*job) for job in jobs]
 
     runs = [EMRun(error=str(start), exception=start) if isinstance(start, FitError) else None for start in starts]
-    budget = min(max_iter, screen[0]) if screen else max_iter
-    jobs = [(i, start, budget, None) for i, start in enumerate(starts) if runs[i] is None]
+    exempt = screen[2] if screen and len(screen) > 2 else 0
+    budgets = [max_iter if i < exempt or not screen else min(max_iter, screen[0]) for i in range(n_starts)]
+    jobs = [(i, start, budgets[i], None) for i, start in enumerate(starts) if runs[i] is None]
     for (i, *_), run in zip(jobs, attempts(jobs)):
         runs[i] = run
-    if screen:
-        alive = [i for i, run in enumerate(runs) if not run.error]
-        best = sorted(alive, key=lambda i: runs[i].lower_bound, reverse=True)[: screen[1]]
-        jobs = [
-            (i, runs[i].parameters, max_iter - runs[i].n_iter, runs[i])
-            for i in best
-            if not (runs[i].converged or runs[i].stopped) and runs[i].n_iter < max_iter
-        ]
-        for (i, *_), run in zip(jobs, attempts(jobs)):
-            runs[i] = run
     first_error = next((run.exception or FitError(run.error) for run in runs if run.error), None)
-    for i, run in enumerate(runs):
-        reason = accept(run.parameters) if accept is not None and not run.error else ""
-        if reason:
-            runs[i] = EMRun(lower_bounds=run.lower_bounds, n_iter=run.n_iter, error=reason)
-            first_error = first_error or FitError(reason)
-    good = [i for i, run in enumerate(runs) if not run.error]
+
+    def judged(indices):
+        """Discard the runs ``accept`` refuses; the indices of the good ones."""
+        nonlocal first_error
+        for i in indices:
+            reason = accept(runs[i].parameters) if accept is not None and not runs[i].error else ""
+            if reason:
+                runs[i] = EMRun(lower_bounds=runs[i].lower_bounds, n_iter=runs[i].n_iter, error=reason)
+                first_error = first_error or FitError(reason)
+        return [i for i in indices if not runs[i].error]
+
+    if screen:
+        good = judged(range(min(exempt, n_starts)))
+        waiting = sorted(
+            (i for i in range(exempt, n_starts) if not runs[i].error), key=lambda i: runs[i].lower_bound, reverse=True
+        )
+        while waiting:
+            best, waiting = waiting[: screen[1]], waiting[screen[1] :]
+            jobs = [
+                (i, runs[i].parameters, max_iter - runs[i].n_iter, runs[i])
+                for i in best
+                if not (runs[i].converged or runs[i].stopped) and runs[i].n_iter < max_iter
+            ]
+            for (i, *_), run in zip(jobs, attempts(jobs)):
+                runs[i] = run
+                first_error = first_error or (run.exception or FitError(run.error) if run.error else None)
+            good += judged(best)
+            if good:
+                break
+    else:
+        good = judged(range(n_starts))
     if not good:
         raise _all_failed(runs, first_error)
     best_index = max(good, key=lambda i: runs[i].lower_bound)

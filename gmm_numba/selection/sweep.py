@@ -282,7 +282,7 @@ def select(
     total, done = shape[0] * shape[1], 0
     started = time.perf_counter()
 
-    def screened(model, k, starts, keep=SCREEN_KEEP):
+    def screened(model, k, starts, keep=SCREEN_KEEP, exempt=0):
         return fit_em(
             data,
             model,
@@ -296,12 +296,13 @@ def select(
             reorder=True,
             accept=accept,
             warn=False,
-            screen=(SCREEN_ITERATIONS, keep) if keep else None,
+            screen=(SCREEN_ITERATIONS, keep, exempt) if keep else None,
         )
 
     def fit_cell(model, k, hierarchical_start, random_starts):
         """The best of the hierarchical start run to convergence (never screened out, so that a
-        cell reaches at least what mclust's start reaches) and the screened random starts.
+        cell reaches at least what mclust's start reaches) and the screened random starts, all
+        in one batch.
 
         Returns
         -------
@@ -309,18 +310,9 @@ def select(
         origin : str
             Which start won: ``HIERARCHICAL_ORIGIN`` or "" (a random start).
         """
-        results, failures = [], []
-        attempts = (([hierarchical_start], None, HIERARCHICAL_ORIGIN), (random_starts, SCREEN_KEEP, ""))
-        for starts, keep, origin in attempts:
-            if not starts or starts[0] is None:
-                continue
-            try:
-                results.append((screened(model, k, starts, keep), origin))
-            except FitError as exc:
-                failures.append(exc)
-        if not results:
-            raise failures[0]
-        return max(results, key=lambda pair: pair[0].final.log_likelihood)
+        exempt = [] if hierarchical_start is None else [hierarchical_start]
+        result = screened(model, k, exempt + random_starts, SCREEN_KEEP, len(exempt))
+        return result, HIERARCHICAL_ORIGIN if exempt and result.best_index == 0 else ""
 
     def record(i, j, result, origin=""):
         crit = Criteria.from_statistics(result.final, n_parameters[i, j])
