@@ -65,6 +65,19 @@ class GaussianMixture(ParamsMixin):
     callback : callable, optional
         ``callback(iteration, lower_bound, parameters)`` after every EM
         iteration; return True to stop the run.
+    noise : None, True or array-like of shape (n_samples,) of bool, default=None
+        Add a uniform noise component (density ``1 / V`` over the data's
+        region, with its own weight) that absorbs scattered outliers, as
+        mclust's ``initialization = list(noise = ...)``. ``True`` flags the
+        starting noise rows by their nearest-neighbour distances
+        (:func:`gmm_numba.data.noise.nearest_neighbour_clutter`); a boolean
+        array flags them itself (True: starts as noise). The Gaussian
+        components start from the unflagged rows. ``predict`` then labels
+        noise rows -1 and ``predict_proba`` has one more column, the noise
+        component's, last. In-memory data only. See :mod:`gmm_numba.fitting.noise`.
+    noise_volume : float, optional
+        ``V``; by default mclust's: the smaller of the volumes of the data's
+        bounding box and of its bounding box in principal components.
 
     Attributes
     ----------
@@ -82,6 +95,11 @@ class GaussianMixture(ParamsMixin):
         Mean log-likelihood per sample at the start of the last iteration of the best run.
     lower_bounds_ : list of float
         The same, per iteration of the best run.
+    noise_weight_ : float
+        Mixing weight of the noise component (only with ``noise``); ``weights_``
+        then sum to ``1 - noise_weight_``.
+    noise_volume_ : float
+        ``V`` of the noise component (only with ``noise``).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when fitted on a DataFrame with string column names.
@@ -106,6 +124,8 @@ class GaussianMixture(ParamsMixin):
         verbose_interval=10,
         init_sample_size=DEFAULT_INIT_SAMPLE_SIZE,
         callback=None,
+        noise=None,
+        noise_volume=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -123,6 +143,8 @@ class GaussianMixture(ParamsMixin):
         self.verbose_interval = verbose_interval
         self.init_sample_size = init_sample_size
         self.callback = callback
+        self.noise = noise
+        self.noise_volume = noise_volume
 
     # ------------------------------------------------------------------ checks
     def _validated_settings(self):
@@ -191,7 +213,7 @@ class GaussianMixture(ParamsMixin):
         return fitted.em_fit
 
     def _set_fitted(self, fitted):
-        for stale in ("feature_names_in_",):
+        for stale in ("feature_names_in_", "noise_weight_", "noise_volume_"):
             if hasattr(self, stale):
                 delattr(self, stale)
         params = fitted.parameters
@@ -205,6 +227,9 @@ class GaussianMixture(ParamsMixin):
         self.n_features_in_ = fitted.n_features
         if fitted.feature_names is not None:
             self.feature_names_in_ = fitted.feature_names
+        if fitted.noise is not None:
+            self.noise_weight_ = float(fitted.noise.weight)
+            self.noise_volume_ = float(fitted.noise.volume)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "means_")
@@ -250,6 +275,7 @@ class GaussianMixture(ParamsMixin):
         Returns
         -------
         ndarray of shape (n_samples,)
+            ``0..n_components-1``; -1 where the noise component (``noise``) is the most responsible.
         """
         return self._scores(X)[1]
 
@@ -258,7 +284,8 @@ class GaussianMixture(ParamsMixin):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_components)
+        ndarray of shape (n_samples, n_components), or (n_samples, n_components + 1) with ``noise``
+            With a noise component its responsibility is the last column.
         """
         return self._scores(X, with_responsibilities=True)[2]
 
@@ -273,6 +300,11 @@ class GaussianMixture(ParamsMixin):
         """
         self._check_is_fitted()
         check_param("n_samples", n_samples, "int", low=1)
+        if self._fitted.noise is not None:
+            raise ValueError(
+                "sample() is not available for a mixture with a noise component (its region is known only by "
+                "its volume); sample the Gaussian part with a GaussianMixture fitted without noise."
+            )
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
         full = self._parameters.full_covariances()
@@ -338,9 +370,9 @@ class GaussianMixture(ParamsMixin):
 
     # ---------------------------------------------------------------- criteria
     def n_parameters(self):
-        """Free parameters: means, K - 1 weights and the covariances."""
+        """Free parameters: means, K - 1 weights and the covariances; 2 more with a noise component (as mclust)."""
         self._check_is_fitted()
-        return self._parameters.n_parameters()
+        return self._fitted.n_parameters()
 
     _n_parameters = n_parameters
 

@@ -10,6 +10,7 @@ from ..errors import FitError, NumericalError
 from .checks import check_random_state
 from .em import fit_em
 from .fitted import FittedMixture
+from .noise import fit_noisy_mixture
 from .regularization import resolve_reg_covar
 from .settings import checked_callback
 
@@ -41,6 +42,11 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None):
     rng = check_random_state(settings.random_state)
     min_samples, requirement = settings.sample_requirement()
     if is_out_of_core(X):  # Dask, xarray on Dask, large np.memmap: see gmm_numba.data.dispatch
+        if settings.noise is not None:
+            raise ValueError(
+                "noise= is not available for out-of-core data (Dask arrays, large memory maps) yet: load X "
+                "into memory (np.asarray(X)), or fit without noise."
+            )
         data = make_data_source(X, sample_weight, min_samples=min_samples, requirement=requirement)
         X = names = weights = None
         n_features = data.n_features
@@ -58,6 +64,13 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None):
         if previous.means.shape == (settings.n_components, n_features) and previous.model is settings.model:
             starts, n_init = [previous], 1
     user_init = settings.user_init(n_features)
+    if settings.noise is not None:
+        fit, noise = fit_noisy_mixture(
+            X, weights, settings, rng=rng, reg_covar=resolve_reg_covar(settings.reg_covar, data),
+            user_init=user_init, callback=checked_callback(settings.callback), warm_start=warm_start,
+        )
+        _check_finite_result(fit.parameters)
+        return FittedMixture(fit.parameters, n_features, names, fit, noise=noise)
     try:
         result = fit_em(
             data,
