@@ -14,11 +14,13 @@ from ..fitting.checks import check_param, check_random_state
 from ..fitting.criteria import CRITERIA, Criteria
 from ..fitting.em import fit_em
 from ..fitting.hierarchical import partition_statistics, source_tree
+from ..fitting.noise import check_noise
 from ..fitting.parameters import m_step
 from ..fitting.regularization import check_reg_covar, resolve_reg_covar
 from ..fitting.starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_statistics, inverse_scale
 from ..results import build_tree
 from .moves import MERGE, SPLIT, insertion_statistics, neighbour_statistics
+from .noise_sweep import select_with_noise
 
 #: mclust's fourteen models, as ``Mclust()`` sweeps them (on one feature they collapse to ``E`` and ``V``).
 DEFAULT_COVARIANCE_TYPES = tuple(mclust_names())
@@ -160,6 +162,8 @@ def select(
     verbose=0,
     progress=None,
     allow_degenerate=False,
+    noise=None,
+    noise_volume=None,
 ):
     """Fit every (covariance model, number of components) cell; return the best.
 
@@ -211,6 +215,14 @@ def select(
         value (its variance held up only by ``reg_covar``). By default such
         runs are discarded, and a cell where every run collapsed fails with
         the reason, as mclust reports singular fits.
+    noise : None, True or array-like of shape (n_samples,) of bool
+        Add a uniform noise component to every cell, as
+        :class:`GaussianMixture`'s ``noise`` (True: starting flags from
+        nearest-neighbour distances; an array: the flags). The sweep is then
+        the simpler one of :mod:`gmm_numba.selection.noise_sweep`; the
+        result has a ``noise`` group and counts 2 more parameters per cell.
+    noise_volume : float, optional
+        The noise component's ``V``; by default mclust's.
 
     Returns
     -------
@@ -267,6 +279,16 @@ def select(
     inv_scale = inverse_scale(data)
     row_p = None if weights is None else weights / weights.sum()
     n_rows = len(arr) if weights is None else int(np.count_nonzero(weights > 0))
+    noise_setting = check_noise(noise, noise_volume, arr.shape[0])
+    if noise_setting is not None:
+        settings = {"tol": tol, "reg_covar": reg_covar, "max_iter": max_iter, "n_init": n_init,
+                    "init_params": init_params, "random_state": random_state, "criterion": criterion}
+        return select_with_noise(
+            arr, weights, labeled, names, models, ks, noise=noise_setting, noise_volume=noise_volume,
+            criterion=criterion, n_init=n_init, init_params=init_params, base_seed=base_seed, reg=reg, tol=tol,
+            max_iter=max_iter, init_sample_size=init_sample_size, verbose=verbose, progress=progress,
+            settings=settings,
+        )
     accept = None
     if not allow_degenerate:
         accept = collapse_check(reg, data.feature_variance(), labeled.feature_names, recording_resolution(arr))
