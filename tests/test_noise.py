@@ -320,3 +320,18 @@ def test_parameters_are_consistent_after_fit(clutter_data):
     log_density, _ = naive.noise_e_step(X, params.weights, params.means, params.full_covariances(),
                                         gm.noise_weight_, gm.noise_volume_)
     np.testing.assert_allclose(gm.score_samples(X), log_density, rtol=1e-10)
+
+
+def test_plot_shows_noise_rows(clutter_data):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gmm_numba.plotting import plot_classification
+
+    X, flags = clutter_data
+    result = gmm_numba.fit(X, 2, covariance_type="EEI", noise=flags)
+    n_noise = int(np.count_nonzero(GaussianMixture.from_xarray(result).predict(X) == -1))
+    ax = plot_classification(result, X)
+    grey = [c for c in ax.collections if c.get_label() == "noise"]
+    assert len(grey) == 1 and grey[0].get_offsets().shape[0] == n_noise > 0
