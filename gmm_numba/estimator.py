@@ -78,6 +78,13 @@ class GaussianMixture(ParamsMixin):
     noise_volume : float, optional
         ``V``; by default mclust's: the smaller of the volumes of the data's
         bounding box and of its bounding box in principal components.
+    semi_supervised : bool, default=False
+        Make ``fit(X, y)`` use ``y``: component indices ``0..K-1`` for
+        labelled rows (they keep that component) and -1 for the others
+        (estimated), as mclust's ``MclustSSC``; see
+        :mod:`gmm_numba.fitting.semi_supervised`. Off by default because
+        scikit-learn passes a ``y`` to every estimator's ``fit`` (pipelines,
+        ``check_estimator``) that an unsupervised mixture must ignore.
 
     Attributes
     ----------
@@ -126,6 +133,7 @@ class GaussianMixture(ParamsMixin):
         callback=None,
         noise=None,
         noise_volume=None,
+        semi_supervised=False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -145,13 +153,16 @@ class GaussianMixture(ParamsMixin):
         self.callback = callback
         self.noise = noise
         self.noise_volume = noise_volume
+        self.semi_supervised = semi_supervised
 
     # ------------------------------------------------------------------ checks
     def _validated_settings(self):
         """The estimator's parameters as validated :class:`FitSettings`."""
         check_param("warm_start", self.warm_start, "bool")
         check_param("verbose_interval", self.verbose_interval, "int", low=1)
-        names = [name for name in self._param_names() if name not in ("warm_start", "verbose_interval")]
+        check_param("semi_supervised", self.semi_supervised, "bool")
+        own = ("warm_start", "verbose_interval", "semi_supervised")
+        names = [name for name in self._param_names() if name not in own]
         return FitSettings.validated(**{name: getattr(self, name) for name in names})
 
     def _check_is_fitted(self):
@@ -165,7 +176,9 @@ class GaussianMixture(ParamsMixin):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : ignored
+        y : array-like of shape (n_samples,), optional
+            Ignored unless ``semi_supervised=True``; then the component of
+            each labelled row (``0..n_components-1``) and -1 for unlabelled rows.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights (frequency weights: weight 2 counts a point twice).
 
@@ -183,7 +196,7 @@ class GaussianMixture(ParamsMixin):
             collapsed); the message says what to try. The estimator keeps the
             state it had before the call.
         """
-        self._fit(X, sample_weight)
+        self._fit(X, sample_weight, y)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -193,16 +206,17 @@ class GaussianMixture(ParamsMixin):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.fit(X, sample_weight=sample_weight).predict(X)
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
 
-    def _fit(self, X, sample_weight):
+    def _fit(self, X, sample_weight, y=None):
         """Validate everything, run EM, and only then set the fitted attributes.
 
         Any error leaves the estimator as it was (fitted or not).
         """
         settings = self._validated_settings()
         previous = self._fitted if self.warm_start and hasattr(self, "means_") else None
-        fitted = fit_mixture(X, settings, sample_weight, warm_start=previous)
+        labels = y if self.semi_supervised else None
+        fitted = fit_mixture(X, settings, sample_weight, warm_start=previous, y=labels)
         self._set_fitted(fitted)
         best = fitted.em_fit.best
         self.converged_ = bool(best.converged)

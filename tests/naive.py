@@ -522,3 +522,23 @@ def bounding_box_volumes(X):
     eigenvalues, vectors = np.linalg.eigh(np.cov(centred.T))
     scores = centred @ vectors
     return box, np.prod(scores.max(axis=0) - scores.min(axis=0))
+
+
+# --------------------------------------------------------------------------- semi-supervised
+def semi_supervised_e_step(X, labels, weights, means, full_covs):
+    """Responsibilities with the labelled rows (``labels >= 0``) one-hot, and MclustSSC's log-likelihood.
+
+    Returns
+    -------
+    resp : (N, K)
+    log_likelihood : float
+        Unlabelled rows: ``log sum_k pi_k N_k(x)``; labelled rows: ``log pi_y N_y(x)``.
+    """
+    wlp = weighted_log_densities(X, weights, means, full_covs)
+    lse, resp, _ = responsibilities(wlp)
+    known = labels >= 0
+    resp = resp.copy()
+    resp[known] = 0.0
+    resp[np.flatnonzero(known), labels[known]] = 1.0
+    ll = lse[~known].sum() + wlp[np.flatnonzero(known), labels[known]].sum()
+    return resp, float(ll)

@@ -13,7 +13,6 @@ used, nor is its check for degenerate (collapsed) runs.
 import time
 
 import numpy as np
-import xarray as xr
 
 from ..data.in_memory import InMemoryData
 from ..errors import FitError
@@ -22,7 +21,7 @@ from ..fitting.hierarchical import partition_statistics, source_tree
 from ..fitting.noise import check_noise, count_with_noise, fit_noise_em, initial_noise, with_gaussian_share
 from ..fitting.parameters import m_step
 from ..fitting.starts import initial_statistics
-from ..results import build_tree
+from .cells import selection_result
 
 #: A cell's ``origin`` when mclust's hierarchical start gave its fit.
 HIERARCHICAL_ORIGIN = "mclust's hierarchical start (hc)"
@@ -113,7 +112,7 @@ def select_with_noise(
                         table[name][i, j] = getattr(crit, name)
                     converged[i, j], n_iter[i, j] = fit.best.converged, fit.best.n_iter
                     errors[i, j], origins[i, j] = "", origin
-                    fits[i, j] = (fit, fitted_noise, crit)
+                    fits[i, j] = (fit, crit, fitted_noise)
             done += 1
             description = f"{names[i]} K={k} with noise"
             if verbose:
@@ -121,39 +120,7 @@ def select_with_noise(
                 print(f"[{done}/{total}] {description}: {outcome} ({time.perf_counter() - started:.1f} s)")
             if progress is not None:
                 progress(done, total, description)
-    if not fits:
-        reasons = sorted(set(errors.ravel()))
-        raise FitError("Every model failed to fit:\n" + "\n".join(f"- {r}" for r in reasons))
-    scores = np.where(np.isnan(table[criterion]), np.inf, table[criterion])
-    best_i, best_j = np.unravel_index(np.argmin(scores), shape)
-    fit, fitted_noise, crit = fits[best_i, best_j]
-    result = build_tree(
-        fit.parameters,
-        feature_names=labeled.feature_names,
-        named_features=labeled.named,
-        em_fit=fit,
-        criteria=crit,
-        settings=settings,
-        noise=fitted_noise,
+    return selection_result(
+        fits, table, n_parameters, converged, n_iter, errors, origins, names, ks, criterion, labeled, settings,
+        {"noise": 1},
     )
-    selection = xr.Dataset(
-        {
-            **{name: (("covariance_type", "n_components"), values) for name, values in table.items()},
-            "n_parameters": (("covariance_type", "n_components"), n_parameters),
-            "converged": (("covariance_type", "n_components"), converged),
-            "n_iter": (("covariance_type", "n_components"), n_iter),
-            "error": (("covariance_type", "n_components"), errors.astype(str)),
-            "origin": (("covariance_type", "n_components"), origins.astype(str)),
-            "may_change_choice": (("covariance_type", "n_components"), np.zeros(shape, dtype=bool)),
-        },
-        coords={"covariance_type": list(names), "n_components": np.asarray(ks, dtype=np.int64)},
-        attrs={
-            "criterion": criterion,
-            "best_covariance_type": names[best_i],
-            "best_n_components": int(ks[best_j]),
-            "noise": 1,
-        },
-    )
-    result.attrs["covariance_type"] = names[best_i]
-    result["selection"] = xr.DataTree(selection)
-    return result
