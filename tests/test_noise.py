@@ -335,3 +335,20 @@ def test_plot_shows_noise_rows(clutter_data):
     ax = plot_classification(result, X)
     grey = [c for c in ax.collections if c.get_label() == "noise"]
     assert len(grey) == 1 and grey[0].get_offsets().shape[0] == n_noise > 0
+
+
+def test_warm_start_continues_with_the_noise_component(clutter_data):
+    X, flags = clutter_data
+    gm = GaussianMixture(2, covariance_type="EEI", noise=flags, warm_start=True, max_iter=3, tol=1e-300,
+                         random_state=0)
+    with pytest.warns(gmm_numba.ConvergenceWarning):
+        gm.fit(X)
+    first = gm.lower_bounds_
+    with pytest.warns(gmm_numba.ConvergenceWarning):
+        gm.fit(X)
+    # the second fit starts where the first ended: its first lower bound is above the first fit's last
+    assert gm.lower_bounds_[0] > first[-1]
+    cold = GaussianMixture(2, covariance_type="EEI", noise=flags, max_iter=6, tol=1e-300, random_state=0)
+    with pytest.warns(gmm_numba.ConvergenceWarning):
+        cold.fit(X)
+    np.testing.assert_allclose(gm.means_, cold.means_, rtol=1e-10)
