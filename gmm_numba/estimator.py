@@ -84,7 +84,11 @@ class GaussianMixture(ParamsMixin):
         (estimated), as mclust's ``MclustSSC``; see
         :mod:`gmm_numba.fitting.semi_supervised`. Off by default because
         scikit-learn passes a ``y`` to every estimator's ``fit`` (pipelines,
-        ``check_estimator``) that an unsupervised mixture must ignore.
+        ``check_estimator``) that an unsupervised mixture must ignore. The
+        start is mclust's (deterministic), so ``n_init``, ``init_params``,
+        the ``*_init`` arrays and ``warm_start`` do not apply when some row
+        is labelled. ``predict`` classifies every row by the fitted model,
+        labelled rows included.
 
     Attributes
     ----------
