@@ -8,7 +8,8 @@ from .results.convert import fitted_to_tree
 
 
 def fit(
-    X, n_components=1, *, sample_weight=None, sample_dim=None, observed_data=False, log_likelihood=False, **options
+    X, n_components=1, *, sample_weight=None, sample_dim=None, observed_data=False, log_likelihood=False, y=None,
+    **options
 ):
     """Fit a Gaussian mixture and return the labeled result.
 
@@ -23,6 +24,9 @@ def fit(
         Store ``X`` in the ``observed_data`` group.
     log_likelihood : bool, default=False
         Store the per-sample log-density in the ``log_likelihood`` group.
+    y : array-like of shape (n_samples,), optional
+        Semi-supervised fit: component indices for labelled rows, -1 for
+        the others (see :class:`GaussianMixture`'s ``semi_supervised``).
     **options
         Any :class:`GaussianMixture` parameter (covariance_type, n_init, ...).
 
@@ -34,9 +38,10 @@ def fit(
     # accepted as GaussianMixture accepts them; a function call has no previous fit to start from
     check_param("warm_start", options.pop("warm_start", False), "bool")
     check_param("verbose_interval", options.pop("verbose_interval", 10), "int", low=1)
+    check_param("semi_supervised", options.pop("semi_supervised", False), "bool")  # here, giving y is the request
     settings = FitSettings.validated(n_components=n_components, **options)
     labeled = as_labeled(X, sample_dim)
-    fitted = fit_mixture(labeled.values, settings, sample_weight)
+    fitted = fit_mixture(labeled.values, settings, sample_weight, y=y)
     return fitted_to_tree(
         fitted, vars(settings), labeled, observed_data=observed_data, log_likelihood=log_likelihood
     )

@@ -164,6 +164,11 @@ def bootstrap(
     else:
         tree = fitted.to_xarray()
         mixture = fitted._fitted
+    if mixture.noise is not None:
+        raise ValueError(
+            "bootstrap does not handle a fit with a noise component yet (its refits would drop the noise "
+            "component); refit the draws yourself with GaussianMixture(noise=...) and sample_weight."
+        )
     labeled = as_labeled(X, sample_dim)
     check_features(labeled, tree)
     arr = mixture.check_input(labeled.values)

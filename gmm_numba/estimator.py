@@ -65,6 +65,30 @@ class GaussianMixture(ParamsMixin):
     callback : callable, optional
         ``callback(iteration, lower_bound, parameters)`` after every EM
         iteration; return True to stop the run.
+    noise : None, True or array-like of shape (n_samples,) of bool, default=None
+        Add a uniform noise component (density ``1 / V`` over the data's
+        region, with its own weight) that absorbs scattered outliers, as
+        mclust's ``initialization = list(noise = ...)``. ``True`` flags the
+        starting noise rows by their nearest-neighbour distances
+        (:func:`gmm_numba.data.noise.nearest_neighbour_clutter`); a boolean
+        array flags them itself (True: starts as noise). The Gaussian
+        components start from the unflagged rows. ``predict`` then labels
+        noise rows -1 and ``predict_proba`` has one more column, the noise
+        component's, last. In-memory data only. See :mod:`gmm_numba.fitting.noise`.
+    noise_volume : float, optional
+        ``V``; by default mclust's: the smaller of the volumes of the data's
+        bounding box and of its bounding box in principal components.
+    semi_supervised : bool, default=False
+        Make ``fit(X, y)`` use ``y``: component indices ``0..K-1`` for
+        labelled rows (they keep that component) and -1 for the others
+        (estimated), as mclust's ``MclustSSC``; see
+        :mod:`gmm_numba.fitting.semi_supervised`. Off by default because
+        scikit-learn passes a ``y`` to every estimator's ``fit`` (pipelines,
+        ``check_estimator``) that an unsupervised mixture must ignore. The
+        start is mclust's (deterministic), so ``n_init``, ``init_params``,
+        the ``*_init`` arrays and ``warm_start`` do not apply when some row
+        is labelled. ``predict`` classifies every row by the fitted model,
+        labelled rows included.
 
     Attributes
     ----------
@@ -82,6 +106,11 @@ class GaussianMixture(ParamsMixin):
         Mean log-likelihood per sample at the start of the last iteration of the best run.
     lower_bounds_ : list of float
         The same, per iteration of the best run.
+    noise_weight_ : float
+        Mixing weight of the noise component (only with ``noise``); ``weights_``
+        then sum to ``1 - noise_weight_``.
+    noise_volume_ : float
+        ``V`` of the noise component (only with ``noise``).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when fitted on a DataFrame with string column names.
@@ -106,6 +135,9 @@ class GaussianMixture(ParamsMixin):
         verbose_interval=10,
         init_sample_size=DEFAULT_INIT_SAMPLE_SIZE,
         callback=None,
+        noise=None,
+        noise_volume=None,
+        semi_supervised=False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -123,13 +155,18 @@ class GaussianMixture(ParamsMixin):
         self.verbose_interval = verbose_interval
         self.init_sample_size = init_sample_size
         self.callback = callback
+        self.noise = noise
+        self.noise_volume = noise_volume
+        self.semi_supervised = semi_supervised
 
     # ------------------------------------------------------------------ checks
     def _validated_settings(self):
         """The estimator's parameters as validated :class:`FitSettings`."""
         check_param("warm_start", self.warm_start, "bool")
         check_param("verbose_interval", self.verbose_interval, "int", low=1)
-        names = [name for name in self._param_names() if name not in ("warm_start", "verbose_interval")]
+        check_param("semi_supervised", self.semi_supervised, "bool")
+        own = ("warm_start", "verbose_interval", "semi_supervised")
+        names = [name for name in self._param_names() if name not in own]
         return FitSettings.validated(**{name: getattr(self, name) for name in names})
 
     def _check_is_fitted(self):
@@ -143,7 +180,9 @@ class GaussianMixture(ParamsMixin):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : ignored
+        y : array-like of shape (n_samples,), optional
+            Ignored unless ``semi_supervised=True``; then the component of
+            each labelled row (``0..n_components-1``) and -1 for unlabelled rows.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights (frequency weights: weight 2 counts a point twice).
 
@@ -161,7 +200,7 @@ class GaussianMixture(ParamsMixin):
             collapsed); the message says what to try. The estimator keeps the
             state it had before the call.
         """
-        self._fit(X, sample_weight)
+        self._fit(X, sample_weight, y)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -171,16 +210,17 @@ class GaussianMixture(ParamsMixin):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.fit(X, sample_weight=sample_weight).predict(X)
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
 
-    def _fit(self, X, sample_weight):
+    def _fit(self, X, sample_weight, y=None):
         """Validate everything, run EM, and only then set the fitted attributes.
 
         Any error leaves the estimator as it was (fitted or not).
         """
         settings = self._validated_settings()
         previous = self._fitted if self.warm_start and hasattr(self, "means_") else None
-        fitted = fit_mixture(X, settings, sample_weight, warm_start=previous)
+        labels = y if self.semi_supervised else None
+        fitted = fit_mixture(X, settings, sample_weight, warm_start=previous, y=labels)
         self._set_fitted(fitted)
         best = fitted.em_fit.best
         self.converged_ = bool(best.converged)
@@ -191,7 +231,7 @@ class GaussianMixture(ParamsMixin):
         return fitted.em_fit
 
     def _set_fitted(self, fitted):
-        for stale in ("feature_names_in_",):
+        for stale in ("feature_names_in_", "noise_weight_", "noise_volume_"):
             if hasattr(self, stale):
                 delattr(self, stale)
         params = fitted.parameters
@@ -205,6 +245,9 @@ class GaussianMixture(ParamsMixin):
         self.n_features_in_ = fitted.n_features
         if fitted.feature_names is not None:
             self.feature_names_in_ = fitted.feature_names
+        if fitted.noise is not None:
+            self.noise_weight_ = float(fitted.noise.weight)
+            self.noise_volume_ = float(fitted.noise.volume)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "means_")
@@ -250,6 +293,7 @@ class GaussianMixture(ParamsMixin):
         Returns
         -------
         ndarray of shape (n_samples,)
+            ``0..n_components-1``; -1 where the noise component (``noise``) is the most responsible.
         """
         return self._scores(X)[1]
 
@@ -258,7 +302,8 @@ class GaussianMixture(ParamsMixin):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_components)
+        ndarray of shape (n_samples, n_components), or (n_samples, n_components + 1) with ``noise``
+            With a noise component its responsibility is the last column.
         """
         return self._scores(X, with_responsibilities=True)[2]
 
@@ -273,6 +318,11 @@ class GaussianMixture(ParamsMixin):
         """
         self._check_is_fitted()
         check_param("n_samples", n_samples, "int", low=1)
+        if self._fitted.noise is not None:
+            raise ValueError(
+                "sample() is not available for a mixture with a noise component (its region is known only by "
+                "its volume); sample the Gaussian part with a GaussianMixture fitted without noise."
+            )
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
         full = self._parameters.full_covariances()
@@ -338,9 +388,9 @@ class GaussianMixture(ParamsMixin):
 
     # ---------------------------------------------------------------- criteria
     def n_parameters(self):
-        """Free parameters: means, K - 1 weights and the covariances."""
+        """Free parameters: means, K - 1 weights and the covariances; 2 more with a noise component (as mclust)."""
         self._check_is_fitted()
-        return self._parameters.n_parameters()
+        return self._fitted.n_parameters()
 
     _n_parameters = n_parameters
 

@@ -152,6 +152,8 @@ def ellipse_points(mean, covariance, n_sigma, n_points=100):
 def plot_classification(result, X, features=None, ax=None, responsibilities=None):
     """Data coloured by component with each component's 1 and 2 sigma ellipses.
 
+    With a noise component, the rows it explains best are grey crosses.
+
     Parameters
     ----------
     result : xarray.DataTree
@@ -186,7 +188,11 @@ def plot_classification(result, X, features=None, ax=None, responsibilities=None
         ax.scatter(values[:, idx[0]], values[:, idx[1]], s=12, c=np.clip(point_colors, 0, 1))
     else:
         labels = fitted.scores(values)[1]
-        ax.scatter(values[:, idx[0]], values[:, idx[1]], s=12, c=[colors(k % 10) for k in labels])
+        noise = labels < 0  # rows the noise component explains best: grey crosses
+        ax.scatter(values[~noise, idx[0]], values[~noise, idx[1]], s=12, c=[colors(k % 10) for k in labels[~noise]])
+        if noise.any():
+            ax.scatter(values[noise, idx[0]], values[noise, idx[1]], s=14, marker="x", c="0.5", label="noise")
+            ax.legend(loc="best")
     full = fitted.parameters.full_covariances()
     for k, mean in enumerate(fitted.parameters.means):
         cov = full[k][np.ix_(idx, idx)]

@@ -476,3 +476,69 @@ def mclust_vvv_agglomeration(Z, alpha, beta=1.0):
             store[j] = store[-1]
             store.pop()
     return np.array(merges, dtype=np.int64).reshape(-1, 2)
+
+
+# --------------------------------------------------------------------------- noise component
+def noise_e_step(X, weights, means, full_covs, noise_weight, volume):
+    """E-step of a Gaussian mixture plus a uniform component of density ``1 / volume``.
+
+    ``weights`` are the Gaussian weights (summing to ``1 - noise_weight``).
+
+    Returns
+    -------
+    log_density : (N,)
+    resp : (N, K + 1)
+        Responsibilities, the noise column last.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    columns = [np.log(weights[k]) + multivariate_normal(means[k], full_covs[k]).logpdf(X) for k in range(len(weights))]
+    columns.append(np.full(X.shape[0], np.log(noise_weight) - np.log(volume)))
+    wlp = np.column_stack(columns)
+    log_density = logsumexp(wlp, axis=1)
+    return log_density, np.exp(wlp - log_density[:, None])
+
+
+def noise_m_step_full(X, resp):
+    """Unconstrained (VVV) M-step with a noise column last in ``resp``, no regularisation.
+
+    Returns
+    -------
+    weights : (K,) Gaussian weights; noise_weight : float; means : (K, D); covariances : (K, D, D)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    gaussian = resp[:, :-1]
+    nk = gaussian.sum(axis=0)
+    means = np.array([np.average(X, axis=0, weights=gaussian[:, k]) for k in range(len(nk))])
+    covs = np.array([(gaussian[:, k, None] * (X - means[k])).T @ (X - means[k]) / nk[k] for k in range(len(nk))])
+    return nk / n, resp[:, -1].sum() / n, means, covs
+
+
+def bounding_box_volumes(X):
+    """Volumes of the bounding box of X and of the bounding box of its principal-component scores."""
+    X = np.asarray(X, dtype=np.float64)
+    box = np.prod(X.max(axis=0) - X.min(axis=0))
+    centred = X - X.mean(axis=0)
+    eigenvalues, vectors = np.linalg.eigh(np.cov(centred.T))
+    scores = centred @ vectors
+    return box, np.prod(scores.max(axis=0) - scores.min(axis=0))
+
+
+# --------------------------------------------------------------------------- semi-supervised
+def semi_supervised_e_step(X, labels, weights, means, full_covs):
+    """Responsibilities with the labelled rows (``labels >= 0``) one-hot, and MclustSSC's log-likelihood.
+
+    Returns
+    -------
+    resp : (N, K)
+    log_likelihood : float
+        Unlabelled rows: ``log sum_k pi_k N_k(x)``; labelled rows: ``log pi_y N_y(x)``.
+    """
+    wlp = weighted_log_densities(X, weights, means, full_covs)
+    lse, resp, _ = responsibilities(wlp)
+    known = labels >= 0
+    resp = resp.copy()
+    resp[known] = 0.0
+    resp[np.flatnonzero(known), labels[known]] = 1.0
+    ll = lse[~known].sum() + wlp[np.flatnonzero(known), labels[known]].sum()
+    return resp, float(ll)

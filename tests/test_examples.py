@@ -22,6 +22,8 @@ CASES = {
     "choosing_k.py": ([], ["criteria.png", "chosen_model.png"], []),
     "uncertainty.py": ([], [*UNCERTAINTY_FORESTS, "draws.png"], ["arviz"]),
     "sklearn_interplay.py": ([], ["grid_search.png"], ["sklearn"]),
+    "noise.py": ([], ["noise.png"], []),
+    "semi_supervised.py": ([], ["semi_supervised.png"], []),
 }
 
 

@@ -6,15 +6,18 @@ from ..covariance import check_n_features
 from ..data.checks import check_data, check_sample_weight, feature_names
 from ..data.dispatch import is_out_of_core, make_data_source
 from ..data.in_memory import InMemoryData
+from ..data.semi_supervised import check_labels
 from ..errors import FitError, NumericalError
 from .checks import check_random_state
 from .em import fit_em
 from .fitted import FittedMixture
+from .noise import fit_noisy_mixture
 from .regularization import resolve_reg_covar
+from .semi_supervised import fit_semi_supervised
 from .settings import checked_callback
 
 
-def fit_mixture(X, settings, sample_weight=None, warm_start=None):
+def fit_mixture(X, settings, sample_weight=None, warm_start=None, y=None):
     """Fit a Gaussian mixture by EM.
 
     Parameters
@@ -26,6 +29,10 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None):
     warm_start : FittedMixture, optional
         A previous fit to start from (one run), used when it has this
         number of components, features and covariance model.
+    y : array-like of shape (n_samples,), optional
+        Semi-supervised fit (:mod:`gmm_numba.fitting.semi_supervised`):
+        component indices for labelled rows, -1 for the others. With no
+        row labelled, the ordinary fit.
 
     Returns
     -------
@@ -41,6 +48,16 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None):
     rng = check_random_state(settings.random_state)
     min_samples, requirement = settings.sample_requirement()
     if is_out_of_core(X):  # Dask, xarray on Dask, large np.memmap: see gmm_numba.data.dispatch
+        if y is not None:
+            raise ValueError(
+                "Semi-supervised fitting (y) is not available for out-of-core data (Dask arrays, large memory "
+                "maps) yet: load X into memory (np.asarray(X))."
+            )
+        if settings.noise is not None:
+            raise ValueError(
+                "noise= is not available for out-of-core data (Dask arrays, large memory maps) yet: load X "
+                "into memory (np.asarray(X)), or fit without noise."
+            )
         data = make_data_source(X, sample_weight, min_samples=min_samples, requirement=requirement)
         X = names = weights = None
         n_features = data.n_features
@@ -58,6 +75,24 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None):
         if previous.means.shape == (settings.n_components, n_features) and previous.model is settings.model:
             starts, n_init = [previous], 1
     user_init = settings.user_init(n_features)
+    labels = None if X is None or y is None else check_labels(y, X.shape[0], settings.n_components)
+    if labels is not None and np.any(labels >= 0):
+        if settings.noise is not None:
+            raise ValueError("noise and semi-supervised labels (y) cannot be combined yet: fit with one of them.")
+        fit = fit_semi_supervised(
+            X, weights, labels, settings.model, settings.n_components,
+            reg_covar=resolve_reg_covar(settings.reg_covar, data), tol=settings.tol, max_iter=settings.max_iter,
+            callback=checked_callback(settings.callback), verbose=settings.verbose,
+        )
+        _check_finite_result(fit.parameters)
+        return FittedMixture(fit.parameters, n_features, names, fit)
+    if settings.noise is not None:
+        fit, noise = fit_noisy_mixture(
+            X, weights, settings, rng=rng, reg_covar=resolve_reg_covar(settings.reg_covar, data),
+            user_init=user_init, callback=checked_callback(settings.callback), warm_start=warm_start,
+        )
+        _check_finite_result(fit.parameters)
+        return FittedMixture(fit.parameters, n_features, names, fit, noise=noise)
     try:
         result = fit_em(
             data,

@@ -8,6 +8,7 @@ from ..data.checks import check_data, check_feature_names, feature_names
 from ..data.dispatch import is_out_of_core, out_of_core_scores
 from ..data.in_memory import per_sample_scores
 from ..errors import NumericalError
+from .noise import count_with_noise, noisy_scores
 
 
 @dataclass
@@ -22,12 +23,20 @@ class FittedMixture:
         Column names of the training DataFrame (strings only), else None.
     em_fit : EMFit or None
         The runs that produced the fit; None for a mixture loaded from a result.
+    noise : NoiseComponent or None
+        The uniform noise component, if the mixture has one (the Gaussian
+        weights then sum to ``1 - noise.weight``).
     """
 
     parameters: object
     n_features: int
     feature_names: object = None
     em_fit: object = None
+    noise: object = None
+
+    def n_parameters(self):
+        """Free parameters, the noise component's included (:func:`~gmm_numba.fitting.noise.count_with_noise`)."""
+        return count_with_noise(self.parameters.n_parameters(), self.noise)
 
     def check_input(self, X, estimator="GaussianMixture"):
         """``X`` as an array checked against the training data's features (scikit-learn's rules).
@@ -55,6 +64,15 @@ class FittedMixture:
         NumericalError
             A row whose log-density is not finite.
         """
+        if self.noise is not None:
+            if is_out_of_core(X):
+                raise ValueError(
+                    "Scoring out-of-core data (Dask arrays, large memory maps) with a noise component is not "
+                    "available yet: pass an in-memory array (np.asarray(X))."
+                )
+            scores = noisy_scores(self.check_input(X, estimator), self.parameters, self.noise, with_responsibilities)
+            check_finite_scores(scores[0])
+            return scores
         if is_out_of_core(X):
             return out_of_core_scores(X, self.parameters, with_responsibilities, self.n_features, estimator)
         scores = per_sample_scores(self.check_input(X, estimator), self.parameters, with_responsibilities)

@@ -6,10 +6,11 @@ hyper-parameters; :class:`FitSettings` checks them in one place.
 """
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..covariance import get_model
 from .checks import check_init_array, check_param, check_precisions_init, check_weights_init
+from .noise import check_noise
 from .regularization import check_reg_covar
 from .starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS
 
@@ -45,6 +46,8 @@ class FitSettings:
     verbose: int = 0
     init_sample_size: int = DEFAULT_INIT_SAMPLE_SIZE
     callback: object = None
+    noise: object = None
+    noise_volume: object = None
     model: object = None
 
     @classmethod
@@ -72,6 +75,8 @@ class FitSettings:
         check_param("verbose", out.verbose, "int", low=0)
         check_param("init_sample_size", out.init_sample_size, "int", low=1)
         check_callback(out.callback)
+        if check_noise(out.noise, out.noise_volume) is None and out.noise is not None:
+            out = replace(out, noise=None)  # noise=False means no noise component
         return out
 
     def user_init(self, n_features):

@@ -6,7 +6,7 @@ from ..fitting.criteria import Criteria
 from ..fitting.fitted import FittedMixture
 from ..fitting.settings import RECORDED_SETTINGS
 from .tree import build_tree
-from .validate import point_parameters, recorded_settings
+from .validate import noise_component, point_parameters, recorded_settings
 
 
 def fitted_to_tree(fitted, settings, labeled=None, *, observed_data=False, log_likelihood=False):
@@ -37,7 +37,7 @@ def fitted_to_tree(fitted, settings, labeled=None, *, observed_data=False, log_l
     em_fit = fitted.em_fit
     criteria = None
     if em_fit is not None:
-        criteria = Criteria.from_statistics(em_fit.final, params.n_parameters())
+        criteria = Criteria.from_statistics(em_fit.final, fitted.n_parameters())
     observed = pointwise = None
     if (observed_data or log_likelihood) and labeled is None:
         raise ValueError("observed_data and log_likelihood need the data: use gmm_numba.fit(X, ...).")
@@ -56,6 +56,7 @@ def fitted_to_tree(fitted, settings, labeled=None, *, observed_data=False, log_l
         pointwise=pointwise,
         sample_dim=labeled.sample_dim if labeled is not None else "sample",
         sample_coord=labeled.sample_coord if labeled is not None else None,
+        noise=fitted.noise,
     )
 
 
@@ -92,12 +93,15 @@ def fitted_from_tree(tree):
         If ``tree`` is not a valid gmm_numba result.
     """
     params = point_parameters(tree)
+    noise = noise_component(tree)
     attrs = tree.attrs
     settings = {"n_components": params.n_components, "covariance_type": str(attrs["covariance_type"])}
     settings.update(recorded_settings(attrs))
     features = [str(v) for v in tree["posterior"]["feature"].values]
     names = np.asarray(features, dtype=object) if attrs.get("named_features", 0) == 1 else None
-    return FittedMixture(params, params.n_features, names), settings
+    if noise is not None:
+        settings["noise"] = True  # a refit with these settings has a noise component too
+    return FittedMixture(params, params.n_features, names, noise=noise), settings
 
 
 def best_run_trace(tree):

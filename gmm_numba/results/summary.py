@@ -75,7 +75,8 @@ def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL
     Returns
     -------
     pandas.DataFrame
-        Index like ``weights[0]``, ``means[1, waiting]``. Columns ``mean``
+        Index like ``weights[0]``, ``means[1, waiting]``; with a noise
+        component, ``weights`` adds the row ``weights[noise]``. Columns ``mean``
         and, when the posterior holds several draws, ``sd`` and the interval
         bounds (``eti_3%``, ``eti_97%`` for ``prob=0.94``).
 
@@ -114,6 +115,8 @@ def summary(result, var_names=("weights", "means", "covariances"), prob=INTERVAL
                 row[lo_name] = float(np.quantile(values, lo_q))
                 row[hi_name] = float(np.quantile(values, hi_q))
             records[label] = row
+        if name == "weights" and "noise" in result.children:
+            records["weights[noise]"] = {"mean": float(result["noise"]["weight"].mean())}
     return pd.DataFrame.from_dict(records, orient="index")
 
 
@@ -192,7 +195,11 @@ def describe(result):
     table = pd.DataFrame(point["means"].values, columns=[str(f) for f in point["feature"].values])
     table.insert(0, "weight", point["weights"].values)
     table.index.name = "component"
-    lines.append(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    if "noise" in result.children:
+        noise = result["noise"].to_dataset()
+        table.loc["noise"] = [float(noise["weight"].mean())] + [np.nan] * (table.shape[1] - 1)
+        lines.append(f"noise component: uniform over volume {float(noise['volume']):.6g} (label -1)")
+    lines.append(table.to_string(float_format=lambda v: f"{v:.4g}", na_rep=""))
     return "\n".join(lines)
 
 

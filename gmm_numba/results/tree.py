@@ -9,6 +9,9 @@ Layout (group names follow ArviZ's schema)::
     /sample_stats      per restart: lower_bound(restart, iteration), n_iter,
                        converged, final_lower_bound, error; best_restart
     /criteria          log_likelihood, n_parameters, n_samples, bic, aic, icl
+    /noise             (fits with a noise component only) weight(chain, draw): the
+                       uniform component's mixing weight (posterior.weights then sum
+                       to 1 - weight); volume: its region's volume V
     /point_estimate    (bootstrap results only) the fit the draws started from
     /observed_data     X(sample, feature)              (on request)
     /log_likelihood    X(chain, draw, sample)          (on request)
@@ -95,6 +98,17 @@ def sample_stats_dataset(runs, best_index):
     )
 
 
+def noise_dataset(noise):
+    """The noise component's weight (one draw) and volume."""
+    return xr.Dataset(
+        {
+            "weight": (("chain", "draw"), np.array([[float(noise.weight)]])),
+            "volume": ((), float(noise.volume)),
+        },
+        coords={"chain": [0], "draw": [0]},
+    )
+
+
 def criteria_dataset(criteria):
     return xr.Dataset({name: ((), value) for name, value in criteria.as_dict().items()})
 
@@ -111,6 +125,7 @@ def build_tree(
     pointwise=None,
     sample_dim="sample",
     sample_coord=None,
+    noise=None,
 ):
     """The result tree of one fit.
 
@@ -131,6 +146,8 @@ def build_tree(
         Per-sample log-density, stored in ``log_likelihood``.
     sample_dim : str
     sample_coord : ndarray, optional
+    noise : NoiseComponent, optional
+        Stored in the ``noise`` group.
 
     Returns
     -------
@@ -146,6 +163,8 @@ def build_tree(
             feature_names,
         )
     }
+    if noise is not None:
+        groups["noise"] = noise_dataset(noise)
     if em_fit is not None:
         groups["sample_stats"] = sample_stats_dataset(em_fit.runs, em_fit.best_index)
     if criteria is not None:

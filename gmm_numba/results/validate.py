@@ -4,6 +4,7 @@ import numpy as np
 import xarray as xr
 
 from ..covariance import get_model
+from ..fitting.noise import NoiseComponent
 from ..fitting.parameters import MixtureParameters
 from ..fitting.settings import RECORDED_SETTINGS, FitSettings
 from .tree import FORMAT, FORMAT_VERSION
@@ -70,23 +71,53 @@ def check_tree(tree):
                 _fail(f"point_estimate.{name} is missing or has the wrong dimensions.")
         if point.sizes["component"] != post.sizes["component"] or point.sizes["feature"] != post.sizes["feature"]:
             _fail("point_estimate and posterior have different numbers of components or features.")
-        _check_values(point, model, "point_estimate")
-    _check_values(post, model, "posterior")
+        _check_values(point, model, "point_estimate", _noise_weights(tree, point=True))
+    _check_values(post, model, "posterior", _noise_weights(tree))
     if "sample_stats" in tree.children:
         _check_sample_stats(tree["sample_stats"].to_dataset())
     if "criteria" in tree.children:
         _check_criteria(tree["criteria"].to_dataset())
 
 
-def _check_values(ds, model, where):
-    """Finite parameters, weights on the simplex, SPD covariances of the model's form."""
+def _noise_weights(tree, point=False):
+    """The noise group's weight per draw (shape (chain, draw), or () for ``point``), or 0 without noise."""
+    if "noise" not in tree.children:
+        return 0.0
+    noise = tree["noise"].to_dataset()
+    for name, dims in (("weight", ("chain", "draw")), ("volume", ())):
+        if name not in noise or noise[name].dims != dims:
+            _fail(f"noise.{name} is missing or does not have dimensions {dims}.")
+        values = noise[name].values
+        if not np.issubdtype(values.dtype, np.floating) or not np.all(np.isfinite(values)):
+            _fail(f"noise.{name} holds non-finite or non-numeric values.")
+    weight, volume = noise["weight"].values, float(noise["volume"].values)
+    if np.any(weight <= 0) or np.any(weight >= 1) or not volume > 0:
+        _fail("noise.weight must lie strictly between 0 and 1 and noise.volume be positive.")
+    if point:
+        if weight.size != 1:
+            _fail("a noise group with several draws is not supported.")
+        return float(weight.ravel()[0])
+    return weight
+
+
+def noise_component(tree):
+    """The result's noise component as :class:`NoiseComponent`, or None if it has none."""
+    if "noise" not in tree.children:
+        return None
+    weight = _noise_weights(tree, point=True)
+    return NoiseComponent(weight, float(tree["noise"]["volume"].values))
+
+
+def _check_values(ds, model, where, noise_weight=0.0):
+    """Finite parameters, weights (with the noise weight) on the simplex, SPD covariances of the model's form."""
     weights, covariances = ds["weights"].values, ds["covariances"].values
     for name in ("weights", "means", "covariances"):
         value = ds[name].values
         if not np.issubdtype(value.dtype, np.floating) or not np.all(np.isfinite(value)):
             _fail(f"{where}.{name} holds non-finite or non-numeric values.")
-    if np.any(weights < 0) or np.any(np.abs(weights.sum(axis=-1) - 1.0) > WEIGHT_SUM_TOLERANCE):
-        _fail(f"{where}.weights are negative or do not sum to 1.")
+    if np.any(weights < 0) or np.any(np.abs(weights.sum(axis=-1) + noise_weight - 1.0) > WEIGHT_SUM_TOLERANCE):
+        noise = " with the noise weight" if np.any(noise_weight) else ""
+        _fail(f"{where}.weights are negative or do not sum to 1{noise}.")
     flat = covariances.reshape(-1, *covariances.shape[-2:])
     scale = np.abs(flat).max(axis=(1, 2), keepdims=True)
     if np.any(np.abs(flat - np.swapaxes(flat, 1, 2)) > SYMMETRY_TOLERANCE * scale):

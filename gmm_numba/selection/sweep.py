@@ -9,16 +9,20 @@ from ..covariance import check_n_features, for_one_feature, get_model, mclust_na
 from ..data.checks import check_data, check_sample_weight
 from ..data.in_memory import InMemoryData, per_sample_scores
 from ..data.labeled import as_labeled
+from ..data.semi_supervised import check_labels
 from ..errors import ConvergenceWarning, FitError, warn_at_caller
 from ..fitting.checks import check_param, check_random_state
 from ..fitting.criteria import CRITERIA, Criteria
 from ..fitting.em import fit_em
 from ..fitting.hierarchical import partition_statistics, source_tree
+from ..fitting.noise import check_noise
 from ..fitting.parameters import m_step
 from ..fitting.regularization import check_reg_covar, resolve_reg_covar
 from ..fitting.starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_statistics, inverse_scale
 from ..results import build_tree
 from .moves import MERGE, SPLIT, insertion_statistics, neighbour_statistics
+from .noise_sweep import select_with_noise
+from .semi_sweep import select_with_labels
 
 #: mclust's fourteen models, as ``Mclust()`` sweeps them (on one feature they collapse to ``E`` and ``V``).
 DEFAULT_COVARIANCE_TYPES = tuple(mclust_names())
@@ -160,6 +164,9 @@ def select(
     verbose=0,
     progress=None,
     allow_degenerate=False,
+    noise=None,
+    noise_volume=None,
+    y=None,
 ):
     """Fit every (covariance model, number of components) cell; return the best.
 
@@ -211,6 +218,20 @@ def select(
         value (its variance held up only by ``reg_covar``). By default such
         runs are discarded, and a cell where every run collapsed fails with
         the reason, as mclust reports singular fits.
+    noise : None, True or array-like of shape (n_samples,) of bool
+        Add a uniform noise component to every cell, as
+        :class:`GaussianMixture`'s ``noise`` (True: starting flags from
+        nearest-neighbour distances; an array: the flags). The sweep is then
+        the simpler one of :mod:`gmm_numba.selection.noise_sweep`; the
+        result has a ``noise`` group and counts 2 more parameters per cell.
+    noise_volume : float, optional
+        The noise component's ``V``; by default mclust's.
+    y : array-like of shape (n_samples,), optional
+        Semi-supervised selection: component indices for labelled rows, -1
+        for the others (as ``GaussianMixture(semi_supervised=True).fit(X, y)``).
+        When some row is labelled, every cell is one semi-supervised fit
+        (:mod:`gmm_numba.selection.semi_sweep`); cells whose K does not
+        match the labels fail with the reason. Not with ``noise``.
 
     Returns
     -------
@@ -267,6 +288,24 @@ def select(
     inv_scale = inverse_scale(data)
     row_p = None if weights is None else weights / weights.sum()
     n_rows = len(arr) if weights is None else int(np.count_nonzero(weights > 0))
+    noise_setting = check_noise(noise, noise_volume, arr.shape[0])
+    labels = None if y is None else check_labels(y, arr.shape[0], max(ks))
+    settings = {"tol": tol, "reg_covar": reg_covar, "max_iter": max_iter, "n_init": n_init,
+                "init_params": init_params, "random_state": random_state, "criterion": criterion}
+    if labels is not None and np.any(labels >= 0):
+        if noise_setting is not None:
+            raise ValueError("noise and semi-supervised labels (y) cannot be combined yet: select with one of them.")
+        return select_with_labels(
+            arr, weights, labels, labeled, names, models, ks, criterion=criterion, reg=reg, tol=tol,
+            max_iter=max_iter, verbose=verbose, progress=progress, settings=settings,
+        )
+    if noise_setting is not None:
+        return select_with_noise(
+            arr, weights, labeled, names, models, ks, noise=noise_setting, noise_volume=noise_volume,
+            criterion=criterion, n_init=n_init, init_params=init_params, base_seed=base_seed, reg=reg, tol=tol,
+            max_iter=max_iter, init_sample_size=init_sample_size, verbose=verbose, progress=progress,
+            settings=settings,
+        )
     accept = None
     if not allow_degenerate:
         accept = collapse_check(reg, data.feature_variance(), labeled.feature_names, recording_resolution(arr))
