@@ -8,7 +8,7 @@ from ..results import build_tree
 
 
 def selection_result(fits, table, n_parameters, converged, n_iter, errors, origins, names, ks, criterion, labeled,
-                     settings, extra_attrs=None):
+                     settings, extra_attrs=None, may_change_choice=None):
     """The chosen cell's result tree with the ``selection`` group, as :func:`gmm_numba.select` returns it.
 
     Parameters
@@ -26,6 +26,8 @@ def selection_result(fits, table, n_parameters, converged, n_iter, errors, origi
         Recorded as root attributes.
     extra_attrs : dict, optional
         Added to the ``selection`` group's attributes.
+    may_change_choice : ndarray of bool of shape (n_models, n_ks), optional
+        The unconverged cells that could change the choice (none by default).
 
     Raises
     ------
@@ -57,7 +59,7 @@ def selection_result(fits, table, n_parameters, converged, n_iter, errors, origi
             "n_iter": (dims, n_iter),
             "error": (dims, errors.astype(str)),
             "origin": (dims, origins.astype(str)),
-            "may_change_choice": (dims, np.zeros(shape, dtype=bool)),
+            "may_change_choice": (dims, np.zeros(shape, bool) if may_change_choice is None else may_change_choice),
         },
         coords={"covariance_type": list(names), "n_components": np.asarray(ks, dtype=np.int64)},
         attrs={
@@ -67,6 +69,6 @@ def selection_result(fits, table, n_parameters, converged, n_iter, errors, origi
             **(extra_attrs or {}),
         },
     )
-    result.attrs["covariance_type"] = names[best_i]
+    result.attrs["covariance_type"] = names[best_i]  # the chosen model by the name its row has
     result["selection"] = xr.DataTree(selection)
     return result

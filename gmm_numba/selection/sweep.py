@@ -3,7 +3,6 @@
 import time
 
 import numpy as np
-import xarray as xr
 
 from ..covariance import check_n_features, for_one_feature, get_model, mclust_names
 from ..data.checks import check_data, check_sample_weight
@@ -19,7 +18,7 @@ from ..fitting.noise import check_noise
 from ..fitting.parameters import m_step
 from ..fitting.regularization import check_reg_covar, resolve_reg_covar
 from ..fitting.starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_statistics, inverse_scale
-from ..results import build_tree
+from .cells import selection_result
 from .moves import MERGE, SPLIT, insertion_statistics, neighbour_statistics
 from .noise_sweep import select_with_noise
 from .semi_sweep import select_with_labels
@@ -110,10 +109,14 @@ def _hierarchical_partitions(data, init_params, base_seed, reg_covar):
             raise
         return None
 
+    cuts = {}
+
     def start(k, model):
         if tree.n_leaves < k:
             return FitError(f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}.")
-        return _safe_m_step(model, partition_statistics(rows, tree.labels(k), k), reg_covar)
+        if k not in cuts:
+            cuts[k] = partition_statistics(rows, tree.labels(k), k)
+        return _safe_m_step(model, cuts[k], reg_covar)
 
     return start
 
@@ -423,6 +426,18 @@ def select(
     below = {a: j for j, a in above.items()}
     order = sorted(range(len(ks)), key=lambda j: ks[j])
     hierarchical = _hierarchical_partitions(data, init_params, base_seed, reg)
+    clusterings = {}
+
+    def initial(k, r):
+        """Statistics of start ``r`` for K = ``k`` (or why there is none): drawn once, shared by every model."""
+        if (k, r) not in clusterings:
+            try:
+                method = _initial_method(init_params, r)
+                clusterings[k, r] = initial_statistics(data, k, method, _cell_seed(base_seed, k, r), init_sample_size)
+            except FitError as exc:
+                clusterings[k, r] = exc
+        return clusterings[k, r]
+
     # Every cell from its own starts: mclust's hierarchical partition and the random ones.
     for i, model in enumerate(models):
         for j in order:
@@ -433,13 +448,8 @@ def select(
                 hierarchical_start = None if hierarchical is None else hierarchical(k, model)
                 starts = []
                 for r in range(0 if init_params == "hc" else n_init):
-                    try:
-                        method = _initial_method(init_params, r)
-                        stats = initial_statistics(data, k, method, _cell_seed(base_seed, k, r), init_sample_size)
-                    except FitError as exc:
-                        starts.append(exc)
-                    else:
-                        starts.append(_safe_m_step(model, stats, reg))
+                    stats = initial(k, r)
+                    starts.append(stats if isinstance(stats, FitError) else _safe_m_step(model, stats, reg))
                 try:
                     record(i, j, *fit_cell(model, k, hierarchical_start, starts))
                 except FitError as exc:
@@ -472,13 +482,10 @@ def select(
             if not improved:
                 break
             changed = improved
-    if not fits:
-        reasons = sorted(set(errors.ravel()))
-        raise FitError("Every model failed to fit:\n" + "\n".join(f"- {r}" for r in reasons))
-    scores = np.where(np.isnan(table[criterion]), np.inf, table[criterion])
-    best_i, best_j = np.unravel_index(np.argmin(scores), shape)
-    result, crit = fits[best_i, best_j]
-    doubtful = _doubtful_cells(fits, converged, table[criterion], (best_i, best_j))
+    doubtful = []
+    if fits:  # with none, selection_result raises the error naming every reason
+        scores = np.where(np.isnan(table[criterion]), np.inf, table[criterion])
+        doubtful = _doubtful_cells(fits, converged, table[criterion], np.unravel_index(np.argmin(scores), shape))
     may_change_choice = np.zeros(shape, dtype=bool)
     for cell in doubtful:
         may_change_choice[cell] = True
@@ -498,34 +505,10 @@ def select(
         "random_state": random_state,
         "criterion": criterion,
     }
-    tree = build_tree(
-        result.parameters,
-        feature_names=labeled.feature_names,
-        named_features=labeled.named,
-        em_fit=result,
-        criteria=crit,
-        settings=settings,
+    return selection_result(
+        {cell: (fit, crit, None) for cell, (fit, crit) in fits.items()}, table, n_parameters, converged, n_iter,
+        errors, origins, names, ks, criterion, labeled, settings, may_change_choice=may_change_choice,
     )
-    selection = xr.Dataset(
-        {
-            **{name: (("covariance_type", "n_components"), values) for name, values in table.items()},
-            "n_parameters": (("covariance_type", "n_components"), n_parameters),
-            "converged": (("covariance_type", "n_components"), converged),
-            "n_iter": (("covariance_type", "n_components"), n_iter),
-            "error": (("covariance_type", "n_components"), errors.astype(str)),
-            "origin": (("covariance_type", "n_components"), origins.astype(str)),
-            "may_change_choice": (("covariance_type", "n_components"), may_change_choice),
-        },
-        coords={"covariance_type": list(names), "n_components": np.asarray(ks, dtype=np.int64)},
-        attrs={
-            "criterion": criterion,
-            "best_covariance_type": names[best_i],
-            "best_n_components": int(ks[best_j]),
-        },
-    )
-    tree.attrs["covariance_type"] = names[best_i]  # the chosen model by the name its row has
-    tree["selection"] = xr.DataTree(selection)
-    return tree
 
 
 #: A component whose covariance, less the regularisation and in units of
