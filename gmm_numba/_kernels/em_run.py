@@ -40,6 +40,12 @@ RUN_EMPTY = 1  # a component lost its weight (the index is returned)
 RUN_SINGULAR = 2  # a covariance is not positive definite (the index is returned)
 RUN_NOT_FINITE = 3  # the log-likelihood is not finite
 RUN_SINGULAR_SCATTER = 4  # a scatter is singular where the M-step needs it not to be (the index is returned)
+RUN_ABANDONED = 5  # on course to end below the floor it was given
+
+#: A run is abandoned only while its log-likelihood converges geometrically, each gain at most this
+#: fraction of the one before: on a plateau (ratios near 1) the projection says nothing about where
+#: the run will end, and EM may still escape to a higher optimum.
+ABANDON_MAX_RATE = 0.9
 
 
 @njit(**JIT)
@@ -161,8 +167,8 @@ def scatter_m_step(family, nk, scatter, previous, warm, out):
 
 
 @njit(**JIT)
-def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, max_iter, lower_bounds):
-    """The EM iterations of :func:`em_run`, on one thread."""
+def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, max_iter, lower_bounds, floor):
+    """The EM iterations of :func:`em_run`, on one thread; see :func:`em_runs` for ``floor``."""
     n, d = X.shape
     k = means.shape[0]
     weighted = sample_weight.size > 0
@@ -199,6 +205,8 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
         if not math.isfinite(mean_ll):
             return iteration, False, RUN_NOT_FINITE, -1
         lower_bounds[iteration] = mean_ll
+        if iteration >= 2 and _projected_limit(lower_bounds, iteration) < floor:
+            return iteration + 1, False, RUN_ABANDONED, -1
         for c in range(k):
             if not nk[c] > 1e-12 * total_weight:
                 return iteration + 1, False, RUN_EMPTY, c
@@ -226,6 +234,23 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
             return iteration + 1, True, RUN_OK, -1
         previous = mean_ll
     return max_iter, False, RUN_OK, -1
+
+
+@njit(**JIT)
+def _projected_limit(lower_bounds, iteration):
+    """Aitken's estimate of where a geometrically converging run ends; +inf unless it converges so.
+
+    With gains ``g1`` (last) and ``g0`` (the one before) in ratio ``a = g1 / g0`` below
+    :data:`ABANDON_MAX_RATE`, the remaining gains sum to ``g1 a / (1 - a)``.
+    """
+    last = lower_bounds[iteration] - lower_bounds[iteration - 1]
+    before = lower_bounds[iteration - 1] - lower_bounds[iteration - 2]
+    if not (last > 0 and before > 0):
+        return np.inf
+    rate = last / before
+    if not rate < ABANDON_MAX_RATE:
+        return np.inf
+    return lower_bounds[iteration] + last * rate / (1.0 - rate)
 
 
 @njit(**JIT)
@@ -264,11 +289,11 @@ def em_run(X, sample_weight, weights, means, covariances, family, reg, tol, max_
         The component a failure other than ``RUN_NOT_FINITE`` is about.
     """
     return _em_loop(np.ascontiguousarray(X), sample_weight, weights, means, covariances, family, reg, tol, max_iter,
-                    lower_bounds)
+                    lower_bounds, -np.inf)
 
 
 @njit(**PARALLEL_JIT)
-def em_runs(X, sample_weight, weights, means, covariances, family, reg, tol, max_iters, lower_bounds, outcomes):
+def em_runs(X, sample_weight, weights, means, covariances, family, reg, tol, max_iters, lower_bounds, outcomes, floor):
     """:func:`em_run` from many starts, the starts shared out to the threads as they become free.
 
     Each run is serial and independent, so its result does not depend on
@@ -283,6 +308,10 @@ def em_runs(X, sample_weight, weights, means, covariances, family, reg, tol, max
     lower_bounds : array of shape (R, max(max_iters))
     outcomes : array of shape (R, 4), int64
         Receives ``n_iter, converged, status, index`` of each run.
+    floor : float
+        A run whose mean log-likelihood converges geometrically towards a limit
+        below ``floor`` (Aitken's estimate, :func:`_projected_limit`) stops with
+        ``RUN_ABANDONED``; ``-inf`` lets every run go on.
     """
     X = np.ascontiguousarray(X)
     n_runs = weights.shape[0]
@@ -292,7 +321,7 @@ def em_runs(X, sample_weight, weights, means, covariances, family, reg, tol, max
         while r < n_runs:
             n_iter, converged, status, index = _em_loop(
                 X, sample_weight, weights[r], means[r], covariances[r], family, reg, tol, max_iters[r],
-                lower_bounds[r]
+                lower_bounds[r], floor
             )
             outcomes[r, 0] = n_iter
             outcomes[r, 1] = 1 if converged else 0

@@ -37,6 +37,11 @@ class InMemoryData:
         return self.X.shape[1]
 
     @property
+    def total_weight(self):
+        """``sum_n w_n`` (the number of rows without weights)."""
+        return float(self.sample_weight.sum()) if self.sample_weight.size else float(self.n_samples)
+
+    @property
     def dtype(self):
         return self.X.dtype
 
@@ -106,13 +111,16 @@ class InMemoryData:
         )
         return weights, means, covariances, lower_bounds[:n_iter], bool(converged), int(status), int(index)
 
-    def run_em_batch(self, weights, means, covariances, family, reg_covar, tol, max_iters):
+    def run_em_batch(self, weights, means, covariances, family, reg_covar, tol, max_iters, floor=-np.inf):
         """:meth:`run_em` from many starts in one compiled call, the runs shared out to the threads.
 
         Parameters
         ----------
         weights, means, covariances : ndarray of shape (R, K), (R, K, D), (R, K, D, D)
         max_iters : sequence of R ints
+        floor : float, default=-inf
+            Mean log-likelihood below which a run on course to end there is
+            abandoned (see :func:`gmm_numba._kernels.em_run.em_runs`).
 
         Returns
         -------
@@ -132,7 +140,7 @@ class InMemoryData:
         with at_most_threads(len(weights)):
             _kernels.run_em_batch(
                 self.X, self.sample_weight, weights, means, covariances, int(family), reg, float(tol), max_iters,
-                lower_bounds, outcomes,
+                lower_bounds, outcomes, float(floor),
             )
         return weights, means, covariances, [lb[:n] for lb, n in zip(lower_bounds, outcomes[:, 0])], outcomes
 

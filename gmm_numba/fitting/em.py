@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._kernels.em_run import RUN_NOT_FINITE, RUN_OK
+from .._kernels.em_run import RUN_ABANDONED, RUN_NOT_FINITE, RUN_OK
 from ..errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
 from .parameters import MixtureParameters, m_step
 from .starts import initial_statistics
@@ -160,8 +160,11 @@ def _compiled_run(data, params, *, reg_covar, tol, max_iter):
     return _finished(data, params, outcome, reg_covar, tol, max_iter)
 
 
-def _compiled_runs(data, starts, reg_covar, tol, max_iters):
+def _compiled_runs(data, starts, reg_covar, tol, max_iters, floor=-np.inf):
     """:func:`run_em` from each start, the runs in one compiled call on the threads.
+
+    A run on course to end below ``floor`` (mean log-likelihood) is abandoned
+    (see ``data.run_em_batch``) and carries that as its error.
 
     Returns
     -------
@@ -178,10 +181,15 @@ def _compiled_runs(data, starts, reg_covar, tol, max_iters):
         reg_covar,
         tol,
         max_iters,
+        floor,
     )
     runs = []
     for r, start in enumerate(starts):
         outcome = (weights[r], means[r], covariances[r], lower_bounds[r], bool(outcomes[r, 1]), int(outcomes[r, 2]))
+        if outcome[5] == RUN_ABANDONED:
+            reason = f"abandoned after {outcomes[r, 0]} more iterations: on course to end below the best run"
+            runs.append(EMRun(lower_bounds=lower_bounds[r], n_iter=int(outcomes[r, 0]), error=reason))
+            continue
         try:
             runs.append(_finished(data, start, outcome, reg_covar, tol, max_iters[r]))
         except FitError as exc:
@@ -243,6 +251,12 @@ def override(params, weights=None, means=None, precisions=None):
     return MixtureParameters(params.model, weights, means, params.covariances, params.precisions_cholesky)
 
 
+#: Screened runs continued to convergence are abandoned only when on course to end more than this
+#: (log-likelihood units, not per row) below the best run so far, so that the projection's error
+#: does not decide close calls.
+ABANDON_MARGIN = 1.0
+
+
 def fit_em(
     data,
     model,
@@ -263,6 +277,7 @@ def fit_em(
     accept=None,
     warn=True,
     screen=None,
+    floor=None,
 ):
     """EM from ``n_init`` starting points; keep the run with the best lower bound.
 
@@ -296,6 +311,12 @@ def fit_em(
     reorder : bool, optional
         Sort the components of the result by their means. By default, only
         when the starting points were drawn and no means were given.
+    floor : float, optional
+        With ``screen``: a mean log-likelihood the caller already has (a
+        cell's current fit). Screened runs continued to convergence are
+        abandoned once they are on course to end more than
+        ``ABANDON_MARGIN`` below it or below the best run so far that passed
+        ``accept`` (compiled runs only; see :func:`_compiled_runs`).
 
     Returns
     -------
@@ -336,10 +357,10 @@ def fit_em(
             print(f"{label}{state} after {run.n_iter} iterations, mean log-likelihood {run.lower_bound:.8g}")
         return run
 
-    def attempts(jobs):
+    def attempts(jobs, floor=-np.inf):
         """``attempt`` for each ``(index, params, budget, previous)``, in one compiled call where that applies."""
         if len(jobs) > 1 and callback is None and not verbose and _compiled_run_applies(data, jobs[0][1], len(jobs)):
-            runs = _compiled_runs(data, [job[1] for job in jobs], reg_covar, tol, [job[2] for job in jobs])
+            runs = _compiled_runs(data, [job[1] for job in jobs], reg_covar, tol, [job[2] for job in jobs], floor)
             return [_continued(job[3], run) for job, run in zip(jobs, runs)]
         return [attempt(*job) for job in jobs]
 
@@ -373,7 +394,9 @@ def fit_em(
                 for i in best
                 if not (runs[i].converged or runs[i].stopped) and runs[i].n_iter < max_iter
             ]
-            for (i, *_), run in zip(jobs, attempts(jobs)):
+            target = max([runs[i].lower_bound for i in good] + [-np.inf if floor is None else floor])
+            margin = ABANDON_MARGIN / getattr(data, "total_weight", np.inf)
+            for (i, *_), run in zip(jobs, attempts(jobs, target - margin)):
                 runs[i] = run
                 first_error = first_error or (run.exception or FitError(run.error) if run.error else None)
             good += judged(best)

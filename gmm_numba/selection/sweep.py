@@ -35,7 +35,7 @@ DEFAULT_TOL = 1e-8
 
 #: Short-EM screening: every start runs this many iterations, then only the
 #: best few continue to convergence.
-SCREEN_ITERATIONS = 20
+SCREEN_ITERATIONS = 10
 SCREEN_KEEP = 3
 
 #: ``init_params="mixed"``: the first start of a cell is k-means++, the
@@ -73,7 +73,7 @@ MOVE_KEEP = 3
 #: move (spread evenly over the candidates, so splits, insertions and merges
 #: all stay represented): the moves' cost follows the budget the user set.
 #: With the default ``n_init`` every candidate is screened.
-MOVE_STARTS_PER_INIT = 3
+MOVE_STARTS_PER_INIT = 2
 
 #: Passes down (merges) then up (splits) after the first sweep, while some cell improves.
 MAX_NEIGHBOUR_PASSES = 3
@@ -324,7 +324,7 @@ def select(
     total, done = shape[0] * shape[1], 0
     started = time.perf_counter()
 
-    def screened(model, k, starts, keep=SCREEN_KEEP, exempt=0):
+    def screened(model, k, starts, keep=SCREEN_KEEP, exempt=0, floor=None):
         return fit_em(
             data,
             model,
@@ -339,6 +339,7 @@ def select(
             accept=accept,
             warn=False,
             screen=(SCREEN_ITERATIONS, keep, exempt) if keep else None,
+            floor=floor,
         )
 
     def fit_cell(model, k, hierarchical_start, random_starts):
@@ -409,7 +410,9 @@ def select(
         if not starts:
             return False
         try:
-            result = screened(models[i], ks[j], starts, MOVE_KEEP)
+            # a move matters only if it beats the cell's fit: runs on course to end below it are abandoned
+            floor = table["log_likelihood"][i, j] / data.total_weight if (i, j) in fits else None
+            result = screened(models[i], ks[j], starts, MOVE_KEEP, floor=floor)
         except FitError:
             return False
         current = table["log_likelihood"][i, j]
