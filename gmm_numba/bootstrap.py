@@ -7,6 +7,7 @@ from scipy.optimize import linear_sum_assignment
 from .data.checks import check_sample_weight
 from .data.in_memory import InMemoryData, feature_mean
 from .data.labeled import as_labeled, check_features
+from .data.missing import in_memory_source
 from .errors import FitError
 from .estimator import GaussianMixture
 from .fitting.checks import check_param, check_random_state
@@ -176,7 +177,9 @@ def bootstrap(
     base = check_sample_weight(sample_weight, n_samples)
     reference = mixture.parameters
     rng = check_random_state(random_state)
-    data = InMemoryData(arr, base)
+    # with missing="marginalize", rows with NaN are refitted by their observed entries
+    source = in_memory_source if mixture.missing == "marginalize" else InMemoryData
+    data = source(arr, base)
     reg_covar = resolve_reg_covar(tree.attrs.get("reg_covar", FitSettings.reg_covar), data)
     check_like_fitted_data(data, reference, reg_covar)
 
@@ -187,7 +190,7 @@ def bootstrap(
         if base is not None:
             weights = weights * base
         try:
-            run = run_em(InMemoryData(arr, weights), reference, reg_covar=reg_covar, tol=tol, max_iter=max_iter)
+            run = run_em(source(arr, weights), reference, reg_covar=reg_covar, tol=tol, max_iter=max_iter)
         except FitError:
             failures += 1
             continue

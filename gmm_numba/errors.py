@@ -34,6 +34,10 @@ class NumericalError(FitError):
     """The log-likelihood became NaN or infinite."""
 
 
+class NotSupportedError(ValueError, NotImplementedError):
+    """Valid input and settings whose combination is not implemented (yet); the message says what to do instead."""
+
+
 class ConvergenceWarning(UserWarning):
     """The best EM run stopped at ``max_iter`` before meeting ``tol``."""
 

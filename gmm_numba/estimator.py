@@ -89,6 +89,17 @@ class GaussianMixture(ParamsMixin):
         the ``*_init`` arrays and ``warm_start`` do not apply when some row
         is labelled. ``predict`` classifies every row by the fitted model,
         labelled rows included.
+    missing : {"error", "marginalize"}, default="error"
+        What NaN in ``X`` means. ``"error"``: a ``ValueError`` naming the rows.
+        ``"marginalize"``: a missing entry (missing at random). ``fit`` then
+        maximises the observed-data likelihood (EM with the conditional
+        expectations of the missing entries, for every covariance model), and
+        ``score_samples``, ``score``, ``predict``, ``predict_proba``, ``bic`` and
+        ``aic`` use the density of each row's observed entries. Rows with every
+        entry missing are left out of the fit (with a warning); a feature with
+        every entry missing is an error; infinity stays an error. Starting
+        points are computed on the data with each missing entry replaced by
+        its feature's mean. In-memory data only. See :meth:`impute`.
 
     Attributes
     ----------
@@ -138,6 +149,7 @@ class GaussianMixture(ParamsMixin):
         noise=None,
         noise_volume=None,
         semi_supervised=False,
+        missing="error",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -158,6 +170,7 @@ class GaussianMixture(ParamsMixin):
         self.noise = noise
         self.noise_volume = noise_volume
         self.semi_supervised = semi_supervised
+        self.missing = missing
 
     # ------------------------------------------------------------------ checks
     def _validated_settings(self):
@@ -258,7 +271,7 @@ class GaussianMixture(ParamsMixin):
         return Tags(
             estimator_type="density_estimator",
             target_tags=TargetTags(required=False),
-            input_tags=InputTags(allow_nan=False, sparse=False),
+            input_tags=InputTags(allow_nan=self.missing == "marginalize", sparse=False),
             transformer_tags=None,
             classifier_tags=None,
             regressor_tags=None,
@@ -306,6 +319,50 @@ class GaussianMixture(ParamsMixin):
             With a noise component its responsibility is the last column.
         """
         return self._scores(X, with_responsibilities=True)[2]
+
+    def impute(self, X, *, n_draws=None, random_state=None):
+        """Fill the missing entries (NaN) of ``X`` from the fitted mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry (whatever ``missing`` was at fit time).
+        n_draws : int, optional
+            Without it, each missing entry is replaced by its conditional
+            expectation ``E[x_m | x_o] = sum_k p(k | x_o) E_k[x_m | x_o]``.
+            With it, ``n_draws`` draws from the conditional distribution
+            (multiple imputation): per row and draw a component with
+            probability ``p(k | x_o)``, then the missing entries from that
+            component's conditional Gaussian.
+        random_state : int, numpy Generator or RandomState, optional
+            Seeds the draws.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features), or xarray.DataArray of shape (n_draws, n_samples, n_features)
+            Observed entries are returned unchanged, bit for bit (in ``X``'s
+            float dtype: float32 stays float32). A row with every entry
+            missing gets the mixture's mean (or draws from the mixture). The
+            draws are labeled with dimensions ``("draw", "sample", "feature")``.
+        """
+        self._check_is_fitted()
+        name = type(self).__name__
+        if n_draws is None:
+            return self._fitted.impute(X, name)
+        check_param("n_draws", n_draws, "int", low=1)
+        draws = self._fitted.imputation_draws(X, n_draws, check_random_state(random_state), name)
+        import xarray as xr
+
+        features = getattr(self, "feature_names_in_", None)
+        features = [f"x{i}" for i in range(self.n_features_in_)] if features is None else list(features)
+        index = getattr(X, "index", None)
+        samples = np.arange(draws.shape[1]) if index is None else np.asarray(index)
+        return xr.DataArray(
+            draws,
+            dims=("draw", "sample", "feature"),
+            coords={"draw": np.arange(n_draws), "sample": samples, "feature": features},
+            name="imputed",
+        )
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.

@@ -542,3 +542,109 @@ def semi_supervised_e_step(X, labels, weights, means, full_covs):
     resp[np.flatnonzero(known), labels[known]] = 1.0
     ll = lse[~known].sum() + wlp[np.flatnonzero(known), labels[known]].sum()
     return resp, float(ll)
+# ------------------------------------------------------------ missing values (EM for incomplete data)
+# Each row by itself, from the textbook (Ghahramani & Jordan 1994; Little & Rubin, ch. 11): the observed
+# entries' density is the marginal N(x_o | mu_o, Sigma_oo) (SciPy), and under component k the missing
+# entries are N(mu_m + Sigma_mo Sigma_oo^-1 (x_o - mu_o), Sigma_mm - Sigma_mo Sigma_oo^-1 Sigma_om).
+
+
+def conditional_gaussian(x, mean, cov):
+    """``(xhat, C)``: ``x`` with its NaN entries replaced by their conditional mean, and the
+    conditional covariance of those entries as a (D, D) matrix (zero in observed rows and columns)."""
+    o = ~np.isnan(x)
+    m = ~o
+    xhat = np.array(x, dtype=np.float64)
+    C = np.zeros((len(x), len(x)))
+    if m.any():
+        if o.any():
+            B = cov[np.ix_(m, o)] @ np.linalg.inv(cov[np.ix_(o, o)])
+            xhat[m] = mean[m] + B @ (xhat[o] - mean[o])
+            C[np.ix_(m, m)] = cov[np.ix_(m, m)] - B @ cov[np.ix_(o, m)]
+        else:
+            xhat[m] = mean[m]
+            C[np.ix_(m, m)] = cov[np.ix_(m, m)]
+    return xhat, C
+
+
+def missing_e_step(X, weights, means, full_covs):
+    """Per row: observed-data ``log p(x_o)``, responsibilities, completed rows and conditional covariances.
+
+    Returns ``(lse (N,), resp (N, K), log_resp (N, K), xhat (N, K, D), C (N, K, D, D))``.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    k = len(weights)
+    wlp = np.empty((n, k))
+    xhat = np.empty((n, k, d))
+    C = np.empty((n, k, d, d))
+    for i, x in enumerate(X):
+        o = ~np.isnan(x)
+        for j in range(k):
+            if o.any():
+                log_pdf = multivariate_normal(mean=means[j][o], cov=full_covs[j][np.ix_(o, o)]).logpdf(x[o])
+            else:
+                log_pdf = 0.0
+            wlp[i, j] = np.log(weights[j]) + log_pdf
+            xhat[i, j], C[i, j] = conditional_gaussian(x, means[j], full_covs[j])
+    lse, resp, log_resp = responsibilities(wlp)
+    return lse, resp, log_resp, xhat, C
+
+
+def missing_statistics(X, sample_weight, weights, means, full_covs, shifts=None):
+    """Expected sufficient statistics (dict as :func:`statistics_from_responsibilities`) about ``shifts``:
+    ``s1 = sum_n w r (xhat - c)``, ``s2 = sum_n w r [(xhat - c)(xhat - c)^T + C]``."""
+    lse, resp, log_resp, xhat, C = missing_e_step(X, weights, means, full_covs)
+    n, k, d = xhat.shape
+    shifts = np.asarray(means, dtype=np.float64) if shifts is None else shifts
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    nk = np.zeros(k)
+    s1 = np.zeros((k, d))
+    s2 = np.zeros((k, d, d))
+    for j in range(k):
+        a = w * resp[:, j]
+        diff = xhat[:, j] - shifts[j]
+        nk[j] = a.sum()
+        s1[j] = a @ diff
+        s2[j] = np.einsum("n,ni,nj->ij", a, diff, diff) + np.einsum("n,nij->ij", a, C[:, j])
+    return {"W": w.sum(), "nk": nk, "s1": s1, "s2": s2, "LL": float(np.sum(w * lse)),
+            "hard": float(np.sum(w * log_resp.max(axis=1)))}
+
+
+def missing_m_step(X, sample_weight, weights, means, full_covs, cov_type, reg_covar):
+    """One textbook M-step for incomplete data (scikit-learn's four models): weighted averages of the
+    completed rows, and covariances ``np.cov`` of the completed rows plus the averaged conditional covariances.
+
+    Returns ``(lower_bound, (weights, means, covariances))``, the bound of the parameters entering the step.
+    """
+    lse, resp, _, xhat, C = missing_e_step(X, weights, means, full_covs)
+    n, k, d = xhat.shape
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    a = resp * w[:, None]
+    nk = a.sum(axis=0)
+    new_weights = nk / nk.sum()
+    new_means = np.array([np.average(xhat[:, j], axis=0, weights=a[:, j]) for j in range(k)])
+    covs = np.array([_weighted_cov(xhat[:, j], a[:, j]) + np.average(C[:, j], axis=0, weights=a[:, j])
+                     for j in range(k)])
+    eye = np.eye(d)
+    if cov_type == "full":
+        cov = covs + reg_covar * eye
+    elif cov_type == "tied":
+        cov = np.einsum("k,kij->ij", nk, covs) / nk.sum() + reg_covar * eye
+    elif cov_type == "diag":
+        cov = np.array([np.diag(c) for c in covs]) + reg_covar
+    elif cov_type == "spherical":
+        cov = (np.array([np.diag(c) for c in covs]) + reg_covar).mean(axis=1)
+    else:
+        raise ValueError(cov_type)
+    return float(np.sum(w * lse) / w.sum()), (new_weights, new_means, cov)
+
+
+def observed_log_likelihood(X, weights, means, full_covs):
+    """``log p(x_o)`` of each row (0 for a row with nothing observed), by SciPy marginals."""
+    return missing_e_step(X, weights, means, full_covs)[0]
+
+
+def conditional_means(X, weights, means, full_covs):
+    """``E[x | x_o]`` of each row under the mixture: ``sum_k p(k | x_o) xhat_k``."""
+    _, resp, _, xhat, _ = missing_e_step(X, weights, means, full_covs)
+    return np.einsum("nk,nkd->nd", resp, xhat)

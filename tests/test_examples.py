@@ -24,6 +24,7 @@ CASES = {
     "sklearn_interplay.py": ([], ["grid_search.png"], ["sklearn"]),
     "noise.py": ([], ["noise.png"], []),
     "semi_supervised.py": ([], ["semi_supervised.png"], []),
+    "missing_values.py": ([], ["imputation.png"], []),
 }
 
 

@@ -58,7 +58,9 @@ def _sweep(table, args, out_file, plot_dir):
         except ValueError as exc:
             raise UserError(str(exc)) from None
     print("Preparing the Numba kernels (the first run compiles them, a minute or two; later runs load them from disk)")
-    print(f"Kernels ready in {warm_up(X, models):.1f} s")
+    missing = getattr(args, "missing", "error")
+    complete_rows = X.dropna() if missing == "marginalize" and hasattr(X, "dropna") else X
+    print(f"Kernels ready in {warm_up(complete_rows, models):.1f} s")
     n_rows, n_cols = table.frame.shape
     options = {name: value for name, value in (("n_init", args.n_init), ("max_iter", args.max_iter)) if value}
     n_init = options.get("n_init", select_default("n_init"))
@@ -78,6 +80,7 @@ def _sweep(table, args, out_file, plot_dir):
             random_state=args.seed,
             **options,
             progress=progress,
+            missing=missing,
         )
     finally:
         progress.finish()
@@ -90,8 +93,8 @@ def _sweep(table, args, out_file, plot_dir):
     )
     if out_file:
         write(out_file, result.to_netcdf, args.overwrite)
-    if plot_dir:
-        _plots(result, X, plot_dir, args.overwrite)
+    if plot_dir:  # the classification plot shows the rows without a missing entry
+        _plots(result, complete_rows, plot_dir, args.overwrite)
     return result
 
 
@@ -144,7 +147,7 @@ def cmd_fit(args):
             raise UserError("--plots needs matplotlib: pip install 'gmm_numba[plots]'")
         check_folder(args.plots, PLOT_FILES, args.overwrite)
     _recover_data(args)
-    table = read_table(args.data, split_names(args.columns), args.drop_nan)
+    table = read_table(args.data, split_names(args.columns), args.drop_nan, keep_nan=args.missing == "marginalize")
     if table.dropped:
         print(_dropped_note(args.data, table))
     _sweep(table, args, args.output, args.plots)
@@ -209,7 +212,7 @@ def cmd_predict(args):
     columns = split_names(args.columns)
     if not columns and named_model and not args.data.lower().endswith(".npy"):
         columns = features
-    table = read_table(args.data, columns, args.drop_nan)
+    table = read_table(args.data, columns, args.drop_nan, keep_nan=estimator.missing == "marginalize")
     if table.frame.shape[1] != estimator.n_features_in_:
         raise UserError(
             f"{args.data}: {table.frame.shape[1]} column(s), but the model has {estimator.n_features_in_} "
@@ -368,6 +371,13 @@ def build_parser():
     fit.add_argument("data", metavar="DATA", nargs="?", help="the data file")
     fit.add_argument("--columns", "-c", nargs="+", metavar="NAME", help="columns to use (default: all); a b or a,b")
     fit.add_argument("--drop-nan", action="store_true", help="leave out rows with NaN instead of stopping")
+    fit.add_argument(
+        "--missing",
+        choices=("error", "marginalize"),
+        default="error",
+        help="marginalize: treat NaN (empty cells) as missing values and fit the observed-data likelihood; "
+        "the model then also predicts rows with NaN (default: error)",
+    )
     fit.add_argument("--output", "-o", metavar="MODEL.nc", help="write the chosen model here (netCDF)")
     fit.add_argument(
         "--plots", metavar="FOLDER", help="write criterion.png and classification.png (first two features) here"

@@ -176,7 +176,7 @@ def _first_bad_value(series):
     return position, series.iloc[position]
 
 
-def read_table(path, columns=None, drop_nan=False):
+def read_table(path, columns=None, drop_nan=False, keep_nan=False):
     """Read CSV, .npy, netCDF, zarr or Parquet into a :class:`Table` of numeric columns.
 
     Parameters
@@ -186,6 +186,8 @@ def read_table(path, columns=None, drop_nan=False):
         Columns to keep, in this order (default: every column, which must then be numeric).
     drop_nan : bool
         Drop rows holding NaN (or infinity) instead of refusing them.
+    keep_nan : bool
+        Keep NaN (missing values, ``--missing marginalize``); infinity is still refused or dropped.
 
     Returns
     -------
@@ -244,12 +246,15 @@ def read_table(path, columns=None, drop_nan=False):
             raise UserError(f"{path}: column {column!r} is not numeric{detail}{hint}")
     if frame.shape[1] == 0:
         raise UserError(f"{path}: no columns to use")
-    bad = ~np.isfinite(frame.to_numpy(dtype=np.float64, na_value=np.nan)).all(axis=1)
+    values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isinf(values).any(axis=1) if keep_nan else ~np.isfinite(values).all(axis=1)
     if bad.any():
         if not drop_nan:
+            what = "infinite values" if keep_nan else "NaN or infinite values"
+            hint = "" if keep_nan else " (or, for NaN marking missing values, --missing marginalize with fit)"
             raise UserError(
-                f"{path}: {int(bad.sum())} of {frame.shape[0]} row(s) hold NaN or infinite values "
-                f"(first: {where(int(np.flatnonzero(bad)[0]))}); pass --drop-nan to leave them out"
+                f"{path}: {int(bad.sum())} of {frame.shape[0]} row(s) hold {what} "
+                f"(first: {where(int(np.flatnonzero(bad)[0]))}); pass --drop-nan to leave them out{hint}"
             )
         frame = frame[~bad]
     if frame.shape[0] == 0:

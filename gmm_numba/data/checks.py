@@ -245,35 +245,64 @@ def check_shape(arr, name, min_samples, n_features, estimator, requirement):
 
 @dataclass(frozen=True)
 class FiniteReport:
-    """Rows holding NaN or infinity: how many, and the first (global index, -1 if none)."""
+    """Rows holding NaN or infinity: how many, and the first few (global indices).
+
+    Attributes
+    ----------
+    bad_rows : int
+    first : int
+        The first bad row, -1 if none.
+    rows : tuple of int
+        At most :data:`ROWS_NAMED` bad rows, smallest first.
+    """
 
     bad_rows: int = 0
     first: int = -1
+    rows: tuple = ()
 
     def __add__(self, other):
         firsts = [f for f in (self.first, other.first) if f >= 0]
-        return FiniteReport(self.bad_rows + other.bad_rows, min(firsts) if firsts else -1)
+        rows = tuple(sorted(self.rows + other.rows)[:ROWS_NAMED])
+        return FiniteReport(self.bad_rows + other.bad_rows, min(firsts) if firsts else -1, rows)
 
-    def raise_if_bad(self, name="X"):
+    def raise_if_bad(self, name="X", missing_hint=True):
+        """Raise ``ValueError`` naming the bad rows (and, by default, how to have NaN marginalised)."""
         if self.bad_rows:
+            named = ""
+            if len(self.rows) > 1:
+                more = self.bad_rows - len(self.rows)
+                named = f": rows {', '.join(map(str, self.rows))}" + (f" and {more} more" if more else "")
+            hint = (
+                " If the NaN entries are missing values, pass missing='marginalize' (GaussianMixture, "
+                "gmm_numba.fit, select; in-memory data) to fit with them marginalised out; or drop the rows, "
+                if missing_hint
+                else " Drop or impute them first, "
+            )
             raise ValueError(
-                f"{name} contains NaN or infinity in {plural(self.bad_rows, 'row')} (first: row {self.first}). "
-                f"Drop or impute them first, for example {name}[np.isfinite({name}).all(axis=1)]."
+                f"{name} contains NaN or infinity in {plural(self.bad_rows, 'row')} (first: row {self.first}){named}."
+                f"{hint}for example {name}[np.isfinite({name}).all(axis=1)]."
             )
 
 
-def finite_report(X, offset):
-    """:class:`FiniteReport` of one chunk whose first row is global row ``offset``."""
+#: How many bad rows an error message lists.
+ROWS_NAMED = 5
+
+
+def finite_report(X, offset, allow_nan=False):
+    """:class:`FiniteReport` of one chunk whose first row is global row ``offset``.
+
+    With ``allow_nan`` only infinite entries count as bad (NaN marks a missing value).
+    """
     # the sum is finite exactly when every entry is, unless it overflows: only then build the
     # chunk-sized boolean arrays that locate the rows
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(np.add.reduce(X, axis=None, dtype=np.float64)):
             return FiniteReport()
-    finite_rows = np.isfinite(X).all(axis=1)
+    finite_rows = ~np.isinf(X).any(axis=1) if allow_nan else np.isfinite(X).all(axis=1)
     if finite_rows.all():
         return FiniteReport()
     bad = np.flatnonzero(~finite_rows)
-    return FiniteReport(int(bad.size), int(offset + bad[0]))
+    return FiniteReport(int(bad.size), int(offset + bad[0]), tuple(int(offset + b) for b in bad[:ROWS_NAMED]))
 
 
 #: Rows checked at a time: keeps the boolean temporaries small (a whole-array
@@ -281,15 +310,23 @@ def finite_report(X, offset):
 _FINITE_CHECK_ROWS = 1 << 16
 
 
-def _check_finite_rows(arr, name):
+def _check_finite_rows(arr, name, allow_nan=False):
     step = max(1, _FINITE_CHECK_ROWS * 8 // max(1, arr.shape[1]))
     report = FiniteReport()
     for start in range(0, arr.shape[0], step):
-        report = report + finite_report(arr[start : start + step], start)
+        report = report + finite_report(arr[start : start + step], start, allow_nan)
+    if allow_nan and report.bad_rows:
+        raise ValueError(
+            f"{name} contains infinity in {plural(report.bad_rows, 'row')} (first: row {report.first}); "
+            "missing='marginalize' treats NaN as missing, but an infinite value is not a missing one. "
+            f"Replace it by np.nan if it marks a missing value, for example {name}[np.isinf({name})] = np.nan."
+        )
     report.raise_if_bad(name)
 
 
-def check_data(X, *, name="X", min_samples=1, n_features=None, estimator="GaussianMixture", requirement=""):
+def check_data(
+    X, *, name="X", min_samples=1, n_features=None, estimator="GaussianMixture", requirement="", allow_nan=False
+):
     """Validate a data matrix and return it as a C-contiguous float array.
 
     Parameters
@@ -307,6 +344,8 @@ def check_data(X, *, name="X", min_samples=1, n_features=None, estimator="Gaussi
         Name used in the feature-count message.
     requirement : str
         Why ``min_samples`` rows are needed, appended to that message.
+    allow_nan : bool, default=False
+        Accept NaN entries (missing values); infinity stays an error.
 
     Returns
     -------
@@ -327,7 +366,7 @@ def check_data(X, *, name="X", min_samples=1, n_features=None, estimator="Gaussi
     check_shape(arr, name, min_samples, n_features, estimator, requirement)
     dtype = np.float32 if arr.dtype == np.float32 else np.float64
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    _check_finite_rows(arr, name)
+    _check_finite_rows(arr, name, allow_nan)
     return arr
 
 

@@ -257,7 +257,7 @@ class BlockwiseSource:
         if self._checked:
             return self._map_reduce(method, args, False)
         result, report = self._map_reduce(method, args, True)
-        report.raise_if_bad(self.name)
+        report.raise_if_bad(self.name, missing_hint=False)
         self._checked = True
         return result
 
@@ -463,7 +463,7 @@ class ChunkedData(BlockwiseSource):
         for a, b in self._bounds():
             chunk = as_kernel_array(self.source[a:b])
             try:
-                finite_report(chunk, a).raise_if_bad(self.name)
+                finite_report(chunk, a).raise_if_bad(self.name, missing_hint=False)
                 part = chunk_scores(chunk, args, with_responsibilities)
             finally:
                 del chunk

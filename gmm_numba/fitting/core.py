@@ -6,8 +6,9 @@ from ..covariance import check_n_features
 from ..data.checks import check_data, check_sample_weight, feature_names
 from ..data.dispatch import is_out_of_core, make_data_source
 from ..data.in_memory import InMemoryData
+from ..data.missing import in_memory_source
 from ..data.semi_supervised import check_labels
-from ..errors import FitError, NumericalError
+from ..errors import FitError, NotSupportedError, NumericalError
 from .checks import check_random_state
 from .em import fit_em
 from .fitted import FittedMixture
@@ -47,6 +48,7 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None, y=None):
     """
     rng = check_random_state(settings.random_state)
     min_samples, requirement = settings.sample_requirement()
+    marginalize = settings.missing == "marginalize"
     if is_out_of_core(X):  # Dask, xarray on Dask, large np.memmap: see gmm_numba.data.dispatch
         if y is not None:
             raise ValueError(
@@ -58,17 +60,31 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None, y=None):
                 "noise= is not available for out-of-core data (Dask arrays, large memory maps) yet: load X "
                 "into memory (np.asarray(X)), or fit without noise."
             )
+        if marginalize:
+            raise NotSupportedError(
+                "missing='marginalize' is not implemented for out-of-core data (Dask arrays, Dask-backed xarray, "
+                "memory maps of 64 MiB or more) yet. Load X into memory (np.asarray(X), X.compute()), or drop "
+                "or impute the rows with NaN and fit with missing='error'."
+            )
         data = make_data_source(X, sample_weight, min_samples=min_samples, requirement=requirement)
         X = names = weights = None
         n_features = data.n_features
     else:
         names = feature_names(X)
-        X = check_data(X, min_samples=min_samples, requirement=requirement)
+        X = check_data(X, min_samples=min_samples, requirement=requirement, allow_nan=marginalize)
         n_features = X.shape[1]
         weights = check_sample_weight(sample_weight, X.shape[0])
         _check_weighted_samples(weights, min_samples, requirement)
-        data = InMemoryData(X, weights)
+        if marginalize:
+            data = in_memory_source(X, weights, min_samples=min_samples, requirement=requirement)
+        else:
+            data = InMemoryData(X, weights)
     check_n_features(settings.model, n_features)
+    if marginalize and (settings.noise is not None or y is not None):
+        raise NotSupportedError(
+            "missing='marginalize' cannot be combined with noise= or semi-supervised labels (y) yet: drop or "
+            "impute the rows with NaN (GaussianMixture(missing='marginalize').fit(X).impute(X)) first."
+        )
     starts, n_init = None, settings.n_init
     if warm_start is not None:
         previous = warm_start.parameters
@@ -116,7 +132,7 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None, y=None):
             raise type(exc)(f"{exc} {note}") from exc
         raise
     _check_finite_result(result.parameters)
-    return FittedMixture(result.parameters, n_features, names, result)
+    return FittedMixture(result.parameters, n_features, names, result, missing=settings.missing)
 
 
 def _check_weighted_samples(weights, min_samples, requirement):

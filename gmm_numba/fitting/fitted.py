@@ -7,6 +7,7 @@ import numpy as np
 from ..data.checks import check_data, check_feature_names, feature_names
 from ..data.dispatch import is_out_of_core, out_of_core_scores
 from ..data.in_memory import per_sample_scores
+from ..data.missing import conditional_draws, has_nan, missing_scores
 from ..errors import NumericalError
 from .noise import count_with_noise, noisy_scores
 
@@ -26,6 +27,9 @@ class FittedMixture:
     noise : NoiseComponent or None
         The uniform noise component, if the mixture has one (the Gaussian
         weights then sum to ``1 - noise.weight``).
+    missing : {"error", "marginalize"}
+        Whether NaN in new data is an error or a missing entry, scored by the
+        density of the row's observed entries.
     """
 
     parameters: object
@@ -33,13 +37,21 @@ class FittedMixture:
     feature_names: object = None
     em_fit: object = None
     noise: object = None
+    missing: str = "error"
 
     def n_parameters(self):
         """Free parameters, the noise component's included (:func:`~gmm_numba.fitting.noise.count_with_noise`)."""
         return count_with_noise(self.parameters.n_parameters(), self.noise)
 
-    def check_input(self, X, estimator="GaussianMixture"):
+    def check_input(self, X, estimator="GaussianMixture", allow_nan=None):
         """``X`` as an array checked against the training data's features (scikit-learn's rules).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        estimator : str
+        allow_nan : bool, optional
+            Accept NaN (missing entries); default: when the mixture was fitted with ``missing="marginalize"``.
 
         Returns
         -------
@@ -51,7 +63,8 @@ class FittedMixture:
             Another number of features, or invalid values; the message names ``estimator``.
         """
         check_feature_names(feature_names(X), self.feature_names, hasattr(X, "columns"), estimator)
-        return check_data(X, n_features=self.n_features, estimator=estimator)
+        allow_nan = self.missing == "marginalize" if allow_nan is None else allow_nan
+        return check_data(X, n_features=self.n_features, estimator=estimator, allow_nan=allow_nan)
 
     def scores(self, X, with_responsibilities=False, estimator="GaussianMixture"):
         """Per-sample ``(log_density, labels, responsibilities)``.
@@ -75,9 +88,51 @@ class FittedMixture:
             return scores
         if is_out_of_core(X):
             return out_of_core_scores(X, self.parameters, with_responsibilities, self.n_features, estimator)
-        scores = per_sample_scores(self.check_input(X, estimator), self.parameters, with_responsibilities)
+        X = self.check_input(X, estimator)
+        if self.missing == "marginalize" and has_nan(X):
+            scores = missing_scores(X, self.parameters, with_responsibilities)[:3]
+        else:
+            scores = per_sample_scores(X, self.parameters, with_responsibilities)
         check_finite_scores(scores[0])
         return scores
+
+    def impute(self, X, estimator="GaussianMixture"):
+        """``X`` with each missing entry replaced by its conditional expectation under the mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            ``E[x_m | x_o] = sum_k p(k | x_o) E_k[x_m | x_o]`` in place of
+            each missing entry; observed entries unchanged (bit for bit, in
+            ``X``'s float dtype). A row with every entry missing gets the
+            mixture's mean.
+        """
+        X = self.check_input(X, estimator, allow_nan=True)
+        if not has_nan(X):
+            return X.copy()
+        return missing_scores(X, self.parameters, with_imputed=True)[3]
+
+    def imputation_draws(self, X, n_draws, rng, estimator="GaussianMixture"):
+        """Draws of each missing entry from its conditional distribution (multiple imputation).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_draws : int
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        ndarray of shape (n_draws, n_samples, n_features)
+            Observed entries unchanged in every draw; see :func:`~gmm_numba.data.missing.conditional_draws`.
+        """
+        X = self.check_input(X, estimator, allow_nan=True)
+        return conditional_draws(X, self.parameters, n_draws, rng)
 
 
 def check_finite_scores(log_density):

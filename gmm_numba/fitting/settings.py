@@ -15,7 +15,10 @@ from .regularization import check_reg_covar
 from .starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS
 
 #: Settings recorded as attributes of a result (and read back when it is loaded).
-RECORDED_SETTINGS = ("tol", "reg_covar", "max_iter", "n_init", "init_params", "random_state")
+RECORDED_SETTINGS = ("tol", "reg_covar", "max_iter", "n_init", "init_params", "random_state", "missing")
+
+#: ``missing``: NaN is an error, or marks a missing entry to marginalise (:mod:`gmm_numba.data.missing`).
+MISSING_OPTIONS = ("error", "marginalize")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class FitSettings:
     callback: object = None
     noise: object = None
     noise_volume: object = None
+    missing: str = "error"
     model: object = None
 
     @classmethod
@@ -77,6 +81,7 @@ class FitSettings:
         check_callback(out.callback)
         if check_noise(out.noise, out.noise_volume) is None and out.noise is not None:
             out = replace(out, noise=None)  # noise=False means no noise component
+        check_param("missing", out.missing, "option", options=MISSING_OPTIONS)
         return out
 
     def user_init(self, n_features):

@@ -8,8 +8,9 @@ from ..covariance import check_n_features, for_one_feature, get_model, mclust_na
 from ..data.checks import check_data, check_sample_weight
 from ..data.in_memory import InMemoryData, per_sample_scores
 from ..data.labeled import as_labeled
+from ..data.missing import MissingData, in_memory_source
 from ..data.semi_supervised import check_labels
-from ..errors import ConvergenceWarning, FitError, warn_at_caller
+from ..errors import ConvergenceWarning, FitError, NotSupportedError, warn_at_caller
 from ..fitting.checks import check_param, check_random_state
 from ..fitting.criteria import CRITERIA, Criteria
 from ..fitting.em import fit_em
@@ -17,6 +18,7 @@ from ..fitting.hierarchical import partition_statistics, source_tree
 from ..fitting.noise import check_noise
 from ..fitting.parameters import m_step
 from ..fitting.regularization import check_reg_covar, resolve_reg_covar
+from ..fitting.settings import MISSING_OPTIONS
 from ..fitting.starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_statistics, inverse_scale
 from .cells import selection_result
 from .moves import MERGE, SPLIT, insertion_statistics, neighbour_statistics
@@ -170,6 +172,7 @@ def select(
     noise=None,
     noise_volume=None,
     y=None,
+    missing="error",
 ):
     """Fit every (covariance model, number of components) cell; return the best.
 
@@ -235,6 +238,11 @@ def select(
         When some row is labelled, every cell is one semi-supervised fit
         (:mod:`gmm_numba.selection.semi_sweep`); cells whose K does not
         match the labels fail with the reason. Not with ``noise``.
+    missing : {"error", "marginalize"}, default="error"
+        As for :class:`GaussianMixture`: with ``"marginalize"`` NaN entries are
+        missing, every cell maximises the observed-data likelihood, and the
+        starts, neighbour moves and collapse check look at the data with each
+        missing entry replaced by its feature's observed mean.
 
     Returns
     -------
@@ -281,11 +289,19 @@ def select(
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be None or a callable (done, total, description), got {progress!r}.")
 
+    check_param("missing", missing, "option", options=MISSING_OPTIONS)
     labeled = as_labeled(X, sample_dim)
-    arr = check_data(labeled.values, min_samples=2)
+    arr = check_data(labeled.values, min_samples=2, allow_nan=missing == "marginalize")
     names, models = _models_for(names, models, arr.shape[1])
     weights = check_sample_weight(sample_weight, arr.shape[0])
-    data = InMemoryData(arr, weights)
+    if missing == "marginalize":
+        data = in_memory_source(arr, weights, min_samples=2, requirement="a covariance needs 2 samples")
+        resolution = recording_resolution(arr)
+        if isinstance(data, MissingData):  # starts and moves look at the mean-imputed rows
+            arr, weights = data.imputed.X, data.imputed.sample_weight if weights is not None else None
+    else:
+        data = InMemoryData(arr, weights)
+        resolution = None
     base_seed = int(check_random_state(random_state).integers(0, 2**63 - 1))
     reg = resolve_reg_covar(reg_covar, data)
     inv_scale = inverse_scale(data)
@@ -293,6 +309,11 @@ def select(
     n_rows = len(arr) if weights is None else int(np.count_nonzero(weights > 0))
     noise_setting = check_noise(noise, noise_volume, arr.shape[0])
     labels = None if y is None else check_labels(y, arr.shape[0], max(ks))
+    if missing == "marginalize" and (noise_setting is not None or labels is not None):
+        raise NotSupportedError(
+            "missing='marginalize' cannot be combined with noise= or semi-supervised labels (y) yet: drop or "
+            "impute the rows with NaN first."
+        )
     settings = {"tol": tol, "reg_covar": reg_covar, "max_iter": max_iter, "n_init": n_init,
                 "init_params": init_params, "random_state": random_state, "criterion": criterion}
     if labels is not None and np.any(labels >= 0):
@@ -311,7 +332,8 @@ def select(
         )
     accept = None
     if not allow_degenerate:
-        accept = collapse_check(reg, data.feature_variance(), labeled.feature_names, recording_resolution(arr))
+        resolution = recording_resolution(arr) if resolution is None else resolution
+        accept = collapse_check(reg, data.feature_variance(), labeled.feature_names, resolution)
 
     shape = (len(models), len(ks))
     table = {name: np.full(shape, np.nan) for name in ("log_likelihood", "bic", "aic", "icl")}
@@ -411,7 +433,9 @@ def select(
             return False
         try:
             # a move matters only if it beats the cell's fit: runs on course to end below it are abandoned
-            floor = table["log_likelihood"][i, j] / data.total_weight if (i, j) in fits else None
+            floor = None
+            if (i, j) in fits and hasattr(data, "total_weight"):  # the compiled runs, which abandon, have it
+                floor = table["log_likelihood"][i, j] / data.total_weight
             result = screened(models[i], ks[j], starts, MOVE_KEEP, floor=floor)
         except FitError:
             return False
@@ -507,6 +531,7 @@ def select(
         "init_params": init_params,
         "random_state": random_state,
         "criterion": criterion,
+        "missing": missing,
     }
     return selection_result(
         {cell: (fit, crit, None) for cell, (fit, crit) in fits.items()}, table, n_parameters, converged, n_iter,
@@ -592,6 +617,7 @@ def recording_resolution(X):
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
+        NaN (a missing entry) is ignored.
 
     Returns
     -------
@@ -600,7 +626,8 @@ def recording_resolution(X):
     """
     out = np.zeros(X.shape[1])
     for i in range(X.shape[1]):
-        gaps = np.diff(np.unique(X[:, i]))
+        values = X[:, i]
+        gaps = np.diff(np.unique(values[~np.isnan(values)]))
         out[i] = gaps.min() if gaps.size else 0.0
     return out
 
