@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from gmm_numba._kernels.constrained import expected_log_likelihood as compiled_q
-from gmm_numba._kernels.em_run import RUN_SINGULAR_SCATTER, scatter_m_step
+from gmm_numba._kernels.em_run import (
+    INNER_LOOSENESS,
+    INNER_LOOSEST,
+    RUN_SINGULAR_SCATTER,
+    inner_tolerance,
+    scatter_m_step,
+)
 from gmm_numba.covariance import canonical_names, get_model
 from gmm_numba.covariance._mstep import INNER_TOLERANCE, MAX_INNER_ITERATIONS, alternate, expected_log_likelihood
 from gmm_numba.data.in_memory import InMemoryData
@@ -201,3 +207,33 @@ def test_compiled_run_reports_a_singular_scatter_as_python_does(name):
         errors.append(str(info.value))
     assert errors[0] == errors[1]
     assert "scatter of component 0 is singular" in errors[0] and name in errors[0]
+
+
+def test_inner_tolerance_is_loose_while_em_gains_much_and_tight_where_it_converges():
+    assert inner_tolerance(-3.0, -np.inf) == INNER_LOOSEST  # the first iteration
+    assert inner_tolerance(-3.0, np.nan) == INNER_LOOSEST
+    assert inner_tolerance(-3.0, -4.0) == INNER_LOOSEST  # a gain of 1: capped
+    assert inner_tolerance(-3.0, -3.0 - 3e-4) == pytest.approx(INNER_LOOSENESS * 1e-4)
+    assert inner_tolerance(-3.0, -3.0 - 1e-9) == INNER_TOLERANCE  # near convergence: the exact M-step
+    assert inner_tolerance(-3.0, -2.0) == INNER_TOLERANCE  # a loss (cannot happen in EM): exact
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+def test_early_inexact_m_steps_end_where_exact_ones_do(name, monkeypatch):
+    """EM whose iterative M-steps stop early while the run gains much (the default) never loses
+    log-likelihood and ends at the optimum EM with exact M-steps (INNER_TOLERANCE throughout) reaches."""
+    import gmm_numba.fitting.em as em
+
+    model = get_model(name)
+    X = blobs(d=3, seed=1)
+    data = InMemoryData(X)
+    for seed in range(4):
+        start = a_start(model, X, 3, seed)
+        inexact = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=1000, compiled=False)
+        with monkeypatch.context() as patch:
+            patch.setattr(em, "inner_tolerance", lambda mean_ll, previous: INNER_TOLERANCE)
+            exact = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=1000, compiled=False)
+        assert inexact.converged and exact.converged
+        assert np.all(np.diff(inexact.lower_bounds) >= -1e-12)
+        np.testing.assert_allclose(inexact.lower_bounds[-1], exact.lower_bounds[-1], rtol=1e-8)
+        np.testing.assert_allclose(inexact.parameters.means, exact.parameters.means, rtol=1e-3, atol=1e-4)

@@ -390,8 +390,10 @@ def _start(family, index, scatter, nk, previous, warm, values, largest, volumes,
 
 
 @njit(**JIT)
-def _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, out):
-    """Updates the state until ``Q`` settles; ``out`` (K, D, D) receives the last covariances.
+def _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, out, tolerance):
+    """Updates the state until ``Q`` changes by at most ``tolerance``, relative.
+
+    ``out`` (K, D, D) receives the last covariances.
 
     Returns
     -------
@@ -406,7 +408,7 @@ def _alternate(family, scatter, nk, values, largest, volumes, variances, matrice
         _update(family, scatter, nk, values, largest, volumes, variances, matrices)
         _assemble(family, volumes, variances, matrices, out)
         updated = expected_log_likelihood(out, scatter, nk)
-        settled = abs(updated - objective) <= INNER_TOLERANCE * abs(updated)
+        settled = abs(updated - objective) <= tolerance * abs(updated)
         objective = updated
         if settled:
             break
@@ -414,7 +416,7 @@ def _alternate(family, scatter, nk, values, largest, volumes, variances, matrice
 
 
 @njit(**JIT)
-def iterative_m_step(family, nk, scatter, previous, warm, out):
+def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOLERANCE):
     """The M-step of an iterative family (``MSTEP_VEI`` ... ``MSTEP_VVE``).
 
     Parameters
@@ -431,6 +433,8 @@ def iterative_m_step(family, nk, scatter, previous, warm, out):
         orientations for EVE and VVE, keeping the best end).
     out : array of shape (n_components, n_features, n_features)
         Receives the covariances.
+    tolerance : float, default=INNER_TOLERANCE
+        The updates stop when ``Q`` changes by less than this, relative.
 
     Returns
     -------
@@ -461,7 +465,7 @@ def iterative_m_step(family, nk, scatter, previous, warm, out):
     best = -np.inf
     for index in range(n_starts):
         _start(family, index, scatter, nk, previous, warm, values, largest, volumes, variances, matrices)
-        objective = _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, trial)
+        objective = _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, trial, tolerance)
         if index == 0 or objective > best:
             best = objective
             out[:] = trial

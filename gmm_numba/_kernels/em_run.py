@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT, PARALLEL_JIT
-from .constrained import MSTEP_EVE, MSTEP_VEE, MSTEP_VEI, MSTEP_VEV, MSTEP_VVE, iterative_m_step
+from .constrained import INNER_TOLERANCE, MSTEP_EVE, MSTEP_VEE, MSTEP_VEI, MSTEP_VEV, MSTEP_VVE, iterative_m_step
 from .estep import block_statistics, finished_moments, statistics_buffers, statistics_setup
 from .linalg import precision_cholesky
 from .scheduling import block_counter, claim_block
@@ -47,6 +47,12 @@ RUN_ABANDONED = 5  # on course to end below the floor it was given
 #: the run will end, and EM may still escape to a higher optimum.
 ABANDON_MAX_RATE = 0.9
 
+#: How far an iterative M-step goes inside EM (:func:`inner_tolerance`): its alternating updates
+#: stop once ``Q`` changes by less than this fraction of the last EM gain (relative), between
+#: ``INNER_TOLERANCE`` and ``INNER_LOOSEST``.
+INNER_LOOSENESS = 0.01
+INNER_LOOSEST = 1e-4
+
 
 @njit(**JIT)
 def _root_det(matrix):
@@ -62,7 +68,37 @@ def _root_det(matrix):
 
 
 @njit(**JIT)
-def scatter_m_step(family, nk, scatter, previous, warm, out):
+def inner_tolerance(mean_ll, previous):
+    """The relative change of ``Q`` at which an iterative M-step inside EM stops.
+
+    Early in a run, while EM still gains much, an M-step that stops short of
+    its optimum costs nothing: ``Q`` rose (a generalised EM step) and the next
+    M-step goes on from where it stopped. So the updates stop once ``Q``
+    changes by less than :data:`INNER_LOOSENESS` of the iteration's gain in
+    mean log-likelihood (relative to it), never looser than
+    :data:`INNER_LOOSEST` (the first iteration, whose gain is unknown) nor
+    tighter than :data:`INNER_TOLERANCE` (where the run converges). Called by
+    the compiled loop and the Python one alike, so both take the same steps.
+
+    Parameters
+    ----------
+    mean_ll : float
+        This iteration's mean log-likelihood.
+    previous : float
+        The last iteration's (``-inf`` at the first).
+
+    Returns
+    -------
+    float
+    """
+    looseness = INNER_LOOSENESS * (mean_ll - previous) / max(abs(mean_ll), 1.0)
+    if not looseness < INNER_LOOSEST:  # also the first iteration (inf) and NaN
+        return INNER_LOOSEST
+    return max(INNER_TOLERANCE, looseness)
+
+
+@njit(**JIT)
+def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOLERANCE):
     """Covariances maximising the expected complete-data log-likelihood under a structure.
 
     Parameters
@@ -78,6 +114,8 @@ def scatter_m_step(family, nk, scatter, previous, warm, out):
         False when there are no previous covariances (a cold start).
     out : array of shape (n_components, n_features, n_features)
         Receives the full covariance matrices.
+    tolerance : float, default=INNER_TOLERANCE
+        Where the iterative families stop (relative change of ``Q``).
 
     Returns
     -------
@@ -86,7 +124,7 @@ def scatter_m_step(family, nk, scatter, previous, warm, out):
         cannot take one (EVE, VVE; ``out`` is then left as it was), or -1.
     """
     if family >= MSTEP_VEI:
-        return iterative_m_step(family, nk, scatter, previous, warm, out)
+        return iterative_m_step(family, nk, scatter, previous, warm, out, tolerance)
     k, d, _ = scatter.shape
     n = nk.sum()
     out[:] = 0.0
@@ -219,7 +257,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
             for j in range(d):
                 s2[c, j, j] += nk[c] * reg[j]
         # the Python M-step warm-starts every iteration, the first from the run's start
-        failed = scatter_m_step(family, nk, s2, covariances, True, updated)
+        failed = scatter_m_step(family, nk, s2, covariances, True, updated, inner_tolerance(mean_ll, previous))
         if failed >= 0:
             # the parameters stay those the iteration started from, where the Python M-step refuses too
             return iteration + 1, False, RUN_SINGULAR_SCATTER, failed

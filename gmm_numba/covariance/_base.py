@@ -4,6 +4,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from .._kernels.constrained import INNER_TOLERANCE
+
 
 class CovarianceModel(ABC):
     """One covariance structure, as a function of the sufficient statistics.
@@ -29,6 +31,9 @@ class CovarianceModel(ABC):
         One covariance matrix for every component (EII, EEI, EEE, E).
     only_for_one_feature : bool
         mclust's ``E`` and ``V``, which exist for one feature only.
+    iterative : bool
+        The M-step alternates updates until its objective settles, and takes
+        an ``inner_tolerance`` (VEI, VEE, VEV, EVE, VVE).
     m_step_family : int or None
         The ``MSTEP_*`` code of :mod:`gmm_numba._kernels.em_run` whose M-step is
         this model's, for whole EM runs in one compiled call; None where the
@@ -41,6 +46,7 @@ class CovarianceModel(ABC):
     m_step_family = None
     only_for_one_feature = False
     shared = False
+    iterative = False
 
     @abstractmethod
     def covariance_shape(self, n_components, n_features):
@@ -60,7 +66,7 @@ class CovarianceModel(ABC):
         return n_components * n_features + n_components - 1 + self.n_covariance_parameters(n_components, n_features)
 
     @abstractmethod
-    def covariances(self, stats, reg_covar, previous=None):
+    def covariances(self, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE):
         """M-step for the covariances.
 
         Parameters
@@ -73,6 +79,9 @@ class CovarianceModel(ABC):
         previous : ndarray of shape ``covariance_shape``, optional
             The covariances of the previous M-step, a warm start for models
             whose M-step is iterative (ignored by the closed-form ones).
+        inner_tolerance : float, default=INNER_TOLERANCE
+            Where an iterative M-step stops (relative change of its
+            objective); ignored by the closed-form ones.
 
         Returns
         -------

@@ -21,6 +21,7 @@ from abc import abstractmethod
 
 import numpy as np
 
+from .._kernels.constrained import INNER_TOLERANCE
 from ..errors import NumericalError
 from ._base import CovarianceModel, as_contiguous, component_labels, require_structure
 from ._checks import check_positive_entries, check_precision_matrices
@@ -42,7 +43,7 @@ class Layout(CovarianceModel):
 
     constraints = ()
 
-    def covariances(self, stats, reg_covar, previous=None):
+    def covariances(self, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE):
         # a degenerate scatter gives zero, infinite or NaN entries, which
         # precisions_cholesky reports as a SingularCovarianceError
         scatter = self.regularised_scatter(stats, reg_covar)
@@ -51,6 +52,8 @@ class Layout(CovarianceModel):
                 "The second moments of the data are not finite (overflow): standardise the features (or use float64)."
             )
         with np.errstate(divide="ignore", invalid="ignore"):
+            if self.iterative:
+                return self.covariances_from_scatter(scatter, stats.nk, previous, inner_tolerance)
             return self.covariances_from_scatter(scatter, stats.nk, previous)
 
     @abstractmethod

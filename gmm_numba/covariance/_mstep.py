@@ -182,7 +182,9 @@ class IterativeMStep:
     def initial_states(self, scatter, nk, previous):
         return [self.initial_state(scatter, nk, previous)]
 
-    def covariances_from_scatter(self, scatter, nk, previous=None):
+    iterative = True
+
+    def covariances_from_scatter(self, scatter, nk, previous=None, tolerance=INNER_TOLERANCE):
         """The M-step, compiled (:func:`gmm_numba._kernels.constrained.iterative_m_step`).
 
         The same updates, starts and stopping rule as :meth:`inner_iterations`,
@@ -196,7 +198,7 @@ class IterativeMStep:
         start = np.ascontiguousarray(self.full_covariances(previous, k, d), dtype=np.float64) if warm else full_scatter
         full = np.empty_like(full_scatter)
         singular = iterative_m_step(
-            self.m_step_family, np.ascontiguousarray(nk, dtype=np.float64), full_scatter, start, warm, full
+            self.m_step_family, np.ascontiguousarray(nk, dtype=np.float64), full_scatter, start, warm, full, tolerance
         )
         if singular >= 0:
             raise SingularCovarianceError(_singular_scatter_message(singular, self.name))

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._kernels.em_run import RUN_ABANDONED, RUN_NOT_FINITE, RUN_OK
+from .._kernels.em_run import RUN_ABANDONED, RUN_NOT_FINITE, RUN_OK, inner_tolerance
 from ..errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
 from .parameters import MixtureParameters, m_step
 from .starts import initial_statistics
@@ -113,7 +113,8 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         if not np.isfinite(mean_ll):
             raise _not_finite_error(mean_ll, iteration)
         lower_bounds.append(mean_ll)
-        params = m_step(model, stats, reg_covar, previous=params.covariances)
+        params = m_step(model, stats, reg_covar, previous=params.covariances,
+                        inner_tolerance=inner_tolerance(mean_ll, previous))
         if verbose >= 2:
             print(
                 f"  {label}iteration {iteration}: mean log-likelihood {mean_ll:.8g} "

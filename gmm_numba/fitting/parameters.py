@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._kernels.constrained import INNER_TOLERANCE
 from ..errors import EmptyComponentError
 
 #: A component whose effective count falls to this fraction of the total
@@ -94,7 +95,7 @@ class MixtureParameters:
         return self.permuted(order)
 
 
-def m_step(model, stats, reg_covar, previous=None):
+def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE):
     """Maximise the expected complete-data log-likelihood.
 
     Parameters
@@ -105,6 +106,9 @@ def m_step(model, stats, reg_covar, previous=None):
     previous : ndarray of shape ``model.covariance_shape(K, D)``, optional
         The covariances of the previous iteration: a warm start for models
         whose M-step is iterative.
+    inner_tolerance : float, default=INNER_TOLERANCE
+        Where an iterative M-step stops (see
+        :func:`gmm_numba._kernels.em_run.inner_tolerance`).
 
     Returns
     -------
@@ -123,7 +127,8 @@ def m_step(model, stats, reg_covar, previous=None):
         raise empty_component_error(empty[0], nk, stats.total_weight)
     weights = nk / nk.sum()
     means = stats.means()
-    return MixtureParameters.from_covariances(model, weights, means, model.covariances(stats, reg_covar, previous))
+    covariances = model.covariances(stats, reg_covar, previous, inner_tolerance)
+    return MixtureParameters.from_covariances(model, weights, means, covariances)
 
 
 def empty_component_error(component, nk, total_weight):
