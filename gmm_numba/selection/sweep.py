@@ -4,6 +4,8 @@ import time
 
 import numpy as np
 
+from .._kernels.constrained import INNER_TOLERANCE
+from .._kernels.em_run import INNER_LOOSEST
 from ..covariance import check_n_features, for_one_feature, get_model, mclust_names
 from ..data.checks import check_data, check_sample_weight
 from ..data.in_memory import InMemoryData, per_sample_scores
@@ -50,6 +52,11 @@ MIXED = "mixed"
 #: half of it to change the model's best K. 10 is "very strong" evidence on Kass and Raftery's scale
 #: for BIC differences.
 MOVE_MARGIN = 10.0
+
+#: Where the iterative M-steps (EVE, VVE: from ``K + 2`` orientations) of the random and neighbour-move
+#: starts stop: a start needs no exact M-step, since its run's first M-step goes on from there.
+#: mclust's hierarchical start keeps the exact one.
+START_INNER_TOLERANCE = INNER_LOOSEST
 
 #: A cell's ``origin`` when mclust's hierarchical start gave its fit.
 HIERARCHICAL_ORIGIN = "mclust's hierarchical start (hc)"
@@ -203,7 +210,7 @@ def select(
         variances) and ``V`` (varying variances), and the table has those two rows.
     criterion : {"bic", "aic", "icl"}, default="bic"
         Lower is better (scikit-learn's sign).
-    n_init : int, default=20
+    n_init : int, default=5
         Starts per cell. Also bounds the neighbour-move starts screened per
         move (``MOVE_STARTS_PER_INIT`` per start).
     random_state : int, numpy Generator or None
@@ -428,7 +435,7 @@ def select(
         budget = max(MOVE_KEEP, MOVE_STARTS_PER_INIT * n_init)
         if len(statistics) > budget:
             statistics = [statistics[c] for c in np.linspace(0, len(statistics) - 1, budget).round().astype(int)]
-        starts = [_safe_m_step(models[i], stats, reg) for stats in statistics]
+        starts = [_safe_m_step(models[i], stats, reg, START_INNER_TOLERANCE) for stats in statistics]
         if not starts:
             return False
         try:
@@ -476,7 +483,9 @@ def select(
                 starts = []
                 for r in range(0 if init_params == "hc" else n_init):
                     stats = initial(k, r)
-                    starts.append(stats if isinstance(stats, FitError) else _safe_m_step(model, stats, reg))
+                    starts.append(
+                        stats if isinstance(stats, FitError) else _safe_m_step(model, stats, reg, START_INNER_TOLERANCE)
+                    )
                 try:
                     record(i, j, *fit_cell(model, k, hierarchical_start, starts))
                 except FitError as exc:
@@ -680,8 +689,8 @@ def _move_origin(kind, source_k, gained, n_init):
     return f"{how} the K={source_k} fit; {gain}"
 
 
-def _safe_m_step(model, stats, reg_covar):
+def _safe_m_step(model, stats, reg_covar, inner_tolerance=INNER_TOLERANCE):
     try:
-        return m_step(model, stats, reg_covar)
+        return m_step(model, stats, reg_covar, inner_tolerance=inner_tolerance)
     except FitError as exc:
         return exc
