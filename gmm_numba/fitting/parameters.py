@@ -94,8 +94,8 @@ class MixtureParameters:
         return self.permuted(order)
 
 
-def m_step(model, stats, reg_covar, previous=None):
-    """Maximise the expected complete-data log-likelihood.
+def m_step(model, stats, reg_covar, previous=None, prior=None):
+    """Maximise the expected complete-data log-likelihood (plus the log prior, with ``prior``).
 
     Parameters
     ----------
@@ -105,6 +105,8 @@ def m_step(model, stats, reg_covar, previous=None):
     previous : ndarray of shape ``model.covariance_shape(K, D)``, optional
         The covariances of the previous iteration: a warm start for models
         whose M-step is iterative.
+    prior : ConjugatePrior, optional
+        mclust's conjugate prior: the MAP M-step (:mod:`gmm_numba.covariance._prior`).
 
     Returns
     -------
@@ -122,6 +124,9 @@ def m_step(model, stats, reg_covar, previous=None):
     if empty.size:
         raise empty_component_error(empty[0], nk, stats.total_weight)
     weights = nk / nk.sum()
+    if prior is not None:
+        means, covariances = model.map_estimate(stats, prior, reg_covar, previous)
+        return MixtureParameters.from_covariances(model, weights, means, covariances)
     means = stats.means()
     return MixtureParameters.from_covariances(model, weights, means, model.covariances(stats, reg_covar, previous))
 
