@@ -67,6 +67,26 @@ def unsupported(model, supported):
     )
 
 
+def prior_weights(model, n_components, n_features, prior):
+    """``(a, b, shrink)`` of ``model``'s MAP M-step with ``n_components`` components.
+
+    One component is mclust's ``mvn`` (``Mclust``'s G = 1 column): its M-step has
+    the weights of the most general model of the layout (VII, VVI, EEE), and
+    shrinks the means, whatever the model.
+    """
+    if n_components == 1:
+        if not model.supports_prior:
+            model.prior_weights(n_components, n_features, prior)  # raises
+        s = prior.shrinks
+        if model.layout == "spherical":
+            return np.full(1, (prior.dof + 2) / n_features + s), 1.0 / n_features, True
+        if model.layout == "diag":
+            return np.full(1, prior.dof + 2.0 + s), 1.0, True
+        return np.full(1, prior.dof + n_features + 1.0 + s), 1.0, True
+    extra, scale_weight = model.prior_weights(n_components, n_features, prior)
+    return extra, scale_weight, model.prior_shrinks_means
+
+
 def map_estimate(model, stats, prior, reg_covar, previous=None):
     """Means and covariances of the MAP M-step of ``model``.
 
@@ -87,7 +107,7 @@ def map_estimate(model, stats, prior, reg_covar, previous=None):
     """
     nk = stats.nk
     k, d = stats.n_components, stats.n_features
-    extra, scale_weight = model.prior_weights(k, d, prior)
+    extra, scale_weight, shrink = prior_weights(model, k, d, prior)
     xbar = stats.means()
     kappa = prior.shrinkage
     delta = xbar - prior.mean
@@ -101,7 +121,7 @@ def map_estimate(model, stats, prior, reg_covar, previous=None):
     else:  # spherical: traces over D
         scatter += (c * (delta**2).sum(axis=1) + scale_weight * np.trace(scale)) / d
     means = xbar
-    if model.prior_shrinks_means:
+    if shrink:
         means = (nk[:, None] * xbar + kappa * prior.mean) / (nk + kappa)[:, None]
     if not np.all(np.isfinite(scatter)):
         raise NumericalError(
@@ -132,7 +152,7 @@ def log_prior(model, means, full_covariances, prior):
         ``-inf`` when a covariance is not positive definite.
     """
     k, d = means.shape
-    extra, scale_weight = model.prior_weights(k, d, prior)
+    extra, scale_weight, _ = prior_weights(model, k, d, prior)
     sign, log_det = np.linalg.slogdet(full_covariances)
     if not np.all(sign > 0):
         return -np.inf

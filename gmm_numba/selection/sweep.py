@@ -17,6 +17,7 @@ from ..fitting.em import fit_em
 from ..fitting.hierarchical import partition_statistics, source_tree
 from ..fitting.noise import check_noise
 from ..fitting.parameters import m_step
+from ..fitting.prior import check_prior, check_prior_model, data_moments, prior_attr, refuse_with, resolve_prior
 from ..fitting.regularization import check_reg_covar, resolve_reg_covar
 from ..fitting.settings import MISSING_OPTIONS
 from ..fitting.starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_statistics, inverse_scale
@@ -95,7 +96,7 @@ def _as_list(value, name, expected):
         raise TypeError(f"{name} must be {expected}; got {value!r}.") from None
 
 
-def _hierarchical_partitions(data, init_params, base_seed, reg_covar):
+def _hierarchical_partitions(data, init_params, base_seed, reg_covar, prior_for=lambda model, k: None):
     """mclust's start for each cell: ``start(k, model)`` gives the model's M-step on the tree's cut at ``k``.
 
     One tree (on at most 2,000 rows) serves every cell. None when the sweep does
@@ -118,7 +119,7 @@ def _hierarchical_partitions(data, init_params, base_seed, reg_covar):
             return FitError(f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}.")
         if k not in cuts:
             cuts[k] = partition_statistics(rows, tree.labels(k), k)
-        return _safe_m_step(model, cuts[k], reg_covar)
+        return _safe_m_step(model, cuts[k], reg_covar, prior_for(model, k))
 
     return start
 
@@ -173,6 +174,7 @@ def select(
     noise_volume=None,
     y=None,
     missing="error",
+    prior=None,
 ):
     """Fit every (covariance model, number of components) cell; return the best.
 
@@ -244,6 +246,18 @@ def select(
         starts, neighbour moves and collapse check look at the data with each
         missing entry replaced by its feature's observed mean.
 
+    prior : None, "default" or dict
+        mclust's conjugate prior, as :class:`GaussianMixture`'s ``prior``:
+        every cell is a MAP fit, its hyper-parameters resolved for the cell's
+        model and K (``"default"``: ``Mclust(X, prior = priorControl())``).
+        As in mclust, the default ``covariance_type`` then sweeps only the ten
+        models that take a prior (VEE, EVE, VVE and EVV are left out); naming
+        one of those four explicitly is an error. Each cell keeps the start
+        with the best log posterior; the neighbour moves (which compare
+        log-likelihoods) are not made. The table's log-likelihood and
+        criteria are those of the likelihood, as mclust's BIC. Not with
+        ``noise``, ``y`` or ``missing="marginalize"``.
+
     Returns
     -------
     xarray.DataTree
@@ -276,6 +290,13 @@ def select(
     models = [get_model(name) for name in names]
     if len({m.name for m in models}) != len(models):
         raise ValueError(f"covariance_type lists the same model twice: {names}.")
+    prior = check_prior(prior)
+    if prior is not None:
+        if tuple(names) == DEFAULT_COVARIANCE_TYPES:  # as Mclust(prior = ...): only the models that take it
+            names = [name for name, model in zip(names, models) if model.supports_prior]
+            models = [get_model(name) for name in names]
+        for model in models:
+            check_prior_model(prior, model)
     check_param("criterion", criterion, "option", options=CRITERIA)
     check_param("n_init", n_init, "int", low=1)
     check_param("init_params", init_params, "option", options=(MIXED, *INIT_METHODS))
@@ -314,6 +335,23 @@ def select(
             "missing='marginalize' cannot be combined with noise= or semi-supervised labels (y) yet: drop or "
             "impute the rows with NaN first."
         )
+    if missing == "marginalize":
+        refuse_with(prior, "missing='marginalize'")
+    if noise_setting is not None:
+        refuse_with(prior, "noise=")
+    if labels is not None and np.any(labels >= 0):
+        refuse_with(prior, "semi-supervised labels (y)")
+    moments = None if prior is None else data_moments(data)
+    priors = {}
+
+    def prior_for(model, k):
+        """The cell's resolved prior (None without one)."""
+        if prior is None:
+            return None
+        if (model.name, k) not in priors:
+            priors[model.name, k] = resolve_prior(prior, moments, model, k)
+        return priors[model.name, k]
+
     settings = {"tol": tol, "reg_covar": reg_covar, "max_iter": max_iter, "n_init": n_init,
                 "init_params": init_params, "random_state": random_state, "criterion": criterion}
     if labels is not None and np.any(labels >= 0):
@@ -362,6 +400,7 @@ def select(
             warn=False,
             screen=(SCREEN_ITERATIONS, keep, exempt) if keep else None,
             floor=floor,
+            prior=prior_for(model, k),
         )
 
     def fit_cell(model, k, hierarchical_start, random_starts):
@@ -452,7 +491,7 @@ def select(
     above = {j: ks.index(k + 1) for j, k in enumerate(ks) if k + 1 in ks}
     below = {a: j for j, a in above.items()}
     order = sorted(range(len(ks)), key=lambda j: ks[j])
-    hierarchical = _hierarchical_partitions(data, init_params, base_seed, reg)
+    hierarchical = _hierarchical_partitions(data, init_params, base_seed, reg, prior_for)
     clusterings = {}
 
     def initial(k, r):
@@ -476,7 +515,9 @@ def select(
                 starts = []
                 for r in range(0 if init_params == "hc" else n_init):
                     stats = initial(k, r)
-                    starts.append(stats if isinstance(stats, FitError) else _safe_m_step(model, stats, reg))
+                    starts.append(
+                        stats if isinstance(stats, FitError) else _safe_m_step(model, stats, reg, prior_for(model, k))
+                    )
                 try:
                     record(i, j, *fit_cell(model, k, hierarchical_start, starts))
                 except FitError as exc:
@@ -490,8 +531,9 @@ def select(
         return not np.isfinite(row[j]) or not np.any(np.isfinite(row)) or row[j] <= np.nanmin(row) + MOVE_MARGIN
 
     # Neighbour moves, for the cells that could still change the choice: split up from K - 1, then
-    # alternate passes down (merges) and up (splits) while a cell improves.
-    for i in range(len(models)):
+    # alternate passes down (merges) and up (splits) while a cell improves. They compare
+    # log-likelihoods, so a MAP sweep (prior) does without them.
+    for i in range(len(models) if prior is None else 0):
         for j in order:
             if j in below and (i, below[j]) in fits and could_win(i, j):
                 try_move(i, j, (i, below[j]), SPLIT)
@@ -532,6 +574,7 @@ def select(
         "random_state": random_state,
         "criterion": criterion,
         "missing": missing,
+        "prior": prior_attr(prior),
     }
     return selection_result(
         {cell: (fit, crit, None) for cell, (fit, crit) in fits.items()}, table, n_parameters, converged, n_iter,
@@ -680,8 +723,8 @@ def _move_origin(kind, source_k, gained, n_init):
     return f"{how} the K={source_k} fit; {gain}"
 
 
-def _safe_m_step(model, stats, reg_covar):
+def _safe_m_step(model, stats, reg_covar, prior=None):
     try:
-        return m_step(model, stats, reg_covar)
+        return m_step(model, stats, reg_covar, prior=prior)
     except FitError as exc:
         return exc
