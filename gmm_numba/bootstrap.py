@@ -12,6 +12,7 @@ from .errors import FitError
 from .estimator import GaussianMixture
 from .fitting.checks import check_param, check_random_state
 from .fitting.em import run_em
+from .fitting.prior import check_prior, data_moments, prior_from_attr, resolve_prior
 from .fitting.regularization import resolve_reg_covar
 from .fitting.settings import FitSettings
 from .results import parameter_dataset
@@ -128,7 +129,8 @@ def bootstrap(
         Weights of the original fit; multiplied with the resampling weights.
     sample_dim : str, optional
     tol, max_iter : float, int
-        EM settings of each refit.
+        EM settings of each refit. A fit under a prior (``prior=``) is refitted
+        under the same prior (MAP), its hyper-parameters those of the fit's data.
 
     Returns
     -------
@@ -182,6 +184,10 @@ def bootstrap(
     data = source(arr, base)
     reg_covar = resolve_reg_covar(tree.attrs.get("reg_covar", FitSettings.reg_covar), data)
     check_like_fitted_data(data, reference, reg_covar)
+    # a MAP fit is refitted under the same prior, its hyper-parameters resolved once on the original data
+    prior = prior_from_attr(tree.attrs.get("prior", "None"))
+    if prior is not None:
+        prior = resolve_prior(check_prior(prior), data_moments(data), reference.model, reference.n_components)
 
     draws = []
     failures = 0
@@ -190,7 +196,8 @@ def bootstrap(
         if base is not None:
             weights = weights * base
         try:
-            run = run_em(source(arr, weights), reference, reg_covar=reg_covar, tol=tol, max_iter=max_iter)
+            run = run_em(source(arr, weights), reference, reg_covar=reg_covar, tol=tol, max_iter=max_iter,
+                         prior=prior)
         except FitError:
             failures += 1
             continue

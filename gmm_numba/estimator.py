@@ -100,6 +100,20 @@ class GaussianMixture(ParamsMixin):
         every entry missing is an error; infinity stays an error. Starting
         points are computed on the data with each missing entry replaced by
         its feature's mean. In-memory data only. See :meth:`impute`.
+    prior : None, "default" or dict, default=None
+        mclust's conjugate prior (``Mclust(prior = priorControl())``): EM then
+        maximises the posterior (MAP), with the means shrunk towards the prior
+        mean and the covariances regularised by the prior scale.
+        ``"default"`` is mclust's ``defaultPrior``; a dict sets any of
+        ``shrinkage`` (>= 0, default 0.01), ``mean`` (default: the column
+        means), ``dof`` (> 0, default ``n_features + 2``) and ``scale`` (a
+        positive number, or a positive definite matrix for EEE, EEV, VEV and
+        VVV; default ``var(X) / K^(2/d)``). For the models EII, VII, EEI, VEI,
+        EVI, VVI, EEE, EEV, VEV, VVV (E and V on one feature) only, as in
+        mclust. ``log_likelihood``, ``bic`` and ``aic`` stay those of the
+        likelihood (as mclust reports them); ``lower_bound_`` is then the mean
+        log posterior. Not with ``noise``, labels or ``missing="marginalize"``.
+        See :mod:`gmm_numba.fitting.prior` and docs/derivation.md §15.
 
     Attributes
     ----------
@@ -150,6 +164,7 @@ class GaussianMixture(ParamsMixin):
         noise_volume=None,
         semi_supervised=False,
         missing="error",
+        prior=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -171,6 +186,7 @@ class GaussianMixture(ParamsMixin):
         self.noise_volume = noise_volume
         self.semi_supervised = semi_supervised
         self.missing = missing
+        self.prior = prior
 
     # ------------------------------------------------------------------ checks
     def _validated_settings(self):

@@ -648,3 +648,98 @@ def conditional_means(X, weights, means, full_covs):
     """``E[x | x_o]`` of each row under the mixture: ``sum_k p(k | x_o) xhat_k``."""
     _, resp, _, xhat, _ = missing_e_step(X, weights, means, full_covs)
     return np.einsum("nk,nkd->nd", resp, xhat)
+
+
+# --------------------------------------------------------------------------- conjugate prior (MAP M-step)
+def mclust_map_counts(name, nk, n_features, dof, shrinkage):
+    """Counts and scale weight of mclust's MAP M-step for model ``name``, from the denominators of its EM.
+
+    mclust's EM under ``priorControl()`` (the ``me*p`` Fortran routines) divides the augmented scatter
+    ``T_k = W_k + c_k delta_k delta_k^T + b Lambda`` by these denominators (``s = 1`` when shrinkage > 0):
+
+    ====  ==================================================  ================
+    EII   sum_k tr T_k / (dof + (n + K) d + 2)                 b = 0
+    VII   tr T_k / (dof + n_k d + 2 + s d)                     b = 1/d (Lambda once in the trace)
+    EEI   sum_k diag T_k / (dof + n + 1 + s)                   b = 1/K (once)
+    VEI   lambda_k = sum_j T_kj / a_j / (dof + n_k d + 2 + s)  b = 1
+    EVI   lambda = sum_k det(diag T_k)^(1/d) / (dof + n + 1 + s)  b = 1
+    VVI   diag T_k / (dof + n_k + 2 + s)                       b = 1
+    EEE   sum_k T_k / (dof + n + d + 1 + s K)                  b = 1/K (once)
+    EEV   lambda = det(sum_k Omega_k)^(1/d) / (dof + n + d + 1 + s)  b = 1
+    VEV   lambda_k = sum_j Omega_kj / a_j / (n_k d)            b = 1
+    VVV   T_k / (dof + n_k + d + 2)                            b = 1
+    E     sum_k T_k / (dof + n + K + 2)                        b = 1/K
+    V     T_k / (dof + n_k + 3)                                b = 1
+    ====  ==================================================  ================
+
+    Each is the maximiser of ``-1/2 sum_k [m_k log det Sigma_k + tr(Sigma_k^-1 T_k)]`` over the model's set for
+    the counts ``m_k`` returned here (for the shared models only their sum matters; it is spread evenly).
+
+    Returns
+    -------
+    counts : ndarray of shape (K,)
+    b : float
+    """
+    nk = np.asarray(nk, dtype=np.float64)
+    k, d, n = len(nk), n_features, nk.sum()
+    s = 1.0 if shrinkage > 0 else 0.0
+
+    def spread(total):
+        return nk + (total - n) / k
+
+    table = {
+        "EII": (spread((dof + (n + k) * d + 2) / d), 0.0),
+        "VII": ((dof + nk * d + 2 + s * d) / d, 1.0 / d),
+        "EEI": (spread(dof + n + 1 + s), 1.0 / k),
+        "VEI": ((dof + nk * d + 2 + s) / d, 1.0),
+        "EVI": (spread(dof + n + 1 + s), 1.0),
+        "VVI": (dof + nk + 2 + s, 1.0),
+        "EEE": (spread(dof + n + d + 1 + s * k), 1.0 / k),
+        "EEV": (spread(dof + n + d + 1 + s), 1.0),
+        "VEV": (nk.copy(), 1.0),
+        "VVV": (dof + nk + d + 2, 1.0),
+        "E": (spread(dof + n + k + 2), 1.0 / k),
+        "V": (dof + nk + 3, 1.0),
+    }
+    return table[name]
+
+
+def map_augmented_scatter(X, resp, prior_mean, shrinkage, scale_matrix, b):
+    """``T_k = W_k + c_k (xbar_k - mu_P)(xbar_k - mu_P)^T + b Lambda`` and the shrunk means, by the definitions.
+
+    Returns
+    -------
+    scatter : ndarray of shape (K, D, D)
+    xbar, shrunk_means : ndarray of shape (K, D)
+    """
+    nk = resp.sum(axis=0)
+    xbar = resp.T @ X / nk[:, None]
+    scatter = []
+    for k in range(resp.shape[1]):
+        centred = X - xbar[k]
+        w = (resp[:, k, None] * centred).T @ centred
+        delta = xbar[k] - prior_mean
+        c = shrinkage * nk[k] / (nk[k] + shrinkage)
+        scatter.append(w + c * np.outer(delta, delta) + b * scale_matrix)
+    shrunk = (nk[:, None] * xbar + shrinkage * prior_mean) / (nk + shrinkage)[:, None]
+    return np.array(scatter), xbar, shrunk
+
+
+def map_objective(X, resp, means, full_covs, prior_mean, shrinkage, scale_matrix, counts, b):
+    """The MAP M-step's objective by its definition, at any means and covariances:
+
+    ``sum_nk r_nk log N(x_n | mu_k, Sigma_k) (up to constants) - 1/2 sum_k [(m_k - n_k) log det Sigma_k
+    + b tr(Sigma_k^-1 Lambda) + kappa (mu_k - mu_P)^T Sigma_k^-1 (mu_k - mu_P)]``.
+    """
+    total = 0.0
+    for k in range(resp.shape[1]):
+        sign, log_det = np.linalg.slogdet(full_covs[k])
+        if sign <= 0:
+            return -np.inf
+        inverse = np.linalg.inv(full_covs[k])
+        centred = X - means[k]
+        quad = np.einsum("ni,ij,nj->n", centred, inverse, centred)
+        delta = means[k] - prior_mean
+        total += -0.5 * (resp[:, k] @ quad) - 0.5 * counts[k] * log_det
+        total += -0.5 * (b * np.trace(inverse @ scale_matrix) + shrinkage * delta @ inverse @ delta)
+    return total

@@ -81,6 +81,7 @@ def _sweep(table, args, out_file, plot_dir):
             **options,
             progress=progress,
             missing=missing,
+            prior=None if getattr(args, "prior", "none") == "none" else args.prior,
         )
     finally:
         progress.finish()
@@ -377,6 +378,13 @@ def build_parser():
         default="error",
         help="marginalize: treat NaN (empty cells) as missing values and fit the observed-data likelihood; "
         "the model then also predicts rows with NaN (default: error)",
+    )
+    fit.add_argument(
+        "--prior",
+        choices=("none", "default"),
+        default="none",
+        help="default: MAP fits under mclust's conjugate prior, as Mclust(X, prior = priorControl()); only the ten "
+        "models that take it are swept (VEE, EVE, VVE, EVV are left out) (default: none)",
     )
     fit.add_argument("--output", "-o", metavar="MODEL.nc", help="write the chosen model here (netCDF)")
     fit.add_argument(

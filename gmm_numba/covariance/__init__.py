@@ -78,6 +78,11 @@ def check_n_features(model, n_features):
         )
 
 
+def prior_models():
+    """mclust's names of the models that take the conjugate prior (``prior=``), in mclust's order."""
+    return [get_model(name).mclust_name for name in canonical_names() if get_model(name).supports_prior]
+
+
 def canonical_names():
     """The canonical name of each registered model, in registration order."""
     seen = []
@@ -104,4 +109,5 @@ __all__ = [
     "mclust_names",
     "for_one_feature",
     "check_n_features",
+    "prior_models",
 ]

@@ -29,6 +29,7 @@ from ._cholesky import precision_cholesky_from_covariances, precision_cholesky_f
 from ._constraints import AXIS_ALIGNED, EQUAL_SHAPE_AND_ORIENTATION, EQUAL_VOLUME, ISOTROPIC
 from ._diagonal import check_positive_precisions, check_positive_variances
 from ._mstep import expected_log_likelihood, expected_log_likelihood_diagonal
+from ._prior import map_estimate, unsupported
 
 
 class Layout(CovarianceModel):
@@ -42,6 +43,40 @@ class Layout(CovarianceModel):
     """
 
     constraints = ()
+
+    #: Whether mclust's conjugate prior has an M-step for the model (:mod:`._prior`).
+    supports_prior = False
+
+    #: Whether the MAP M-step shrinks the means towards the prior mean (all but mclust's EEI).
+    prior_shrinks_means = True
+
+    def prior_weights(self, n_components, n_features, prior):
+        """``(a, b)`` of the model's MAP M-step (:mod:`._prior`): extra counts per component and the scale's weight.
+
+        Parameters
+        ----------
+        n_components, n_features : int
+        prior : ConjugatePrior
+
+        Returns
+        -------
+        a : ndarray of shape (n_components,)
+            Added to the counts ``n_k`` (the prior's power of ``det Sigma_k``).
+        b : float
+            The scale's weight in each component's augmented scatter (1/K: once for a shared covariance).
+
+        Raises
+        ------
+        NotSupportedError
+            For the models without a MAP M-step in mclust.
+        """
+        from . import prior_models
+
+        raise unsupported(self, prior_models())
+
+    def map_estimate(self, stats, prior, reg_covar, previous=None):
+        """The MAP M-step under ``prior``: ``(means, covariances)`` (:func:`._prior.map_estimate`)."""
+        return map_estimate(self, stats, prior, reg_covar, previous)
 
     def covariances(self, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE):
         # a degenerate scatter gives zero, infinite or NaN entries, which

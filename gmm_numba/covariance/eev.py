@@ -11,6 +11,11 @@ from ._mstep import descending_eigh, geometric_mean, rotate
 class EEV(Full):
     name = "EEV"
     m_step_family = MSTEP_EEV
+    supports_prior = True
+
+    def prior_weights(self, n_components, n_features, prior):
+        # mclust: lambda = det(sum_k Omega_k)^(1/d) / (dof + d + 1 + [kappa > 0] + n), Omega_k the eigenvalues of T_k
+        return np.full(n_components, (prior.dof + n_features + 1 + prior.shrinks) / n_components), 1.0
     constraints = (EQUAL_VOLUME, EQUAL_SHAPE)
 
     def n_covariance_parameters(self, n_components, n_features):

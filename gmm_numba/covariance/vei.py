@@ -11,6 +11,11 @@ from ._mstep import IterativeMStep, common_shape_update, geometric_mean
 class VEI(IterativeMStep, Diagonal):
     name = "VEI"
     m_step_family = MSTEP_VEI
+    supports_prior = True
+
+    def prior_weights(self, n_components, n_features, prior):
+        # mclust: lambda_k = sum_j T_kj / a_j / (n_k d + dof + 2 + [kappa > 0])
+        return np.full(n_components, (prior.dof + 2 + prior.shrinks) / n_features), 1.0
     constraints = Diagonal.constraints + (EQUAL_SHAPE_AND_ORIENTATION,)
 
     def n_covariance_parameters(self, n_components, n_features):

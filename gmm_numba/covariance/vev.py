@@ -15,6 +15,11 @@ class VEV(IterativeMStep, Full):
 
     name = "VEV"
     m_step_family = MSTEP_VEV
+    supports_prior = True
+
+    def prior_weights(self, n_components, n_features, prior):
+        # mclust's EM: lambda_k = sum_j Omega_kj / a_j / (n_k d), the dof left out
+        return np.zeros(n_components), 1.0
     constraints = (EQUAL_SHAPE,)
 
     def n_covariance_parameters(self, n_components, n_features):

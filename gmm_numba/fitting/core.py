@@ -13,6 +13,7 @@ from .checks import check_random_state
 from .em import fit_em
 from .fitted import FittedMixture
 from .noise import fit_noisy_mixture
+from .prior import data_moments, refuse_with, resolve_prior
 from .regularization import resolve_reg_covar
 from .semi_supervised import fit_semi_supervised
 from .settings import checked_callback
@@ -80,6 +81,11 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None, y=None):
         else:
             data = InMemoryData(X, weights)
     check_n_features(settings.model, n_features)
+    if marginalize:
+        refuse_with(settings.prior, "missing='marginalize'")
+    if settings.noise is not None:
+        refuse_with(settings.prior, "noise=")
+    prior = resolve_prior(settings.prior, data_moments(data), settings.model, settings.n_components)
     if marginalize and (settings.noise is not None or y is not None):
         raise NotSupportedError(
             "missing='marginalize' cannot be combined with noise= or semi-supervised labels (y) yet: drop or "
@@ -93,6 +99,7 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None, y=None):
     user_init = settings.user_init(n_features)
     labels = None if X is None or y is None else check_labels(y, X.shape[0], settings.n_components)
     if labels is not None and np.any(labels >= 0):
+        refuse_with(prior, "semi-supervised labels (y)")
         if settings.noise is not None:
             raise ValueError("noise and semi-supervised labels (y) cannot be combined yet: fit with one of them.")
         fit = fit_semi_supervised(
@@ -125,6 +132,7 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None, y=None):
             callback=checked_callback(settings.callback),
             verbose=settings.verbose,
             starts=starts,
+            prior=prior,
         )
     except FitError as exc:
         note = "" if X is None else _distinct_rows_note(X, weights, settings.n_components)

@@ -8,6 +8,7 @@ import numpy as np
 from .._kernels.em_run import RUN_ABANDONED, RUN_NOT_FINITE, RUN_OK, inner_tolerance
 from ..errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
 from .parameters import MixtureParameters, m_step
+from .prior import log_prior_of
 from .starts import initial_statistics
 
 
@@ -24,7 +25,8 @@ class EMRun:
     parameters : MixtureParameters
         After the last M-step.
     lower_bounds : ndarray of shape (n_iter,)
-        Mean log-likelihood per unit weight of the parameters entering each iteration.
+        Mean log-likelihood per unit weight of the parameters entering each iteration (with a
+        prior: the log posterior, log-likelihood plus the log prior's terms, per unit weight).
     converged : bool
     n_iter : int
     stopped : bool
@@ -72,7 +74,8 @@ class EMFit:
         return self.best.parameters
 
 
-def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, label="", compiled=True):
+def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, label="", compiled=True,
+           prior=None):
     """Iterate EM from ``params``.
 
     Convergence is declared when the mean log-likelihood per unit weight
@@ -94,14 +97,17 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         Printed in verbose output.
     compiled : bool, default=True
         Run the whole loop as one compiled call where that applies (small
-        in-memory float64 data, a model with a compiled M-step, no callback, verbose < 2).
+        in-memory float64 data, a model with a compiled M-step, no callback, verbose < 2, no prior).
+    prior : ConjugatePrior, optional
+        MAP EM under mclust's conjugate prior: MAP M-steps, and the lower bounds
+        are the mean log posterior (which EM never decreases).
 
     Returns
     -------
     EMRun
     """
     model = params.model
-    if compiled and callback is None and verbose < 2 and _compiled_run_applies(data, params):
+    if compiled and prior is None and callback is None and verbose < 2 and _compiled_run_applies(data, params):
         return _compiled_run(data, params, reg_covar=reg_covar, tol=tol, max_iter=max_iter)
     lower_bounds = []
     previous = -np.inf
@@ -109,12 +115,12 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
     start = time.perf_counter()
     for iteration in range(1, max_iter + 1):
         stats = data.em_statistics(params)
-        mean_ll = stats.log_likelihood / stats.total_weight
+        mean_ll = (stats.log_likelihood + log_prior_of(params, prior)) / stats.total_weight
         if not np.isfinite(mean_ll):
             raise _not_finite_error(mean_ll, iteration)
         lower_bounds.append(mean_ll)
         params = m_step(model, stats, reg_covar, previous=params.covariances,
-                        inner_tolerance=inner_tolerance(mean_ll, previous))
+                        inner_tolerance=inner_tolerance(mean_ll, previous), prior=prior)
         if verbose >= 2:
             print(
                 f"  {label}iteration {iteration}: mean log-likelihood {mean_ll:.8g} "
@@ -225,7 +231,8 @@ def _continued(previous, run):
                  run.converged, previous.n_iter + run.n_iter, run.stopped)
 
 
-def starting_points(data, model, n_components, *, n_init, init_params, rng, reg_covar, user_init, init_sample_size):
+def starting_points(data, model, n_components, *, n_init, init_params, rng, reg_covar, user_init, init_sample_size,
+                    prior=None):
     """Yield ``n_init`` starting parameters (or the error that prevented one).
 
     ``user_init`` holds ``weights``, ``means`` and ``precisions`` (each may
@@ -238,7 +245,7 @@ def starting_points(data, model, n_components, *, n_init, init_params, rng, reg_
                 yield MixtureParameters.from_precisions(model, weights, means, precisions)
                 continue
             stats = initial_statistics(data, n_components, init_params, rng, init_sample_size)
-            yield override(m_step(model, stats, reg_covar), weights, means, precisions)
+            yield override(m_step(model, stats, reg_covar, prior=prior), weights, means, precisions)
         except FitError as exc:
             yield exc
 
@@ -279,6 +286,7 @@ def fit_em(
     warn=True,
     screen=None,
     floor=None,
+    prior=None,
 ):
     """EM from ``n_init`` starting points; keep the run with the best lower bound.
 
@@ -318,6 +326,8 @@ def fit_em(
         abandoned once they are on course to end more than
         ``ABANDON_MARGIN`` below it or below the best run so far that passed
         ``accept`` (compiled runs only; see :func:`_compiled_runs`).
+    prior : ConjugatePrior, optional
+        MAP EM (see :func:`run_em`): runs are compared by their log posterior.
 
     Returns
     -------
@@ -341,6 +351,7 @@ def fit_em(
             reg_covar=reg_covar,
             user_init=user_init,
             init_sample_size=init_sample_size,
+            prior=prior,
         )
     starts = list(starts)
     n_starts = len(starts)
@@ -349,7 +360,7 @@ def fit_em(
         label = f"init {index + 1}/{n_starts}: " if n_starts > 1 else ""
         try:
             run = run_em(data, params, reg_covar=reg_covar, tol=tol, max_iter=budget, callback=callback,
-                         verbose=verbose, label=label)
+                         verbose=verbose, label=label, prior=prior)
         except FitError as exc:
             return EMRun(error=str(exc), exception=exc)
         run = _continued(previous, run)
@@ -360,7 +371,8 @@ def fit_em(
 
     def attempts(jobs, floor=-np.inf):
         """``attempt`` for each ``(index, params, budget, previous)``, in one compiled call where that applies."""
-        if len(jobs) > 1 and callback is None and not verbose and _compiled_run_applies(data, jobs[0][1], len(jobs)):
+        if (len(jobs) > 1 and prior is None and callback is None and not verbose
+                and _compiled_run_applies(data, jobs[0][1], len(jobs))):
             runs = _compiled_runs(data, [job[1] for job in jobs], reg_covar, tol, [job[2] for job in jobs], floor)
             return [_continued(job[3], run) for job, run in zip(jobs, runs)]
         return [attempt(*job) for job in jobs]

@@ -95,8 +95,8 @@ class MixtureParameters:
         return self.permuted(order)
 
 
-def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE):
-    """Maximise the expected complete-data log-likelihood.
+def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE, prior=None):
+    """Maximise the expected complete-data log-likelihood (plus the log prior, with ``prior``).
 
     Parameters
     ----------
@@ -109,6 +109,8 @@ def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERAN
     inner_tolerance : float, default=INNER_TOLERANCE
         Where an iterative M-step stops (see
         :func:`gmm_numba._kernels.em_run.inner_tolerance`).
+    prior : ConjugatePrior, optional
+        mclust's conjugate prior: the MAP M-step (:mod:`gmm_numba.covariance._prior`).
 
     Returns
     -------
@@ -126,6 +128,9 @@ def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERAN
     if empty.size:
         raise empty_component_error(empty[0], nk, stats.total_weight)
     weights = nk / nk.sum()
+    if prior is not None:
+        means, covariances = model.map_estimate(stats, prior, reg_covar, previous)
+        return MixtureParameters.from_covariances(model, weights, means, covariances)
     means = stats.means()
     covariances = model.covariances(stats, reg_covar, previous, inner_tolerance)
     return MixtureParameters.from_covariances(model, weights, means, covariances)

@@ -11,11 +11,12 @@ from dataclasses import dataclass, replace
 from ..covariance import get_model
 from .checks import check_init_array, check_param, check_precisions_init, check_weights_init
 from .noise import check_noise
+from .prior import check_prior, check_prior_model
 from .regularization import check_reg_covar
 from .starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS
 
 #: Settings recorded as attributes of a result (and read back when it is loaded).
-RECORDED_SETTINGS = ("tol", "reg_covar", "max_iter", "n_init", "init_params", "random_state", "missing")
+RECORDED_SETTINGS = ("tol", "reg_covar", "max_iter", "n_init", "init_params", "random_state", "missing", "prior")
 
 #: ``missing``: NaN is an error, or marks a missing entry to marginalise (:mod:`gmm_numba.data.missing`).
 MISSING_OPTIONS = ("error", "marginalize")
@@ -52,6 +53,7 @@ class FitSettings:
     noise: object = None
     noise_volume: object = None
     missing: str = "error"
+    prior: object = None
     model: object = None
 
     @classmethod
@@ -82,6 +84,8 @@ class FitSettings:
         if check_noise(out.noise, out.noise_volume) is None and out.noise is not None:
             out = replace(out, noise=None)  # noise=False means no noise component
         check_param("missing", out.missing, "option", options=MISSING_OPTIONS)
+        out = replace(out, prior=check_prior(out.prior))
+        check_prior_model(out.prior, model)
         return out
 
     def user_init(self, n_features):

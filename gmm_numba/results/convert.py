@@ -4,6 +4,7 @@ import numpy as np
 
 from ..fitting.criteria import Criteria
 from ..fitting.fitted import FittedMixture
+from ..fitting.prior import prior_attr
 from ..fitting.settings import RECORDED_SETTINGS
 from .tree import build_tree
 from .validate import noise_component, point_parameters, recorded_settings
@@ -51,7 +52,8 @@ def fitted_to_tree(fitted, settings, labeled=None, *, observed_data=False, log_l
         named_features=named,
         em_fit=em_fit,
         criteria=criteria,
-        settings={name: settings[name] for name in RECORDED_SETTINGS},
+        settings={name: prior_attr(settings.get(name)) if name == "prior" else settings[name]
+                  for name in RECORDED_SETTINGS},
         observed=observed,
         pointwise=pointwise,
         sample_dim=labeled.sample_dim if labeled is not None else "sample",

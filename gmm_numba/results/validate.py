@@ -6,6 +6,7 @@ import xarray as xr
 from ..covariance import get_model
 from ..fitting.noise import NoiseComponent
 from ..fitting.parameters import MixtureParameters
+from ..fitting.prior import prior_from_attr
 from ..fitting.settings import RECORDED_SETTINGS, FitSettings
 from .tree import FORMAT, FORMAT_VERSION
 
@@ -226,6 +227,11 @@ def _converted_settings(attrs):
     for name in RECORDED_SETTINGS:
         if name in attrs:
             settings[name] = attrs[name]
+    if "prior" in settings:
+        try:
+            settings["prior"] = prior_from_attr(settings["prior"])
+        except ValueError as exc:
+            raise ValueError(f"Not a valid gmm_numba result: its root attribute prior: {exc}.") from None
     if settings.get("init_params") == "mixed":  # select's own scheme; a refit starts the estimator's way
         del settings["init_params"]
     seed = settings.get("random_state")

@@ -19,6 +19,7 @@ from ..fitting.em import fit_em
 from ..fitting.hierarchical import partition_statistics, source_tree
 from ..fitting.noise import check_noise
 from ..fitting.parameters import m_step
+from ..fitting.prior import check_prior, check_prior_model, data_moments, prior_attr, refuse_with, resolve_prior
 from ..fitting.regularization import check_reg_covar, resolve_reg_covar
 from ..fitting.settings import MISSING_OPTIONS
 from ..fitting.starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_statistics, inverse_scale
@@ -102,7 +103,7 @@ def _as_list(value, name, expected):
         raise TypeError(f"{name} must be {expected}; got {value!r}.") from None
 
 
-def _hierarchical_partitions(data, init_params, base_seed, reg_covar):
+def _hierarchical_partitions(data, init_params, base_seed, reg_covar, prior_for=lambda model, k: None):
     """mclust's start for each cell: ``start(k, model)`` gives the model's M-step on the tree's cut at ``k``.
 
     One tree (on at most 2,000 rows) serves every cell. None when the sweep does
@@ -125,7 +126,7 @@ def _hierarchical_partitions(data, init_params, base_seed, reg_covar):
             return FitError(f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}.")
         if k not in cuts:
             cuts[k] = partition_statistics(rows, tree.labels(k), k)
-        return _safe_m_step(model, cuts[k], reg_covar)
+        return _safe_m_step(model, cuts[k], reg_covar, prior_for(model, k))
 
     return start
 
@@ -180,6 +181,7 @@ def select(
     noise_volume=None,
     y=None,
     missing="error",
+    prior=None,
 ):
     """Fit every (covariance model, number of components) cell; return the best.
 
@@ -251,6 +253,18 @@ def select(
         starts, neighbour moves and collapse check look at the data with each
         missing entry replaced by its feature's observed mean.
 
+    prior : None, "default" or dict
+        mclust's conjugate prior, as :class:`GaussianMixture`'s ``prior``:
+        every cell is a MAP fit, its hyper-parameters resolved for the cell's
+        model and K (``"default"``: ``Mclust(X, prior = priorControl())``).
+        As in mclust, the default ``covariance_type`` then sweeps only the ten
+        models that take a prior (VEE, EVE, VVE and EVV are left out); naming
+        one of those four explicitly is an error. Each cell keeps the start
+        with the best log posterior; the neighbour moves (which compare
+        log-likelihoods) are not made. The table's log-likelihood and
+        criteria are those of the likelihood, as mclust's BIC. Not with
+        ``noise``, ``y`` or ``missing="marginalize"``.
+
     Returns
     -------
     xarray.DataTree
@@ -283,6 +297,13 @@ def select(
     models = [get_model(name) for name in names]
     if len({m.name for m in models}) != len(models):
         raise ValueError(f"covariance_type lists the same model twice: {names}.")
+    prior = check_prior(prior)
+    if prior is not None:
+        if tuple(names) == DEFAULT_COVARIANCE_TYPES:  # as Mclust(prior = ...): only the models that take it
+            names = [name for name, model in zip(names, models) if model.supports_prior]
+            models = [get_model(name) for name in names]
+        for model in models:
+            check_prior_model(prior, model)
     check_param("criterion", criterion, "option", options=CRITERIA)
     check_param("n_init", n_init, "int", low=1)
     check_param("init_params", init_params, "option", options=(MIXED, *INIT_METHODS))
@@ -321,6 +342,23 @@ def select(
             "missing='marginalize' cannot be combined with noise= or semi-supervised labels (y) yet: drop or "
             "impute the rows with NaN first."
         )
+    if missing == "marginalize":
+        refuse_with(prior, "missing='marginalize'")
+    if noise_setting is not None:
+        refuse_with(prior, "noise=")
+    if labels is not None and np.any(labels >= 0):
+        refuse_with(prior, "semi-supervised labels (y)")
+    moments = None if prior is None else data_moments(data)
+    priors = {}
+
+    def prior_for(model, k):
+        """The cell's resolved prior (None without one)."""
+        if prior is None:
+            return None
+        if (model.name, k) not in priors:
+            priors[model.name, k] = resolve_prior(prior, moments, model, k)
+        return priors[model.name, k]
+
     settings = {"tol": tol, "reg_covar": reg_covar, "max_iter": max_iter, "n_init": n_init,
                 "init_params": init_params, "random_state": random_state, "criterion": criterion}
     if labels is not None and np.any(labels >= 0):
@@ -369,6 +407,7 @@ def select(
             warn=False,
             screen=(SCREEN_ITERATIONS, keep, exempt) if keep else None,
             floor=floor,
+            prior=prior_for(model, k),
         )
 
     def fit_cell(model, k, hierarchical_start, random_starts):
@@ -435,7 +474,7 @@ def select(
         budget = max(MOVE_KEEP, MOVE_STARTS_PER_INIT * n_init)
         if len(statistics) > budget:
             statistics = [statistics[c] for c in np.linspace(0, len(statistics) - 1, budget).round().astype(int)]
-        starts = [_safe_m_step(models[i], stats, reg, START_INNER_TOLERANCE) for stats in statistics]
+        starts = [_safe_m_step(models[i], stats, reg, inner_tolerance=START_INNER_TOLERANCE) for stats in statistics]
         if not starts:
             return False
         try:
@@ -459,7 +498,7 @@ def select(
     above = {j: ks.index(k + 1) for j, k in enumerate(ks) if k + 1 in ks}
     below = {a: j for j, a in above.items()}
     order = sorted(range(len(ks)), key=lambda j: ks[j])
-    hierarchical = _hierarchical_partitions(data, init_params, base_seed, reg)
+    hierarchical = _hierarchical_partitions(data, init_params, base_seed, reg, prior_for)
     clusterings = {}
 
     def initial(k, r):
@@ -484,7 +523,8 @@ def select(
                 for r in range(0 if init_params == "hc" else n_init):
                     stats = initial(k, r)
                     starts.append(
-                        stats if isinstance(stats, FitError) else _safe_m_step(model, stats, reg, START_INNER_TOLERANCE)
+                        stats if isinstance(stats, FitError)
+                        else _safe_m_step(model, stats, reg, prior_for(model, k), START_INNER_TOLERANCE)
                     )
                 try:
                     record(i, j, *fit_cell(model, k, hierarchical_start, starts))
@@ -499,8 +539,9 @@ def select(
         return not np.isfinite(row[j]) or not np.any(np.isfinite(row)) or row[j] <= np.nanmin(row) + MOVE_MARGIN
 
     # Neighbour moves, for the cells that could still change the choice: split up from K - 1, then
-    # alternate passes down (merges) and up (splits) while a cell improves.
-    for i in range(len(models)):
+    # alternate passes down (merges) and up (splits) while a cell improves. They compare
+    # log-likelihoods, so a MAP sweep (prior) does without them.
+    for i in range(len(models) if prior is None else 0):
         for j in order:
             if j in below and (i, below[j]) in fits and could_win(i, j):
                 try_move(i, j, (i, below[j]), SPLIT)
@@ -541,6 +582,7 @@ def select(
         "random_state": random_state,
         "criterion": criterion,
         "missing": missing,
+        "prior": prior_attr(prior),
     }
     return selection_result(
         {cell: (fit, crit, None) for cell, (fit, crit) in fits.items()}, table, n_parameters, converged, n_iter,
@@ -689,8 +731,8 @@ def _move_origin(kind, source_k, gained, n_init):
     return f"{how} the K={source_k} fit; {gain}"
 
 
-def _safe_m_step(model, stats, reg_covar, inner_tolerance=INNER_TOLERANCE):
+def _safe_m_step(model, stats, reg_covar, prior=None, inner_tolerance=INNER_TOLERANCE):
     try:
-        return m_step(model, stats, reg_covar, inner_tolerance=inner_tolerance)
+        return m_step(model, stats, reg_covar, inner_tolerance=inner_tolerance, prior=prior)
     except FitError as exc:
         return exc
