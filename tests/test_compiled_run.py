@@ -78,7 +78,10 @@ def test_compiled_run_is_used_only_where_it_applies():
     assert InMemoryData(X).compiled_run_fits(3)
     assert not InMemoryData(X.astype(np.float32)).compiled_run_fits(3)
     assert not InMemoryData(np.zeros((10**6, 3))).compiled_run_fits(3)
-    assert InMemoryData(np.zeros((10**6, 3))).compiled_run_fits(3, n_runs=2)
+    # several runs share the threads one run each up to a larger size, not beyond it
+    assert not InMemoryData(np.zeros((10**5, 3))).compiled_run_fits(3)
+    assert InMemoryData(np.zeros((10**5, 3))).compiled_run_fits(3, n_runs=2)
+    assert not InMemoryData(np.zeros((10**6, 3))).compiled_run_fits(3, n_runs=2)
     start = a_start(model, X, 3, 0)
     seen = []
     run = run_em(InMemoryData(X), start, reg_covar=1e-6, tol=1e-10, max_iter=50,
@@ -237,3 +240,24 @@ def test_early_inexact_m_steps_end_where_exact_ones_do(name, monkeypatch):
         assert np.all(np.diff(inexact.lower_bounds) >= -1e-12)
         np.testing.assert_allclose(inexact.lower_bounds[-1], exact.lower_bounds[-1], rtol=1e-8)
         np.testing.assert_allclose(inexact.parameters.means, exact.parameters.means, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["VVV", "VEV"])
+def test_python_run_is_abandoned_where_the_compiled_run_is(name):
+    """A floor above where a run ends stops it once Aitken's projection shows it; the Python loop (large
+    data, whose runs share the threads per iteration) stops at the same iteration as the compiled one."""
+    model = get_model(name)
+    X = blobs(seed=2)
+    data = InMemoryData(X)
+    start = a_start(model, X, 3, 0)
+    free = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=400)
+    assert free.converged and not free.error
+    floor = free.lower_bound + 1e-3
+    compiled = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=400, floor=floor)
+    python = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=400, floor=floor, compiled=False)
+    assert compiled.error.startswith("abandoned") and python.error == compiled.error
+    assert python.n_iter == compiled.n_iter < free.n_iter
+    np.testing.assert_allclose(python.lower_bounds, compiled.lower_bounds, rtol=0, atol=1e-12)
+    # a floor below where the run ends never stops it
+    below = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=400, floor=free.lower_bound - 1.0, compiled=False)
+    assert not below.error and below.n_iter == free.n_iter

@@ -243,7 +243,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
         if not math.isfinite(mean_ll):
             return iteration, False, RUN_NOT_FINITE, -1
         lower_bounds[iteration] = mean_ll
-        if iteration >= 2 and _projected_limit(lower_bounds, iteration) < floor:
+        if iteration >= 2 and projected_limit(lower_bounds, iteration) < floor:
             return iteration + 1, False, RUN_ABANDONED, -1
         for c in range(k):
             if not nk[c] > 1e-12 * total_weight:
@@ -275,7 +275,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
 
 
 @njit(**JIT)
-def _projected_limit(lower_bounds, iteration):
+def projected_limit(lower_bounds, iteration):
     """Aitken's estimate of where a geometrically converging run ends; +inf unless it converges so.
 
     With gains ``g1`` (last) and ``g0`` (the one before) in ratio ``a = g1 / g0`` below
@@ -348,7 +348,7 @@ def em_runs(X, sample_weight, weights, means, covariances, family, reg, tol, max
         Receives ``n_iter, converged, status, index`` of each run.
     floor : float
         A run whose mean log-likelihood converges geometrically towards a limit
-        below ``floor`` (Aitken's estimate, :func:`_projected_limit`) stops with
+        below ``floor`` (Aitken's estimate, :func:`projected_limit`) stops with
         ``RUN_ABANDONED``; ``-inf`` lets every run go on.
     """
     X = np.ascontiguousarray(X)

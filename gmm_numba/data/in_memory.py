@@ -8,7 +8,14 @@ array; other sources (chunked files, Dask) implement the same methods.
 import numpy as np
 
 from .. import _kernels
-from .._kernels.config import COMPILED_RUN_MAX_WORK, at_most_threads, block_size, kernel_threads, moment_floats
+from .._kernels.config import (
+    COMPILED_BATCH_MAX_WORK,
+    COMPILED_RUN_MAX_WORK,
+    at_most_threads,
+    block_size,
+    kernel_threads,
+    moment_floats,
+)
 from .statistics import SufficientStatistics
 
 _NO_WEIGHTS = np.empty(0)
@@ -68,13 +75,16 @@ class InMemoryData:
     def compiled_run_fits(self, n_components, n_runs=1):
         """Whether EM runs on this data are best done as serial compiled calls (float64 data).
 
-        Several runs always are: they share the threads out one run each,
-        which also keeps a descheduled thread from stalling the others at
-        every iteration. One run is, only while one iteration is too small
-        work to share out (``COMPILED_RUN_MAX_WORK``).
+        One run is, while one iteration is too small work to share out
+        (``COMPILED_RUN_MAX_WORK``). Several runs are, up to a larger size
+        (``COMPILED_BATCH_MAX_WORK``): they share the threads out one run
+        each, which also keeps a descheduled thread from stalling the others
+        at every iteration; above it, runs of unequal lengths would leave
+        threads idle beside the longest.
         """
         work = self.n_samples * n_components * self.n_features**2
-        return self.X.dtype == np.float64 and (n_runs > 1 or work <= COMPILED_RUN_MAX_WORK)
+        limit = COMPILED_RUN_MAX_WORK if n_runs == 1 else COMPILED_BATCH_MAX_WORK
+        return self.X.dtype == np.float64 and work <= limit
 
     def run_em(self, weights, means, covariances, family, reg_covar, tol, max_iter):
         """A whole EM run in one compiled call; see :func:`gmm_numba._kernels.em_run.em_run`.

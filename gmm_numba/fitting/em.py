@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._kernels.em_run import RUN_ABANDONED, RUN_NOT_FINITE, RUN_OK, inner_tolerance
+from .._kernels.em_run import RUN_ABANDONED, RUN_NOT_FINITE, RUN_OK, inner_tolerance, projected_limit
 from ..errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
 from .parameters import MixtureParameters, m_step
 from .prior import log_prior_of
@@ -75,7 +75,7 @@ class EMFit:
 
 
 def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, label="", compiled=True,
-           prior=None):
+           prior=None, floor=-np.inf):
     """Iterate EM from ``params``.
 
     Convergence is declared when the mean log-likelihood per unit weight
@@ -101,6 +101,11 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
     prior : ConjugatePrior, optional
         MAP EM under mclust's conjugate prior: MAP M-steps, and the lower bounds
         are the mean log posterior (which EM never decreases).
+    floor : float, default=-inf
+        A run whose mean log-likelihood converges geometrically towards a
+        limit below ``floor`` (Aitken's projection,
+        :func:`gmm_numba._kernels.em_run.projected_limit`) stops there and
+        carries the reason as its error.
 
     Returns
     -------
@@ -108,6 +113,8 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
     """
     model = params.model
     if compiled and prior is None and callback is None and verbose < 2 and _compiled_run_applies(data, params):
+        if floor > -np.inf:
+            return _compiled_runs(data, [params], reg_covar, tol, [max_iter], floor)[0]
         return _compiled_run(data, params, reg_covar=reg_covar, tol=tol, max_iter=max_iter)
     lower_bounds = []
     previous = -np.inf
@@ -119,6 +126,8 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         if not np.isfinite(mean_ll):
             raise _not_finite_error(mean_ll, iteration)
         lower_bounds.append(mean_ll)
+        if floor > -np.inf and iteration >= 3 and projected_limit(np.asarray(lower_bounds), iteration - 1) < floor:
+            return _abandoned(np.asarray(lower_bounds))
         params = m_step(model, stats, reg_covar, previous=params.covariances,
                         inner_tolerance=inner_tolerance(mean_ll, previous), prior=prior)
         if verbose >= 2:
@@ -139,6 +148,12 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         if stop:
             break
     return EMRun(params, np.asarray(lower_bounds), converged, len(lower_bounds), stopped=stop and not converged)
+
+
+def _abandoned(lower_bounds):
+    """The :class:`EMRun` of a run stopped because it was on course to end below the floor it was given."""
+    reason = f"abandoned after {len(lower_bounds)} more iterations: on course to end below the best run"
+    return EMRun(lower_bounds=lower_bounds, n_iter=len(lower_bounds), error=reason)
 
 
 def _not_finite_error(mean_ll, iteration):
@@ -194,8 +209,7 @@ def _compiled_runs(data, starts, reg_covar, tol, max_iters, floor=-np.inf):
     for r, start in enumerate(starts):
         outcome = (weights[r], means[r], covariances[r], lower_bounds[r], bool(outcomes[r, 1]), int(outcomes[r, 2]))
         if outcome[5] == RUN_ABANDONED:
-            reason = f"abandoned after {outcomes[r, 0]} more iterations: on course to end below the best run"
-            runs.append(EMRun(lower_bounds=lower_bounds[r], n_iter=int(outcomes[r, 0]), error=reason))
+            runs.append(_abandoned(lower_bounds[r]))
             continue
         try:
             runs.append(_finished(data, start, outcome, reg_covar, tol, max_iters[r]))
@@ -356,11 +370,11 @@ def fit_em(
     starts = list(starts)
     n_starts = len(starts)
 
-    def attempt(index, params, budget, previous=None):
+    def attempt(index, params, budget, previous=None, floor=-np.inf):
         label = f"init {index + 1}/{n_starts}: " if n_starts > 1 else ""
         try:
             run = run_em(data, params, reg_covar=reg_covar, tol=tol, max_iter=budget, callback=callback,
-                         verbose=verbose, label=label, prior=prior)
+                         verbose=verbose, label=label, prior=prior, floor=floor)
         except FitError as exc:
             return EMRun(error=str(exc), exception=exc)
         run = _continued(previous, run)
@@ -375,7 +389,7 @@ def fit_em(
                 and _compiled_run_applies(data, jobs[0][1], len(jobs))):
             runs = _compiled_runs(data, [job[1] for job in jobs], reg_covar, tol, [job[2] for job in jobs], floor)
             return [_continued(job[3], run) for job, run in zip(jobs, runs)]
-        return [attempt(*job) for job in jobs]
+        return [attempt(*job, floor=floor) for job in jobs]
 
     runs = [EMRun(error=str(start), exception=start) if isinstance(start, FitError) else None for start in starts]
     exempt = screen[2] if screen and len(screen) > 2 else 0
