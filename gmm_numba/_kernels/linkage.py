@@ -28,6 +28,10 @@ process that compiled it than in the next one (``nk`` of ``em_statistics``:
 2 ulp). It runs when ``gmm_numba._kernels.config`` is imported, before any
 kernel is compiled, and touches only libraries that define a function of
 this package.
+
+Numba's cache does not know of this choice: kernels cached before it keep
+their weak bindings until their ``*.nbi`` / ``*.nbc`` files are deleted (a
+fresh installation starts with an empty cache).
 """
 
 from numba.core import codegen
