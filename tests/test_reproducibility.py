@@ -17,6 +17,7 @@ import pytest
 from conftest import make_mixture
 
 from gmm_numba import GaussianMixture, _kernels
+from gmm_numba._kernels import linkage
 from gmm_numba._kernels.config import COMPILED_RUN_MAX_WORK
 from gmm_numba.data.in_memory import InMemoryData
 
@@ -112,6 +113,11 @@ _PROBE = textwrap.dedent(
     print(" ".join(v.hex() for x in result for v in np.ravel(np.asarray(x, dtype=float))))
     """
 )
+
+
+def test_private_callee_copies_are_in_force():
+    assert linkage.status == "linked-in copies internal to each kernel's library"
+    assert linkage.private_callee_copies() == linkage.status  # once per process
 
 
 def test_kernel_results_do_not_depend_on_the_process_history(tmp_path, monkeypatch):

@@ -53,8 +53,11 @@ def private_callee_copies():
         What was done; also stored in :data:`status`.
     """
     global status
-    library_class = codegen.CPUCodeLibrary
-    optimise = library_class._optimize_final_module
+    library_class = getattr(codegen, "CPUCodeLibrary", None)
+    optimise = getattr(library_class, "_optimize_final_module", None)
+    if optimise is None:  # another Numba: fit as before rather than fail to import
+        status = "not available: Numba's CPUCodeLibrary has no _optimize_final_module"
+        return status
     if getattr(optimise, "private_callee_copies", False):
         return status
 
