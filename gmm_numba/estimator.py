@@ -53,7 +53,9 @@ class GaussianMixture(ParamsMixin):
         ``(D, D)`` for tied, ``(K, D)`` for diag, ``(K,)`` for spherical.
     random_state : int, numpy Generator or RandomState, optional
         Seeds everything random; the same seed gives bit-identical results
-        on any number of threads.
+        on any number of threads, whatever the array's memory (alignment,
+        read-only, small memmap) and in every process (see "Reproducible to
+        the last bit" in the user guide).
     warm_start : bool, default=False
         Start the next ``fit`` from the current solution (one initialisation).
     verbose : int, default=0

@@ -3,16 +3,20 @@
 The kernels import their decorator options from here so that a change of
 fastmath flags, tile size or caching policy is made once. Importing it also
 settles the vector width (see :mod:`gmm_numba._kernels.vectors`), which has to happen
-before the first kernel is defined.
+before the first kernel is defined, and binds every kernel's calls to its
+own copies of the functions it calls (see :mod:`gmm_numba._kernels.linkage`).
 """
 
 import math
 import os
 from contextlib import contextmanager
 
+from .linkage import private_callee_copies
 from .vectors import prefer_wide_vectors
 
 prefer_wide_vectors()
+# each kernel calls its own copies of its callees, whatever the process compiled or loaded before
+private_callee_copies()
 
 #: OpenMP threads that wait at the end of a parallel region sleep instead of spinning, unless the
 #: user chose otherwise (read once, when Numba's OpenMP runtime loads at the first threaded kernel).

@@ -1,0 +1,156 @@
+"""Reproducible to the last bit: the same fit whatever the array's memory, the thread count or the process's history.
+
+The fits compare with ``rtol=0``. The history test runs a kernel in fresh
+processes that share a fresh Numba cache: compiled there, loaded from the
+cache, and loaded after one of its callees' own libraries.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+from conftest import make_mixture
+
+from gmm_numba import GaussianMixture, _kernels
+from gmm_numba._kernels import linkage
+from gmm_numba._kernels.config import COMPILED_RUN_MAX_WORK
+from gmm_numba.data.in_memory import InMemoryData
+
+ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_cholesky_", "lower_bounds_")
+
+#: Byte offsets from a 64-byte boundary at which the data are placed.
+OFFSETS = (0, 8, 16, 24, 32, 48)
+
+
+def at_offset(X, offset):
+    """A C-contiguous copy of ``X`` whose data start ``offset`` bytes after a 64-byte boundary."""
+    raw = np.zeros(X.nbytes + 128, np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset
+    view = raw[start : start + X.nbytes].view(X.dtype).reshape(X.shape)
+    view[...] = X
+    assert view.ctypes.data % 64 == offset and view.flags.c_contiguous
+    return view
+
+
+def assert_bit_identical(fit, reference, what):
+    for name in ATTRIBUTES:
+        np.testing.assert_array_equal(getattr(fit, name), getattr(reference, name), err_msg=f"{what}: {name}")
+    assert fit.n_iter_ == reference.n_iter_
+
+
+def placements(X, tmp_path):
+    """The same values at several alignments, and as a read-only memmap of a ``.npy`` file."""
+    for offset in OFFSETS:
+        yield f"offset {offset}", at_offset(X, offset)
+    np.save(tmp_path / "X.npy", X)
+    yield "memmap", np.load(tmp_path / "X.npy", mmap_mode="r")
+
+
+@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
+def threads(request):
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(request.param, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield request.param
+    finally:
+        numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    "shape, settings",
+    [
+        # a whole EM run in one compiled call
+        ((3000, 3, 3), dict(max_iter=3)),
+        ((3000, 3, 3), dict(max_iter=3, covariance_type="diag")),
+        # the threaded block kernels, iteration by iteration
+        ((40_000, 6, 4), dict(max_iter=2)),
+        ((40_000, 6, 4), dict(max_iter=2, covariance_type="spherical")),
+    ],
+    ids=["compiled run full", "compiled run diag", "parallel full", "parallel spherical"],
+)
+def test_fit_is_bit_identical_whatever_the_memory(tmp_path, threads, shape, settings):
+    n, d, k = shape
+    X, _ = make_mixture(3, n, d, k)
+    compiled = InMemoryData(X).compiled_run_fits(k)
+    assert compiled == (n * k * d * d <= COMPILED_RUN_MAX_WORK)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, n)
+    for sample_weight in (None, weights):
+        make = lambda: GaussianMixture(k, tol=0, random_state=0, **settings)  # noqa: E731
+        reference = make().fit(X, sample_weight=sample_weight)
+        for what, data in placements(X, tmp_path):
+            assert_bit_identical(make().fit(data, sample_weight=sample_weight), reference, what)
+
+
+def test_float32_fit_is_bit_identical_whatever_the_memory(tmp_path, threads):
+    X = make_mixture(5, 20_000, 4, 3)[0].astype(np.float32)
+    make = lambda: GaussianMixture(3, covariance_type="diag", max_iter=3, tol=0, random_state=0)  # noqa: E731
+    reference = make().fit(X)
+    for what, data in placements(X, tmp_path):
+        assert_bit_identical(make().fit(data), reference, what)
+
+
+_PROBE = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from gmm_numba._kernels import estep
+    saved = np.load(sys.argv[2])
+    X, w, means, prec, log_weights, log_det, like = (saved[name] for name in saved.files if name != "block")
+    args = (X, w, means, prec, log_weights, log_det, int(saved["block"]), like)
+    if sys.argv[1] == "callee first":
+        d, k = X.shape[1], len(means)
+        setup = estep.statistics_setup(means, prec, log_weights, log_det, d, like)
+        buffers = estep.statistics_buffers(d, k, prec.shape[2] == 1, setup[3], like)
+        n_padded = setup[0].shape[1]
+        estep.block_statistics(X, w, w.size > 0, 0, X.shape[0], setup, buffers, np.zeros(3), np.zeros(k),
+                               np.zeros((k, n_padded)), np.zeros((k, n_padded, n_padded)))
+    result = estep.em_statistics(*args)
+    print(" ".join(v.hex() for x in result for v in np.ravel(np.asarray(x, dtype=float))))
+    """
+)
+
+
+def test_private_callee_copies_are_in_force():
+    assert linkage.status == "linked-in copies internal to each kernel's library"
+    assert linkage.private_callee_copies() == linkage.status  # once per process
+
+
+def test_kernel_results_do_not_depend_on_the_process_history(tmp_path, monkeypatch):
+    """The same kernel call gives the same bits in the process that compiled it, in one that loaded it
+    from the cache, and in one that had first loaded one of its callees' own libraries.
+
+    Before each kernel's library kept private copies of its callees (``_kernels/linkage.py``), the
+    JIT bound the calls to whichever copy the process had seen first, and fast-math lets the copies
+    round differently: ``nk`` of this call (the last E-step of the fit of
+    ``tests/test_chunked.py::test_small_memmap_is_read_into_memory``) differed by 2 ulp between them.
+    """
+    calls = []
+    kernel = _kernels.em_statistics
+    monkeypatch.setattr(_kernels, "em_statistics", lambda *args: calls.append(args) or kernel(*args))
+    GaussianMixture(3, max_iter=3, tol=0, random_state=0).fit(make_mixture(11, 3000, 3, 3)[0])
+    X, w, means, prec, log_weights, log_det, block, like = calls[-1]
+    np.savez(tmp_path / "args.npz", X=X, w=w, means=means, prec=prec, log_weights=log_weights, log_det=log_det,
+             like=like, block=block)
+    script = tmp_path / "probe.py"
+    script.write_text(_PROBE)
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_NUM_THREADS="1")
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1])] + environment.get("PYTHONPATH", "").split(os.pathsep)
+    )
+
+    def run(mode):
+        done = subprocess.run(
+            [sys.executable, str(script), mode, str(tmp_path / "args.npz")], env=environment, capture_output=True,
+            text=True, timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    compiled_here = run("plain")
+    assert run("plain") == compiled_here, "loaded from the cache"
+    assert run("callee first") == compiled_here, "after a callee's own library"
