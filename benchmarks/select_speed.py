@@ -81,8 +81,9 @@ def compare_cells(result, cells, n):
         if not np.isfinite(row.mclust_bic):
             continue
         name = row.mclust_model
-        model = get_model(name).name if name not in ("E", "V") else name
-        if model not in ours.index:
+        # the table names a model as select was given it: mclust's name, or the model's own
+        model = next((m for m in (name, get_model(name).name) if m in ours.index), None)
+        if model is None:
             continue
         ll = ours.loc[model, row.n_components]
         p = get_model(name).n_parameters(row.n_components, result["posterior"].sizes["feature"])
