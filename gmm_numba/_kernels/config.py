@@ -8,7 +8,6 @@ own copies of the functions it calls (see :mod:`gmm_numba._kernels.linkage`).
 """
 
 import math
-import os
 from contextlib import contextmanager
 
 from .linkage import private_callee_copies
@@ -17,13 +16,6 @@ from .vectors import prefer_wide_vectors
 prefer_wide_vectors()
 # each kernel calls its own copies of its callees, whatever the process compiled or loaded before
 private_callee_copies()
-
-#: OpenMP threads that wait at the end of a parallel region sleep instead of spinning, unless the
-#: user chose otherwise (read once, when Numba's OpenMP runtime loads at the first threaded kernel).
-#: On a machine shared with another busy process a spinning thread holds a core that the thread
-#: still working needs: a 10^5 x 5 E-step on 2 threads took 28-32 ms instead of 2.1 ms with one
-#: other process running (2 cores), and 2.2 ms once the waiting threads sleep.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: LLVM fast-math flags. ``nnan`` and ``ninf`` are left out on purpose:
 #: log-sum-exp relies on ``-inf`` for components of zero weight.
