@@ -15,7 +15,7 @@ from gmm_numba.covariance import canonical_names, get_model
 from gmm_numba.covariance._mstep import INNER_TOLERANCE, MAX_INNER_ITERATIONS, alternate, expected_log_likelihood
 from gmm_numba.data.in_memory import InMemoryData
 from gmm_numba.errors import EmptyComponentError, SingularCovarianceError
-from gmm_numba.fitting.em import run_em
+from gmm_numba.fitting.em import _compiled_runs, drive, drive_together, em_search, run_em, run_jobs
 from gmm_numba.fitting.parameters import MixtureParameters, m_step
 from gmm_numba.fitting.starts import initial_statistics
 
@@ -261,3 +261,48 @@ def test_python_run_is_abandoned_where_the_compiled_run_is(name):
     # a floor below where the run ends never stops it
     below = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=400, floor=free.lower_bound - 1.0, compiled=False)
     assert not below.error and below.n_iter == free.n_iter
+
+
+def test_a_batch_of_mixed_runs_equals_each_run_alone():
+    """Runs of different models and numbers of components in one compiled call (with threads sharing
+    them out) give each run bit for bit what it gives alone."""
+    X = blobs()
+    data = InMemoryData(X)
+    cases = [(name, k, seed) for seed, (name, k) in enumerate([("VVV", 3), ("EII", 1), ("VVE", 4), ("EEV", 2),
+                                                                 ("VEI", 5), ("EEE", 3), ("VII", 2)])]
+    starts = [a_start(get_model(name), X, k, seed) for name, k, seed in cases]
+    floors = [-np.inf] * len(starts)
+    together = _compiled_runs(data, starts, 1e-6, 1e-10, [300] * len(starts), floors)
+    for start, run in zip(starts, together):
+        alone = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=300)
+        assert run.n_iter == alone.n_iter and run.converged == alone.converged
+        np.testing.assert_array_equal(run.lower_bounds, alone.lower_bounds)
+        for field in ("weights", "means", "covariances"):
+            np.testing.assert_array_equal(getattr(run.parameters, field), getattr(alone.parameters, field))
+
+
+def test_searches_run_together_equal_searches_run_alone():
+    """Screened searches of several cells carried in lockstep (one compiled call per round for all)
+    end where each ends when carried alone."""
+    X = blobs(seed=4)
+    data = InMemoryData(X)
+
+    def searches():
+        out = {}
+        for cell, (name, k) in enumerate([("VVV", 3), ("EEI", 2), ("EVE", 4), ("VII", 1)]):
+            model = get_model(name)
+            starts = [a_start(model, X, k, 10 * cell + seed) for seed in range(5)]
+            out[cell] = em_search(data, starts, max_iter=500, tol=1e-9, screen=(5, 2, 1), reorder=True, warn=False)
+        return out
+
+    def run(jobs):
+        return run_jobs(data, jobs, reg_covar=1e-6, tol=1e-9)
+
+    together = drive_together(searches(), run)
+    for cell, search in searches().items():
+        alone = drive(search, run)
+        assert together[cell].best_index == alone.best_index
+        assert together[cell].best.n_iter == alone.best.n_iter
+        np.testing.assert_array_equal(together[cell].best.lower_bounds, alone.best.lower_bounds)
+        np.testing.assert_array_equal(together[cell].parameters.means, alone.parameters.means)
+        assert together[cell].final.log_likelihood == alone.final.log_likelihood

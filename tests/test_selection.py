@@ -666,13 +666,14 @@ def test_move_starts_follow_n_init(monkeypatch):
     from gmm_numba.selection import sweep as selection
 
     screened_counts = []
-    real_fit_em = selection.fit_em
+    real_search = selection.em_search
 
-    def counting_fit_em(*args, **kwargs):
-        screened_counts.append(len(kwargs["starts"]))
-        return real_fit_em(*args, **kwargs)
+    def counting_search(data, starts, **kwargs):
+        starts = list(starts)
+        screened_counts.append(len(starts))
+        return real_search(data, starts, **kwargs)
 
-    monkeypatch.setattr(selection, "fit_em", counting_fit_em)
+    monkeypatch.setattr(selection, "em_search", counting_search)
     X = np.random.default_rng(1).normal(size=(200, 2))
     select(X, n_components=range(1, 6), covariance_type="full", n_init=1, random_state=0)
     assert max(screened_counts) <= selection.MOVE_STARTS_PER_INIT * 1

@@ -331,25 +331,35 @@ def em_run(X, sample_weight, weights, means, covariances, family, reg, tol, max_
 
 
 @njit(**PARALLEL_JIT)
-def em_runs(X, sample_weight, weights, means, covariances, family, reg, tol, max_iters, lower_bounds, outcomes, floor):
+def em_runs(X, sample_weight, weights, means, covariances, families, ks, reg, tol, max_iters, lower_bounds, outcomes,
+            floors):
     """:func:`em_run` from many starts, the starts shared out to the threads as they become free.
 
-    Each run is serial and independent, so its result does not depend on
-    which thread ran it or on the number of threads.
+    The runs may differ in their number of components and covariance
+    structure, so that the runs of many cells go to the threads together (one
+    fork and join for all of them). Each run is serial and independent, so its
+    result does not depend on which thread ran it, on the number of threads or
+    on the other runs of the batch.
 
     Parameters
     ----------
     weights, means, covariances : arrays of shape (R, K), (R, K, D), (R, K, D, D)
-        One start per row; overwritten with each run's final parameters.
+        One start per row, ``K`` the largest number of components of any run;
+        run ``r`` uses the first ``ks[r]`` components. Overwritten with each
+        run's final parameters.
+    families : array of shape (R,), int64
+        The ``MSTEP_*`` code of each run.
+    ks : array of shape (R,), int64
+        The number of components of each run.
     max_iters : array of shape (R,), int64
         The iteration budget of each run.
     lower_bounds : array of shape (R, max(max_iters))
     outcomes : array of shape (R, 4), int64
         Receives ``n_iter, converged, status, index`` of each run.
-    floor : float
+    floors : array of shape (R,)
         A run whose mean log-likelihood converges geometrically towards a limit
-        below ``floor`` (Aitken's estimate, :func:`projected_limit`) stops with
-        ``RUN_ABANDONED``; ``-inf`` lets every run go on.
+        below its floor (Aitken's estimate, :func:`projected_limit`) stops with
+        ``RUN_ABANDONED``; ``-inf`` lets the run go on.
     """
     X = np.ascontiguousarray(X)
     n_runs = weights.shape[0]
@@ -357,9 +367,10 @@ def em_runs(X, sample_weight, weights, means, covariances, family, reg, tol, max
     for _ in prange(n_runs):
         r = claim_block(counter)
         while r < n_runs:
+            k = ks[r]
             n_iter, converged, status, index = _em_loop(
-                X, sample_weight, weights[r], means[r], covariances[r], family, reg, tol, max_iters[r],
-                lower_bounds[r], floor
+                X, sample_weight, weights[r, :k], means[r, :k], covariances[r, :k], families[r], reg, tol,
+                max_iters[r], lower_bounds[r], floors[r]
             )
             outcomes[r, 0] = n_iter
             outcomes[r, 1] = 1 if converged else 0

@@ -121,38 +121,51 @@ class InMemoryData:
         )
         return weights, means, covariances, lower_bounds[:n_iter], bool(converged), int(status), int(index)
 
-    def run_em_batch(self, weights, means, covariances, family, reg_covar, tol, max_iters, floor=-np.inf):
+    def run_em_batch(self, starts, families, reg_covar, tol, max_iters, floors):
         """:meth:`run_em` from many starts in one compiled call, the runs shared out to the threads.
 
         Parameters
         ----------
-        weights, means, covariances : ndarray of shape (R, K), (R, K, D), (R, K, D, D)
+        starts : sequence of R tuples (weights, means, covariances)
+            Arrays of shape (K_r,), (K_r, D), (K_r, D, D): full covariance
+            matrices; the runs may differ in ``K_r``.
+        families : sequence of R ints
+            Each run's ``MSTEP_*`` code.
         max_iters : sequence of R ints
-        floor : float, default=-inf
+        floors : sequence of R floats
             Mean log-likelihood below which a run on course to end there is
-            abandoned (see :func:`gmm_numba._kernels.em_run.em_runs`).
+            abandoned (see :func:`gmm_numba._kernels.em_run.em_runs`); -inf for none.
 
         Returns
         -------
-        weights, means, covariances : ndarray
-            Each run's parameters after its last M-step.
-        lower_bounds : list of R ndarrays
+        runs : list of R tuples (weights, means, covariances, lower_bounds)
+            Each run's parameters after its last M-step, and its mean
+            log-likelihood per iteration.
         outcomes : ndarray of shape (R, 4), int64
             ``n_iter, converged, status, index`` per run.
         """
-        weights = np.array(weights, dtype=np.float64)
-        means = np.array(means, dtype=np.float64)
-        covariances = np.array(covariances, dtype=np.float64)
-        reg = np.ascontiguousarray(np.broadcast_to(np.asarray(reg_covar, dtype=np.float64), (self.n_features,)))
+        n_runs, d = len(starts), self.n_features
+        ks = np.array([len(start[0]) for start in starts], dtype=np.int64)
+        k_max = int(ks.max())
+        weights = np.zeros((n_runs, k_max))
+        means = np.zeros((n_runs, k_max, d))
+        covariances = np.zeros((n_runs, k_max, d, d))
+        for r, (w, m, c) in enumerate(starts):
+            weights[r, : ks[r]], means[r, : ks[r]], covariances[r, : ks[r]] = w, m, c
+        reg = np.ascontiguousarray(np.broadcast_to(np.asarray(reg_covar, dtype=np.float64), (d,)))
         max_iters = np.asarray(max_iters, dtype=np.int64)
-        lower_bounds = np.empty((len(weights), max(1, int(max_iters.max()))))
-        outcomes = np.zeros((len(weights), 4), dtype=np.int64)
-        with at_most_threads(len(weights)):
+        lower_bounds = np.empty((n_runs, max(1, int(max_iters.max()))))
+        outcomes = np.zeros((n_runs, 4), dtype=np.int64)
+        with at_most_threads(n_runs):
             _kernels.run_em_batch(
-                self.X, self.sample_weight, weights, means, covariances, int(family), reg, float(tol), max_iters,
-                lower_bounds, outcomes, float(floor),
+                self.X, self.sample_weight, weights, means, covariances, np.asarray(families, dtype=np.int64), ks,
+                reg, float(tol), max_iters, lower_bounds, outcomes, np.asarray(floors, dtype=np.float64),
             )
-        return weights, means, covariances, [lb[:n] for lb, n in zip(lower_bounds, outcomes[:, 0])], outcomes
+        runs = [
+            (weights[r, :k], means[r, :k], covariances[r, :k], lower_bounds[r, :n])
+            for r, (k, n) in enumerate(zip(ks, outcomes[:, 0]))
+        ]
+        return runs, outcomes
 
     def nearest_center_statistics(self, centers, with_s2, inv_scale=None):
         """Hard-assignment sums; see :func:`_kernels.nearest_center_statistics`.

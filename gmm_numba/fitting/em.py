@@ -114,7 +114,7 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
     model = params.model
     if compiled and prior is None and callback is None and verbose < 2 and _compiled_run_applies(data, params):
         if floor > -np.inf:
-            return _compiled_runs(data, [params], reg_covar, tol, [max_iter], floor)[0]
+            return _compiled_runs(data, [params], reg_covar, tol, [max_iter], [floor])[0]
         return _compiled_run(data, params, reg_covar=reg_covar, tol=tol, max_iter=max_iter)
     lower_bounds = []
     previous = -np.inf
@@ -182,34 +182,31 @@ def _compiled_run(data, params, *, reg_covar, tol, max_iter):
     return _finished(data, params, outcome, reg_covar, tol, max_iter)
 
 
-def _compiled_runs(data, starts, reg_covar, tol, max_iters, floor=-np.inf):
+def _compiled_runs(data, starts, reg_covar, tol, max_iters, floors):
     """:func:`run_em` from each start, the runs in one compiled call on the threads.
 
-    A run on course to end below ``floor`` (mean log-likelihood) is abandoned
-    (see ``data.run_em_batch``) and carries that as its error.
+    The starts may differ in model and number of components. A run on course
+    to end below its floor (mean log-likelihood) is abandoned (see
+    ``data.run_em_batch``) and carries that as its error.
 
     Returns
     -------
     list of EMRun
         A failed run carries its error.
     """
-    model = starts[0].model
-    k, d = starts[0].means.shape
-    weights, means, covariances, lower_bounds, outcomes = data.run_em_batch(
-        np.stack([p.weights for p in starts]),
-        np.stack([p.means for p in starts]),
-        np.stack([model.full_covariances(p.covariances, k, d) for p in starts]),
-        model.m_step_family,
+    batch, outcomes = data.run_em_batch(
+        [(p.weights, p.means, p.full_covariances()) for p in starts],
+        [p.model.m_step_family for p in starts],
         reg_covar,
         tol,
         max_iters,
-        floor,
+        floors,
     )
     runs = []
     for r, start in enumerate(starts):
-        outcome = (weights[r], means[r], covariances[r], lower_bounds[r], bool(outcomes[r, 1]), int(outcomes[r, 2]))
+        outcome = (*batch[r], bool(outcomes[r, 1]), int(outcomes[r, 2]))
         if outcome[5] == RUN_ABANDONED:
-            runs.append(_abandoned(lower_bounds[r]))
+            runs.append(_abandoned(outcome[3]))
             continue
         try:
             runs.append(_finished(data, start, outcome, reg_covar, tol, max_iters[r]))
@@ -367,36 +364,152 @@ def fit_em(
             init_sample_size=init_sample_size,
             prior=prior,
         )
+    search = em_search(data, starts, max_iter=max_iter, tol=tol, accept=accept, screen=screen, floor=floor,
+                       prior=prior, reorder=reorder, warn=warn)
+    return drive(search, lambda jobs: run_jobs(data, jobs, reg_covar=reg_covar, tol=tol, callback=callback,
+                                               verbose=verbose))
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One EM run a search asks for.
+
+    Attributes
+    ----------
+    index : int
+        The start's position among its search's starts (labels verbose output).
+    n_starts : int
+        How many starts its search has.
+    params : MixtureParameters
+        Where the run starts.
+    budget : int
+        Its iteration budget.
+    previous : EMRun or None
+        The run it continues (its result is reported as the whole run).
+    floor : float
+        Mean log-likelihood below which it is abandoned once on course to end there.
+    prior : ConjugatePrior or None
+    """
+
+    index: int
+    n_starts: int
+    params: MixtureParameters
+    budget: int
+    previous: EMRun = None
+    floor: float = -np.inf
+    prior: object = None
+
+
+def run_jobs(data, jobs, *, reg_covar, tol, callback=None, verbose=0):
+    """The :class:`EMRun` of each job: one compiled call for those that can be, the others one by one.
+
+    The compiled runs are independent of each other, so a job's run is the
+    same whichever jobs share its call.
+    """
+    runs = [None] * len(jobs)
+    compiled = [
+        r for r, job in enumerate(jobs)
+        if len(jobs) > 1 and job.prior is None and callback is None and not verbose
+        and _compiled_run_applies(data, job.params, len(jobs))
+    ]
+    # longest budgets first, so that the threads do not end waiting for a long run started last
+    compiled.sort(key=lambda r: (-jobs[r].budget, -jobs[r].params.n_components))
+    if compiled:
+        batch = _compiled_runs(data, [jobs[r].params for r in compiled], reg_covar, tol,
+                               [jobs[r].budget for r in compiled], [jobs[r].floor for r in compiled])
+        for r, run in zip(compiled, batch):
+            runs[r] = _continued(jobs[r].previous, run)
+    for r, job in enumerate(jobs):
+        if runs[r] is None:
+            runs[r] = _attempt(data, job, reg_covar=reg_covar, tol=tol, callback=callback, verbose=verbose)
+    return runs
+
+
+def _attempt(data, job, *, reg_covar, tol, callback, verbose):
+    """One job's run by :func:`run_em` (a failed run carries its error)."""
+    label = f"init {job.index + 1}/{job.n_starts}: " if job.n_starts > 1 else ""
+    try:
+        run = run_em(data, job.params, reg_covar=reg_covar, tol=tol, max_iter=job.budget, callback=callback,
+                     verbose=verbose, label=label, prior=job.prior, floor=job.floor)
+    except FitError as exc:
+        return EMRun(error=str(exc), exception=exc)
+    run = _continued(job.previous, run)
+    if verbose:
+        state = "converged" if run.converged else "stopped"
+        print(f"{label}{state} after {run.n_iter} iterations, mean log-likelihood {run.lower_bound:.8g}")
+    return run
+
+
+def drive(search, run):
+    """Carry one search (:func:`em_search`) to its end; ``run(jobs)`` gives the runs of each round's jobs."""
+    try:
+        jobs = next(search)
+        while True:
+            jobs = search.send(run(jobs))
+    except StopIteration as stop:
+        return stop.value
+
+
+def drive_together(searches, run):
+    """Carry several searches in lockstep: each round's jobs of all of them go to one ``run`` call.
+
+    Parameters
+    ----------
+    searches : dict
+        Key to a search generator (:func:`em_search`).
+    run : callable
+        ``run(jobs)`` returns the list of the jobs' :class:`EMRun`.
+
+    Returns
+    -------
+    dict
+        Key to the search's :class:`EMFit`, or the :class:`FitError` it raised.
+    """
+    results, pending = {}, {}
+
+    def advance(key, runs):
+        try:
+            pending[key] = searches[key].send(runs)
+        except StopIteration as stop:
+            results[key] = stop.value
+        except FitError as exc:
+            results[key] = exc
+
+    for key in searches:
+        advance(key, None)
+    while pending:
+        waiting = list(pending.items())
+        pending.clear()
+        runs = run([job for _, jobs in waiting for job in jobs])
+        offset = 0
+        for key, jobs in waiting:
+            advance(key, runs[offset : offset + len(jobs)])
+            offset += len(jobs)
+    return results
+
+
+def em_search(data, starts, *, max_iter, tol, accept=None, screen=None, floor=None, prior=None, reorder=False,
+              warn=True):
+    """The search of :func:`fit_em`, as a generator: it yields the runs it needs, and returns the :class:`EMFit`.
+
+    Each ``yield`` hands out a non-empty list of :class:`RunJob` and receives
+    their runs (:func:`run_jobs`); :func:`drive` or :func:`drive_together`
+    carry it. The parameters are :func:`fit_em`'s.
+
+    Raises
+    ------
+    FitError
+        When every run fails; the message is the first run's.
+    """
     starts = list(starts)
     n_starts = len(starts)
-
-    def attempt(index, params, budget, previous=None, floor=-np.inf):
-        label = f"init {index + 1}/{n_starts}: " if n_starts > 1 else ""
-        try:
-            run = run_em(data, params, reg_covar=reg_covar, tol=tol, max_iter=budget, callback=callback,
-                         verbose=verbose, label=label, prior=prior, floor=floor)
-        except FitError as exc:
-            return EMRun(error=str(exc), exception=exc)
-        run = _continued(previous, run)
-        if verbose:
-            state = "converged" if run.converged else "stopped"
-            print(f"{label}{state} after {run.n_iter} iterations, mean log-likelihood {run.lower_bound:.8g}")
-        return run
-
-    def attempts(jobs, floor=-np.inf):
-        """``attempt`` for each ``(index, params, budget, previous)``, in one compiled call where that applies."""
-        if (len(jobs) > 1 and prior is None and callback is None and not verbose
-                and _compiled_run_applies(data, jobs[0][1], len(jobs))):
-            runs = _compiled_runs(data, [job[1] for job in jobs], reg_covar, tol, [job[2] for job in jobs], floor)
-            return [_continued(job[3], run) for job, run in zip(jobs, runs)]
-        return [attempt(*job, floor=floor) for job in jobs]
-
     runs = [EMRun(error=str(start), exception=start) if isinstance(start, FitError) else None for start in starts]
     exempt = screen[2] if screen and len(screen) > 2 else 0
     budgets = [max_iter if i < exempt or not screen else min(max_iter, screen[0]) for i in range(n_starts)]
-    jobs = [(i, start, budgets[i], None) for i, start in enumerate(starts) if runs[i] is None]
-    for (i, *_), run in zip(jobs, attempts(jobs)):
-        runs[i] = run
+    jobs = [RunJob(i, n_starts, start, budgets[i], prior=prior) for i, start in enumerate(starts) if runs[i] is None]
+    if jobs:
+        for job, run in zip(jobs, (yield jobs)):
+            runs[job.index] = run
     first_error = next((run.exception or FitError(run.error) for run in runs if run.error), None)
 
     def judged(indices):
@@ -416,16 +529,17 @@ def fit_em(
         )
         while waiting:
             best, waiting = waiting[: screen[1]], waiting[screen[1] :]
+            target = max([runs[i].lower_bound for i in good] + [-np.inf if floor is None else floor])
+            margin = ABANDON_MARGIN / getattr(data, "total_weight", np.inf)
             jobs = [
-                (i, runs[i].parameters, max_iter - runs[i].n_iter, runs[i])
+                RunJob(i, n_starts, runs[i].parameters, max_iter - runs[i].n_iter, runs[i], target - margin, prior)
                 for i in best
                 if not (runs[i].converged or runs[i].stopped) and runs[i].n_iter < max_iter
             ]
-            target = max([runs[i].lower_bound for i in good] + [-np.inf if floor is None else floor])
-            margin = ABANDON_MARGIN / getattr(data, "total_weight", np.inf)
-            for (i, *_), run in zip(jobs, attempts(jobs, target - margin)):
-                runs[i] = run
-                first_error = first_error or (run.exception or FitError(run.error) if run.error else None)
+            if jobs:
+                for job, run in zip(jobs, (yield jobs)):
+                    runs[job.index] = run
+                    first_error = first_error or (run.exception or FitError(run.error) if run.error else None)
             good += judged(best)
             if good:
                 break

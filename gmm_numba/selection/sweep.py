@@ -15,7 +15,7 @@ from ..data.semi_supervised import check_labels
 from ..errors import ConvergenceWarning, FitError, NotSupportedError, warn_at_caller
 from ..fitting.checks import check_param, check_random_state
 from ..fitting.criteria import CRITERIA, Criteria
-from ..fitting.em import fit_em
+from ..fitting.em import drive_together, em_search, run_jobs
 from ..fitting.hierarchical import partition_statistics, source_tree
 from ..fitting.noise import check_noise
 from ..fitting.parameters import m_step
@@ -392,38 +392,14 @@ def select(
     started = time.perf_counter()
 
     def screened(model, k, starts, keep=SCREEN_KEEP, exempt=0, floor=None):
-        return fit_em(
-            data,
-            model,
-            k,
-            n_init=len(starts),
-            rng=None,
-            reg_covar=reg,
-            tol=tol,
-            max_iter=max_iter,
-            starts=starts,
-            reorder=True,
-            accept=accept,
-            warn=False,
-            screen=(SCREEN_ITERATIONS, keep, exempt) if keep else None,
-            floor=floor,
-            prior=prior_for(model, k),
-        )
+        """The search (:func:`em_search`) of one cell from ``starts``, screened as ``SCREEN_*`` say."""
+        screen = (SCREEN_ITERATIONS, keep, exempt) if keep else None
+        return em_search(data, starts, max_iter=max_iter, tol=tol, accept=accept, screen=screen, floor=floor,
+                         prior=prior_for(model, k), reorder=True, warn=False)
 
-    def fit_cell(model, k, hierarchical_start, random_starts):
-        """The best of the hierarchical start run to convergence (never screened out, so that a
-        cell reaches at least what mclust's start reaches) and the screened random starts, all
-        in one batch.
-
-        Returns
-        -------
-        result : EMFit
-        origin : str
-            Which start won: ``HIERARCHICAL_ORIGIN`` or "" (a random start).
-        """
-        exempt = [] if hierarchical_start is None else [hierarchical_start]
-        result = screened(model, k, exempt + random_starts, SCREEN_KEEP, len(exempt))
-        return result, HIERARCHICAL_ORIGIN if exempt and result.best_index == 0 else ""
+    def run_together(searches):
+        """Each search's EMFit (or FitError), their runs of each round in one call on the threads."""
+        return drive_together(searches, lambda jobs: run_jobs(data, jobs, reg_covar=reg, tol=tol))
 
     def record(i, j, result, origin=""):
         crit = Criteria.from_statistics(result.final, n_parameters[i, j])
@@ -445,10 +421,10 @@ def select(
         if progress is not None:
             progress(done, total, description)
 
-    def try_move(i, j, source, kind):
-        """Refit cell (i, j) from the neighbour moves of the fit at ``source``; True if it improved."""
+    def move_search(i, j, source, kind):
+        """The search that refits cell (i, j) from the neighbour moves of the fit at ``source``, or None."""
         if source not in fits or ks[j] > arr.shape[0]:
-            return False
+            return None
         params = fits[source][0].parameters
         inserts = None
         if kind == SPLIT and N_INSERTIONS:
@@ -476,14 +452,16 @@ def select(
             statistics = [statistics[c] for c in np.linspace(0, len(statistics) - 1, budget).round().astype(int)]
         starts = [_safe_m_step(models[i], stats, reg, inner_tolerance=START_INNER_TOLERANCE) for stats in statistics]
         if not starts:
-            return False
-        try:
-            # a move matters only if it beats the cell's fit: runs on course to end below it are abandoned
-            floor = None
-            if (i, j) in fits and hasattr(data, "total_weight"):  # the compiled runs, which abandon, have it
-                floor = table["log_likelihood"][i, j] / data.total_weight
-            result = screened(models[i], ks[j], starts, MOVE_KEEP, floor=floor)
-        except FitError:
+            return None
+        # a move matters only if it beats the cell's fit: runs on course to end below it are abandoned
+        floor = None
+        if (i, j) in fits and hasattr(data, "total_weight"):  # the compiled runs, which abandon, have it
+            floor = table["log_likelihood"][i, j] / data.total_weight
+        return screened(models[i], ks[j], starts, MOVE_KEEP, floor=floor)
+
+    def moved(i, j, source, kind, result):
+        """Keep the move's fit of cell (i, j) if it raised the log-likelihood; True if it did."""
+        if isinstance(result, FitError):
             return False
         current = table["log_likelihood"][i, j]
         gained = result.final.log_likelihood - current
@@ -493,6 +471,16 @@ def select(
         if verbose:
             print(f"  {names[i]} K={ks[j]}: {kind} from K={ks[source[1]]} raised log L by {gained:.6g}")
         return True
+
+    def move_together(moves):
+        """Make the neighbour moves ``(i, j, source, kind)`` (on distinct cells) together; the cells they improved."""
+        searches, made = {}, {}
+        for i, j, source, kind in moves:
+            search = move_search(i, j, source, kind)
+            if search is not None:
+                searches[i, j], made[i, j] = search, (source, kind)
+        results = run_together(searches)
+        return {cell for cell in sorted(results) if moved(*cell, *made[cell], results[cell])}
 
     # Neighbour moves link K to K + 1 only when both are in the sweep.
     above = {j: ks.index(k + 1) for j, k in enumerate(ks) if k + 1 in ks}
@@ -511,25 +499,34 @@ def select(
                 clusterings[k, r] = exc
         return clusterings[k, r]
 
-    # Every cell from its own starts: mclust's hierarchical partition and the random ones.
-    for i, model in enumerate(models):
-        for j in order:
-            k = ks[j]
+    # Every cell from its own starts: mclust's hierarchical partition and the random ones. The
+    # models' cells of one K run together: hierarchical run to convergence (never screened out, so
+    # that a cell reaches at least what mclust's start reaches) and screened random starts.
+    for j in order:
+        k = ks[j]
+        searches, hierarchical_first = {}, set()
+        for i, model in enumerate(models):
             if k > arr.shape[0]:
                 errors[i, j] = f"{k} components need at least {k} samples; X has {arr.shape[0]}."
+                continue
+            exempt = [] if hierarchical is None else [hierarchical(k, model)]
+            starts = []
+            for r in range(0 if init_params == "hc" else n_init):
+                stats = initial(k, r)
+                starts.append(
+                    stats if isinstance(stats, FitError)
+                    else _safe_m_step(model, stats, reg, prior_for(model, k), START_INNER_TOLERANCE)
+                )
+            searches[i, j] = screened(model, k, exempt + starts, SCREEN_KEEP, len(exempt))
+            if exempt:
+                hierarchical_first.add((i, j))
+        for (i, j), result in sorted(run_together(searches).items()):
+            if isinstance(result, FitError):
+                errors[i, j] = str(result)
             else:
-                hierarchical_start = None if hierarchical is None else hierarchical(k, model)
-                starts = []
-                for r in range(0 if init_params == "hc" else n_init):
-                    stats = initial(k, r)
-                    starts.append(
-                        stats if isinstance(stats, FitError)
-                        else _safe_m_step(model, stats, reg, prior_for(model, k), START_INNER_TOLERANCE)
-                    )
-                try:
-                    record(i, j, *fit_cell(model, k, hierarchical_start, starts))
-                except FitError as exc:
-                    errors[i, j] = str(exc)
+                origin = HIERARCHICAL_ORIGIN if (i, j) in hierarchical_first and result.best_index == 0 else ""
+                record(i, j, result, origin)
+        for i in range(len(models)):
             report(i, j)
 
     def could_win(i, j):
@@ -540,25 +537,29 @@ def select(
 
     # Neighbour moves, for the cells that could still change the choice: split up from K - 1, then
     # alternate passes down (merges) and up (splits) while a cell improves. They compare
-    # log-likelihoods, so a MAP sweep (prior) does without them.
-    for i in range(len(models) if prior is None else 0):
+    # log-likelihoods, so a MAP sweep (prior) does without them. Each model's row is its own sweep;
+    # the rows' moves at one K run together.
+    rows = range(len(models) if prior is None else 0)
+    for j in order:
+        if j in below:
+            move_together([(i, j, (i, below[j]), SPLIT) for i in rows if (i, below[j]) in fits and could_win(i, j)])
+    changed = {i: {j for j in order if (i, j) in fits} for i in rows}
+    for _ in range(MAX_NEIGHBOUR_PASSES):
+        improved = {i: set() for i in changed}
+        for j in reversed(order):
+            if j in above:
+                merges = [(i, j, (i, above[j]), MERGE) for i in changed
+                          if above[j] in changed[i] | improved[i] and could_win(i, j)]
+                for i, _ in move_together(merges):
+                    improved[i].add(j)
         for j in order:
-            if j in below and (i, below[j]) in fits and could_win(i, j):
-                try_move(i, j, (i, below[j]), SPLIT)
-        changed = {j for j in order if (i, j) in fits}
-        for _ in range(MAX_NEIGHBOUR_PASSES):
-            improved = set()
-            for j in reversed(order):
-                if j in above and above[j] in changed | improved and could_win(i, j):
-                    if try_move(i, j, (i, above[j]), MERGE):
-                        improved.add(j)
-            for j in order:
-                if j in below and below[j] in improved and could_win(i, j):
-                    if try_move(i, j, (i, below[j]), SPLIT):
-                        improved.add(j)
-            if not improved:
-                break
-            changed = improved
+            if j in below:
+                splits = [(i, j, (i, below[j]), SPLIT) for i in changed if below[j] in improved[i] and could_win(i, j)]
+                for i, _ in move_together(splits):
+                    improved[i].add(j)
+        changed = {i: cells for i, cells in improved.items() if cells}
+        if not changed:
+            break
     doubtful = []
     if fits:  # with none, selection_result raises the error naming every reason
         scores = np.where(np.isnan(table[criterion]), np.inf, table[criterion])
