@@ -181,6 +181,7 @@ class GaussianMixtureClassifier(ParamsMixin):
                     reg_covar=self.reg_covar,
                     tol=self.tol,
                     max_iter=self.max_iter,
+                    progress=False,
                 )
             except FitError as exc:
                 raise type(exc)(f"class {label!r}: {exc}") from exc

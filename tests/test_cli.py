@@ -18,10 +18,11 @@ import xarray as xr
 
 import gmm_numba
 from gmm_numba.cli import commands as cli
-from gmm_numba.cli import progress
 from gmm_numba.covariance import mclust_names
 from gmm_numba.datasets import load_faithful
 from gmm_numba.errors import one_line
+from gmm_numba.selection import progress as bars
+from gmm_numba.selection.progress import ProgressBar
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["--components", "1-3", "--n-init", "1"]
@@ -132,7 +133,7 @@ def test_demo_without_matplotlib_still_fits_and_says_why_there_are_no_plots(tmp_
 
 # ----------------------------------------------------------------------- fit
 def test_fit_csv_prints_the_table_and_writes_model_and_plots(faithful_csv, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(progress, "_isatty", lambda stream: True)  # as if attached to a terminal
+    monkeypatch.setattr(bars, "_interactive", lambda stream: True)  # as if attached to a terminal
     model, plots = tmp_path / "m.nc", tmp_path / "plots"
     status, out, err = run(capsys, "fit", faithful_csv, *QUICK, "--output", model, "--plots", plots)
     assert status == 0, err
@@ -376,13 +377,15 @@ def test_components_syntax():
 
 def test_progress_bar_only_on_a_terminal():
     stream = io.StringIO()
-    bar = cli.Progress("fitting", stream=stream)  # StringIO is no terminal
+    bar = ProgressBar("fitting", stream=stream)  # StringIO is no terminal
     bar(1, 2, "full K=1")
     assert stream.getvalue() == ""
-    bar = cli.Progress("fitting", stream=stream, enabled=True)
+    bar = ProgressBar("fitting", stream=stream, enabled=True)
     bar(1, 2, "full K=1")
     bar(2, 2, "full K=2")
+    bar.finish()
     assert "[############............] 1/2 full K=1" in stream.getvalue()
+    assert "s left" in stream.getvalue().split("\r")[1]  # after one cell of two: the time left
     assert stream.getvalue().endswith("\n")
 
 

@@ -2,6 +2,7 @@
 (checked against scipy), failed cells, the optimum found with the default
 n_init, and recovery of a known model by BIC."""
 
+import io
 import os
 import subprocess
 import sys
@@ -646,7 +647,7 @@ def test_an_insertion_adds_a_component_on_the_nearest_rows():
         ({"init_sample_size": 0}, ValueError, "init_sample_size"),
         ({"init_sample_size": 1.5}, TypeError, "init_sample_size must be an integer"),
         ({"init_sample_size": None}, TypeError, "init_sample_size must be an integer"),
-        ({"progress": "bar"}, TypeError, "progress must be None or a callable"),
+        ({"progress": "bar"}, TypeError, "progress must be None, True, False or a callable"),
         ({"verbose": "yes"}, TypeError, "verbose must be an integer"),
         ({"allow_degenerate": "no"}, TypeError, "allow_degenerate must be True or False"),
     ],
@@ -724,3 +725,27 @@ def test_describe_prints_the_whole_table_and_where_the_winning_starts_came_from(
     slow = ~sel["converged"].values & (sel["error"].values == "")
     if slow.any() and not sel["may_change_choice"].values.any():
         assert "None can change the choice" in text
+
+
+def test_progress_bar_by_default_only_in_a_terminal_after_a_delay(monkeypatch, capsys):
+    """progress=None draws nowhere that is not a terminal; True draws at once; the line ends after the sweep."""
+    from gmm_numba.selection import progress as bars
+
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    select(X, n_components=[1, 2], covariance_type="full", n_init=1, random_state=0)
+    assert capsys.readouterr().err == ""  # pytest's captured stderr is no terminal
+    select(X, n_components=[1, 2], covariance_type="full", n_init=1, random_state=0, progress=True)
+    err = capsys.readouterr().err
+    assert "select [" in err and "2/2" in err and err.endswith("\n")
+    monkeypatch.setattr(bars, "_interactive", lambda stream: True)
+    bar = bars.ProgressBar("select", stream=io.StringIO(), delay=3600.0)
+    bar(1, 2, "full K=1")
+    bar.finish()
+    assert bar.stream.getvalue() == ""  # a quick sweep stays quiet
+    assert bars.resolve_progress(False, "select") is None
+
+
+def test_a_failing_sweep_still_ends_its_progress_line(capsys):
+    with pytest.raises(FitError):
+        select(np.zeros((5, 2)), n_components=[1], covariance_type="full", progress=True)
+    assert capsys.readouterr().err.endswith("\n")

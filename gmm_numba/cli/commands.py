@@ -22,7 +22,7 @@ import warnings
 from ..errors import one_line
 from .errors import UserError
 from .files import check_folder, check_new_file, check_suffix, write
-from .progress import Progress, warm_up
+from .progress import warm_up
 from .readers import NETCDF_SUFFIXES, Table, known_suffixes, read_table, split_names
 
 DEMO_FOLDER = "gmm-numba-demo"
@@ -68,7 +68,9 @@ def _sweep(table, args, out_file, plot_dir):
         f"Fitting {len(models)} covariance model(s) x {len(args.components)} value(s) of K, "
         f"{n_init} start(s) each, to {n_rows} rows x {n_cols} features\n"
     )
-    progress = Progress("fitting")
+    from ..selection.progress import ProgressBar
+
+    progress = ProgressBar("fitting")
     progress(0, len(models) * len(args.components), "")
     started = time.perf_counter()
     try:

@@ -26,6 +26,7 @@ from ..fitting.starts import DEFAULT_INIT_SAMPLE_SIZE, INIT_METHODS, initial_sta
 from .cells import selection_result
 from .moves import MERGE, SPLIT, insertion_statistics, neighbour_statistics
 from .noise_sweep import select_with_noise
+from .progress import ProgressBar, resolve_progress
 from .semi_sweep import select_with_labels
 
 #: mclust's fourteen models, as ``Mclust()`` sweeps them (on one feature they collapse to ``E`` and ``V``).
@@ -226,8 +227,12 @@ def select(
         feature's variance, so the sweep does not depend on the units of the features.
     verbose : int
         1 prints a line per cell.
-    progress : callable, optional
-        ``progress(done, total, cell_description)`` after every cell.
+    progress : None, bool or callable, default=None
+        By default a one-line bar on standard error (cells done, time taken
+        and time left), drawn in terminals and notebooks once the sweep has
+        run for ``PROGRESS_DELAY`` (2) seconds; ``True`` draws it at once
+        wherever standard error goes, ``False`` turns it off. A callable is
+        called as ``progress(done, total, cell_description)`` after every cell.
     allow_degenerate : bool, default=False
         Keep runs in which a component collapsed onto points sharing a
         value (its variance held up only by ``reg_covar``). By default such
@@ -284,6 +289,45 @@ def select(
         log-likelihood its run was still expected to gain, could beat the
         chosen one. Other unconverged cells show only in ``converged``.
     """
+    bar = resolve_progress(progress, "select")
+    try:
+        return _select(
+            X, n_components, covariance_type, criterion, n_init=n_init, random_state=random_state,
+            sample_weight=sample_weight, sample_dim=sample_dim, init_params=init_params, tol=tol, reg_covar=reg_covar,
+            max_iter=max_iter, init_sample_size=init_sample_size, verbose=verbose, progress=bar,
+            allow_degenerate=allow_degenerate, noise=noise, noise_volume=noise_volume, y=y, missing=missing,
+            prior=prior,
+        )
+    finally:
+        if isinstance(bar, ProgressBar):
+            bar.finish()
+
+
+def _select(
+    X,
+    n_components=range(1, 10),
+    covariance_type=DEFAULT_COVARIANCE_TYPES,
+    criterion="bic",
+    *,
+    n_init=DEFAULT_N_INIT,
+    random_state=None,
+    sample_weight=None,
+    sample_dim=None,
+    init_params=MIXED,
+    tol=DEFAULT_TOL,
+    reg_covar=1e-6,
+    max_iter=2000,
+    init_sample_size=DEFAULT_INIT_SAMPLE_SIZE,
+    verbose=0,
+    progress=None,
+    allow_degenerate=False,
+    noise=None,
+    noise_volume=None,
+    y=None,
+    missing="error",
+    prior=None,
+):
+    """:func:`select`, its ``progress`` resolved to a callable or None."""
     ks = _as_list(n_components, "n_components", "an int or an iterable of ints, such as range(1, 10)")
     if not ks:
         raise ValueError("n_components is empty; give at least one number of components.")
@@ -314,8 +358,6 @@ def select(
     if not isinstance(verbose, (bool, np.bool_)):
         check_param("verbose", verbose, "int", low=0)
     check_param("allow_degenerate", allow_degenerate, "bool")
-    if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be None or a callable (done, total, description), got {progress!r}.")
 
     check_param("missing", missing, "option", options=MISSING_OPTIONS)
     labeled = as_labeled(X, sample_dim)
@@ -535,6 +577,8 @@ def select(
         row = table[criterion][i]
         return not np.isfinite(row[j]) or not np.any(np.isfinite(row)) or row[j] <= np.nanmin(row) + MOVE_MARGIN
 
+    if isinstance(progress, ProgressBar):
+        progress.stage("neighbour moves between K and K + 1")
     # Neighbour moves, for the cells that could still change the choice: split up from K - 1, then
     # alternate passes down (merges) and up (splits) while a cell improves. They compare
     # log-likelihoods, so a MAP sweep (prior) does without them. Each model's row is its own sweep;
