@@ -11,10 +11,12 @@ compiles; the competing load is a Python process spinning on one core. Workloads
 * ``fit``: ``GaussianMixture(4, covariance_type="full", max_iter=30, tol=0)`` on 10^5 x 5 rows (one run,
   its iterations shared by the threads);
 * ``select``: ``select(X, n_components=range(1, 7), covariance_type="full")`` on 10^4 x 5 rows (the
-  issue's example: runs shared out to the threads).
+  issue's example: runs shared out to the threads);
+* ``faithful``: ``select(faithful)`` at its defaults (14 models, K = 1..9: many short runs).
 
-Each is timed with the library's default wait policy (waiting threads sleep) and with OpenMP's spinning
-one (``OMP_WAIT_POLICY=ACTIVE``), to show what the default buys. Medians of ``--repeats`` calls.
+Each is timed with OpenMP's default wait policy (waiting threads spin a while, then sleep) and with
+``OMP_WAIT_POLICY=PASSIVE`` (they sleep at once), which the user guide suggests for shared machines.
+Medians of ``--repeats`` calls.
 """
 
 import argparse
@@ -34,6 +36,11 @@ WORKLOADS = {
     "select": (
         "X = blobs(10_000, 5, 4, 2)\n"
         "call = lambda: gmm_numba.select(X, n_components=range(1, 7), covariance_type='full', random_state=0)\n"
+    ),
+    "faithful": (
+        "from gmm_numba.datasets import load_faithful\n"
+        "X = load_faithful()\n"
+        "call = lambda: gmm_numba.select(X, random_state=0, progress=False)\n"
     ),
 }
 
@@ -78,8 +85,8 @@ def main(argv=None):
     threads = os.cpu_count() or 2
     rows = []
     for workload in args.workloads:
-        for policy in ("default", "ACTIVE"):
-            row = {"workload": workload, "wait policy": "sleep (default)" if policy == "default" else "spin (ACTIVE)"}
+        for policy in ("default", "PASSIVE"):
+            row = {"workload": workload, "wait policy": "spin (default)" if policy == "default" else "sleep (PASSIVE)"}
             for loaded in (False, True):
                 competitor = busy_process() if loaded else None
                 try:
