@@ -293,10 +293,7 @@ def fit_em(
     verbose=0,
     starts=None,
     reorder=None,
-    accept=None,
     warn=True,
-    screen=None,
-    floor=None,
     prior=None,
 ):
     """EM from ``n_init`` starting points; keep the run with the best lower bound.
@@ -315,28 +312,11 @@ def fit_em(
     init_sample_size : int
     starts : iterable of MixtureParameters or FitError, optional
         Starting points to use instead of drawing them.
-    screen : tuple (int, int) or (int, int, int), optional
-        ``(iterations, keep[, exempt])``: run every start for at most
-        ``iterations`` iterations, then continue only the ``keep`` best to
-        convergence ("short EM" screening, which makes many starts
-        affordable). The first ``exempt`` starts (default 0) are not
-        screened: they run to convergence in the same batch. Only runs that
-        went on to convergence can win; when every one of them fails or is
-        discarded, the next ``keep`` screened runs go on.
     warn : bool, default=True
         Warn (:class:`ConvergenceWarning`) when the best run did not converge.
-    accept : callable, optional
-        ``accept(parameters)`` returns an empty string for an acceptable
-        result, else the reason to discard the run.
     reorder : bool, optional
         Sort the components of the result by their means. By default, only
         when the starting points were drawn and no means were given.
-    floor : float, optional
-        With ``screen``: a mean log-likelihood the caller already has (a
-        cell's current fit). Screened runs continued to convergence are
-        abandoned once they are on course to end more than
-        ``ABANDON_MARGIN`` below it or below the best run so far that passed
-        ``accept`` (compiled runs only; see :func:`_compiled_runs`).
     prior : ConjugatePrior, optional
         MAP EM (see :func:`run_em`): runs are compared by their log posterior.
 
@@ -364,8 +344,7 @@ def fit_em(
             init_sample_size=init_sample_size,
             prior=prior,
         )
-    search = em_search(data, starts, max_iter=max_iter, tol=tol, accept=accept, screen=screen, floor=floor,
-                       prior=prior, reorder=reorder, warn=warn)
+    search = em_search(data, starts, max_iter=max_iter, tol=tol, prior=prior, reorder=reorder, warn=warn)
     return drive(search, lambda jobs: run_jobs(data, jobs, reg_covar=reg_covar, tol=tol, callback=callback,
                                                verbose=verbose))
 
@@ -494,7 +473,37 @@ def em_search(data, starts, *, max_iter, tol, accept=None, screen=None, floor=No
 
     Each ``yield`` hands out a non-empty list of :class:`RunJob` and receives
     their runs (:func:`run_jobs`); :func:`drive` or :func:`drive_together`
-    carry it. The parameters are :func:`fit_em`'s.
+    carry it.
+
+    Parameters
+    ----------
+    data : data source
+    starts : iterable of MixtureParameters or FitError
+    max_iter, tol, prior, warn
+        As for :func:`fit_em`.
+    reorder : bool, default=False
+        Sort the components of the result by their means.
+    accept : callable, optional
+        ``accept(parameters)`` returns an empty string for an acceptable
+        result, else the reason to discard the run.
+    screen : tuple (int, int) or (int, int, int), optional
+        ``(iterations, keep[, exempt])``: run every start for at most
+        ``iterations`` iterations, then continue only the ``keep`` best to
+        convergence ("short EM" screening, which makes many starts
+        affordable). The first ``exempt`` starts (default 0) are not
+        screened: they run to convergence in the same batch. Only runs that
+        went on to convergence can win; when every one of them fails or is
+        discarded, the next ``keep`` screened runs go on.
+    floor : float, optional
+        With ``screen``: a mean log-likelihood the caller already has (a
+        cell's current fit). Screened runs continued to convergence are
+        abandoned once they are on course to end more than
+        ``ABANDON_MARGIN`` below it or below the best run so far that passed
+        ``accept`` (compiled runs only; see :func:`_compiled_runs`).
+
+    Returns
+    -------
+    EMFit
 
     Raises
     ------
