@@ -262,8 +262,9 @@ class DaskData(BlockwiseSource):
             else:
                 blocks = self._da.from_array(np.asarray(values), chunks=(self.row_chunks,))
                 blocks = self.client.persist(blocks) if self.client is not None else blocks.persist()
-            cache[key] = (values, list(blocks.to_delayed().ravel()))  # holding values keeps its id unique
-        return cache[key][1]
+            # holding values keeps its id unique; holding the persisted array keeps its blocks on the cluster
+            cache[key] = (values, blocks, list(blocks.to_delayed().ravel()))
+        return cache[key][2]
 
     def _all_rows(self):
         if self.weights is None:
