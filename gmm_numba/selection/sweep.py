@@ -279,14 +279,20 @@ def select(
         nearest-neighbour distances; an array: the flags). The sweep is then
         the simpler one of :mod:`gmm_numba.selection.noise_sweep`; the
         result has a ``noise`` group and counts 2 more parameters per cell.
-    noise_volume : float, optional
-        The noise component's ``V``; by default mclust's.
+    noise_volume : float or "hull", optional
+        The noise component's ``V``; by default mclust's box volume,
+        ``"hull"`` the convex hull's (as :class:`GaussianMixture`).
     y : array-like of shape (n_samples,), optional
         Semi-supervised selection: component indices for labelled rows, -1
         for the others (as ``GaussianMixture(semi_supervised=True).fit(X, y)``).
         When some row is labelled, every cell is one semi-supervised fit
         (:mod:`gmm_numba.selection.semi_sweep`); cells whose K does not
         match the labels fail with the reason. Not with ``noise``.
+
+        With ``noise`` or labelled rows, out-of-core ``X`` (Dask arrays,
+        Dask-backed xarray, large memory maps) is passed over chunk by
+        chunk, as by :class:`GaussianMixture`; every other sweep reads ``X``
+        into memory.
     missing : {"error", "marginalize"}, default="error"
         As for :class:`GaussianMixture`: with ``"marginalize"`` NaN entries are
         missing, every cell maximises the observed-data likelihood, and the
