@@ -18,8 +18,6 @@ import numpy as np
 import pytest
 
 import gmm_numba
-import gmm_numba.data.chunked as chunked
-import gmm_numba.data.dispatch as data_sources
 from gmm_numba import GaussianMixture
 from gmm_numba.data.chunked import ChunkedData
 from gmm_numba.data.dask_source import DaskData
@@ -55,17 +53,6 @@ def npy_file(clutter, tmp_path_factory):
 
 
 @pytest.fixture
-def chunk_rows(monkeypatch):
-    """Route every memmap through ChunkedData with ``rows`` rows per chunk."""
-
-    def use(rows):
-        monkeypatch.setattr(data_sources, "CHUNKED_MIN_BYTES", 0)
-        monkeypatch.setattr(chunked, "DEFAULT_CHUNK_BYTES", rows * 8 * D)
-
-    return use
-
-
-@pytest.fixture
 def threads():
     with dask.config.set(scheduler="threads"):
         yield
@@ -91,7 +78,7 @@ def test_box_volume_passes_equal_in_memory_and_mclusts_definition(clutter, npy_f
     X, _, _ = clutter
     in_memory = box_volume(InMemoryData(X))
     assert in_memory == pytest.approx(min(naive.bounding_box_volumes(X)), rel=1e-10)
-    chunk_rows(333)
+    chunk_rows(333, D)
     mm = np.load(npy_file, mmap_mode="r")
     assert ChunkedData(mm).n_chunks == 4
     assert box_volume(ChunkedData(mm)) == pytest.approx(in_memory, rel=1e-12)
@@ -118,7 +105,7 @@ def test_hull_volume_out_of_core_equals_naive_reference(clutter, npy_file, chunk
     reference = naive.convex_hull_area_2d(X)
     assert hull_volume(InMemoryData(X)) == pytest.approx(reference, rel=1e-10)
     for rows in CHUNK_ROWS:
-        chunk_rows(rows)
+        chunk_rows(rows, D)
         assert hull_volume(ChunkedData(np.load(npy_file, mmap_mode="r"))) == pytest.approx(reference, rel=1e-10)
     dask_data = DaskData(da.from_array(X, chunks=(97, D)))
     assert hull_volume(dask_data) == pytest.approx(reference, rel=1e-10)
@@ -154,7 +141,7 @@ def test_memmap_noise_fit_equals_in_memory(clutter, npy_file, chunk_rows, cov_ty
     reference = GaussianMixture(2, **settings).fit(X)
     mm = np.load(npy_file, mmap_mode="r")
     for rows in CHUNK_ROWS:
-        chunk_rows(rows)
+        chunk_rows(rows, D)
         gm = GaussianMixture(2, **settings).fit(mm)
         assert gm.noise_volume_ == pytest.approx(reference.noise_volume_, rel=1e-12)
         assert_same_fit(gm, reference)
@@ -173,7 +160,7 @@ def test_noise_true_reads_every_row_when_they_fit_in_the_start_sample(clutter, n
     X, _, _ = clutter
     settings = dict(noise=True, random_state=3, tol=1e-8, max_iter=500)
     reference = GaussianMixture(2, **settings).fit(X)
-    chunk_rows(333)
+    chunk_rows(333, D)
     assert_same_fit(GaussianMixture(2, **settings).fit(np.load(npy_file, mmap_mode="r")), reference)
 
 
@@ -194,7 +181,7 @@ def test_noise_predictions_out_of_core_equal_in_memory(clutter, npy_file, chunk_
     expected = gm.predict(X), gm.predict_proba(X), gm.score_samples(X), gm.score(X)
     assert np.count_nonzero(expected[0] == -1) > 50
     assert expected[1].shape == (len(X), 3)
-    chunk_rows(333)
+    chunk_rows(333, D)
     mm = np.load(npy_file, mmap_mode="r")
     lazy = da.from_array(X, chunks=(301, D))
     for source, done in ((mm, np.asarray), (lazy, lambda a: a.compute())):
@@ -206,7 +193,7 @@ def test_noise_predictions_out_of_core_equal_in_memory(clutter, npy_file, chunk_
 
 def test_bad_noise_flags_out_of_core(clutter, npy_file, chunk_rows):
     X, flags, _ = clutter
-    chunk_rows(333)
+    chunk_rows(333, D)
     mm = np.load(npy_file, mmap_mode="r")
     with pytest.raises(ValueError, match="row flags but X has"):
         GaussianMixture(2, noise=flags[:-1]).fit(mm)
@@ -230,7 +217,7 @@ def test_memmap_semi_supervised_fit_equals_in_memory(clutter, npy_file, chunk_ro
     reference = GaussianMixture(2, **settings).fit(X, y)
     mm = np.load(npy_file, mmap_mode="r")
     for rows in CHUNK_ROWS:
-        chunk_rows(rows)
+        chunk_rows(rows, D)
         assert_same_fit(GaussianMixture(2, **settings).fit(mm, y), reference)
 
 
@@ -257,7 +244,7 @@ def test_select_with_noise_and_with_labels_out_of_core(clutter, npy_file, chunk_
     X, flags, _ = clutter
     y = labels_of(len(X), np.random.default_rng(7))
     options = dict(n_components=[2, 3], covariance_type=["EEI", "VVV"], random_state=0, n_init=2)
-    chunk_rows(333)
+    chunk_rows(333, D)
     mm = np.load(npy_file, mmap_mode="r")
     lazy = da.from_array(X, chunks=(301, D))
     for extra in (dict(noise=flags), dict(noise=flags, noise_volume="hull"), dict(y=y)):
