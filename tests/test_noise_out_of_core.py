@@ -201,6 +201,23 @@ def test_bad_noise_flags_out_of_core(clutter, npy_file, chunk_rows):
         GaussianMixture(2, noise=np.zeros(len(X), dtype=bool)).fit(mm)
 
 
+def test_bad_values_out_of_core_are_named_before_em(clutter, tmp_path, chunk_rows, threads):
+    X, flags, _ = clutter
+    bad = X.copy()
+    bad[700, 1] = np.nan
+    path = tmp_path / "bad.npy"
+    np.save(path, bad)
+    chunk_rows(333, D)
+    y = labels_of(len(X), np.random.default_rng(9))
+    for source in (np.load(path, mmap_mode="r"), da.from_array(bad, chunks=(301, D))):
+        with pytest.raises(ValueError, match=r"NaN or infinity in 1 row \(first: row 700\)"):
+            GaussianMixture(2, noise=flags).fit(source)
+        with pytest.raises(ValueError, match=r"NaN or infinity in 1 row \(first: row 700\)"):
+            GaussianMixture(2, noise=flags, noise_volume="hull").fit(source)
+        with pytest.raises(ValueError, match=r"NaN or infinity in 1 row \(first: row 700\)"):
+            GaussianMixture(2, semi_supervised=True).fit(source, y)
+
+
 # ------------------------------------------------------------------ labels
 def labels_of(n, rng):
     y = np.full(n, -1, dtype=np.int64)
@@ -232,11 +249,18 @@ def test_dask_semi_supervised_with_weights_and_fully_labelled_chunks(clutter, th
     assert_same_fit(gm, reference)
 
 
-def test_noise_with_labels_is_refused_out_of_core(clutter, threads):
+def test_bad_labels_and_noise_with_labels_are_refused_out_of_core(clutter, threads):
     X, flags, _ = clutter
     y = labels_of(len(X), np.random.default_rng(6))
+    lazy = da.from_array(X, chunks=(400, D))
     with pytest.raises(NotSupportedError, match="MclustSSC"):
-        GaussianMixture(2, noise=flags, semi_supervised=True).fit(da.from_array(X, chunks=(400, D)), y)
+        GaussianMixture(2, noise=flags, semi_supervised=True).fit(lazy, y)
+    with pytest.raises(NotSupportedError, match="MclustSSC"):
+        gmm_numba.select(lazy, n_components=2, covariance_type="EEI", noise=flags, y=y)
+    with pytest.raises(ValueError, match="y has 1299 labels but X has 1330 rows"):
+        GaussianMixture(2, semi_supervised=True).fit(lazy, y[:-31])
+    with pytest.raises(ValueError, match=r"y\[\d+\] = 2 is not a component index 0..1"):
+        GaussianMixture(2, semi_supervised=True).fit(lazy, np.where(y == 1, 2, y))
 
 
 # ------------------------------------------------------------------ select, save and load
