@@ -290,9 +290,15 @@ def test_noise_fit_on_dask_round_trips_through_netcdf(clutter, threads, tmp_path
     gm = GaussianMixture(2, noise=flags, noise_volume="hull", random_state=0).fit(lazy)
     path = tmp_path / "noise.nc"
     gm.to_xarray().to_netcdf(path)
-    back = GaussianMixture.from_xarray(gmm_numba.load(path))
+    loaded = gmm_numba.load(path)
+    back = GaussianMixture.from_xarray(loaded)
     assert back.noise_volume_ == gm.noise_volume_
     assert back.noise_weight_ == gm.noise_weight_
+    assert back.noise_volume == "hull"  # a refit from the loaded settings takes the hull again
+    assert "(convex hull; label -1)" in gmm_numba.describe(loaded)
+    assert GaussianMixture.from_xarray(GaussianMixture(2, noise=flags, noise_volume=50.0).fit(X).to_xarray()
+                                       ).noise_volume == 50.0
+    assert GaussianMixture.from_xarray(GaussianMixture(2, noise=flags).fit(X).to_xarray()).noise_volume is None
     np.testing.assert_array_equal(back.predict(lazy).compute(), gm.predict(X))
     np.testing.assert_allclose(back.predict_proba(lazy).compute(), gm.predict_proba(X), rtol=1e-14)
 

@@ -26,7 +26,7 @@ use that count.
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -51,10 +51,17 @@ class NoiseComponent:
         Its mixing weight ``pi_0`` (the Gaussian weights sum to ``1 - pi_0``).
     volume : float
         ``V > 0``.
+    region : {"box", "hull", "given"}
+        How ``V`` was obtained: mclust's box volume, the convex hull's, or given as a number.
     """
 
     weight: float
     volume: float
+    region: str = "box"
+
+    def volume_setting(self):
+        """The ``noise_volume`` setting that gives this ``V`` again: None, ``"hull"`` or the number."""
+        return {"box": None, "hull": "hull"}.get(self.region, self.volume)
 
     @property
     def log_density(self):
@@ -204,7 +211,8 @@ def noise_start(data, noise, noise_volume=None, sample_size=None, rng=None):
         raise ValueError("noise flags must include rows of positive weight, and leave some unflagged.")
     clean = ~flags
     start_rows = InMemoryData(np.ascontiguousarray(X[clean]), None if w is None else np.ascontiguousarray(w[clean]))
-    return start_rows, NoiseComponent(share, volume)
+    region = "box" if noise_volume is None else "hull" if isinstance(noise_volume, str) else "given"
+    return start_rows, NoiseComponent(share, volume, region)
 
 
 def with_gaussian_share(params, noise_weight):
@@ -349,7 +357,7 @@ def fit_noise_em(data, starts, noise, *, reg_covar, tol, max_iter, callback=None
     best = runs[best_index]
     if reorder:
         best.parameters = best.parameters.canonical()
-    fitted_noise = NoiseComponent(best.noise_weight, noise.volume)
+    fitted_noise = replace(noise, weight=best.noise_weight)
     final, _ = source_noisy_statistics(data, best.parameters, fitted_noise.log_density)
     if not np.isfinite(final.log_likelihood):
         raise NumericalError("The log-likelihood of the fitted mixture is not finite; standardise the features.")
@@ -397,7 +405,7 @@ def fit_noisy_mixture(data, settings, *, rng, reg_covar, user_init, callback=Non
     previous = None if warm_start is None else warm_start.parameters
     if (previous is not None and getattr(warm_start, "noise", None) is not None
             and previous.means.shape == (k, data.n_features) and previous.model is settings.model):
-        start_noise = NoiseComponent(warm_start.noise.weight, start_noise.volume)
+        start_noise = replace(start_noise, weight=warm_start.noise.weight)
         starts = [previous]
     else:
         weights = start_rows.sample_weight
