@@ -284,6 +284,17 @@ def test_select_with_noise_and_with_labels_out_of_core(clutter, npy_file, chunk_
     np.testing.assert_array_equal(back.predict(lazy).compute(), GaussianMixture.from_xarray(expected).predict(X))
 
 
+def test_select_with_noise_true_on_a_subsample_finds_the_in_memory_table(clutter, threads):
+    """n > init_sample_size: the starts come from a subsample; each cell (K <= 2 on two clusters) reaches
+    the in-memory optimum (with K = 3 the two can stop at different local optima)."""
+    X, _, _ = clutter
+    options = dict(n_components=[1, 2], covariance_type=["EEI", "VVV"], random_state=0, n_init=2, noise=True)
+    expected = gmm_numba.select(X, **options)
+    got = gmm_numba.select(da.from_array(X, chunks=(301, D)), init_sample_size=600, **options)
+    np.testing.assert_allclose(got["selection"]["bic"].values, expected["selection"]["bic"].values, rtol=1e-7)
+    assert got["selection"].attrs["best_n_components"] == expected["selection"].attrs["best_n_components"]
+
+
 def test_noise_fit_on_dask_round_trips_through_netcdf(clutter, threads, tmp_path):
     X, flags, _ = clutter
     lazy = da.from_array(X, chunks=(301, D))
