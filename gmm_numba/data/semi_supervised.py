@@ -250,7 +250,8 @@ class PartlyLabelledData:
 
     def __init__(self, source, labels, n_components):
         self.source = source
-        self.labels = labels
+        # out of core the labels travel with every pass: the narrowest integers that hold -1..K-1
+        self.labels = labels.astype(np.min_scalar_type(-n_components))
         self.n_components = n_components
         self._split = None
         if isinstance(source, InMemoryData):  # split once instead of at every E-step
