@@ -364,35 +364,31 @@ def select(
         raise TypeError(f"progress must be None or a callable (done, total, description), got {progress!r}.")
 
     check_param("missing", missing, "option", options=MISSING_OPTIONS)
-    if is_out_of_core(X) and missing == "error" and (check_noise(noise, noise_volume) is not None or _labels_some(y)):
+    with_noise_or_labels = check_noise(noise, noise_volume) is not None or _labels_some(y)
+    if is_out_of_core(X) and missing == "error" and with_noise_or_labels:
         # the sweeps with noise or labels pass over the data chunk by chunk; the others read it into memory
         labeled, data = out_of_core_input(X, sample_dim, sample_weight, min_samples=2,
                                           requirement="a covariance needs 2 samples")
         names, models = _models_for(names, models, data.n_features)
-        return _select_noise_or_labels(
-            data, labeled, names, models, ks, noise=noise, noise_volume=noise_volume, y=y, prior=prior,
-            random_state=random_state, criterion=criterion, n_init=n_init, init_params=init_params, tol=tol,
-            reg_covar=reg_covar, max_iter=max_iter, init_sample_size=init_sample_size, verbose=verbose,
-            progress=progress,
-        )
-    labeled = as_labeled(X, sample_dim)
-    arr = check_data(labeled.values, min_samples=2, allow_nan=missing == "marginalize")
-    names, models = _models_for(names, models, arr.shape[1])
-    weights = check_sample_weight(sample_weight, arr.shape[0])
-    if missing == "marginalize":
-        data = in_memory_source(arr, weights, min_samples=2, requirement="a covariance needs 2 samples")
-        resolution = recording_resolution(arr)
-        if isinstance(data, MissingData):  # starts and moves look at the mean-imputed rows
-            arr, weights = data.imputed.X, data.imputed.sample_weight if weights is not None else None
     else:
-        data = InMemoryData(arr, weights)
-        resolution = None
+        labeled = as_labeled(X, sample_dim)
+        arr = check_data(labeled.values, min_samples=2, allow_nan=missing == "marginalize")
+        names, models = _models_for(names, models, arr.shape[1])
+        weights = check_sample_weight(sample_weight, arr.shape[0])
+        if missing == "marginalize":
+            data = in_memory_source(arr, weights, min_samples=2, requirement="a covariance needs 2 samples")
+            resolution = recording_resolution(arr)
+            if isinstance(data, MissingData):  # starts and moves look at the mean-imputed rows
+                arr, weights = data.imputed.X, data.imputed.sample_weight if weights is not None else None
+        else:
+            data = InMemoryData(arr, weights)
+            resolution = None
     if missing == "marginalize" and (check_noise(noise, noise_volume) is not None or y is not None):
         raise NotSupportedError(
             "missing='marginalize' cannot be combined with noise= or semi-supervised labels (y) yet: drop or "
             "impute the rows with NaN first."
         )
-    if check_noise(noise, noise_volume) is not None or _labels_some(y):
+    if with_noise_or_labels:
         return _select_noise_or_labels(
             data, labeled, names, models, ks, noise=noise, noise_volume=noise_volume, y=y, prior=prior,
             random_state=random_state, criterion=criterion, n_init=n_init, init_params=init_params, tol=tol,
