@@ -12,6 +12,7 @@ Dask is imported only when this module is used (``pip install
 "gmm_numba[dask]"``).
 """
 
+import hashlib
 import numbers
 from contextlib import contextmanager
 
@@ -240,7 +241,7 @@ class DaskData(BlockwiseSource):
         # a fresh key per call: the tasks below can never be confused with another pass's
         args = dask.delayed(args, pure=False, traverse=False)
         task = dask.delayed(_block_task, pure=True)
-        row_blocks = [self._row_blocks(r) for r in rows]
+        row_blocks = self._row_blocks(rows)
         parts = [
             task(block, weights, method, args, int(offset), check, *(blocks[i] for blocks in row_blocks))
             for i, (block, weights, offset) in enumerate(zip(self._blocks, self._weight_blocks, self.offsets))
@@ -248,23 +249,36 @@ class DaskData(BlockwiseSource):
         (result,) = self._compute(tree_sum(dask, parts))
         return result
 
-    def _row_blocks(self, values):
-        """Delayed blocks of a per-row array, chunked as the rows of ``X``.
+    def _row_blocks(self, rows):
+        """Delayed blocks of each per-row array of ``rows``, chunked as the rows of ``X``.
 
-        A NumPy array is put on the cluster once and remembered (by
-        identity), so that every pass of a fit does not ship it again.
+        A NumPy array is put on the cluster once and remembered by its
+        contents while the following passes use it too, so that the passes
+        of a fit, and the cells of a sweep that share their labels, do not
+        ship it again; arrays the latest pass with per-row arrays did not use are let go.
         """
-        cache = self._row_block_cache
-        key = id(values)
-        if key not in cache:
+        if not rows:
+            return []
+        cache, out = {}, []
+        for values in rows:
             if is_dask_array(values):
-                blocks = values.rechunk((self.row_chunks,))
+                key = values.name
             else:
-                blocks = self._da.from_array(np.asarray(values), chunks=(self.row_chunks,))
-                blocks = self.client.persist(blocks) if self.client is not None else blocks.persist()
-            # holding values keeps its id unique; holding the persisted array keeps its blocks on the cluster
-            cache[key] = (values, blocks, list(blocks.to_delayed().ravel()))
-        return cache[key][2]
+                values = np.ascontiguousarray(values)
+                key = (values.dtype.str, values.shape, hashlib.sha256(values.view(np.uint8)).hexdigest())
+            if key in self._row_block_cache:
+                cache[key] = self._row_block_cache[key]
+            elif key not in cache:
+                if is_dask_array(values):
+                    blocks = values.rechunk((self.row_chunks,))
+                else:
+                    blocks = self._da.from_array(values, chunks=(self.row_chunks,))
+                    blocks = self.client.persist(blocks) if self.client is not None else blocks.persist()
+                # holding the persisted array keeps its blocks on the cluster
+                cache[key] = (blocks, list(blocks.to_delayed().ravel()))
+            out.append(cache[key][1])
+        self._row_block_cache = cache
+        return out
 
     def _all_rows(self):
         if self.weights is None:
