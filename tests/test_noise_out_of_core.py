@@ -249,6 +249,24 @@ def test_dask_semi_supervised_with_weights_and_fully_labelled_chunks(clutter, th
     assert_same_fit(gm, reference)
 
 
+def test_dask_ships_a_labels_array_once_while_passes_use_it(clutter, threads):
+    X, _, _ = clutter
+    data = DaskData(da.from_array(X, chunks=(400, D)))
+    y = labels_of(len(X), np.random.default_rng(10))
+
+    def count(X, sample_weight, rows):
+        return int(np.count_nonzero(rows[0] >= 0))
+
+    assert data.map_rows(count, rows=(y,)) == 60
+    first = data._row_block_cache
+    assert data.map_rows(count, rows=(y.copy(),)) == 60  # equal contents: the blocks on the cluster are reused
+    assert len(data._row_block_cache) == 1
+    assert next(iter(data._row_block_cache.values()))[0] is next(iter(first.values()))[0]
+    data.map_rows(count, rows=(np.where(y == 1, 0, y),))  # other labels replace them
+    assert len(data._row_block_cache) == 1
+    assert next(iter(data._row_block_cache.values()))[0] is not next(iter(first.values()))[0]
+
+
 def test_bad_labels_and_noise_with_labels_are_refused_out_of_core(clutter, threads):
     X, flags, _ = clutter
     y = labels_of(len(X), np.random.default_rng(6))

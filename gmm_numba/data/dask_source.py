@@ -261,21 +261,20 @@ class DaskData(BlockwiseSource):
             return []
         cache, out = {}, []
         for values in rows:
-            if is_dask_array(values):
-                key = values.name
-            else:
-                values = np.ascontiguousarray(values)
-                key = (values.dtype.str, values.shape, hashlib.sha256(values.view(np.uint8)).hexdigest())
+            # the same object again (every pass of one fit) is found without hashing its contents
+            key = next((k for k, entry in self._row_block_cache.items() if entry[2] is values), None)
+            if key is None:
+                key = values.name if is_dask_array(values) else _content_key(values)
             if key in self._row_block_cache:
-                cache[key] = self._row_block_cache[key]
+                cache[key] = self._row_block_cache[key][:2] + (values,)
             elif key not in cache:
                 if is_dask_array(values):
                     blocks = values.rechunk((self.row_chunks,))
                 else:
-                    blocks = self._da.from_array(values, chunks=(self.row_chunks,))
+                    blocks = self._da.from_array(np.ascontiguousarray(values), chunks=(self.row_chunks,))
                     blocks = self.client.persist(blocks) if self.client is not None else blocks.persist()
                 # holding the persisted array keeps its blocks on the cluster
-                cache[key] = (blocks, list(blocks.to_delayed().ravel()))
+                cache[key] = (blocks, list(blocks.to_delayed().ravel()), values)
             out.append(cache[key][1])
         self._row_block_cache = cache
         return out
@@ -296,6 +295,12 @@ class DaskData(BlockwiseSource):
         self.X = self.client.persist(self.X) if self.client is not None else self.X.persist()
         self._blocks = list(self.X.to_delayed().ravel())
         return self
+
+
+def _content_key(values):
+    """A key for a NumPy array's dtype, shape and bytes."""
+    values = np.ascontiguousarray(values)
+    return values.dtype.str, values.shape, hashlib.sha256(values.view(np.uint8)).hexdigest()
 
 
 def _scores_block(block, kernel_args, what, scorer):
