@@ -313,6 +313,28 @@ def test_select_with_noise_true_on_a_subsample_finds_the_in_memory_table(clutter
     assert got["selection"].attrs["best_n_components"] == expected["selection"].attrs["best_n_components"]
 
 
+def test_xarray_on_dask_with_noise_and_labels(clutter, threads):
+    xr = pytest.importorskip("xarray")
+    X, flags, _ = clutter
+    y = labels_of(len(X), np.random.default_rng(11))
+    dataset = xr.Dataset({f"f{i}": ("time", X[:, i]) for i in range(D)}).chunk({"time": 400})
+    array = xr.DataArray(X, dims=("sample", "feature")).chunk({"sample": 333})
+    settings = noise_settings(X, flags)
+    reference = GaussianMixture(2, **settings).fit(X)
+    semi = dict(semi_supervised=True, tol=0, max_iter=10)
+    semi_reference = GaussianMixture(2, **semi).fit(X, y)
+    for source in (dataset, array.T):  # features first: "sample" is found by name
+        gm = GaussianMixture(2, **settings).fit(source)
+        assert_same_fit(gm, reference)
+        assert isinstance(gm.predict(source), da.Array)
+        np.testing.assert_array_equal(gm.predict(source).compute(), reference.predict(X))
+        assert_same_fit(GaussianMixture(2, **semi).fit(source, y), semi_reference)
+    table = gmm_numba.select(dataset, n_components=2, covariance_type="EEI", noise=flags)
+    assert list(table["posterior"]["feature"].values) == ["f0", "f1"]
+    assert float(table["criteria"]["bic"]) == pytest.approx(
+        float(gmm_numba.select(X, n_components=2, covariance_type="EEI", noise=flags)["criteria"]["bic"]), rel=1e-9)
+
+
 def test_noise_fit_on_dask_round_trips_through_netcdf(clutter, threads, tmp_path):
     X, flags, _ = clutter
     lazy = da.from_array(X, chunks=(301, D))
