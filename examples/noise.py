@@ -6,8 +6,10 @@ Gaussian components, which widen (or spend a component on it); with
 ``noise=True`` a uniform component of density ``1 / V`` (``V`` mclust's
 volume of the data's region) takes it, with its own weight, and the two
 eruption clusters stay close to the fit on the clean data. The script
-prints both fits against the clean one, selects the model with noise by
-BIC, and plots the classification (noise rows as grey crosses).
+prints both fits against the clean one, compares mclust's box volume with
+the convex hull's (``noise_volume="hull"``), fits the same data as a Dask
+array (out of core: the same fit, chunk by chunk), selects the model with
+noise by BIC, and plots the classification (noise rows as grey crosses).
 
 Run:  python examples/noise.py [--out FOLDER] [--fast]
 """
@@ -51,6 +53,21 @@ def main(argv=None):
     print(f"noise weight {noisy.noise_weight_:.3f} over volume V = {noisy.noise_volume_:.4g}; "
           f"{np.count_nonzero(noisy.predict(data) == -1)} rows labelled -1 (noise)")
     print(f"BIC without noise {plain.bic(data):.2f}, with noise {noisy.bic(data):.2f} (lower is better)")
+
+    hull = gmm_numba.GaussianMixture(2, noise=True, noise_volume="hull", **options).fit(data)
+    print(f"convex hull: V = {hull.noise_volume_:.4g} (the box's {noisy.noise_volume_:.4g}), noise weight "
+          f"{hull.noise_weight_:.3f}, BIC {hull.bic(data):.2f}")
+    try:
+        import dask.array as da
+    except ImportError:
+        print("dask is not installed: skipping the out-of-core fit")
+    else:
+        lazy = da.from_array(data.to_numpy(), chunks=(100, 2))  # stands in for a larger-than-memory array
+        out_of_core = gmm_numba.GaussianMixture(2, noise=True, **options).fit(lazy)
+        labels = out_of_core.predict(lazy)  # lazy too: a Dask array
+        gap = np.max(np.abs(out_of_core.means_ - noisy.means_))
+        print(f"on Dask: means differ from the in-memory fit by {gap:.1e}; "
+              f"{int((labels == -1).sum().compute())} rows labelled -1")
 
     quick = dict(n_components=range(1, 4), covariance_type=["EEI", "EEE", "VVV"], n_init=2) if args.fast else {}
     result = gmm_numba.select(data, noise=True, random_state=0, **quick)

@@ -5,8 +5,9 @@ unknown. ``GaussianMixture(semi_supervised=True).fit(X, y)`` keeps the
 labelled rows in their component (``y`` holds 0, 1, 2 for them and -1 for
 the others) and estimates the rest by EM, as mclust's ``MclustSSC``: the
 components come out in the order of the labels, so component k is species
-k. The script compares the fit with the unsupervised one, picks the
-covariance model by BIC with ``select(X, y=...)``, and plots the result.
+k. The script compares the fit with the unsupervised one, fits the same
+rows as a Dask array (out of core: the same fit, chunk by chunk), picks
+the covariance model by BIC with ``select(X, y=...)``, and plots the result.
 
 Run:  python examples/semi_supervised.py [--out FOLDER] [--fast]
 """
@@ -45,6 +46,14 @@ def main(argv=None):
     agree = np.mean(ssc.predict(frame) == species.codes)
     print(f"semi-supervised EEE: {agree:.1%} of the rows in their species' component "
           f"(component k = {', '.join(f'{k}: {name}' for k, name in enumerate(species.categories))})")
+    try:
+        import dask.array as da
+    except ImportError:
+        print("dask is not installed: skipping the out-of-core fit")
+    else:
+        lazy = da.from_array(frame.to_numpy(), chunks=(40, 4))  # stands in for a larger-than-memory array
+        out_of_core = gmm_numba.GaussianMixture(3, covariance_type="EEE", semi_supervised=True, tol=1e-8).fit(lazy, y)
+        print(f"on Dask: means differ from the in-memory fit by {np.max(np.abs(out_of_core.means_ - ssc.means_)):.1e}")
     plain = gmm_numba.GaussianMixture(3, covariance_type="EEE", random_state=0, n_init=5).fit(frame)
     print(pd.crosstab(species, plain.predict(frame), rownames=["species"], colnames=["unsupervised component"]))
 

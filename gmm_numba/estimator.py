@@ -76,10 +76,17 @@ class GaussianMixture(ParamsMixin):
         array flags them itself (True: starts as noise). The Gaussian
         components start from the unflagged rows. ``predict`` then labels
         noise rows -1 and ``predict_proba`` has one more column, the noise
-        component's, last. In-memory data only. See :mod:`gmm_numba.fitting.noise`.
-    noise_volume : float, optional
+        component's, last. Out-of-core data (Dask, large memory maps) is
+        passed over chunk by chunk; its start reads a uniform subsample of
+        ``init_sample_size`` rows (every row when there are no more), on which
+        ``noise=True`` flags the clutter; row flags are one boolean per row in
+        memory. Not with labelled rows (``y``), as in mclust. See :mod:`gmm_numba.fitting.noise`.
+    noise_volume : float or "hull", optional
         ``V``; by default mclust's: the smaller of the volumes of the data's
         bounding box and of its bounding box in principal components.
+        ``"hull"``: the volume of the data's convex hull (Qhull), for at most
+        6 features; tighter than the boxes for data that do not fill a box.
+        Both take every row, in memory or out of core.
     semi_supervised : bool, default=False
         Make ``fit(X, y)`` use ``y``: component indices ``0..K-1`` for
         labelled rows (they keep that component) and -1 for the others
@@ -90,7 +97,8 @@ class GaussianMixture(ParamsMixin):
         start is mclust's (deterministic), so ``n_init``, ``init_params``,
         the ``*_init`` arrays and ``warm_start`` do not apply when some row
         is labelled. ``predict`` classifies every row by the fitted model,
-        labelled rows included.
+        labelled rows included. Out-of-core ``X`` works too (``y`` is read
+        into memory: one integer per row).
     missing : {"error", "marginalize"}, default="error"
         What NaN in ``X`` means. ``"error"``: a ``ValueError`` naming the rows.
         ``"marginalize"``: a missing entry (missing at random). ``fit`` then

@@ -141,3 +141,16 @@ def make_parameters():
     """``random_parameters`` as a fixture."""
     return random_parameters
 
+
+
+@pytest.fixture
+def chunk_rows(monkeypatch):
+    """``use(rows, n_features)`` routes every memmap through ChunkedData with ``rows`` rows per chunk."""
+    import gmm_numba.data.chunked as chunked
+    import gmm_numba.data.dispatch as data_sources
+
+    def use(rows, n_features):
+        monkeypatch.setattr(data_sources, "CHUNKED_MIN_BYTES", 0)
+        monkeypatch.setattr(chunked, "DEFAULT_CHUNK_BYTES", rows * 8 * n_features)
+
+    return use

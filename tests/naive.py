@@ -743,3 +743,25 @@ def map_objective(X, resp, means, full_covs, prior_mean, shrinkage, scale_matrix
         total += -0.5 * (resp[:, k] @ quad) - 0.5 * counts[k] * log_det
         total += -0.5 * (b * np.trace(inverse @ scale_matrix) + shrinkage * delta @ inverse @ delta)
     return total
+
+
+# --------------------------------------------------------------------------- convex hull
+def convex_hull_area_2d(points):
+    """Area of the convex hull of 2-D points: Andrew's monotone chain, then the shoelace formula."""
+    pts = sorted(map(tuple, np.asarray(points, dtype=np.float64)))
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    def half(sequence):
+        chain = []
+        for p in sequence:
+            while len(chain) >= 2 and cross(chain[-2], chain[-1], p) <= 0:
+                chain.pop()
+            chain.append(p)
+        return chain
+
+    hull = half(pts)[:-1] + half(reversed(pts))[:-1]
+    x = np.array([p[0] for p in hull])
+    y = np.array([p[1] for p in hull])
+    return 0.5 * abs(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))

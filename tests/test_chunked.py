@@ -32,17 +32,6 @@ def npy_files(data, tmp_path_factory):
     return folder / "X.npy", folder / "w.npy"
 
 
-@pytest.fixture
-def chunk_rows(monkeypatch):
-    """Route every memmap through ChunkedData with ``rows`` rows per chunk."""
-
-    def use(rows):
-        monkeypatch.setattr(data_sources, "CHUNKED_MIN_BYTES", 0)
-        monkeypatch.setattr(chunked, "DEFAULT_CHUNK_BYTES", rows * 8 * D)
-
-    return use
-
-
 def assert_same_fit(a, b, rtol=RTOL):
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
         x, y = getattr(a, name), getattr(b, name)
@@ -60,7 +49,7 @@ def test_memmap_fit_equals_in_memory_for_any_chunking(data, npy_files, chunk_row
     reference = GaussianMixture(K, **settings).fit(X)
     mm = np.load(npy_files[0], mmap_mode="r")
     for rows in CHUNK_ROWS:
-        chunk_rows(rows)
+        chunk_rows(rows, D)
         assert isinstance(make_data_source(mm), ChunkedData)
         assert make_data_source(mm).n_chunks == -(-N // rows)
         assert_same_fit(GaussianMixture(K, **settings).fit(mm), reference)
@@ -74,7 +63,7 @@ def test_drawn_starting_points_equal_in_memory(data, npy_files, chunk_rows, init
     mm = np.load(npy_files[0], mmap_mode="r")
     wm = np.load(npy_files[1], mmap_mode="r")
     for rows in CHUNK_ROWS[:2]:
-        chunk_rows(rows)
+        chunk_rows(rows, D)
         assert_same_fit(GaussianMixture(K, **settings).fit(mm, sample_weight=wm), reference)
 
 
@@ -138,7 +127,7 @@ def test_float32_memmap_is_computed_in_float32(tmp_path, data, chunk_rows):
     X32 = X.astype(np.float32)
     np.save(tmp_path / "X32.npy", X32)
     mm = np.load(tmp_path / "X32.npy", mmap_mode="r")
-    chunk_rows(1000)
+    chunk_rows(1000, D)
     assert make_data_source(mm).dtype == np.float32
     settings = dict(max_iter=3, tol=0, random_state=0)
     assert_same_fit(GaussianMixture(K, **settings).fit(mm), GaussianMixture(K, **settings).fit(X32), rtol=1e-5)
@@ -147,7 +136,7 @@ def test_float32_memmap_is_computed_in_float32(tmp_path, data, chunk_rows):
 def test_predictions_chunk_by_chunk(data, npy_files, chunk_rows):
     X, _ = data
     g = GaussianMixture(K, random_state=0).fit(X)
-    chunk_rows(700)
+    chunk_rows(700, D)
     mm = np.load(npy_files[0], mmap_mode="r")
     assert is_out_of_core(mm)
     np.testing.assert_allclose(g.score_samples(mm), g.score_samples(X), rtol=1e-12)
@@ -169,7 +158,7 @@ def test_small_memmap_is_read_into_memory(data, npy_files):
 
 def test_lazy_validation(tmp_path, data, chunk_rows):
     X, w = data
-    chunk_rows(500)
+    chunk_rows(500, D)
     bad = X.copy()
     bad[[1200, 2999]] = np.inf
     np.save(tmp_path / "bad.npy", bad)

@@ -99,7 +99,7 @@ def as_kernel_array(X):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
-def chunk_call(X, sample_weight, method, args, offset=0, check=False):
+def chunk_call(X, sample_weight, method, args, offset=0, check=False, rows=()):
     """One chunk's share of a statistic.
 
     Parameters
@@ -107,14 +107,18 @@ def chunk_call(X, sample_weight, method, args, offset=0, check=False):
     X : array of shape (m, n_features)
         Made C-contiguous float32/float64 here.
     sample_weight : array of shape (m,) or None
-    method : str
-        ``"random_at"``, or the name of an ``InMemoryData`` method.
+    method : str or callable
+        ``"random_at"``, the name of an ``InMemoryData`` method, or a
+        function ``method(X, sample_weight, rows, *args)`` (see
+        :meth:`BlockwiseSource.map_rows`).
     args : tuple
         Its arguments (``random_at`` also gets ``offset``).
     offset : int
         Global index of the chunk's first row.
     check : bool
         Also return the chunk's :class:`FiniteReport`.
+    rows : tuple of arrays of shape (m,)
+        The chunk's slices of per-row arrays, for a function ``method``.
     """
     X = as_kernel_array(X)
     w = None if sample_weight is None else np.array(sample_weight, dtype=np.float64)
@@ -123,7 +127,9 @@ def chunk_call(X, sample_weight, method, args, offset=0, check=False):
         # NaN in the kernels means nothing; the report says what is wrong
         return None, report
     with _KERNEL_LOCK:
-        if method == "random_at":
+        if callable(method):
+            result = method(X, w, tuple(np.asarray(r) for r in rows), *args)
+        elif method == "random_at":
             result = random_at(X, np.empty(0) if w is None else w, *args, offset)
         else:
             result = getattr(InMemoryData(X, w), method)(*args)
@@ -149,11 +155,12 @@ def sum_in_order(results):
     return total
 
 
-def chunk_scores(X, kernel_args, with_responsibilities):
-    """:func:`~gmm_numba.data.in_memory.per_sample_scores` of one chunk."""
+def chunk_scores(X, kernel_args, with_responsibilities, scorer=per_sample_scores):
+    """``scorer(X, kernel_args, with_responsibilities)`` of one chunk (default
+    :func:`~gmm_numba.data.in_memory.per_sample_scores`)."""
     X = as_kernel_array(X)
     with _KERNEL_LOCK:
-        return per_sample_scores(X, kernel_args, with_responsibilities)
+        return scorer(X, kernel_args, with_responsibilities)
 
 
 # ------------------------------------------------------------ weights in chunks
@@ -251,15 +258,34 @@ class BlockwiseSource:
     name = "X"
     _checked = False
 
-    # subclasses: def _map_reduce(self, method, args, check) -> result or (result, FiniteReport)
+    # subclasses: def _map_reduce(self, method, args, check, rows) -> result or (result, FiniteReport)
 
-    def _reduce(self, method, *args):
+    def _reduce(self, method, *args, rows=()):
         if self._checked:
-            return self._map_reduce(method, args, False)
-        result, report = self._map_reduce(method, args, True)
+            return self._map_reduce(method, args, False, rows)
+        result, report = self._map_reduce(method, args, True, rows)
         report.raise_if_bad(self.name, missing_hint=False)
         self._checked = True
         return result
+
+    def map_rows(self, function, *args, rows=()):
+        """``function(X, sample_weight, rows, *args)`` of every chunk, added in chunk order.
+
+        Parameters
+        ----------
+        function : callable
+            A module-level function (Dask ships it to the workers) of a
+            chunk ``X`` (C-contiguous float32/float64, shape (m, n_features)),
+            its weights (shape (m,), or None without weights), the chunk's
+            slices of ``rows`` (a tuple) and ``args``; it returns something
+            :func:`add_results` adds (statistics, numbers, arrays, tuples of
+            them, or objects with ``__add__``).
+        args
+            The same for every chunk.
+        rows : tuple of arrays of shape (n_samples,)
+            Per-row arrays (NumPy, memmap or Dask), sliced as the chunks.
+        """
+        return self._reduce(function, *args, rows=rows)
 
     def check_finite(self):
         """One pass that raises ``ValueError`` if any value is NaN or infinite (once per source)."""
@@ -305,6 +331,21 @@ class BlockwiseSource:
         if not np.isfinite(X).all():
             self.check_finite()  # the full pass names the count and the first bad row
         return X, w
+
+    def take(self, index=None):
+        """The rows at sorted unique ``index`` (every row for None) and their weights, read into memory.
+
+        Returns
+        -------
+        X : ndarray of shape (m, n_features), C-contiguous, in :attr:`dtype`
+        sample_weight : ndarray of shape (m,) or None
+            None without weights.
+        """
+        X, w = self._all_rows() if index is None else self._gather(index)
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        if not np.isfinite(X).all():
+            self.check_finite()  # the full pass names the count and the first bad row
+        return X, (None if w is None else np.ascontiguousarray(w, dtype=np.float64))
 
     def rows(self, indices):
         """The rows at ``indices`` as float64, shape (len(indices), n_features)."""
@@ -411,12 +452,13 @@ class ChunkedData(BlockwiseSource):
     def _weights(self, a, b):
         return None if self.sample_weight is None else np.asarray(self.sample_weight[a:b], dtype=np.float64)
 
-    def _map_reduce(self, method, args, check):
+    def _map_reduce(self, method, args, check, rows=()):
         total = None
         for a, b in self._bounds():
             chunk = self.source[a:b]
+            parts = tuple(r[a:b] for r in rows)
             try:
-                total = add_results(total, chunk_call(chunk, self._weights(a, b), method, args, a, check))
+                total = add_results(total, chunk_call(chunk, self._weights(a, b), method, args, a, check, parts))
             finally:
                 del chunk
                 self._release()
@@ -449,22 +491,24 @@ class ChunkedData(BlockwiseSource):
         w = None if self.sample_weight is None else np.concatenate(weights) if weights else np.empty(0)
         return X, w
 
-    def scores(self, params, with_responsibilities=False):
+    def scores(self, params, with_responsibilities=False, scorer=per_sample_scores, n_columns=None):
         """Per-sample ``(log_density, labels, responsibilities)`` computed chunk by chunk.
 
         The outputs (N floats, N labels, N x K responsibilities if asked)
-        are in memory; the data is not.
+        are in memory; the data is not. ``scorer`` scores one chunk (as
+        :func:`chunk_scores`) with ``n_columns`` responsibilities (default K).
         """
         n = self.n_samples
         args = KernelArguments(params)
         lse = np.empty(n)
         labels = np.empty(n, dtype=np.int64)
-        resp = np.empty((n, params.n_components)) if with_responsibilities else None
+        n_columns = params.n_components if n_columns is None else n_columns
+        resp = np.empty((n, n_columns)) if with_responsibilities else None
         for a, b in self._bounds():
             chunk = as_kernel_array(self.source[a:b])
             try:
                 finite_report(chunk, a).raise_if_bad(self.name, missing_hint=False)
-                part = chunk_scores(chunk, args, with_responsibilities)
+                part = chunk_scores(chunk, args, with_responsibilities, scorer)
             finally:
                 del chunk
                 self._release()

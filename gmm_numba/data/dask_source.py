@@ -12,6 +12,7 @@ Dask is imported only when this module is used (``pip install
 "gmm_numba[dask]"``).
 """
 
+import hashlib
 import numbers
 from contextlib import contextmanager
 
@@ -30,6 +31,7 @@ from .chunked import (
     sum_in_order,
     weight_report,
 )
+from .in_memory import per_sample_scores
 
 #: Children per node of the reduction tree.
 SPLIT_EVERY = 8
@@ -96,9 +98,9 @@ def worker_kernel_threads():
         numba.set_num_threads(before)
 
 
-def _block_task(block, weights, method, args, offset, check):
+def _block_task(block, weights, method, args, offset, check, *rows):
     with worker_kernel_threads():
-        return chunk_call(block, weights, method, args, offset, check)
+        return chunk_call(block, weights, method, args, offset, check, rows)
 
 
 def _sum_task(*parts):
@@ -178,6 +180,7 @@ class DaskData(BlockwiseSource):
         self.row_chunks = tuple(int(c) for c in self.X.chunks[0])
         self.offsets = np.concatenate(([0], np.cumsum(self.row_chunks)[:-1])).astype(np.int64)
         self._blocks = list(self.X.to_delayed().ravel())
+        self._row_block_cache = {}
         self.weights = self._checked_weights(sample_weight, min_samples, requirement)
         self._weight_blocks = (
             [None] * len(self._blocks) if self.weights is None else list(self.weights.to_delayed().ravel())
@@ -233,17 +236,48 @@ class DaskData(BlockwiseSource):
         report.check(min_samples, requirement)
         return w
 
-    def _map_reduce(self, method, args, check):
+    def _map_reduce(self, method, args, check, rows=()):
         dask = self._dask
         # a fresh key per call: the tasks below can never be confused with another pass's
         args = dask.delayed(args, pure=False, traverse=False)
         task = dask.delayed(_block_task, pure=True)
+        row_blocks = self._row_blocks(rows)
         parts = [
-            task(block, weights, method, args, int(offset), check)
-            for block, weights, offset in zip(self._blocks, self._weight_blocks, self.offsets)
+            task(block, weights, method, args, int(offset), check, *(blocks[i] for blocks in row_blocks))
+            for i, (block, weights, offset) in enumerate(zip(self._blocks, self._weight_blocks, self.offsets))
         ]
         (result,) = self._compute(tree_sum(dask, parts))
         return result
+
+    def _row_blocks(self, rows):
+        """Delayed blocks of each per-row array of ``rows``, chunked as the rows of ``X``.
+
+        A NumPy array is put on the cluster once and remembered by its
+        contents while the following passes use it too, so that the passes
+        of a fit, and the cells of a sweep that share their labels, do not
+        ship it again; arrays the latest pass with per-row arrays did not use are let go.
+        """
+        if not rows:
+            return []
+        cache, out = {}, []
+        for values in rows:
+            # the same object again (every pass of one fit) is found without hashing its contents
+            key = next((k for k, entry in self._row_block_cache.items() if entry[2] is values), None)
+            if key is None:
+                key = values.name if is_dask_array(values) else _content_key(values)
+            if key in self._row_block_cache:
+                cache[key] = self._row_block_cache[key][:2] + (values,)
+            elif key not in cache:
+                if is_dask_array(values):
+                    blocks = values.rechunk((self.row_chunks,))
+                else:
+                    blocks = self._da.from_array(np.ascontiguousarray(values), chunks=(self.row_chunks,))
+                    blocks = self.client.persist(blocks) if self.client is not None else blocks.persist()
+                # holding the persisted array keeps its blocks on the cluster
+                cache[key] = (blocks, list(blocks.to_delayed().ravel()), values)
+            out.append(cache[key][1])
+        self._row_block_cache = cache
+        return out
 
     def _all_rows(self):
         if self.weights is None:
@@ -263,26 +297,36 @@ class DaskData(BlockwiseSource):
         return self
 
 
-def _scores_block(block, kernel_args, what):
+def _content_key(values):
+    """A key for a NumPy array's dtype, shape and bytes."""
+    values = np.ascontiguousarray(values)
+    return values.dtype.str, values.shape, hashlib.sha256(values.view(np.uint8)).hexdigest()
+
+
+def _scores_block(block, kernel_args, what, scorer):
     with worker_kernel_threads():
-        lse, labels, resp = chunk_scores(block, kernel_args, what == "proba")
+        lse, labels, resp = chunk_scores(block, kernel_args, what == "proba", scorer)
     return {"score": lse, "label": labels, "proba": resp}[what]
 
 
-def dask_scores(X, params, with_responsibilities=False, n_features=None, estimator="GaussianMixture"):
+def dask_scores(X, params, with_responsibilities=False, n_features=None, estimator="GaussianMixture",
+                scorer=per_sample_scores, n_columns=None):
     """Lazy ``(log_density, labels, responsibilities)`` of a Dask array, block by block.
 
     Nothing is computed here: each output is a Dask array with the row
     chunks of ``X`` (``responsibilities`` is None unless asked for).
+    ``scorer`` and ``n_columns`` as for :meth:`ChunkedData.scores`.
     """
     X = as_dask_features(X, n_features=n_features, estimator=estimator)
     args = KernelArguments(params)
-    k = params.n_components
-    lse = X.map_blocks(_scores_block, args, "score", drop_axis=1, dtype=np.float64, meta=np.empty((0,)))
-    labels = X.map_blocks(_scores_block, args, "label", drop_axis=1, dtype=np.int64, meta=np.empty((0,), np.int64))
+    k = params.n_components if n_columns is None else n_columns
+    lse = X.map_blocks(_scores_block, args, "score", scorer, drop_axis=1, dtype=np.float64, meta=np.empty((0,)))
+    labels = X.map_blocks(_scores_block, args, "label", scorer, drop_axis=1, dtype=np.int64,
+                          meta=np.empty((0,), np.int64))
     resp = None
     if with_responsibilities:
         resp = X.map_blocks(
-            _scores_block, args, "proba", chunks=(X.chunks[0], (k,)), dtype=np.float64, meta=np.empty((0, 0))
+            _scores_block, args, "proba", scorer, chunks=(X.chunks[0], (k,)), dtype=np.float64,
+            meta=np.empty((0, 0)),
         )
     return lse, labels, resp

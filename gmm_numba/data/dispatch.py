@@ -19,12 +19,14 @@ estimator uses to route ``fit`` and the predictions.
 """
 
 import sys
+from dataclasses import replace
 
 import numpy as np
 
 from .checks import check_data, check_sample_weight
 from .chunked import ChunkedData, WeightReport, check_lazy_shape
-from .in_memory import InMemoryData
+from .in_memory import InMemoryData, per_sample_scores
+from .noise import NoisyScorer
 
 #: A memmap (or zarr / h5py array) smaller than this is read into memory
 #: and fitted as an ndarray; a larger one is processed chunk by chunk.
@@ -98,6 +100,35 @@ def dask_values(X):
     return X
 
 
+def out_of_core_input(X, sample_dim=None, sample_weight=None, *, min_samples=1, requirement=""):
+    """The labels and the data source of out-of-core ``X``, reading nothing but names and shapes.
+
+    Parameters
+    ----------
+    X : dask array, Dask-backed xarray DataArray / Dataset, or large np.memmap
+    sample_dim : str, optional
+        As for :func:`~gmm_numba.data.labeled.as_labeled`.
+    sample_weight, min_samples, requirement
+        As for :func:`make_data_source`.
+
+    Returns
+    -------
+    labeled : LabeledInput
+        Its ``values`` are the lazy array (a Dataset's sample coordinate is not read).
+    data : ChunkedData or DaskData
+    """
+    from .labeled import as_labeled
+
+    xr = _xarray()
+    if xr is not None and isinstance(X, xr.Dataset):
+        empty = as_labeled(X.isel({d: slice(0, 0) for d in X.dims}), sample_dim)
+        labeled = replace(empty, values=dask_values(X), sample_coord=None)
+    else:
+        labeled = as_labeled(X, sample_dim)
+    data = make_data_source(labeled.values, sample_weight, min_samples=min_samples, requirement=requirement)
+    return labeled, data
+
+
 def make_data_source(X, sample_weight=None, *, min_samples=1, requirement="", client=None, chunk_rows=None):
     """The data source for ``X``: Dask, chunked or in memory (see the module docstring).
 
@@ -135,19 +166,24 @@ def make_data_source(X, sample_weight=None, *, min_samples=1, requirement="", cl
     return InMemoryData(arr, weights)
 
 
-def out_of_core_scores(X, params, with_responsibilities, n_features, estimator="GaussianMixture"):
+def out_of_core_scores(X, params, with_responsibilities, n_features, estimator="GaussianMixture", log_noise=None):
     """Per-sample ``(log_density, labels, responsibilities)`` for out-of-core input.
 
     Dask input gives lazy Dask arrays chunked as ``X``'s rows; memmap input
     is scored chunk by chunk into NumPy arrays. Returns None for any other
-    input (score it in memory).
+    input (score it in memory). With ``log_noise`` (``log(pi_0 / V)``) the
+    mixture has a noise component: label -1 and a last responsibility
+    column for it (:func:`~gmm_numba.data.noise.noisy_scores`).
     """
     kind = input_kind(X)
+    scorer, n_columns = per_sample_scores, params.n_components
+    if log_noise is not None:
+        scorer, n_columns = NoisyScorer(log_noise), params.n_components + 1
     if kind == "dask":
         from .dask_source import dask_scores
 
-        return dask_scores(dask_values(X), params, with_responsibilities, n_features, estimator)
+        return dask_scores(dask_values(X), params, with_responsibilities, n_features, estimator, scorer, n_columns)
     if kind == "chunked":
         check_lazy_shape(X.shape, n_features=n_features, estimator=estimator)
-        return ChunkedData(X).scores(params, with_responsibilities)
+        return ChunkedData(X).scores(params, with_responsibilities, scorer, n_columns)
     return None

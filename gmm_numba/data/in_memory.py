@@ -220,6 +220,26 @@ class InMemoryData:
         """The rows at ``indices`` as float64, shape (len(indices), n_features)."""
         return np.asarray(self.X[np.asarray(indices)], dtype=np.float64)
 
+    def take(self, index=None):
+        """The rows at sorted ``index`` (every row for None) and their weights.
+
+        Returns
+        -------
+        X : ndarray of shape (m, n_features), C-contiguous, the data's dtype
+        sample_weight : ndarray of shape (m,) or None
+            None without weights.
+        """
+        if index is None:
+            return self.X, (self.sample_weight if self.sample_weight.size else None)
+        w = np.ascontiguousarray(self.sample_weight[index]) if self.sample_weight.size else None
+        return np.ascontiguousarray(self.X[index]), w
+
+    def map_rows(self, function, *args, rows=()):
+        """``function(X, sample_weight, rows, *args)`` of the whole array: the one-chunk case of
+        :meth:`gmm_numba.data.chunked.BlockwiseSource.map_rows` (``sample_weight`` None without weights)."""
+        weights = self.sample_weight if self.sample_weight.size else None
+        return function(self.X, weights, tuple(np.asarray(r) for r in rows), *args)
+
 
 #: A feature whose variance is below (this * its mean)^2 is constant up to rounding.
 CONSTANT_FEATURE_TOLERANCE = 1e3 * np.finfo(np.float64).eps

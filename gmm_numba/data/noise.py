@@ -1,4 +1,4 @@
-"""The data side of a uniform noise component: the region's volume, a first guess of the clutter, and the E-step.
+"""The data side of a uniform noise component: a first guess of the clutter, the E-step and the scores.
 
 A noise component has density ``1 / V`` on a region of volume ``V`` that
 holds the data. With fixed parameters the Gaussian components' weighted
@@ -7,6 +7,11 @@ the noise term per row, splits each row's weight between the noise and the
 Gaussian part, and hands the Gaussian part to the ordinary sufficient
 statistics as per-row weights. Every covariance model's M-step then works
 unchanged.
+
+The functions ending in ``_chunk`` are ``map_rows`` functions
+(:meth:`gmm_numba.data.chunked.BlockwiseSource.map_rows`): the same code
+serves in-memory, memory-mapped and Dask data, chunk by chunk. The region's
+volume is :mod:`gmm_numba.data.volume`'s.
 """
 
 import math
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chunked import KernelArguments
 from .in_memory import InMemoryData, per_sample_scores
 from .statistics import SufficientStatistics
 
@@ -22,35 +28,6 @@ CLUTTER_NEIGHBOURS = 10
 
 #: EM iterations of the two-rate mixture in :func:`nearest_neighbour_clutter`.
 CLUTTER_EM_ITERATIONS = 200
-
-
-def hypervolume(X):
-    """Volume of the data's region, as mclust's default: the smaller of two boxes.
-
-    The two boxes are the bounding box of the data in its own coordinates
-    and the bounding box of the data in its principal-component coordinates
-    (which is smaller for data spread along a diagonal). On one feature it
-    is the range.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-
-    Returns
-    -------
-    float
-        ``V > 0``; 0 when the data are flat in some direction (no region to spread noise over).
-    """
-    X = np.asarray(X, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        log_box = float(np.sum(np.log(np.ptp(X, axis=0))))
-        if X.shape[1] == 1:
-            return math.exp(log_box)
-        centred = X - X.mean(axis=0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        log_pc_box = float(np.sum(np.log(np.ptp(centred @ vt.T, axis=0))))
-    log_volume = min(log_box, log_pc_box)
-    return math.exp(log_volume) if log_volume < 709.0 else math.inf
 
 
 def nearest_neighbour_clutter(X, n_neighbours=CLUTTER_NEIGHBOURS):
@@ -202,3 +179,77 @@ def noisy_statistics(X, sample_weight, params, log_noise):
         float(weights.sum()), log_likelihood, hard, stats.nk, stats.s1, stats.s2, stats.shifts
     )
     return full, float(np.sum(weights * step.noise_resp))
+
+
+def noisy_statistics_chunk(X, sample_weight, rows, params, log_noise):
+    """:func:`noisy_statistics` of one chunk (a ``map_rows`` function)."""
+    return noisy_statistics(X, sample_weight, params, log_noise)
+
+
+def source_noisy_statistics(data, params, log_noise):
+    """:func:`noisy_statistics` of a data source, summed over its chunks.
+
+    Parameters
+    ----------
+    data : data source with ``map_rows``
+    params : MixtureParameters
+    log_noise : float
+
+    Returns
+    -------
+    stats : SufficientStatistics
+    noise_weight : float
+    """
+    return data.map_rows(noisy_statistics_chunk, KernelArguments(params), log_noise)
+
+
+def flagged_weight_chunk(X, sample_weight, rows):
+    """``(sum of the weights of the rows flagged in rows[0], sum of all weights)`` of one chunk."""
+    flags = rows[0]
+    w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    return float(w[flags].sum()), float(w.sum())
+
+
+def noisy_scores(X, params, log_noise, with_responsibilities=False):
+    """Per-row ``(log_density, labels, responsibilities)`` of a mixture with noise.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), C-contiguous float32 or float64
+    params : MixtureParameters (or KernelArguments)
+        The Gaussian components, weights summing to ``1 - pi_0``.
+    log_noise : float
+        ``log(pi_0 / V)``.
+    with_responsibilities : bool
+
+    Returns
+    -------
+    log_density : ndarray of shape (n_samples,)
+    labels : ndarray of shape (n_samples,), int64
+        The most responsible component, -1 for the noise component.
+    responsibilities : ndarray of shape (n_samples, n_components + 1) or None
+        Columns ``0..K-1`` the Gaussian components, the last column the noise.
+    """
+    gaussian, _, resp = per_sample_scores(X, params, with_responsibilities=True)
+    log_density = np.logaddexp(gaussian, log_noise)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r0 = np.exp(log_noise - log_density)
+    full = np.concatenate([resp * (1.0 - r0)[:, None], r0[:, None]], axis=1)
+    labels = np.argmax(full, axis=1).astype(np.int64)
+    labels[labels == params.n_components] = -1
+    return log_density, labels, (full if with_responsibilities else None)
+
+
+@dataclass(frozen=True)
+class NoisyScorer:
+    """:func:`noisy_scores` with its ``log_noise`` bound: a chunk scorer for out-of-core predictions.
+
+    Attributes
+    ----------
+    log_noise : float
+    """
+
+    log_noise: float
+
+    def __call__(self, X, params, with_responsibilities):
+        return noisy_scores(X, params, self.log_noise, with_responsibilities)

@@ -4,7 +4,9 @@
 ``em_statistics(params)`` as :class:`~gmm_numba.data.in_memory.InMemoryData`
 does), so the ordinary EM driver and every covariance model's M-step work
 unchanged: the unlabelled rows go through the fused kernel, the labelled
-rows add their sums with fixed one-hot responsibilities.
+rows add their sums with fixed one-hot responsibilities. Out of core the
+same sums are taken chunk by chunk (``map_rows``), each chunk with its
+slice of the labels, which stay in memory (one integer per row).
 
 The log-likelihood it reports is the one mclust's ``MclustSSC`` maximises:
 
@@ -17,11 +19,13 @@ to the ICL entropy term.
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from .in_memory import InMemoryData
+from .chunked import KernelArguments
+from .in_memory import InMemoryData, compute_dtype
 from .statistics import SufficientStatistics
 
 
@@ -109,20 +113,126 @@ def labelled_statistics(X, sample_weight, labels, n_components, shifts, s2_shape
     return nk, s1, s2
 
 
+@dataclass(frozen=True)
+class LabelledParameters:
+    """What the labelled rows' log-densities need, computed once per E-step (cheap to ship to workers).
+
+    Attributes
+    ----------
+    log_weights : ndarray of shape (n_components,)
+    means : ndarray of shape (n_components, n_features)
+    factors : ndarray of shape (n_components, n_features, n_features)
+        Lower Cholesky factors of the full covariances.
+    """
+
+    log_weights: np.ndarray
+    means: np.ndarray
+    factors: np.ndarray
+
+    @classmethod
+    def of(cls, params):
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(params.weights)
+        return cls(log_weights, np.asarray(params.means, dtype=np.float64),
+                   np.linalg.cholesky(params.full_covariances()))
+
+
 def labelled_log_density(X, labels, params):
-    """``log(pi_{y_n} N(x_n | mu_{y_n}, Sigma_{y_n}))`` of each labelled row, shape (m,)."""
+    """``log(pi_{y_n} N(x_n | mu_{y_n}, Sigma_{y_n}))`` of each labelled row, shape (m,).
+
+    ``params`` is a :class:`LabelledParameters`.
+    """
     out = np.empty(X.shape[0])
-    full = params.full_covariances()
     d = X.shape[1]
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(params.weights)
     for k in np.unique(labels):
         rows = labels == k
-        factor = np.linalg.cholesky(full[k])
+        factor = params.factors[k]
         z = solve_triangular(factor, (X[rows] - params.means[k]).T, lower=True)
-        out[rows] = (log_weights[k] - 0.5 * np.sum(z * z, axis=0) - np.sum(np.log(np.diag(factor)))
+        out[rows] = (params.log_weights[k] - 0.5 * np.sum(z * z, axis=0) - np.sum(np.log(np.diag(factor)))
                      - 0.5 * d * math.log(2 * math.pi))
     return out
+
+
+def with_labelled_rows(free, X, sample_weight, labels, kernel_args, params, dtype):
+    """The unlabelled rows' statistics plus the labelled rows' fixed one-hot sums.
+
+    Parameters
+    ----------
+    free : SufficientStatistics or None
+        The E-step of the unlabelled rows (None when there are none).
+    X : ndarray of shape (m, n_features)
+        The labelled rows.
+    sample_weight : ndarray of shape (m,)
+    labels : ndarray of shape (m,), values ``0..K-1``
+    kernel_args : MixtureParameters or KernelArguments
+    params : LabelledParameters
+    dtype : numpy dtype
+        The data's (for the shifts when ``free`` is None, as the kernel rounds them).
+
+    Returns
+    -------
+    SufficientStatistics
+    """
+    means, factors = kernel_args.kernel_arguments()[:2]
+    k, d = means.shape
+    if free is None:
+        s2_shape = (k, d, d) if factors.shape[1] > 1 else (k, 1, factors.shape[2])
+        shifts = np.asarray(means).astype(compute_dtype(dtype, factors, means)).astype(np.float64)
+        free = SufficientStatistics(0.0, 0.0, 0.0, np.zeros(k), np.zeros((k, d)), np.zeros(s2_shape), shifts)
+    X = np.asarray(X, dtype=np.float64)
+    nk, s1, s2 = labelled_statistics(X, sample_weight, labels, k, free.shifts, free.s2.shape)
+    positive = sample_weight > 0
+    log_density = labelled_log_density(X[positive], labels[positive], params)
+    return SufficientStatistics(
+        free.total_weight + float(sample_weight.sum()),
+        free.log_likelihood + float(sample_weight[positive] @ log_density),
+        free.hard_log_resp,
+        free.nk + nk,
+        free.s1 + s1,
+        free.s2 + s2,
+        free.shifts,
+    )
+
+
+def partly_labelled_chunk(X, sample_weight, rows, kernel_args, params):
+    """:meth:`PartlyLabelledData.em_statistics` of one chunk, ``rows[0]`` its labels (a ``map_rows`` function)."""
+    labels = rows[0]
+    known = labels >= 0
+    weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    free = None
+    if not known.all():
+        w = None if sample_weight is None else np.ascontiguousarray(weights[~known])
+        free = InMemoryData(np.ascontiguousarray(X[~known]), w).em_statistics(kernel_args)
+    return with_labelled_rows(free, X[known], weights[known], labels[known], kernel_args, params, X.dtype)
+
+
+def start_responsibilities(labels, n_components):
+    """mclust's start: one-hot for labelled rows, ``1 / K`` to every component for the others, shape (m, K)."""
+    resp = np.full((labels.shape[0], n_components), 1.0 / n_components)
+    known = np.flatnonzero(labels >= 0)
+    resp[known] = 0.0
+    resp[known, labels[known]] = 1.0
+    return resp
+
+
+def start_moments_chunk(X, sample_weight, rows, n_components):
+    """``(sum_n w_n, sum_n w_n r_nk, sum_n w_n r_nk x_n)`` of one chunk at the start responsibilities."""
+    weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    weighted = start_responsibilities(rows[0], n_components) * weights[:, None]
+    return float(weights.sum()), weighted.sum(axis=0), weighted.T @ np.asarray(X, dtype=np.float64)
+
+
+def start_scatter_chunk(X, sample_weight, rows, shifts):
+    """``sum_n w_n r_nk (x_n - c_k)(x_n - c_k)^T`` of one chunk at the start responsibilities, shape (K, D, D)."""
+    k = shifts.shape[0]
+    weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    weighted = start_responsibilities(rows[0], k) * weights[:, None]
+    X = np.asarray(X, dtype=np.float64)
+    s2 = np.empty((k, X.shape[1], X.shape[1]))
+    for j in range(k):
+        centred = X - shifts[j]
+        s2[j] = (centred * weighted[:, j, None]).T @ centred
+    return s2
 
 
 class PartlyLabelledData:
@@ -130,67 +240,55 @@ class PartlyLabelledData:
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features), C-contiguous float32 or float64
-    sample_weight : ndarray of shape (n_samples,) or None
+    source : data source
+        :class:`~gmm_numba.data.in_memory.InMemoryData`, or an out-of-core
+        source with ``map_rows`` (memory map, Dask), passed over chunk by chunk.
     labels : ndarray of shape (n_samples,), int64
         From :func:`check_labels`; at least one row labelled.
     n_components : int
     """
 
-    def __init__(self, X, sample_weight, labels, n_components):
-        self.X = X
+    def __init__(self, source, labels, n_components):
+        self.source = source
+        # out of core the labels travel with every pass: the narrowest integers that hold -1..K-1
+        self.labels = labels.astype(np.min_scalar_type(-n_components))
         self.n_components = n_components
-        weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        known = labels >= 0
-        self._known = known
-        self.X_labelled = np.asarray(X[known], dtype=np.float64)
-        self.w_labelled = weights[known]
-        self.labels = labels[known]
-        unknown = ~known
-        self.unlabelled = None
-        if unknown.any():
-            w = None if sample_weight is None else np.ascontiguousarray(weights[unknown])
-            self.unlabelled = InMemoryData(np.ascontiguousarray(X[unknown]), w)
-        self.sample_weight = weights
+        self._split = None
+        if isinstance(source, InMemoryData):  # split once instead of at every E-step
+            X, w = source.take()
+            known = labels >= 0
+            weights = np.ones(X.shape[0]) if w is None else w
+            free = None
+            if not known.all():
+                free = InMemoryData(np.ascontiguousarray(X[~known]),
+                                    None if w is None else np.ascontiguousarray(weights[~known]))
+            self._split = (free, np.asarray(X[known], dtype=np.float64), weights[known], labels[known])
 
     @property
     def n_samples(self):
-        return self.X.shape[0]
+        return self.source.n_samples
 
     @property
     def n_features(self):
-        return self.X.shape[1]
+        return self.source.n_features
 
     @property
     def dtype(self):
-        return self.X.dtype
+        return self.source.dtype
 
     def em_statistics(self, params):
         """Sufficient statistics at ``params``: the unlabelled rows' E-step plus the labelled rows' fixed sums."""
-        k, d = params.means.shape
-        if self.unlabelled is not None:
-            free = self.unlabelled.em_statistics(params)
-            shifts, s2_shape = free.shifts, free.s2.shape
-        else:
-            kernel_factors = params.kernel_arguments()[1]
-            s2_shape = (k, d, d) if kernel_factors.shape[1] > 1 else (k, 1, kernel_factors.shape[2])
-            shifts = np.asarray(params.means, dtype=np.float64)
-            free = SufficientStatistics(0.0, 0.0, 0.0, np.zeros(k), np.zeros((k, d)), np.zeros(s2_shape), shifts)
-        nk, s1, s2 = labelled_statistics(self.X_labelled, self.w_labelled, self.labels, k, shifts, s2_shape)
-        positive = self.w_labelled > 0
-        log_density = labelled_log_density(self.X_labelled[positive], self.labels[positive], params)
-        return SufficientStatistics(
-            free.total_weight + float(self.w_labelled.sum()),
-            free.log_likelihood + float(self.w_labelled[positive] @ log_density),
-            free.hard_log_resp,
-            free.nk + nk,
-            free.s1 + s1,
-            free.s2 + s2,
-            shifts,
-        )
+        labelled = LabelledParameters.of(params)
+        if self._split is None:
+            return self.source.map_rows(partly_labelled_chunk, KernelArguments(params), labelled, rows=(self.labels,))
+        free, X, w, labels = self._split
+        free = None if free is None else free.em_statistics(params)
+        return with_labelled_rows(free, X, w, labels, params, labelled, self.dtype)
 
     def start_statistics(self):
         """mclust's start: labelled rows one-hot, unlabelled rows ``1 / K`` to every component (full sums).
+
+        Two passes over the data.
 
         Returns
         -------
@@ -198,18 +296,7 @@ class PartlyLabelledData:
             About each component's start mean, with full second moments.
         """
         k = self.n_components
-        X = np.asarray(self.X, dtype=np.float64)
-        resp = np.zeros((X.shape[0], k))
-        known = np.flatnonzero(self._known)
-        resp[:] = 1.0 / k
-        resp[known] = 0.0
-        resp[known, self.labels] = 1.0
-        weighted = resp * self.sample_weight[:, None]
-        nk = weighted.sum(axis=0)
-        shifts = (weighted.T @ X) / nk[:, None]
-        s2 = np.empty((k, X.shape[1], X.shape[1]))
-        for j in range(k):
-            centred = X - shifts[j]
-            s2[j] = (centred * weighted[:, j, None]).T @ centred
-        total = float(self.sample_weight.sum())
+        total, nk, sums = self.source.map_rows(start_moments_chunk, k, rows=(self.labels,))
+        shifts = sums / nk[:, None]
+        s2 = self.source.map_rows(start_scatter_chunk, shifts, rows=(self.labels,))
         return SufficientStatistics(total, np.nan, np.nan, nk, np.zeros_like(shifts), s2, shifts)

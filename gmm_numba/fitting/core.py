@@ -51,16 +51,6 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None, y=None):
     min_samples, requirement = settings.sample_requirement()
     marginalize = settings.missing == "marginalize"
     if is_out_of_core(X):  # Dask, xarray on Dask, large np.memmap: see gmm_numba.data.dispatch
-        if y is not None:
-            raise ValueError(
-                "Semi-supervised fitting (y) is not available for out-of-core data (Dask arrays, large memory "
-                "maps) yet: load X into memory (np.asarray(X))."
-            )
-        if settings.noise is not None:
-            raise ValueError(
-                "noise= is not available for out-of-core data (Dask arrays, large memory maps) yet: load X "
-                "into memory (np.asarray(X)), or fit without noise."
-            )
         if marginalize:
             raise NotSupportedError(
                 "missing='marginalize' is not implemented for out-of-core data (Dask arrays, Dask-backed xarray, "
@@ -97,13 +87,16 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None, y=None):
         if previous.means.shape == (settings.n_components, n_features) and previous.model is settings.model:
             starts, n_init = [previous], 1
     user_init = settings.user_init(n_features)
-    labels = None if X is None or y is None else check_labels(y, X.shape[0], settings.n_components)
+    labels = None if y is None else check_labels(y, data.n_samples, settings.n_components)
     if labels is not None and np.any(labels >= 0):
         refuse_with(prior, "semi-supervised labels (y)")
         if settings.noise is not None:
-            raise ValueError("noise and semi-supervised labels (y) cannot be combined yet: fit with one of them.")
+            raise NotSupportedError(
+                "noise and semi-supervised labels (y) cannot be combined (as in mclust, whose MclustSSC has no "
+                "noise component): fit with one of them."
+            )
         fit = fit_semi_supervised(
-            X, weights, labels, settings.model, settings.n_components,
+            data, labels, settings.model, settings.n_components,
             reg_covar=resolve_reg_covar(settings.reg_covar, data), tol=settings.tol, max_iter=settings.max_iter,
             callback=checked_callback(settings.callback), verbose=settings.verbose,
         )
@@ -111,7 +104,7 @@ def fit_mixture(X, settings, sample_weight=None, warm_start=None, y=None):
         return FittedMixture(fit.parameters, n_features, names, fit)
     if settings.noise is not None:
         fit, noise = fit_noisy_mixture(
-            X, weights, settings, rng=rng, reg_covar=resolve_reg_covar(settings.reg_covar, data),
+            data, settings, rng=rng, reg_covar=resolve_reg_covar(settings.reg_covar, data),
             user_init=user_init, callback=checked_callback(settings.callback), warm_start=warm_start,
         )
         _check_finite_result(fit.parameters)

@@ -8,8 +8,9 @@ from ..data.checks import check_data, check_feature_names, feature_names
 from ..data.dispatch import is_out_of_core, out_of_core_scores
 from ..data.in_memory import per_sample_scores
 from ..data.missing import conditional_draws, has_nan, missing_scores
+from ..data.noise import noisy_scores
 from ..errors import NumericalError
-from .noise import count_with_noise, noisy_scores
+from .noise import count_with_noise
 
 
 @dataclass
@@ -77,19 +78,13 @@ class FittedMixture:
         NumericalError
             A row whose log-density is not finite.
         """
-        if self.noise is not None:
-            if is_out_of_core(X):
-                raise ValueError(
-                    "Scoring out-of-core data (Dask arrays, large memory maps) with a noise component is not "
-                    "available yet: pass an in-memory array (np.asarray(X))."
-                )
-            scores = noisy_scores(self.check_input(X, estimator), self.parameters, self.noise, with_responsibilities)
-            check_finite_scores(scores[0])
-            return scores
+        log_noise = None if self.noise is None else self.noise.log_density
         if is_out_of_core(X):
-            return out_of_core_scores(X, self.parameters, with_responsibilities, self.n_features, estimator)
+            return out_of_core_scores(X, self.parameters, with_responsibilities, self.n_features, estimator, log_noise)
         X = self.check_input(X, estimator)
-        if self.missing == "marginalize" and has_nan(X):
+        if log_noise is not None:
+            scores = noisy_scores(X, self.parameters, log_noise, with_responsibilities)
+        elif self.missing == "marginalize" and has_nan(X):
             scores = missing_scores(X, self.parameters, with_responsibilities)[:3]
         else:
             scores = per_sample_scores(X, self.parameters, with_responsibilities)

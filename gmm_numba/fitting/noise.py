@@ -3,8 +3,9 @@
 The mixture is ``p(x) = pi_0 / V + sum_k pi_k N(x | mu_k, Sigma_k)`` with
 ``pi_0 + sum_k pi_k = 1``: the noise component has density ``1 / V`` over
 a region of volume ``V`` that holds the data (by default mclust's:
-:func:`gmm_numba.data.noise.hypervolume`). The E-step is
-:func:`gmm_numba.data.noise.noisy_statistics`; the M-step is the covariance
+:func:`gmm_numba.data.volume.box_volume`; ``"hull"``: the convex hull's). The E-step is
+:func:`gmm_numba.data.noise.noisy_statistics`, summed over the chunks of any
+data source (in memory, memory map or Dask); the M-step is the covariance
 model's own from those sums, with ``pi_0 = sum_n w_n r_n0 / sum_n w_n`` and
 ``pi_k = sum_n w_n r_nk / sum_n w_n``. The whole-run compiled path does not
 apply: each iteration is an E-step here and a fused-kernel pass.
@@ -12,7 +13,10 @@ apply: each iteration is an E-step here and a fused-kernel pass.
 A fit starts from the noise flags: the flagged rows start in the noise
 component (``pi_0`` their share of the weight) and the Gaussian components
 start from a clustering of the other rows, as mclust's ``Mclust(...,
-initialization = list(noise = ...))`` does.
+initialization = list(noise = ...))`` does. Out of core (:func:`noise_start`)
+the rows read for the start are a uniform subsample of ``init_sample_size``
+rows (all rows when there are no more): the unflagged ones start the
+Gaussians, and with ``noise=True`` the clutter criterion runs on them.
 
 The number of free parameters is the Gaussian model's plus 2, as mclust
 (>= 6) counts it (``nMclustParams(..., noise = TRUE)``): one weight more
@@ -22,12 +26,13 @@ use that count.
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..data.in_memory import InMemoryData, per_sample_scores
-from ..data.noise import hypervolume, nearest_neighbour_clutter, noisy_statistics
+from ..data.in_memory import InMemoryData, subsample_indices
+from ..data.noise import flagged_weight_chunk, nearest_neighbour_clutter, source_noisy_statistics
+from ..data.volume import VOLUME_OPTIONS, region_volume
 from ..errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
 from .em import EMFit, EMRun, StopFit, _all_failed, starting_points
 from .parameters import EMPTY_FRACTION, MixtureParameters, m_step
@@ -46,10 +51,17 @@ class NoiseComponent:
         Its mixing weight ``pi_0`` (the Gaussian weights sum to ``1 - pi_0``).
     volume : float
         ``V > 0``.
+    region : {"box", "hull", "given"}
+        How ``V`` was obtained: mclust's box volume, the convex hull's, or given as a number.
     """
 
     weight: float
     volume: float
+    region: str = "box"
+
+    def volume_setting(self):
+        """The ``noise_volume`` setting that gives this ``V`` again: None, ``"hull"`` or the number."""
+        return {"box": None, "hull": "hull"}.get(self.region, self.volume)
 
     @property
     def log_density(self):
@@ -64,7 +76,7 @@ def check_noise(noise, noise_volume, n_samples=None):
     Parameters
     ----------
     noise : None, False, True or array-like of shape (n_samples,) of bool
-    noise_volume : None or float > 0
+    noise_volume : None, float > 0 or "hull"
     n_samples : int, optional
 
     Returns
@@ -78,9 +90,15 @@ def check_noise(noise, noise_volume, n_samples=None):
     TypeError, ValueError
         Naming the argument, what it got and what is allowed.
     """
-    if noise_volume is not None:
+    if isinstance(noise_volume, str):
+        if noise_volume not in VOLUME_OPTIONS:
+            raise ValueError(
+                f"noise_volume must be None (mclust's box volume), {', '.join(map(repr, VOLUME_OPTIONS))} or a "
+                f"positive number, got {noise_volume!r}."
+            )
+    elif noise_volume is not None:
         if isinstance(noise_volume, (bool, np.bool_)) or not isinstance(noise_volume, (int, float, np.number)):
-            raise TypeError(f"noise_volume must be None or a positive number, got {noise_volume!r}.")
+            raise TypeError(f"noise_volume must be None, 'hull' or a positive number, got {noise_volume!r}.")
         if not (np.isfinite(noise_volume) and noise_volume > 0):
             raise ValueError(
                 f"noise_volume must be a positive finite number (the region's volume), got {noise_volume!r}."
@@ -129,22 +147,32 @@ def check_noise_flags(flags, n_samples):
         )
 
 
-def initial_noise(X, noise, sample_weight, noise_volume=None):
-    """The starting noise flags and the volume ``V``.
+def noise_start(data, noise, noise_volume=None, sample_size=None, rng=None):
+    """The starting noise weight, the volume ``V`` and the rows the Gaussian components start from.
+
+    In memory every row is read; out of core (a source other than
+    :class:`~gmm_numba.data.in_memory.InMemoryData`) a uniform subsample of
+    ``sample_size`` rows drawn with ``rng`` (every row when there are no
+    more). With ``noise=True`` the clutter criterion flags the read rows and
+    ``pi_0`` starts at their flagged share; with row flags ``pi_0`` starts at
+    the flagged share of the whole weight (one pass).
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    data : data source
     noise : True or ndarray of shape (n_samples,), bool
         As returned by :func:`check_noise`.
-    sample_weight : ndarray of shape (n_samples,) or None
-    noise_volume : float, optional
+    noise_volume : None, float or "hull"
+    sample_size : int, optional
+        Rows read out of core (required then).
+    rng : numpy.random.Generator, optional
 
     Returns
     -------
-    flags : ndarray of shape (n_samples,), bool
+    start_rows : InMemoryData
+        The read rows that are not flagged.
     start : NoiseComponent
-        ``weight`` the flagged rows' share of the weight; ``volume`` ``noise_volume`` or the data's.
+        ``weight`` the flagged share of the weight; ``volume`` ``noise_volume`` or the data's.
 
     Raises
     ------
@@ -152,31 +180,39 @@ def initial_noise(X, noise, sample_weight, noise_volume=None):
         Flags of the wrong shape, none or all rows flagged (also when the
         nearest-neighbour criterion finds no clutter), or data with no volume.
     """
+    if noise is not True:
+        check_noise_flags(noise, data.n_samples)
+    volume = region_volume(data, noise_volume)
+    if not (np.isfinite(volume) and volume > 0):
+        raise ValueError(
+            f"The data's region has volume {volume} (a constant feature, or too many features for floating "
+            "point): give noise_volume= explicitly."
+        )
+    index = None if isinstance(data, InMemoryData) else subsample_indices(data.n_samples, sample_size, rng)
+    X, w = data.take(index)
     if noise is True:
-        flags = nearest_neighbour_clutter(X if sample_weight is None else X[sample_weight > 0])
-        if sample_weight is not None:
+        flags = nearest_neighbour_clutter(X if w is None else X[w > 0])
+        if w is not None:
             full = np.zeros(X.shape[0], dtype=bool)
-            full[sample_weight > 0] = flags
+            full[w > 0] = flags
             flags = full
         if not flags.any():
             raise ValueError(
                 "noise=True found no clutter (the nearest-neighbour distances show one density): "
                 "pass row flags to noise=..., or fit without noise."
             )
+        weights = np.ones(X.shape[0]) if w is None else w
+        flagged, total = float(weights[flags].sum()), float(weights.sum())
     else:
-        flags = noise
-    check_noise_flags(flags, X.shape[0])
-    volume = hypervolume(X) if noise_volume is None else float(noise_volume)
-    if not (np.isfinite(volume) and volume > 0):
-        raise ValueError(
-            f"The data's region has volume {volume} (a constant feature, or too many features for floating "
-            "point): give noise_volume= explicitly."
-        )
-    w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
-    share = float(w[flags].sum() / w.sum())
+        flagged, total = data.map_rows(flagged_weight_chunk, rows=(noise,))
+        flags = noise if index is None else noise[index]
+    share = flagged / total
     if not 0 < share < 1:
         raise ValueError("noise flags must include rows of positive weight, and leave some unflagged.")
-    return flags, NoiseComponent(share, volume)
+    clean = ~flags
+    start_rows = InMemoryData(np.ascontiguousarray(X[clean]), None if w is None else np.ascontiguousarray(w[clean]))
+    region = "box" if noise_volume is None else "hull" if isinstance(noise_volume, str) else "given"
+    return start_rows, NoiseComponent(share, volume, region)
 
 
 def with_gaussian_share(params, noise_weight):
@@ -222,15 +258,14 @@ class NoisyRun(EMRun):
     noise_weight: float = math.nan
 
 
-def run_noise_em(X, sample_weight, params, noise, *, reg_covar, tol, max_iter, callback=None, verbose=0, label=""):
+def run_noise_em(data, params, noise, *, reg_covar, tol, max_iter, callback=None, verbose=0, label=""):
     """Iterate EM with a noise component from ``params`` and ``noise``.
 
     Convergence and the callback are as in :func:`gmm_numba.fitting.em.run_em`.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-    sample_weight : ndarray of shape (n_samples,) or None
+    data : data source with ``map_rows``
     params : MixtureParameters
         Weights summing to ``1 - noise.weight``.
     noise : NoiseComponent
@@ -246,7 +281,7 @@ def run_noise_em(X, sample_weight, params, noise, *, reg_covar, tol, max_iter, c
     log_volume = math.log(noise.volume)
     start = time.perf_counter()
     for iteration in range(1, max_iter + 1):
-        stats, noise_sum = noisy_statistics(X, sample_weight, params, math.log(noise_weight) - log_volume)
+        stats, noise_sum = source_noisy_statistics(data, params, math.log(noise_weight) - log_volume)
         mean_ll = stats.log_likelihood / stats.total_weight
         if not np.isfinite(mean_ll):
             raise NumericalError(
@@ -272,14 +307,14 @@ def run_noise_em(X, sample_weight, params, noise, *, reg_covar, tol, max_iter, c
                     stopped=stop and not converged, noise_weight=noise_weight)
 
 
-def fit_noise_em(X, sample_weight, starts, noise, *, reg_covar, tol, max_iter, callback=None, verbose=0,
-                 warn=True, reorder=True):
+def fit_noise_em(data, starts, noise, *, reg_covar, tol, max_iter, callback=None, verbose=0, warn=True,
+                 reorder=True):
     """EM with a noise component from each start; keep the run with the best log-likelihood.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-    sample_weight : ndarray of shape (n_samples,) or None
+    data : data source with ``map_rows``
+        In memory, memory-mapped or Dask.
     starts : list of MixtureParameters or FitError
         Gaussian starts, weights summing to ``1 - noise.weight``.
     noise : NoiseComponent
@@ -306,7 +341,7 @@ def fit_noise_em(X, sample_weight, starts, noise, *, reg_covar, tol, max_iter, c
             continue
         label = f"init {index + 1}/{len(starts)}: " if len(starts) > 1 else ""
         try:
-            run = run_noise_em(X, sample_weight, start, noise, reg_covar=reg_covar, tol=tol, max_iter=max_iter,
+            run = run_noise_em(data, start, noise, reg_covar=reg_covar, tol=tol, max_iter=max_iter,
                                callback=callback, verbose=verbose, label=label)
         except FitError as exc:
             run = EMRun(error=str(exc), exception=exc)
@@ -322,8 +357,8 @@ def fit_noise_em(X, sample_weight, starts, noise, *, reg_covar, tol, max_iter, c
     best = runs[best_index]
     if reorder:
         best.parameters = best.parameters.canonical()
-    fitted_noise = NoiseComponent(best.noise_weight, noise.volume)
-    final, _ = noisy_statistics(X, sample_weight, best.parameters, fitted_noise.log_density)
+    fitted_noise = replace(noise, weight=best.noise_weight)
+    final, _ = source_noisy_statistics(data, best.parameters, fitted_noise.log_density)
     if not np.isfinite(final.log_likelihood):
         raise NumericalError("The log-likelihood of the fitted mixture is not finite; standardise the features.")
     if warn and not (best.converged or best.stopped) and tol > 0:
@@ -335,47 +370,19 @@ def fit_noise_em(X, sample_weight, starts, noise, *, reg_covar, tol, max_iter, c
     return EMFit(best, runs, best_index, final), fitted_noise
 
 
-def noisy_scores(X, params, noise, with_responsibilities=False):
-    """Per-row ``(log_density, labels, responsibilities)`` of a mixture with noise.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    params : MixtureParameters
-    noise : NoiseComponent
-    with_responsibilities : bool
-
-    Returns
-    -------
-    log_density : ndarray of shape (n_samples,)
-    labels : ndarray of shape (n_samples,), int64
-        The most responsible component, -1 for the noise component.
-    responsibilities : ndarray of shape (n_samples, n_components + 1) or None
-        Columns ``0..K-1`` the Gaussian components, the last column the noise.
-    """
-    gaussian, _, resp = per_sample_scores(X, params, with_responsibilities=True)
-    log_density = np.logaddexp(gaussian, noise.log_density)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r0 = np.exp(noise.log_density - log_density)
-    full = np.concatenate([resp * (1.0 - r0)[:, None], r0[:, None]], axis=1)
-    labels = np.argmax(full, axis=1).astype(np.int64)
-    labels[labels == params.n_components] = -1
-    return log_density, labels, (full if with_responsibilities else None)
-
-
 def count_with_noise(n_parameters, noise):
     """Free parameters of the mixture: the Gaussian model's, plus :data:`NOISE_PARAMETERS` with noise."""
     return n_parameters + (NOISE_PARAMETERS if noise is not None else 0)
 
 
 
-def fit_noisy_mixture(X, sample_weight, settings, *, rng, reg_covar, user_init, callback=None, warm_start=None):
-    """:func:`gmm_numba.fitting.core.fit_mixture` with a noise component (in-memory data, checked).
+def fit_noisy_mixture(data, settings, *, rng, reg_covar, user_init, callback=None, warm_start=None):
+    """:func:`gmm_numba.fitting.core.fit_mixture` with a noise component (data checked).
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-    sample_weight : ndarray of shape (n_samples,) or None
+    data : data source
+        In memory, memory-mapped or Dask (:func:`noise_start` says what is read for the start).
     settings : FitSettings
         With ``noise`` set.
     rng : numpy.random.Generator
@@ -392,28 +399,26 @@ def fit_noisy_mixture(X, sample_weight, settings, *, rng, reg_covar, user_init, 
     fit : EMFit
     noise : NoiseComponent
     """
-    noise_setting = check_noise(settings.noise, settings.noise_volume, X.shape[0])
-    flags, start_noise = initial_noise(X, noise_setting, sample_weight, settings.noise_volume)
+    noise_setting = check_noise(settings.noise, settings.noise_volume, data.n_samples)
+    start_rows, start_noise = noise_start(data, noise_setting, settings.noise_volume, settings.init_sample_size, rng)
     k = settings.n_components
     previous = None if warm_start is None else warm_start.parameters
     if (previous is not None and getattr(warm_start, "noise", None) is not None
-            and previous.means.shape == (k, X.shape[1]) and previous.model is settings.model):
-        start_noise = NoiseComponent(warm_start.noise.weight, start_noise.volume)
+            and previous.means.shape == (k, data.n_features) and previous.model is settings.model):
+        start_noise = replace(start_noise, weight=warm_start.noise.weight)
         starts = [previous]
     else:
-        clean = ~flags
-        weights = None if sample_weight is None else sample_weight[clean]
-        if np.count_nonzero(clean if weights is None else weights > 0) < k:
+        weights = start_rows.sample_weight
+        if np.count_nonzero(weights > 0 if weights.size else np.ones(start_rows.n_samples)) < k:
             raise ValueError(f"noise leaves fewer unflagged rows than n_components={k} to start the Gaussians from.")
-        data = InMemoryData(np.ascontiguousarray(X[clean]), weights)
         starts = [
             start if isinstance(start, FitError) else with_gaussian_share(start, start_noise.weight)
             for start in starting_points(
-                data, settings.model, k, n_init=settings.n_init, init_params=settings.init_params, rng=rng,
+                start_rows, settings.model, k, n_init=settings.n_init, init_params=settings.init_params, rng=rng,
                 reg_covar=reg_covar, user_init=user_init, init_sample_size=settings.init_sample_size,
             )
         ]
     return fit_noise_em(
-        X, sample_weight, starts, start_noise, reg_covar=reg_covar, tol=settings.tol, max_iter=settings.max_iter,
+        data, starts, start_noise, reg_covar=reg_covar, tol=settings.tol, max_iter=settings.max_iter,
         callback=callback, verbose=settings.verbose, reorder=user_init[1] is None and warm_start is None,
     )

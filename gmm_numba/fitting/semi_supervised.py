@@ -44,14 +44,14 @@ def check_every_component_labelled(labels, n_components):
         )
 
 
-def fit_semi_supervised(X, sample_weight, labels, model, n_components, *, reg_covar, tol, max_iter, callback=None,
-                        verbose=0, warn=True):
+def fit_semi_supervised(data, labels, model, n_components, *, reg_covar, tol, max_iter, callback=None, verbose=0,
+                        warn=True):
     """EM with the labelled rows' responsibilities fixed.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features), checked
-    sample_weight : ndarray of shape (n_samples,) or None
+    data : data source
+        In memory, memory-mapped or Dask (passed over chunk by chunk).
     labels : ndarray of shape (n_samples,), int64
         From :func:`gmm_numba.data.semi_supervised.check_labels`, some row labelled.
     model : CovarianceModel
@@ -72,7 +72,7 @@ def fit_semi_supervised(X, sample_weight, labels, model, n_components, *, reg_co
         EM found no valid mixture.
     """
     check_every_component_labelled(labels, n_components)
-    data = PartlyLabelledData(X, sample_weight, labels, n_components)
+    data = PartlyLabelledData(data, labels, n_components)
     start = m_step(model, data.start_statistics(), reg_covar)
     return fit_em(data, model, n_components, rng=None, reg_covar=reg_covar, tol=tol, max_iter=max_iter,
                   starts=[start], reorder=False, callback=callback, verbose=verbose, warn=warn)

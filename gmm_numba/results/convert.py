@@ -103,6 +103,7 @@ def fitted_from_tree(tree):
     names = np.asarray(features, dtype=object) if attrs.get("named_features", 0) == 1 else None
     if noise is not None:
         settings["noise"] = True  # a refit with these settings has a noise component too
+        settings["noise_volume"] = noise.volume_setting()
     fitted = FittedMixture(params, params.n_features, names, noise=noise, missing=settings.get("missing", "error"))
     return fitted, settings
 

@@ -198,7 +198,8 @@ def describe(result):
     if "noise" in result.children:
         noise = result["noise"].to_dataset()
         table.loc["noise"] = [float(noise["weight"].mean())] + [np.nan] * (table.shape[1] - 1)
-        lines.append(f"noise component: uniform over volume {float(noise['volume']):.6g} (label -1)")
+        region = {"hull": "convex hull", "given": "given"}.get(str(noise["volume"].attrs.get("region")), "box")
+        lines.append(f"noise component: uniform over volume {float(noise['volume']):.6g} ({region}; label -1)")
     lines.append(table.to_string(float_format=lambda v: f"{v:.4g}", na_rep=""))
     return "\n".join(lines)
 

@@ -99,11 +99,11 @@ def sample_stats_dataset(runs, best_index):
 
 
 def noise_dataset(noise):
-    """The noise component's weight (one draw) and volume."""
+    """The noise component's weight (one draw) and volume (its ``region`` attribute: box, hull or given)."""
     return xr.Dataset(
         {
             "weight": (("chain", "draw"), np.array([[float(noise.weight)]])),
-            "volume": ((), float(noise.volume)),
+            "volume": ((), float(noise.volume), {"region": noise.region}),
         },
         coords={"chain": [0], "draw": [0]},
     )

@@ -106,7 +106,11 @@ def noise_component(tree):
     if "noise" not in tree.children:
         return None
     weight = _noise_weights(tree, point=True)
-    return NoiseComponent(weight, float(tree["noise"]["volume"].values))
+    volume = tree["noise"]["volume"]
+    region = str(volume.attrs.get("region", "box"))  # results written before the attribute: mclust's box
+    if region not in ("box", "hull", "given"):
+        _fail(f"noise.volume's region attribute is {region!r}; expected 'box', 'hull' or 'given'.")
+    return NoiseComponent(weight, float(volume.values), region)
 
 
 def _check_values(ds, model, where, noise_weight=0.0):

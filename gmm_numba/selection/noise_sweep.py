@@ -14,11 +14,10 @@ import time
 
 import numpy as np
 
-from ..data.in_memory import InMemoryData
 from ..errors import FitError
 from ..fitting.criteria import Criteria
 from ..fitting.hierarchical import partition_statistics, source_tree
-from ..fitting.noise import check_noise, count_with_noise, fit_noise_em, initial_noise, with_gaussian_share
+from ..fitting.noise import check_noise, count_with_noise, fit_noise_em, noise_start, with_gaussian_share
 from ..fitting.parameters import m_step
 from ..fitting.starts import initial_statistics
 from .cells import selection_result
@@ -28,15 +27,16 @@ HIERARCHICAL_ORIGIN = "mclust's hierarchical start (hc)"
 
 
 def select_with_noise(
-    arr, weights, labeled, names, models, ks, *, noise, noise_volume, criterion, n_init, init_params, base_seed,
+    data, labeled, names, models, ks, *, noise, noise_volume, criterion, n_init, init_params, base_seed,
     reg, tol, max_iter, init_sample_size, verbose, progress, settings,
 ):
     """The sweep of :func:`gmm_numba.select` with a noise component (arguments already checked there).
 
     Parameters
     ----------
-    arr : ndarray of shape (n_samples, n_features)
-    weights : ndarray of shape (n_samples,) or None
+    data : data source
+        In memory, memory-mapped or Dask: every EM pass goes over it chunk
+        by chunk, the starts are taken from the rows :func:`noise_start` reads.
     labeled : LabeledInput
     names : list of str
     models : list of CovarianceModel
@@ -59,17 +59,19 @@ def select_with_noise(
     -------
     xarray.DataTree
     """
-    flags, start_noise = initial_noise(arr, check_noise(noise, noise_volume, arr.shape[0]), weights, noise_volume)
-    clean = ~flags
-    data = InMemoryData(np.ascontiguousarray(arr[clean]), None if weights is None else weights[clean])
-    n_clean = int(np.count_nonzero(clean))
+    start_rows, start_noise = noise_start(
+        data, check_noise(noise, noise_volume, data.n_samples), noise_volume, init_sample_size,
+        np.random.default_rng([base_seed, 2**32 + 2]),
+    )
+    n_clean = start_rows.n_samples
+    weights = start_rows.sample_weight
     tree = None
-    if init_params in ("mixed", "hc") and (weights is None or np.all(weights == weights[0])):
-        tree, tree_rows = source_tree(data, np.random.default_rng([base_seed, 2**32 + 1]))
+    if init_params in ("mixed", "hc") and (weights.size == 0 or np.all(weights == weights[0])):
+        tree, tree_rows = source_tree(start_rows, np.random.default_rng([base_seed, 2**32 + 1]))
     shape = (len(models), len(ks))
     table = {name: np.full(shape, np.nan) for name in ("log_likelihood", "bic", "aic", "icl")}
     n_parameters = np.array(
-        [[count_with_noise(m.n_parameters(k, arr.shape[1]), True) for k in ks] for m in models], dtype=np.int64
+        [[count_with_noise(m.n_parameters(k, data.n_features), True) for k in ks] for m in models], dtype=np.int64
     )
     converged = np.zeros(shape, dtype=bool)
     n_iter = np.zeros(shape, dtype=np.int64)
@@ -84,7 +86,8 @@ def select_with_noise(
         for r in range(0 if init_params == "hc" else n_init):
             method = init_params if init_params != "mixed" else ("k-means++" if r == 0 else "random_from_data")
             try:
-                stats = initial_statistics(data, k, method, np.random.default_rng([base_seed, k, r]), init_sample_size)
+                rng = np.random.default_rng([base_seed, k, r])
+                stats = initial_statistics(start_rows, k, method, rng, init_sample_size)
             except FitError as exc:
                 stats = exc
             statistics.append((stats, ""))
@@ -98,7 +101,7 @@ def select_with_noise(
                         if isinstance(stats, FitError):
                             raise stats
                         start = with_gaussian_share(m_step(model, stats, reg), start_noise.weight)
-                        fit, fitted_noise = fit_noise_em(arr, weights, [start], start_noise, reg_covar=reg, tol=tol,
+                        fit, fitted_noise = fit_noise_em(data, [start], start_noise, reg_covar=reg, tol=tol,
                                                          max_iter=max_iter, warn=False)
                     except FitError as exc:
                         errors[i, j] = errors[i, j] or str(exc)

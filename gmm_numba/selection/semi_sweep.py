@@ -18,14 +18,14 @@ from ..fitting.semi_supervised import fit_semi_supervised
 from .cells import selection_result
 
 
-def select_with_labels(arr, weights, labels, labeled, names, models, ks, *, criterion, reg, tol, max_iter, verbose,
-                       progress, settings):
+def select_with_labels(data, labels, labeled, names, models, ks, *, criterion, reg, tol, max_iter, verbose, progress,
+                       settings):
     """The sweep of :func:`gmm_numba.select` with labels (arguments already checked there).
 
     Parameters
     ----------
-    arr : ndarray of shape (n_samples, n_features)
-    weights : ndarray of shape (n_samples,) or None
+    data : data source
+        In memory, memory-mapped or Dask (passed over chunk by chunk).
     labels : ndarray of shape (n_samples,), int64
         Checked against the largest K; some row labelled.
     labeled, names, models, ks, criterion, reg, tol, max_iter, verbose, progress, settings
@@ -37,7 +37,7 @@ def select_with_labels(arr, weights, labels, labeled, names, models, ks, *, crit
     """
     shape = (len(models), len(ks))
     table = {name: np.full(shape, np.nan) for name in ("log_likelihood", "bic", "aic", "icl")}
-    n_parameters = np.array([[m.n_parameters(k, arr.shape[1]) for k in ks] for m in models], dtype=np.int64)
+    n_parameters = np.array([[m.n_parameters(k, data.n_features) for k in ks] for m in models], dtype=np.int64)
     converged = np.zeros(shape, dtype=bool)
     n_iter = np.zeros(shape, dtype=np.int64)
     errors = np.full(shape, "", dtype=object)
@@ -47,9 +47,9 @@ def select_with_labels(arr, weights, labels, labeled, names, models, ks, *, crit
     for j, k in enumerate(ks):
         for i, model in enumerate(models):
             try:
-                cell_labels = check_labels(labels, arr.shape[0], k)
-                fit = fit_semi_supervised(arr, weights, cell_labels, model, k, reg_covar=reg, tol=tol,
-                                          max_iter=max_iter, warn=False)
+                cell_labels = check_labels(labels, data.n_samples, k)
+                fit = fit_semi_supervised(data, cell_labels, model, k, reg_covar=reg, tol=tol, max_iter=max_iter,
+                                          warn=False)
             except (ValueError, FitError) as exc:
                 errors[i, j] = str(exc)
             else:

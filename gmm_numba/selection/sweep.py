@@ -8,6 +8,7 @@ from .._kernels.constrained import INNER_TOLERANCE
 from .._kernels.em_run import INNER_LOOSEST
 from ..covariance import check_n_features, for_one_feature, get_model, mclust_names
 from ..data.checks import check_data, check_sample_weight
+from ..data.dispatch import is_out_of_core, out_of_core_input
 from ..data.in_memory import InMemoryData, per_sample_scores
 from ..data.labeled import as_labeled
 from ..data.missing import MissingData, in_memory_source
@@ -138,6 +139,45 @@ def _initial_method(init_params, restart):
     return "k-means++" if restart == 0 else "random_from_data"
 
 
+def _labels_some(y):
+    """Whether ``y`` gives some row a component (a number >= 0); bad labels are left to :func:`check_labels`."""
+    if y is None:
+        return False
+    values = np.asarray(y)
+    return values.dtype.kind in "iuf" and bool(np.any(values >= 0))
+
+
+def _select_noise_or_labels(data, labeled, names, models, ks, *, noise, noise_volume, y, prior, random_state,
+                            criterion, n_init, init_params, tol, reg_covar, max_iter, init_sample_size, verbose,
+                            progress):
+    """:func:`select` with a noise component or labelled rows, on any data source (arguments as there)."""
+    base_seed = int(check_random_state(random_state).integers(0, 2**63 - 1))
+    reg = resolve_reg_covar(reg_covar, data)
+    noise_setting = check_noise(noise, noise_volume, data.n_samples)
+    labels = None if y is None else check_labels(y, data.n_samples, max(ks))
+    if noise_setting is not None:
+        refuse_with(prior, "noise=")
+    settings = {"tol": tol, "reg_covar": reg_covar, "max_iter": max_iter, "n_init": n_init,
+                "init_params": init_params, "random_state": random_state, "criterion": criterion}
+    if labels is not None and np.any(labels >= 0):
+        refuse_with(prior, "semi-supervised labels (y)")
+        if noise_setting is not None:
+            raise NotSupportedError(
+                "noise and semi-supervised labels (y) cannot be combined (as in mclust, whose MclustSSC has no "
+                "noise component): select with one of them."
+            )
+        return select_with_labels(
+            data, labels, labeled, names, models, ks, criterion=criterion, reg=reg, tol=tol,
+            max_iter=max_iter, verbose=verbose, progress=progress, settings=settings,
+        )
+    return select_with_noise(
+        data, labeled, names, models, ks, noise=noise_setting, noise_volume=noise_volume,
+        criterion=criterion, n_init=n_init, init_params=init_params, base_seed=base_seed, reg=reg, tol=tol,
+        max_iter=max_iter, init_sample_size=init_sample_size, verbose=verbose, progress=progress,
+        settings=settings,
+    )
+
+
 def _models_for(names, models, n_features):
     """The models to sweep on ``n_features`` features, and their names as the table shows them.
 
@@ -244,14 +284,20 @@ def select(
         nearest-neighbour distances; an array: the flags). The sweep is then
         the simpler one of :mod:`gmm_numba.selection.noise_sweep`; the
         result has a ``noise`` group and counts 2 more parameters per cell.
-    noise_volume : float, optional
-        The noise component's ``V``; by default mclust's.
+    noise_volume : float or "hull", optional
+        The noise component's ``V``; by default mclust's box volume,
+        ``"hull"`` the convex hull's (as :class:`GaussianMixture`).
     y : array-like of shape (n_samples,), optional
         Semi-supervised selection: component indices for labelled rows, -1
         for the others (as ``GaussianMixture(semi_supervised=True).fit(X, y)``).
         When some row is labelled, every cell is one semi-supervised fit
         (:mod:`gmm_numba.selection.semi_sweep`); cells whose K does not
         match the labels fail with the reason. Not with ``noise``.
+
+        With ``noise`` or labelled rows, out-of-core ``X`` (Dask arrays,
+        Dask-backed xarray, large memory maps) is passed over chunk by
+        chunk, as by :class:`GaussianMixture`; every other sweep reads ``X``
+        into memory.
     missing : {"error", "marginalize"}, default="error"
         As for :class:`GaussianMixture`: with ``"marginalize"`` NaN entries are
         missing, every cell maximises the observed-data likelihood, and the
@@ -360,36 +406,46 @@ def _select(
     check_param("allow_degenerate", allow_degenerate, "bool")
 
     check_param("missing", missing, "option", options=MISSING_OPTIONS)
-    labeled = as_labeled(X, sample_dim)
-    arr = check_data(labeled.values, min_samples=2, allow_nan=missing == "marginalize")
-    names, models = _models_for(names, models, arr.shape[1])
-    weights = check_sample_weight(sample_weight, arr.shape[0])
-    if missing == "marginalize":
-        data = in_memory_source(arr, weights, min_samples=2, requirement="a covariance needs 2 samples")
-        resolution = recording_resolution(arr)
-        if isinstance(data, MissingData):  # starts and moves look at the mean-imputed rows
-            arr, weights = data.imputed.X, data.imputed.sample_weight if weights is not None else None
+    with_noise_or_labels = check_noise(noise, noise_volume) is not None or _labels_some(y)
+    if is_out_of_core(X) and missing == "error" and with_noise_or_labels:
+        # the sweeps with noise or labels pass over the data chunk by chunk; the others read it into memory
+        labeled, data = out_of_core_input(X, sample_dim, sample_weight, min_samples=2,
+                                          requirement="a covariance needs 2 samples")
+        names, models = _models_for(names, models, data.n_features)
     else:
-        data = InMemoryData(arr, weights)
-        resolution = None
+        labeled = as_labeled(X, sample_dim)
+        arr = check_data(labeled.values, min_samples=2, allow_nan=missing == "marginalize")
+        names, models = _models_for(names, models, arr.shape[1])
+        weights = check_sample_weight(sample_weight, arr.shape[0])
+        if missing == "marginalize":
+            data = in_memory_source(arr, weights, min_samples=2, requirement="a covariance needs 2 samples")
+            resolution = recording_resolution(arr)
+            if isinstance(data, MissingData):  # starts and moves look at the mean-imputed rows
+                arr, weights = data.imputed.X, data.imputed.sample_weight if weights is not None else None
+        else:
+            data = InMemoryData(arr, weights)
+            resolution = None
+    if missing == "marginalize" and (check_noise(noise, noise_volume) is not None or y is not None):
+        raise NotSupportedError(
+            "missing='marginalize' cannot be combined with noise= or semi-supervised labels (y) yet: drop or "
+            "impute the rows with NaN first."
+        )
+    if with_noise_or_labels:
+        return _select_noise_or_labels(
+            data, labeled, names, models, ks, noise=noise, noise_volume=noise_volume, y=y, prior=prior,
+            random_state=random_state, criterion=criterion, n_init=n_init, init_params=init_params, tol=tol,
+            reg_covar=reg_covar, max_iter=max_iter, init_sample_size=init_sample_size, verbose=verbose,
+            progress=progress,
+        )
     base_seed = int(check_random_state(random_state).integers(0, 2**63 - 1))
     reg = resolve_reg_covar(reg_covar, data)
     inv_scale = inverse_scale(data)
     row_p = None if weights is None else weights / weights.sum()
     n_rows = len(arr) if weights is None else int(np.count_nonzero(weights > 0))
-    noise_setting = check_noise(noise, noise_volume, arr.shape[0])
-    labels = None if y is None else check_labels(y, arr.shape[0], max(ks))
-    if missing == "marginalize" and (noise_setting is not None or labels is not None):
-        raise NotSupportedError(
-            "missing='marginalize' cannot be combined with noise= or semi-supervised labels (y) yet: drop or "
-            "impute the rows with NaN first."
-        )
+    if y is not None:
+        check_labels(y, arr.shape[0], max(ks))  # no row labelled: the ordinary sweep, but bad labels are errors
     if missing == "marginalize":
         refuse_with(prior, "missing='marginalize'")
-    if noise_setting is not None:
-        refuse_with(prior, "noise=")
-    if labels is not None and np.any(labels >= 0):
-        refuse_with(prior, "semi-supervised labels (y)")
     moments = None if prior is None else data_moments(data)
     priors = {}
 
@@ -403,20 +459,6 @@ def _select(
 
     settings = {"tol": tol, "reg_covar": reg_covar, "max_iter": max_iter, "n_init": n_init,
                 "init_params": init_params, "random_state": random_state, "criterion": criterion}
-    if labels is not None and np.any(labels >= 0):
-        if noise_setting is not None:
-            raise ValueError("noise and semi-supervised labels (y) cannot be combined yet: select with one of them.")
-        return select_with_labels(
-            arr, weights, labels, labeled, names, models, ks, criterion=criterion, reg=reg, tol=tol,
-            max_iter=max_iter, verbose=verbose, progress=progress, settings=settings,
-        )
-    if noise_setting is not None:
-        return select_with_noise(
-            arr, weights, labeled, names, models, ks, noise=noise_setting, noise_volume=noise_volume,
-            criterion=criterion, n_init=n_init, init_params=init_params, base_seed=base_seed, reg=reg, tol=tol,
-            max_iter=max_iter, init_sample_size=init_sample_size, verbose=verbose, progress=progress,
-            settings=settings,
-        )
     accept = None
     if not allow_degenerate:
         resolution = recording_resolution(arr) if resolution is None else resolution
