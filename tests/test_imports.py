@@ -1,5 +1,6 @@
 """The package imports light and loads xarray-based parts on first use."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -64,3 +65,15 @@ def test_lazy_names_are_the_functions_even_after_their_modules_load():
         "True True",
         "module 'gmm_numba' has no attribute 'no_such_name'",
     ]
+
+
+@pytest.mark.parametrize(
+    "preset, expected",
+    [({}, "10000"), ({"GOMP_SPINCOUNT": "5"}, "5"), ({"OMP_WAIT_POLICY": "PASSIVE"}, None)],
+)
+def test_importing_the_kernels_shortens_openmps_idle_spin_unless_the_user_chose(preset, expected):
+    env = {key: value for key, value in os.environ.items() if key not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env.update(preset)
+    code = "import os, gmm_numba._kernels.config; print(os.environ.get('GOMP_SPINCOUNT'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(expected)

@@ -4,18 +4,22 @@ The kernels import their decorator options from here so that a change of
 fastmath flags, tile size or caching policy is made once. Importing it also
 settles the vector width (see :mod:`gmm_numba._kernels.vectors`), which has to happen
 before the first kernel is defined, and binds every kernel's calls to its
-own copies of the functions it calls (see :mod:`gmm_numba._kernels.linkage`).
+own copies of the functions it calls (see :mod:`gmm_numba._kernels.linkage`),
+and shortens OpenMP's idle spinning (see :mod:`gmm_numba._kernels.openmp`).
 """
 
 import math
 from contextlib import contextmanager
 
 from .linkage import private_callee_copies
+from .openmp import limit_idle_spinning
 from .vectors import prefer_wide_vectors
 
 prefer_wide_vectors()
 # each kernel calls its own copies of its callees, whatever the process compiled or loaded before
 private_callee_copies()
+# idle OpenMP threads sleep soon, so that they do not hold cores other work needs
+limit_idle_spinning()
 
 #: LLVM fast-math flags. ``nnan`` and ``ninf`` are left out on purpose:
 #: log-sum-exp relies on ``-inf`` for components of zero weight.
