@@ -4,12 +4,12 @@ Between two parallel loops, GNU OpenMP's threads wait for work by spinning
 (by default 300,000 rounds) before they sleep. On a machine where another
 busy process shares the cores, a spinning thread holds a core that the
 thread still computing, or the other process, needs: on 2 cores beside one
-busy process a model-selection sweep on 2 threads took 0.74-0.91 s against
+busy process a model-selection sweep on 2 threads took 0.72-0.92 s against
 0.72 s on one thread, and a Python-driven fit's E-step (10^4 x 5, K = 9)
 3.2-4.2 ms against 0.59 ms. Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``)
 costs the wake-up every time on an idle machine (that E-step 0.86 ms against
 0.42 ms). A short spin keeps most of both: 10,000 rounds gave the sweep
-0.66-0.73 s loaded, 0.50 s idle (0.48-0.50 s by default) and the E-step
+0.64-0.73 s loaded, 0.49-0.57 s idle (0.47-0.56 s by default) and the E-step
 1.4-1.5 ms loaded, 0.43-0.45 ms idle (docs/benchmarks.md, eleventh session).
 """
 
