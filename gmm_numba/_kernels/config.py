@@ -3,19 +3,24 @@
 The kernels import their decorator options from here so that a change of
 fastmath flags, tile size or caching policy is made once. Importing it also
 settles the vector width (see :mod:`gmm_numba._kernels.vectors`), which has to happen
-before the first kernel is defined, and binds every kernel's calls to its
-own copies of the functions it calls (see :mod:`gmm_numba._kernels.linkage`).
+before the first kernel is defined, binds every kernel's calls to its
+own copies of the functions it calls (see :mod:`gmm_numba._kernels.linkage`)
+and keeps the parallel loops' wrappers out of the JIT (see
+:mod:`gmm_numba._kernels.parfor_wrappers`).
 """
 
 import math
 from contextlib import contextmanager
 
 from .linkage import private_callee_copies
+from .parfor_wrappers import link_only_parfor_wrappers
 from .vectors import prefer_wide_vectors
 
 prefer_wide_vectors()
 # each kernel calls its own copies of its callees, whatever the process compiled or loaded before
 private_callee_copies()
+# the wrappers of a parallel loop are linked into its kernel but not compiled to machine code themselves
+link_only_parfor_wrappers()
 
 #: LLVM fast-math flags. ``nnan`` and ``ninf`` are left out on purpose:
 #: log-sum-exp relies on ``-inf`` for components of zero weight.
