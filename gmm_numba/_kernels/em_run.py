@@ -215,13 +215,8 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
     if failed >= 0:
         return 0, False, RUN_SINGULAR, failed
     like = np.empty(0)
-    # Values the compiler cannot take for literals: a literal argument compiles its callee (and the
-    # callee's callees) once more, for this call alone. The M-step warm-starts every iteration, the
-    # first from the run's start; any factors may turn out shared; the rows start at 0.
-    warm = shared = n >= 0
-    first = n - n
-    # full factors of one feature take the kernel's spherical path
-    buffers = statistics_buffers(d, k, d == 1, shared, like)
+    # full factors of one feature take the kernel's spherical path; any factors may turn out shared
+    buffers = statistics_buffers(d, k, d == 1, True, like)
     n_padded = padded_features(d)
     scalars = np.empty(3)
     acc_nk = np.empty(k)
@@ -231,6 +226,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
     log_weights = np.empty(k)
     updated = np.empty((k, d, d))
     previous = -np.inf
+    warm = max_iter > 0
     for iteration in range(max_iter):
         for c in range(k):
             log_weights[c] = math.log(weights[c]) if weights[c] > 0 else -np.inf
@@ -242,7 +238,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
         acc_nk[:] = 0.0
         acc_s1[:] = 0.0
         acc_s2[:] = 0.0
-        block_statistics(X, sample_weight, weighted, first, n, setup, buffers, scalars, acc_nk, acc_s1, acc_s2)
+        block_statistics(X, sample_weight, weighted, 0, n, setup, buffers, scalars, acc_nk, acc_s1, acc_s2)
         nk, s1, s2 = finished_moments(acc_nk, acc_s1, acc_s2, setup, d)
         mean_ll = scalars[1] / total_weight
         if not math.isfinite(mean_ll):
@@ -261,6 +257,8 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
                     s2[c, j, m] -= nk[c] * s1[c, j] * s1[c, m]
             for j in range(d):
                 s2[c, j, j] += nk[c] * reg[j]
+        # the Python M-step warm-starts every iteration, the first from the run's start; ``warm`` is not a
+        # literal True, for which the M-steps would be compiled once more than the Python calls need
         failed = scatter_m_step(family, nk, s2, covariances, warm, updated, inner_tolerance(mean_ll, previous))
         if failed >= 0:
             # the parameters stay those the iteration started from, where the Python M-step refuses too

@@ -59,7 +59,7 @@ status = "not decided yet"
 #: Linked-in callee copies of more instructions than this are not optimised again in the caller's
 #: library (nor inlined into it): LLVM's inliner would not inline a function this large anyway, but for
 #: the bonus it gives a function of internal linkage called once.
-FROZEN_COPY_INSTRUCTIONS = 1000
+FROZEN_COPY_INSTRUCTIONS = 5000
 
 
 def private_callee_copies():
@@ -145,14 +145,24 @@ def internalise_linked_copies(module, own=None):
     return frozen
 
 
+#: Instructions of each linked-in copy, by symbol: the same callee is linked into many libraries.
+_sizes = {}
+
+
 def _instructions(fn):
-    count = 0
-    for block in fn.blocks:
-        for _ in block.instructions:
-            count += 1
+    """Instructions of ``fn``, counted up to one past the freezing limit."""
+    name = fn.name
+    if name not in _sizes:
+        count = 0
+        for block in fn.blocks:
+            for _ in block.instructions:
+                count += 1
+                if count > FROZEN_COPY_INSTRUCTIONS:
+                    break
             if count > FROZEN_COPY_INSTRUCTIONS:
-                return count
-    return count
+                break
+        _sizes[name] = count
+    return _sizes[name]
 
 
 def thawed(module):
