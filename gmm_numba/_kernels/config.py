@@ -3,9 +3,11 @@
 The kernels import their decorator options from here so that a change of
 fastmath flags, tile size or caching policy is made once. Importing it also
 settles the vector width (see :mod:`gmm_numba._kernels.vectors`), which has to happen
-before the first kernel is defined, and binds every kernel's calls to its
+before the first kernel is defined, binds every kernel's calls to its
 own copies of the functions it calls (see :mod:`gmm_numba._kernels.linkage`),
-and shortens OpenMP's idle spinning (see :mod:`gmm_numba._kernels.openmp`).
+keeps the parallel loops' wrappers out of the JIT (see
+:mod:`gmm_numba._kernels.parfor_wrappers`) and shortens OpenMP's idle
+spinning (see :mod:`gmm_numba._kernels.openmp`).
 """
 
 import math
@@ -13,6 +15,7 @@ from contextlib import contextmanager
 
 from .linkage import private_callee_copies
 from .openmp import limit_idle_spinning
+from .parfor_wrappers import link_only_parfor_wrappers
 from .vectors import prefer_wide_vectors
 
 prefer_wide_vectors()
@@ -20,6 +23,8 @@ prefer_wide_vectors()
 private_callee_copies()
 # idle OpenMP threads sleep soon, so that they do not hold cores other work needs
 limit_idle_spinning()
+# the wrappers of a parallel loop are linked into its kernel but not compiled to machine code themselves
+link_only_parfor_wrappers()
 
 #: LLVM fast-math flags. ``nnan`` and ``ninf`` are left out on purpose:
 #: log-sum-exp relies on ``-inf`` for components of zero weight.

@@ -226,6 +226,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
     log_weights = np.empty(k)
     updated = np.empty((k, d, d))
     previous = -np.inf
+    warm = max_iter > 0
     for iteration in range(max_iter):
         for c in range(k):
             log_weights[c] = math.log(weights[c]) if weights[c] > 0 else -np.inf
@@ -256,8 +257,9 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
                     s2[c, j, m] -= nk[c] * s1[c, j] * s1[c, m]
             for j in range(d):
                 s2[c, j, j] += nk[c] * reg[j]
-        # the Python M-step warm-starts every iteration, the first from the run's start
-        failed = scatter_m_step(family, nk, s2, covariances, True, updated, inner_tolerance(mean_ll, previous))
+        # the Python M-step warm-starts every iteration, the first from the run's start; ``warm`` is not a
+        # literal True, for which the M-steps would be compiled once more than the Python calls need
+        failed = scatter_m_step(family, nk, s2, covariances, warm, updated, inner_tolerance(mean_ll, previous))
         if failed >= 0:
             # the parameters stay those the iteration started from, where the Python M-step refuses too
             return iteration + 1, False, RUN_SINGULAR_SCATTER, failed

@@ -29,6 +29,18 @@ process that compiled it than in the next one (``nk`` of ``em_statistics``:
 kernel is compiled, and touches only libraries that define a function of
 this package.
 
+Every library optimises its linked-in copies again with its own code, and
+a copy's own callees came with it, so a function deep in a call tree (the
+M-steps under the compiled EM loop) was optimised once per library above it,
+and made internal, a large copy called once was inlined as well (LLVM's
+inliner gives such a call a large bonus), which grew the functions to
+optimise: the first compilation of the demo's kernels took 200 s instead of
+149 s. So the copies larger than :data:`FROZEN_COPY_INSTRUCTIONS` are left
+as their own library optimised them: ``optnone`` while the library's
+optimisation passes run, removed before code generation (:func:`thawed`),
+and ``noinline``. A frozen copy's code is then the same in every library
+that holds it and does not depend on the caller around it.
+
 Numba's cache does not know of this choice: kernels cached before it keep
 their weak bindings until their ``*.nbi`` / ``*.nbc`` files are deleted (a
 fresh installation starts with an empty cache).
@@ -44,6 +56,12 @@ PACKAGE_SYMBOL = "9gmm_numba"
 status = "not decided yet"
 
 
+#: Linked-in callee copies of more instructions than this are not optimised again in the caller's
+#: library (nor inlined into it): LLVM's inliner would not inline a function this large anyway, but for
+#: the bonus it gives a function of internal linkage called once.
+FROZEN_COPY_INSTRUCTIONS = 5000
+
+
 def private_callee_copies():
     """Internalise linked-in function copies in the package's Numba libraries (once per process).
 
@@ -55,39 +73,58 @@ def private_callee_copies():
     global status
     library_class = getattr(codegen, "CPUCodeLibrary", None)
     optimise = getattr(library_class, "_optimize_final_module", None)
-    if optimise is None:  # another Numba: fit as before rather than fail to import
+    finalize = getattr(library_class, "finalize", None)
+    if optimise is None or finalize is None:  # another Numba: fit as before rather than fail to import
         status = "not available: Numba's CPUCodeLibrary has no _optimize_final_module"
         return status
     if getattr(optimise, "private_callee_copies", False):
         return status
 
+    def _finalize(self):
+        # the library's own functions, before its callees' libraries are linked in
+        self._gmm_numba_own = defined_names(self._final_module)
+        finalize(self)
+
     def _optimize_final_module(self):
-        internalise_linked_copies(self._final_module)
+        frozen = internalise_linked_copies(self._final_module, getattr(self, "_gmm_numba_own", None))
         optimise(self)
+        if frozen:
+            self._final_module = thawed(self._final_module)
 
     _optimize_final_module.private_callee_copies = True
     library_class._optimize_final_module = _optimize_final_module
+    library_class.finalize = _finalize
     status = "linked-in copies internal to each kernel's library"
     return status
 
 
-def internalise_linked_copies(module):
+def defined_names(module):
+    """Names of the functions ``module`` defines."""
+    return {fn.name for fn in module.functions if not fn.is_declaration}
+
+
+def internalise_linked_copies(module, own=None):
     """Give the ``linkonce_odr`` function definitions of a package library's module internal linkage.
 
     A package library is one that defines a function of this package, as
     the library of a kernel does, and the one Numba compiles for each of its
     parallel loops (whose body is a function of its own, called through
-    the threading layer).
+    the threading layer). Linked-in copies larger than
+    :data:`FROZEN_COPY_INSTRUCTIONS` are marked ``noinline optnone`` so that
+    the library's optimisation leaves them as their own library optimised
+    them (see :func:`thawed`).
 
     Parameters
     ----------
     module : llvmlite.binding.ModuleRef
         A library's final module, its callees' libraries linked in.
+    own : set of str or None
+        Names of the functions the library itself defines (None: no copy is frozen).
 
     Returns
     -------
     int
-        How many definitions were made internal (0 for other packages' libraries).
+        How many copies were frozen (0 for other packages' libraries).
     """
     ll = codegen.ll
     defined = [fn for fn in module.functions if not fn.is_declaration]
@@ -95,9 +132,52 @@ def internalise_linked_copies(module):
     # copies of the package's functions the loop bodies call)
     if not any(PACKAGE_SYMBOL in fn.name for fn in defined):
         return 0
-    count = 0
+    frozen = 0
     for fn in defined:
         if fn.linkage == ll.Linkage.linkonce_odr:
             fn.linkage = ll.Linkage.internal
-            count += 1
-    return count
+        if own is not None and fn.name not in own and _instructions(fn) > FROZEN_COPY_INSTRUCTIONS:
+            attributes = {str(a) for a in fn.attributes}
+            if not any("alwaysinline" in a for a in attributes):
+                fn.add_function_attribute("noinline")
+                fn.add_function_attribute("optnone")
+                frozen += 1
+    return frozen
+
+
+#: Instructions of each linked-in copy, by symbol: the same callee is linked into many libraries.
+_sizes = {}
+
+
+def _instructions(fn):
+    """Instructions of ``fn``, counted up to one past the freezing limit."""
+    name = fn.name
+    if name not in _sizes:
+        count = 0
+        for block in fn.blocks:
+            for _ in block.instructions:
+                count += 1
+                if count > FROZEN_COPY_INSTRUCTIONS:
+                    break
+            if count > FROZEN_COPY_INSTRUCTIONS:
+                break
+        _sizes[name] = count
+    return _sizes[name]
+
+
+def thawed(module):
+    """``module`` without its ``optnone`` attributes, so that code generation optimises every function.
+
+    Returns
+    -------
+    llvmlite.binding.ModuleRef
+        A new module (llvmlite cannot remove a function attribute in place).
+    """
+    ll = codegen.ll
+    lines = str(module).splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("attributes #") and "optnone" in line:
+            lines[i] = line.replace(" optnone", "")
+    copy = ll.parse_assembly("\n".join(lines))
+    copy.name = module.name
+    return copy

@@ -148,4 +148,7 @@ def require_structure(ok, model, what):
 
 
 def as_contiguous(a):
-    return np.ascontiguousarray(a, dtype=np.float64)
+    """``a`` as the kernels take it: C-contiguous, float64 and writeable (Numba compiles every kernel
+    again for a read-only array)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    return a if a.flags.writeable else a.copy()

@@ -110,9 +110,10 @@ class InMemoryData:
         index : int
             The component a failure is about.
         """
-        weights = np.array(weights, dtype=np.float64)
-        means = np.array(means, dtype=np.float64)
-        covariances = np.array(covariances, dtype=np.float64)
+        # C order whatever the starts' layout: Numba compiles a kernel again for each layout
+        weights = np.array(weights, dtype=np.float64, order="C")
+        means = np.array(means, dtype=np.float64, order="C")
+        covariances = np.array(covariances, dtype=np.float64, order="C")
         reg = np.ascontiguousarray(np.broadcast_to(np.asarray(reg_covar, dtype=np.float64), (self.n_features,)))
         lower_bounds = np.empty(max_iter)
         settings = int(family), reg, float(tol), int(max_iter)
