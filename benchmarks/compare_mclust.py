@@ -30,7 +30,7 @@ import pandas as pd
 import gmm_numba
 from gmm_numba import FitError, GaussianMixture
 from gmm_numba.datasets import load_faithful, load_iris
-from gmm_numba.selection import collapse_check
+from gmm_numba.selection.collapse import collapse_check
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")

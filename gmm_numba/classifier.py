@@ -196,14 +196,14 @@ class GaussianMixtureClassifier(ParamsMixin):
         """One mixture whose components are the classes (labels known), the covariance model by BIC."""
         import xarray as xr
 
-        from .selection.sweep import _models_for
+        from .selection.plan import models_for
 
         if isinstance(self.covariance_type, dict):
             raise ValueError("EDDA shares one covariance model between the classes: covariance_type cannot be a dict.")
         names = [self.covariance_type] if isinstance(self.covariance_type, str) else list(self.covariance_type)
         if not names:
             raise ValueError("covariance_type is empty; give at least one model, such as 'VVV'.")
-        names, models = _models_for(names, [get_model(name) for name in names], X.shape[1])
+        names, models = models_for(names, [get_model(name) for name in names], X.shape[1])
         stats = class_statistics(X, codes, len(classes))
         table = {key: np.full(len(models), np.nan) for key in ("log_likelihood", "n_parameters", "bic")}
         errors, fits = [""] * len(models), {}

@@ -23,7 +23,8 @@ from gmm_numba.fitting.parameters import MixtureParameters, m_step
 from gmm_numba.results import check_tree
 from gmm_numba.results.summary import format_selection
 from gmm_numba.selection.moves import insertion_statistics, merge_order, merge_statistics, split_statistics
-from gmm_numba.selection.sweep import DEFAULT_N_INIT, remaining_gain
+from gmm_numba.selection.plan import remaining_gain
+from gmm_numba.selection.sweep import DEFAULT_N_INIT
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 MCLUST_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
@@ -73,7 +74,7 @@ def tree_parameters(tree):
 def is_degenerate(cov_type, covariances, n_components, feature_variance, reg_covar=1e-6, tolerance=1e-8):
     """A component whose covariance, less ``reg_covar``, is singular in units of the feature variances.
 
-    Written independently of :func:`gmm_numba.selection.collapse_check`
+    Written independently of :func:`gmm_numba.selection.collapse.collapse_check`
     (which :func:`select` applies): such runs sit on points sharing a value,
     their likelihood is unbounded, and ``select`` discards them.
     """
@@ -664,25 +665,26 @@ def test_select_refuses_bad_arguments_before_fitting(kwargs, error, match):
 
 def test_move_starts_follow_n_init(monkeypatch):
     """With a small n_init, each move screens at most MOVE_STARTS_PER_INIT * n_init starts."""
-    from gmm_numba.selection import sweep as selection
+    from gmm_numba.selection import runner
+    from gmm_numba.selection.starts import MOVE_STARTS_PER_INIT
 
     screened_counts = []
-    real_search = selection.em_search
+    real_search = runner.em_search
 
     def counting_search(data, starts, **kwargs):
         starts = list(starts)
         screened_counts.append(len(starts))
         return real_search(data, starts, **kwargs)
 
-    monkeypatch.setattr(selection, "em_search", counting_search)
+    monkeypatch.setattr(runner, "em_search", counting_search)
     X = np.random.default_rng(1).normal(size=(200, 2))
     select(X, n_components=range(1, 6), covariance_type="full", n_init=1, random_state=0)
-    assert max(screened_counts) <= selection.MOVE_STARTS_PER_INIT * 1
+    assert max(screened_counts) <= MOVE_STARTS_PER_INIT * 1
     assert len(screened_counts) > 5  # the moves ran
 
 
 def test_recording_resolution_is_the_smallest_gap_between_distinct_values():
-    from gmm_numba.selection.sweep import recording_resolution
+    from gmm_numba.selection.collapse import recording_resolution
 
     X = np.array([[1.0, 0.25, 3.0], [3.0, 0.5, 3.0], [2.0, 0.5, 3.0], [7.0, 1.75, 3.0]])
     np.testing.assert_array_equal(recording_resolution(X), [1.0, 0.25, 0.0])
@@ -690,7 +692,7 @@ def test_recording_resolution_is_the_smallest_gap_between_distinct_values():
 
 def test_a_component_thinner_than_the_rounding_is_degenerate():
     """Variance below h^2 / 12 along a feature recorded to precision h: the component sits on tied values."""
-    from gmm_numba.selection.sweep import collapse_check
+    from gmm_numba.selection.collapse import collapse_check
 
     model = get_model("full")
     check = collapse_check(0.0, np.array([4.0, 100.0]), ["x", "minutes"], resolution=np.array([0.0, 1.0]))

@@ -21,9 +21,7 @@ from ..fitting.noise import check_noise, count_with_noise, fit_noise_em, noise_s
 from ..fitting.parameters import m_step
 from ..fitting.starts import initial_statistics
 from .cells import selection_result
-
-#: A cell's ``origin`` when mclust's hierarchical start gave its fit.
-HIERARCHICAL_ORIGIN = "mclust's hierarchical start (hc)"
+from .starts import HIERARCHICAL_ORIGIN
 
 
 def select_with_noise(

@@ -93,3 +93,36 @@ def _interactive(stream):
     except (AttributeError, ValueError):
         return False
     return type(stream).__module__.startswith("ipykernel")
+
+
+class CellReport:
+    """Reports each cell of a sweep as it is done: a line with ``verbose``, and a call of ``progress``.
+
+    Parameters
+    ----------
+    total : int
+        The sweep's cells.
+    verbose : int or bool
+    progress : callable or None
+        Called as ``progress(done, total, description)``.
+    """
+
+    def __init__(self, total, verbose, progress):
+        self.total = total
+        self.done = 0
+        self.verbose = verbose
+        self.progress = progress
+        self.started = time.perf_counter()
+
+    def __call__(self, description, outcome):
+        """Count one more cell done; with ``verbose`` print ``outcome`` (its error or criterion)."""
+        self.done += 1
+        if self.verbose:
+            print(f"[{self.done}/{self.total}] {description}: {outcome} ({time.perf_counter() - self.started:.1f} s)")
+        if self.progress is not None:
+            self.progress(self.done, self.total, description)
+
+    def stage(self, description):
+        """Name what the sweep does after its cells, on a progress bar (other callables are not told)."""
+        if isinstance(self.progress, ProgressBar):
+            self.progress.stage(description)

@@ -1,0 +1,209 @@
+"""The runs of a sweep: every cell from its own starts, then neighbour moves between K and K + 1.
+
+:class:`CellRunner` is the one place where the sweep calls :func:`em_search`.
+The searches of many cells go on in lockstep (:func:`drive_together`), so
+that their runs of each round share one compiled call.
+"""
+
+import numpy as np
+
+from ..errors import FitError
+from ..fitting.em import drive_together, em_search, run_jobs
+from .moves import MERGE, SPLIT
+from .starts import HIERARCHICAL_ORIGIN, MOVE_KEEP, SCREEN_ITERATIONS, SCREEN_KEEP, move_origin
+
+#: Neighbour moves are tried only for cells whose criterion lies within this of the best cell of
+#: their model (or that failed): a move would have to raise a cell's log-likelihood by more than
+#: half of it to change the model's best K. 10 is "very strong" evidence on Kass and Raftery's scale
+#: for BIC differences.
+MOVE_MARGIN = 10.0
+
+#: Passes down (merges) then up (splits) after the first sweep, while some cell improves.
+MAX_NEIGHBOUR_PASSES = 3
+
+#: A neighbour move replaces a cell's fit when it raises the log-likelihood
+#: by more than this, relatively (EM's own noise at tol=1e-8 is far smaller).
+IMPROVEMENT_RTOL = 1e-10
+
+
+class CellRunner:
+    """Fits the cells of a sweep into its table.
+
+    Parameters
+    ----------
+    data : SweepData
+    plan : SweepPlan
+    table : SelectionTable
+        Filled in place.
+    starts : CellStarts
+    tol : float
+    max_iter : int
+    accept : callable or None
+        ``accept(params)`` -> "" or why a run is degenerate (:func:`collapse_check`); None keeps every run.
+    n_init : int
+        Named in the ``origin`` of cells a move improved.
+    verbose : int or bool
+        Prints a line per move that improved a cell.
+    """
+
+    def __init__(self, data, plan, table, starts, *, tol, max_iter, accept, n_init, verbose):
+        self.data = data
+        self.plan = plan
+        self.table = table
+        self.starts = starts
+        self.tol = tol
+        self.max_iter = max_iter
+        self.accept = accept
+        self.n_init = n_init
+        self.verbose = verbose
+
+    def search(self, model, k, starts, keep, exempt=0, floor=None):
+        """The search (:func:`em_search`) of one cell from ``starts``, screened as ``SCREEN_*`` say.
+
+        Parameters
+        ----------
+        model : CovarianceModel
+        k : int
+        starts : list of MixtureParameters or FitError
+        keep : int
+            Starts that go on to convergence after ``SCREEN_ITERATIONS``.
+        exempt : int
+            The first ``exempt`` starts run to convergence unscreened.
+        floor : float, optional
+            Mean log-likelihood per unit weight below which a run on course to end there is abandoned.
+        """
+        screen = (SCREEN_ITERATIONS, keep, exempt) if keep else None
+        return em_search(self.data.source, starts, max_iter=self.max_iter, tol=self.tol, accept=self.accept,
+                         screen=screen, floor=floor, prior=self.plan.prior_for(model, k), reorder=True, warn=False)
+
+    def run_together(self, searches):
+        """Each search's EMFit (or FitError), their runs of each round in one call on the threads.
+
+        Parameters
+        ----------
+        searches : dict
+            ``(i, j) -> search`` (:meth:`search`).
+
+        Returns
+        -------
+        dict
+            ``(i, j) -> EMFit or FitError``.
+        """
+        source, reg_covar = self.data.source, self.data.reg_covar
+        return drive_together(searches, lambda jobs: run_jobs(source, jobs, reg_covar=reg_covar, tol=self.tol))
+
+    def fit_cells(self, report):
+        """Fit every cell from its own starts, the models' cells of one K together; ``report`` each.
+
+        The hierarchical start runs to convergence (never screened out, so that
+        a cell reaches at least what mclust's start reaches), the random ones are screened.
+
+        Parameters
+        ----------
+        report : CellReport
+        """
+        plan, table = self.plan, self.table
+        n_samples = self.data.X.shape[0]
+        for j in plan.order:
+            k = plan.ks[j]
+            searches, hierarchical_first = {}, set()
+            for i, model in enumerate(plan.models):
+                if k > n_samples:
+                    table.errors[i, j] = f"{k} components need at least {k} samples; X has {n_samples}."
+                    continue
+                starts, n_hierarchical = self.starts.initial(model, k)
+                searches[i, j] = self.search(model, k, starts, SCREEN_KEEP, n_hierarchical)
+                if n_hierarchical:
+                    hierarchical_first.add((i, j))
+            for (i, j), result in sorted(self.run_together(searches).items()):
+                if isinstance(result, FitError):
+                    table.errors[i, j] = str(result)
+                else:
+                    origin = HIERARCHICAL_ORIGIN if (i, j) in hierarchical_first and result.best_index == 0 else ""
+                    table.record(i, j, result, origin)
+            for i in range(len(plan.models)):
+                report(plan.describe(i, j), table.outcome(i, j))
+
+    def neighbour_moves(self, rows):
+        """Neighbour moves for the cells that could still change the choice.
+
+        Split up from K - 1, then alternate passes down (merges) and up (splits)
+        while a cell improves. Each model's row is its own sweep; the rows' moves
+        at one K run together.
+
+        Parameters
+        ----------
+        rows : range
+            The models (rows of the table) to move.
+        """
+        plan, fits = self.plan, self.table.fits
+        order, above, below = plan.order, plan.above, plan.below
+        for j in order:
+            if j in below:
+                self._move_together(
+                    [(i, j, (i, below[j]), SPLIT) for i in rows if (i, below[j]) in fits and self._could_win(i, j)]
+                )
+        changed = {i: {j for j in order if (i, j) in fits} for i in rows}
+        for _ in range(MAX_NEIGHBOUR_PASSES):
+            improved = {i: set() for i in changed}
+            for j in reversed(order):
+                if j in above:
+                    merges = [(i, j, (i, above[j]), MERGE) for i in changed
+                              if above[j] in changed[i] | improved[i] and self._could_win(i, j)]
+                    for i, _ in self._move_together(merges):
+                        improved[i].add(j)
+            for j in order:
+                if j in below:
+                    splits = [(i, j, (i, below[j]), SPLIT) for i in changed
+                              if below[j] in improved[i] and self._could_win(i, j)]
+                    for i, _ in self._move_together(splits):
+                        improved[i].add(j)
+            changed = {i: cells for i, cells in improved.items() if cells}
+            if not changed:
+                break
+
+    def _could_win(self, i, j):
+        """Whether cell (i, j) failed or lies within MOVE_MARGIN of its model's best cell so far (each
+        model's row stays its own sweep: it does not depend on the other models)."""
+        row = self.table.values[self.plan.criterion][i]
+        return not np.isfinite(row[j]) or not np.any(np.isfinite(row)) or row[j] <= np.nanmin(row) + MOVE_MARGIN
+
+    def _move_search(self, i, j, source, kind):
+        """The search that refits cell (i, j) from the neighbour moves of the fit at ``source``, or None."""
+        plan, table = self.plan, self.table
+        if source not in table.fits or plan.ks[j] > self.data.X.shape[0]:
+            return None
+        params = table.fits[source][0].parameters
+        starts = self.starts.moves(plan.models[i], plan.ks[j], params, kind)
+        if not starts:
+            return None
+        # a move matters only if it beats the cell's fit: runs on course to end below it are abandoned
+        floor = None
+        if (i, j) in table.fits and hasattr(self.data.source, "total_weight"):  # the compiled runs, which abandon
+            floor = table.values["log_likelihood"][i, j] / self.data.source.total_weight
+        return self.search(plan.models[i], plan.ks[j], starts, MOVE_KEEP, floor=floor)
+
+    def _moved(self, i, j, source, kind, result):
+        """Keep the move's fit of cell (i, j) if it raised the log-likelihood; True if it did."""
+        if isinstance(result, FitError):
+            return False
+        table, ks = self.table, self.plan.ks
+        current = table.values["log_likelihood"][i, j]
+        gained = result.final.log_likelihood - current
+        if (i, j) in table.fits and not gained > IMPROVEMENT_RTOL * abs(current):
+            return False
+        table.record(i, j, result, move_origin(kind, ks[source[1]], gained if (i, j) in table.fits else None,
+                                               self.n_init))
+        if self.verbose:
+            print(f"  {self.plan.describe(i, j)}: {kind} from K={ks[source[1]]} raised log L by {gained:.6g}")
+        return True
+
+    def _move_together(self, moves):
+        """Make the neighbour moves ``(i, j, source, kind)`` (on distinct cells) together; the cells they improved."""
+        searches, made = {}, {}
+        for i, j, source, kind in moves:
+            search = self._move_search(i, j, source, kind)
+            if search is not None:
+                searches[i, j], made[i, j] = search, (source, kind)
+        results = self.run_together(searches)
+        return {cell for cell in sorted(results) if self._moved(*cell, *made[cell], results[cell])}
