@@ -479,7 +479,7 @@ def _select(
         """The search (:func:`em_search`) of one cell from ``starts``, screened as ``SCREEN_*`` say."""
         screen = (SCREEN_ITERATIONS, keep, exempt) if keep else None
         return em_search(data, starts, max_iter=max_iter, tol=tol, accept=accept, screen=screen, floor=floor,
-                         prior=prior_for(model, k), reorder=True, warn=False)
+                         prior=prior_for(model, k), reorder=True, warn=False, accelerate=True)
 
     def run_together(searches):
         """Each search's EMFit (or FitError), their runs of each round in one call on the threads."""
