@@ -765,3 +765,25 @@ def convex_hull_area_2d(points):
     x = np.array([p[0] for p in hull])
     y = np.array([p[1] for p in hull])
     return 0.5 * abs(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+def squarem_point(start, first, second, step_max):
+    """SQUAREM's S3 extrapolation from three iterates ``(weights, means, full covariances)``, no safeguards.
+
+    The parameters are stacked into one vector, means divided by the pooled
+    standard deviation of their feature at ``start`` and covariances by the
+    product of two; ``alpha = -|r| / |v|`` kept within ``[-step_max, -1]``.
+    Returns the point ``start - 2 alpha r + alpha^2 v`` as three arrays and ``alpha``.
+    """
+    w0, m0, c0 = start
+    scale = np.sqrt(np.einsum("k,kjj->j", w0, c0))
+
+    def vector(point):
+        w, m, c = point
+        return np.concatenate([w, (m / scale).ravel(), (c / np.outer(scale, scale)).ravel()])
+
+    x0, x1, x2 = vector(start), vector(first), vector(second)
+    r, v = x1 - x0, x2 - 2 * x1 + x0
+    alpha = float(np.clip(-np.linalg.norm(r) / np.linalg.norm(v), -step_max, -1.0))
+    point = [p0 - 2 * alpha * (p1 - p0) + alpha**2 * (p2 - 2 * p1 + p0) for p0, p1, p2 in zip(start, first, second)]
+    return point[0], point[1], point[2], alpha

@@ -1,13 +1,17 @@
 """A whole EM run as one compiled call (small in-memory data) against the Python-driven loop."""
 
+import naive
 import numpy as np
 import pytest
 
 from gmm_numba._kernels.constrained import expected_log_likelihood as compiled_q
 from gmm_numba._kernels.em_run import (
+    ACCEL_FROM,
     INNER_LOOSENESS,
     INNER_LOOSEST,
     RUN_SINGULAR_SCATTER,
+    accelerate_from,
+    extrapolate,
     inner_tolerance,
     scatter_m_step,
 )
@@ -306,3 +310,144 @@ def test_searches_run_together_equal_searches_run_alone():
         np.testing.assert_array_equal(together[cell].best.lower_bounds, alone.best.lower_bounds)
         np.testing.assert_array_equal(together[cell].parameters.means, alone.parameters.means)
         assert together[cell].final.log_likelihood == alone.final.log_likelihood
+
+
+def em_iterates(model, X, k, seed, n):
+    """``n`` successive plain EM iterates from a start, as ``(weights, means, full covariances)``."""
+    data = InMemoryData(X)
+    params = a_start(model, X, k, seed)
+    iterates = []
+    for _ in range(n):
+        iterates.append((params.weights.copy(), params.means.copy(), np.ascontiguousarray(params.full_covariances())))
+        params = m_step(model, data.em_statistics(params), 1e-6, previous=params.covariances)
+    return iterates
+
+
+@pytest.mark.parametrize("step_max", [1.0, 4.0, 64.0])
+def test_extrapolation_is_squarems_step(step_max):
+    """The extrapolated point is SQUAREM's S3 point from a naive stacking of the parameters."""
+    X = blobs()
+    start, first, second = em_iterates(get_model("VVV"), X, 3, 0, 3)
+    weights, means, covariances = (np.empty_like(a) for a in start)
+    alpha, capped, factors = extrapolate(start, first, second, step_max, weights, means, covariances)
+    w, m, c, expected_alpha = naive.squarem_point(start, first, second, step_max)
+    assert capped == (expected_alpha == -step_max)
+    if expected_alpha == -1.0:
+        assert alpha == -1.0
+        np.testing.assert_array_equal(means, second[1])
+        return
+    np.testing.assert_allclose(alpha, expected_alpha, rtol=1e-12)
+    np.testing.assert_allclose(weights, w, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(means, m, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(covariances, c, rtol=1e-12, atol=1e-12)
+    for j in range(3):
+        np.testing.assert_allclose(factors[j] @ factors[j].T, np.linalg.inv(covariances[j]), rtol=1e-9)
+    assert weights.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_extrapolation_retreats_to_a_mixture():
+    """A step whose point has a weight below zero is pulled back halfway towards plain EM until it is a mixture."""
+    start = (np.array([0.5, 0.5]), np.zeros((2, 1)), np.ones((2, 1, 1)))
+    first = (np.array([0.4, 0.6]), np.zeros((2, 1)), np.ones((2, 1, 1)))
+    second = (np.array([0.35, 0.65]), np.zeros((2, 1)), np.ones((2, 1, 1)))
+    # r = -0.1, v = 0.05 on the first weight: alpha = -2 gives 0.5 + 4 * -0.1 + 4 * 0.05 = 0.3 (a mixture);
+    # alpha = -16 (the cap) would give 0.5 - 3.2 + 12.8; a cap of 16 with |r|/|v| = 2 stays at -2
+    weights, means, covariances = np.empty(2), np.empty((2, 1)), np.empty((2, 1, 1))
+    alpha, capped, _ = extrapolate(start, first, second, 16.0, weights, means, covariances)
+    assert alpha == pytest.approx(-2.0, rel=1e-12) and not capped
+    np.testing.assert_allclose(weights, [0.3, 0.7], rtol=1e-12)
+    # a curve that makes the full step leave the simplex: v = -0.05, |r| / |v| = 2, point 0.5 + 0.4 - 0.2
+    second = (np.array([0.25, 0.75]), np.zeros((2, 1)), np.ones((2, 1, 1)))
+    # r = -0.1, v = -0.05: alpha = -2 gives 0.5 - 0.4 - 0.2 = -0.1 < 0; alpha = -1.5: 0.5 - 0.3 - 0.1125 = 0.0875
+    alpha, capped, _ = extrapolate(start, first, second, 16.0, weights, means, covariances)
+    assert alpha == pytest.approx(-1.5, rel=1e-12) and not capped
+    np.testing.assert_allclose(weights, [0.0875, 0.9125], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", COMPILED)
+def test_accelerated_compiled_run_equals_python_run(name):
+    """The compiled loop and the Python loop take the same accelerated steps: same iterations, same bounds."""
+    model = get_model(name)
+    X = blobs()
+    data = InMemoryData(X)
+    for seed in range(3):
+        start = a_start(model, X, 3, seed)
+        python = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=400, compiled=False, accelerate=True)
+        compiled = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=400, accelerate=True)
+        assert compiled.n_iter == python.n_iter and compiled.converged == python.converged
+        np.testing.assert_allclose(compiled.lower_bounds, python.lower_bounds, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(compiled.parameters.means, python.parameters.means, rtol=1e-6, atol=1e-8)
+
+
+def switch_point(lower_bounds, total_weight):
+    """The iteration at which an accelerated run starts extrapolating (None if it never does)."""
+    for i in range(1, len(lower_bounds)):
+        if accelerate_from(lower_bounds[i], lower_bounds[i - 1], total_weight):
+            return i
+    return None
+
+
+@pytest.mark.parametrize("name", COMPILED)
+def test_accelerated_run_is_monotone_and_ends_where_plain_em_does(name):
+    """Over a battery of slow runs (five components on three clusters): the accelerated run is plain EM up
+    to mclust's stopping point, its lower bounds never decrease, it ends at least as high as plain EM was
+    there, and at plain EM's optimum in most runs, in fewer iterations overall."""
+    model = get_model(name)
+    X = blobs(n=300, seed=5)
+    data = InMemoryData(X)
+    same, plain_total, fast_total = 0, 0, 0
+    seeds = range(6)
+    for seed in seeds:
+        start = a_start(model, X, 5, seed)
+        plain = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=3000)
+        fast = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=3000, accelerate=True)
+        if plain.error or fast.error:
+            assert plain.error == fast.error
+            continue
+        plain_total += plain.n_iter
+        fast_total += fast.n_iter
+        # an extrapolated point is kept only where it is not lower; the iterative M-steps stop short of their
+        # optimum (a generalised EM step) and may lose a few 1e-12 at the end of a run
+        assert np.all(np.diff(fast.lower_bounds) >= -1e-11)
+        switch = switch_point(plain.lower_bounds, len(X))
+        if switch is None or switch + 2 >= plain.n_iter:
+            assert fast.n_iter == plain.n_iter
+            continue
+        np.testing.assert_array_equal(fast.lower_bounds[: switch + 2], plain.lower_bounds[: switch + 2])
+        assert fast.lower_bound >= plain.lower_bounds[switch] - 1e-12
+        # relative to mclust's tolerance: the same optimum
+        same += abs(fast.lower_bound - plain.lower_bound) < ACCEL_FROM * 1e-3 * abs(plain.lower_bound)
+    assert fast_total < plain_total
+    assert same >= len(seeds) - 2
+
+
+def test_accelerated_runs_in_a_batch_equal_each_run_alone():
+    X = blobs()
+    data = InMemoryData(X)
+    cases = [("VVV", 5, 0), ("EVE", 4, 1), ("EII", 3, 2), ("VEV", 5, 3), ("EEI", 4, 4)]
+    starts = [a_start(get_model(name), X, k, seed) for name, k, seed in cases]
+    together = _compiled_runs(data, starts, 1e-6, 1e-10, [500] * len(starts), [-np.inf] * len(starts), True)
+    for start, run in zip(starts, together):
+        alone = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=500, accelerate=True)
+        assert run.n_iter == alone.n_iter
+        np.testing.assert_array_equal(run.lower_bounds, alone.lower_bounds)
+        np.testing.assert_array_equal(run.parameters.means, alone.parameters.means)
+
+
+def test_accelerated_python_run_is_abandoned_where_the_compiled_run_is():
+    """Under acceleration Aitken's projection runs over the cycles' first iterates, in both loops alike."""
+    model = get_model("VVV")
+    X = blobs(n=300, seed=5)
+    data = InMemoryData(X)
+    for seed in range(4):
+        start = a_start(model, X, 5, seed)
+        free = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=3000, accelerate=True)
+        if free.error:
+            continue
+        floor = free.lower_bound + 1e-3
+        compiled = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=3000, floor=floor, accelerate=True)
+        python = run_em(data, start, reg_covar=1e-6, tol=1e-10, max_iter=3000, floor=floor, accelerate=True,
+                        compiled=False)
+        assert python.error == compiled.error and python.n_iter == compiled.n_iter
+        np.testing.assert_allclose(python.lower_bounds, compiled.lower_bounds, rtol=0, atol=1e-10)
+        assert compiled.error.startswith("abandoned") or compiled.n_iter == free.n_iter

@@ -23,7 +23,6 @@ kmeans_plusplus = interruptible(kmeans.kmeans_plusplus)
 nearest_center_statistics = interruptible(kmeans.nearest_center_statistics)
 random_responsibility_statistics = interruptible(kmeans.random_responsibility_statistics)
 precision_cholesky = interruptible(linalg.precision_cholesky)
-run_em = interruptible(em_run.em_run)
 run_em_batch = interruptible(em_run.em_runs)
 vvv_merges = interruptible(hierarchical.vvv_merges)
 
@@ -32,7 +31,6 @@ __all__ = [
     "per_sample_scores",
     "kmeans_plusplus",
     "precision_cholesky",
-    "run_em",
     "run_em_batch",
     "nearest_center_statistics",
     "random_responsibility_statistics",

@@ -47,6 +47,29 @@ RUN_ABANDONED = 5  # on course to end below the floor it was given
 #: the run will end, and EM may still escape to a higher optimum.
 ABANDON_MAX_RATE = 0.9
 
+#: A component whose effective count falls to this fraction of the total weight (or below) is
+#: treated as empty.
+EMPTY_FRACTION = 1e-12
+
+#: What the next E-step of an accelerated run (:func:`_em_loop`) is at: a plain EM iterate before
+#: acceleration starts; the first or second EM iterate of an extrapolation cycle (recorded); the
+#: extrapolated point (not recorded: only an M-step is taken from it); the point that M-step gave,
+#: kept only if its log-likelihood is at least the cycle's last recorded one.
+ACCEL_PLAIN = 0
+ACCEL_CYCLE = 1
+ACCEL_SECOND = 2
+ACCEL_EXTRAPOLATED = 3
+ACCEL_STABILISED = 4
+#: The longest extrapolation step grows by this factor when a step was cut to it, and shrinks by it
+#: when an extrapolated point was rejected (SQUAREM's ``mstep``).
+ACCEL_STEP_FACTOR = 4.0
+#: Acceleration starts where mclust stops EM: a change of the log-likelihood below this fraction of
+#: ``1 + |log-likelihood|`` (:func:`accelerate_from`).
+ACCEL_FROM = 1e-5
+#: How many times an extrapolated point that is not a mixture (a weight not above zero, a
+#: covariance not positive definite) is pulled back before the plain EM step is taken instead.
+ACCEL_RETREATS = 6
+
 #: How far an iterative M-step goes inside EM (:func:`inner_tolerance`): its alternating updates
 #: stop once ``Q`` changes by less than this fraction of the last EM gain (relative), between
 #: ``INNER_TOLERANCE`` and ``INNER_LOOSEST``.
@@ -205,8 +228,125 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
 
 
 @njit(**JIT)
-def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, max_iter, lower_bounds, floor):
-    """The EM iterations of :func:`em_run`, on one thread; see :func:`em_runs` for ``floor``."""
+def accelerate_from(mean_ll, previous, total_weight):
+    """Whether a run has reached mclust's stopping point, where :func:`_em_loop` starts extrapolating.
+
+    mclust stops EM once the log-likelihood changes by less than
+    :data:`ACCEL_FROM` relative to ``1 + |log-likelihood|``; until then plain
+    EM steps are cheap and reliable, past it they are what makes a strict
+    ``tol`` slow.
+    """
+    return abs(mean_ll - previous) * total_weight < ACCEL_FROM * (1.0 + abs(mean_ll) * total_weight)
+
+
+@njit(**JIT)
+def _step_norms(start, first, second, scales):
+    """``||first - start||`` and ``||second - 2 first + start||``, features in units of ``scales``.
+
+    Each of ``start, first, second`` is a tuple ``(weights, means,
+    covariances)``; weights count as they are, mean entries are divided by
+    their feature's scale, covariance entries by the product of two.
+    """
+    w0, m0, c0 = start
+    w1, m1, c1 = first
+    w2, m2, c2 = second
+    k, d = m0.shape
+    step = 0.0
+    curve = 0.0
+    for c in range(k):
+        r = w1[c] - w0[c]
+        v = w2[c] - 2.0 * w1[c] + w0[c]
+        step += r * r
+        curve += v * v
+        for a in range(d):
+            r = (m1[c, a] - m0[c, a]) / scales[a]
+            v = (m2[c, a] - 2.0 * m1[c, a] + m0[c, a]) / scales[a]
+            step += r * r
+            curve += v * v
+            for b in range(d):
+                unit = scales[a] * scales[b]
+                r = (c1[c, a, b] - c0[c, a, b]) / unit
+                v = (c2[c, a, b] - 2.0 * c1[c, a, b] + c0[c, a, b]) / unit
+                step += r * r
+                curve += v * v
+    return math.sqrt(step), math.sqrt(curve)
+
+
+@njit(**JIT)
+def extrapolate(start, first, second, step_max, weights, means, covariances):
+    """The squared extrapolation (SQUAREM's S3 step) from three EM iterates.
+
+    With ``r = first - start`` and ``v = second - 2 first + start`` the
+    step length is ``alpha = -||r|| / ||v||``, kept within
+    ``[-step_max, -1]``, and the new point ``start - 2 alpha r + alpha^2 v``
+    (``alpha = -1`` gives ``second``). A point with a weight not above zero
+    or a covariance that is not positive definite is pulled back halfway
+    towards ``alpha = -1``, at most :data:`ACCEL_RETREATS` times, then
+    ``second`` is taken.
+
+    Parameters
+    ----------
+    start, first, second : tuples (weights, means, covariances)
+        Three successive EM iterates, arrays of shape (K,), (K, D), (K, D, D);
+        full covariance matrices.
+    step_max : float
+        The longest step allowed (``>= 1``).
+    weights, means, covariances : arrays of shape (K,), (K, D), (K, D, D)
+        Receive the new point.
+
+    Returns
+    -------
+    alpha : float
+        The step taken (``-1``: none, the point is ``second``).
+    capped : bool
+        Whether the step was cut to ``step_max``.
+    factors : array of shape (K, D, D)
+        The precision factors of the new point.
+    """
+    w0, m0, c0 = start
+    w1, m1, c1 = first
+    w2, m2, c2 = second
+    k, d = m0.shape
+    scales = np.empty(d)
+    for a in range(d):
+        spread = 0.0
+        for c in range(k):
+            spread += w0[c] * c0[c, a, a]
+        scales[a] = math.sqrt(spread) if spread > 0 else 1.0
+    step, curve = _step_norms(start, first, second, scales)
+    alpha = -step / curve if curve > 0 else -1.0
+    capped = not alpha > -step_max
+    if capped:
+        alpha = -step_max
+    for _ in range(ACCEL_RETREATS):
+        if not alpha < -1.0:
+            break
+        a, b = -2.0 * alpha, alpha * alpha
+        valid = True
+        for c in range(k):
+            weights[c] = w0[c] + a * (w1[c] - w0[c]) + b * (w2[c] - 2.0 * w1[c] + w0[c])
+            valid = valid and weights[c] > 0
+        means[:] = m0 + a * (m1 - m0) + b * (m2 - 2.0 * m1 + m0)
+        covariances[:] = c0 + a * (c1 - c0) + b * (c2 - 2.0 * c1 + c0)
+        factors, failed = precision_cholesky(covariances)
+        if valid and failed < 0:
+            return alpha, capped, factors
+        alpha = 0.5 * (alpha - 1.0)
+    weights[:] = w2
+    means[:] = m2
+    covariances[:] = c2
+    factors, _ = precision_cholesky(covariances)
+    return -1.0, capped, factors
+
+
+@njit(**JIT)
+def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, max_iter, lower_bounds, floor,
+             accelerate):
+    """The EM iterations of one run, on one thread; see :func:`em_runs` for the arguments.
+
+    ``weights, means, covariances`` are updated in place; returns ``n_iter,
+    converged, status, index``.
+    """
     n, d = X.shape
     k = means.shape[0]
     weighted = sample_weight.size > 0
@@ -225,9 +365,18 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
     log_det = np.empty(k)
     log_weights = np.empty(k)
     updated = np.empty((k, d, d))
+    # the three iterates of an extrapolation cycle, and the lower bounds of the cycles' starts
+    kept_weights = np.empty((3, k))
+    kept_means = np.empty((3, k, d))
+    kept_covariances = np.empty((3, k, d, d))
+    cycle_starts = np.full(3, np.nan)
+    state = ACCEL_PLAIN
+    step_max = 1.0
     previous = -np.inf
+    inner = INNER_LOOSEST
+    n_iter = 0
     warm = max_iter > 0
-    for iteration in range(max_iter):
+    for _ in range(max_iter):
         for c in range(k):
             log_weights[c] = math.log(weights[c]) if weights[c] > 0 else -np.inf
             log_det[c] = 0.0
@@ -241,39 +390,113 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
         block_statistics(X, sample_weight, weighted, 0, n, setup, buffers, scalars, acc_nk, acc_s1, acc_s2)
         nk, s1, s2 = finished_moments(acc_nk, acc_s1, acc_s2, setup, d)
         mean_ll = scalars[1] / total_weight
+        if state == ACCEL_EXTRAPOLATED:
+            # the extrapolated point: an M-step from it, not recorded; any failure rejects the point
+            usable = math.isfinite(mean_ll)
+            for c in range(k):
+                usable = usable and nk[c] > EMPTY_FRACTION * total_weight
+            if usable:
+                _centred_scatter(nk, s1, s2, reg)
+                failed = scatter_m_step(family, nk, s2, kept_covariances[2], warm, updated, inner)
+                usable = failed < 0
+            if usable:
+                covariances[:] = updated
+                for c in range(k):
+                    means[c] += s1[c]
+                    weights[c] = nk[c] / nk.sum()
+                factors, failed = precision_cholesky(covariances)
+                usable = failed < 0
+            if usable:
+                state = ACCEL_STABILISED
+                continue
+        if state >= ACCEL_EXTRAPOLATED:
+            if state == ACCEL_STABILISED and mean_ll >= lower_bounds[n_iter - 1]:
+                state = ACCEL_CYCLE
+            else:
+                # not better than plain EM's last point: go on from the cycle's plain EM step
+                step_max = max(1.0, step_max / ACCEL_STEP_FACTOR)
+                weights[:] = kept_weights[2]
+                means[:] = kept_means[2]
+                covariances[:] = kept_covariances[2]
+                factors, _ = precision_cholesky(covariances)
+                state = ACCEL_CYCLE
+                continue
         if not math.isfinite(mean_ll):
-            return iteration, False, RUN_NOT_FINITE, -1
-        lower_bounds[iteration] = mean_ll
-        if iteration >= 2 and projected_limit(lower_bounds, iteration) < floor:
-            return iteration + 1, False, RUN_ABANDONED, -1
+            return n_iter, False, RUN_NOT_FINITE, -1
+        lower_bounds[n_iter] = mean_ll
+        n_iter += 1
+        if state == ACCEL_PLAIN:
+            if n_iter >= 3 and projected_limit(lower_bounds, n_iter - 1) < floor:
+                return n_iter, False, RUN_ABANDONED, -1
+        elif state == ACCEL_CYCLE:
+            cycle_starts[:2] = cycle_starts[1:]
+            cycle_starts[2] = mean_ll
+            if projected_limit(cycle_starts, 2) < floor:
+                return n_iter, False, RUN_ABANDONED, -1
         for c in range(k):
-            if not nk[c] > 1e-12 * total_weight:
-                return iteration + 1, False, RUN_EMPTY, c
-        for c in range(k):
-            for j in range(d):
-                s1[c, j] /= nk[c]
-            for j in range(d):
-                for m in range(d):
-                    s2[c, j, m] -= nk[c] * s1[c, j] * s1[c, m]
-            for j in range(d):
-                s2[c, j, j] += nk[c] * reg[j]
+            if not nk[c] > EMPTY_FRACTION * total_weight:
+                return n_iter, False, RUN_EMPTY, c
+        if state == ACCEL_PLAIN and accelerate and accelerate_from(mean_ll, previous, total_weight):
+            state = ACCEL_CYCLE
+            cycle_starts[2] = mean_ll
+        if state != ACCEL_PLAIN:
+            kept = 0 if state == ACCEL_CYCLE else 1
+            kept_weights[kept] = weights
+            kept_means[kept] = means
+            kept_covariances[kept] = covariances
+        _centred_scatter(nk, s1, s2, reg)
+        inner = inner_tolerance(mean_ll, previous)
         # the Python M-step warm-starts every iteration, the first from the run's start; ``warm`` is not a
         # literal True, for which the M-steps would be compiled once more than the Python calls need
-        failed = scatter_m_step(family, nk, s2, covariances, warm, updated, inner_tolerance(mean_ll, previous))
+        failed = scatter_m_step(family, nk, s2, covariances, warm, updated, inner)
         if failed >= 0:
             # the parameters stay those the iteration started from, where the Python M-step refuses too
-            return iteration + 1, False, RUN_SINGULAR_SCATTER, failed
+            return n_iter, False, RUN_SINGULAR_SCATTER, failed
         covariances[:] = updated
         for c in range(k):
             means[c] += s1[c]
             weights[c] = nk[c] / nk.sum()
         factors, failed = precision_cholesky(covariances)
         if failed >= 0:
-            return iteration + 1, False, RUN_SINGULAR, failed
+            return n_iter, False, RUN_SINGULAR, failed
         if abs(mean_ll - previous) < tol:
-            return iteration + 1, True, RUN_OK, -1
+            return n_iter, True, RUN_OK, -1
         previous = mean_ll
-    return max_iter, False, RUN_OK, -1
+        if state == ACCEL_CYCLE:
+            state = ACCEL_SECOND
+        elif state == ACCEL_SECOND:
+            kept_weights[2] = weights
+            kept_means[2] = means
+            kept_covariances[2] = covariances
+            alpha, capped, factors = extrapolate(
+                (kept_weights[0], kept_means[0], kept_covariances[0]),
+                (kept_weights[1], kept_means[1], kept_covariances[1]),
+                (kept_weights[2], kept_means[2], kept_covariances[2]),
+                step_max, weights, means, covariances,
+            )
+            if capped:
+                step_max *= ACCEL_STEP_FACTOR
+            state = ACCEL_CYCLE if alpha == -1.0 else ACCEL_EXTRAPOLATED
+    if state >= ACCEL_EXTRAPOLATED:
+        # out of iterations at a point not yet checked: end at the cycle's plain EM step
+        weights[:] = kept_weights[2]
+        means[:] = kept_means[2]
+        covariances[:] = kept_covariances[2]
+    return n_iter, False, RUN_OK, -1
+
+
+@njit(**JIT)
+def _centred_scatter(nk, s1, s2, reg):
+    """Turn the sums ``s1, s2`` into the mean shift ``s1 / nk`` and the regularised scatter about it, in place."""
+    k, d = s1.shape
+    for c in range(k):
+        for j in range(d):
+            s1[c, j] /= nk[c]
+        for j in range(d):
+            for m in range(d):
+                s2[c, j, m] -= nk[c] * s1[c, j] * s1[c, m]
+        for j in range(d):
+            s2[c, j, j] += nk[c] * reg[j]
 
 
 @njit(**JIT)
@@ -293,49 +516,17 @@ def projected_limit(lower_bounds, iteration):
     return lower_bounds[iteration] + last * rate / (1.0 - rate)
 
 
-@njit(**JIT)
-def em_run(X, sample_weight, weights, means, covariances, family, reg, tol, max_iter, lower_bounds):
-    """EM iterations from ``(weights, means, covariances)`` until the mean log-likelihood settles.
-
-    Follows the Python driver step for step: at each iteration the
-    statistics at the current parameters give the mean log-likelihood per
-    unit weight, an M-step gives new parameters, and the run stops after
-    the M-step of the first iteration whose mean log-likelihood changed by
-    less than ``tol``.
-
-    Parameters
-    ----------
-    X : array of shape (n_samples, n_features), float64
-    sample_weight : array of shape (n_samples,) or (0,) for unit weights
-    weights, means, covariances : arrays of shape (K,), (K, D), (K, D, D)
-        The starting parameters; overwritten with the final ones.
-    family : int
-        ``MSTEP_*`` code of the covariance structure.
-    reg : array of shape (n_features,)
-        Added to the scatter's diagonal in proportion to ``n_k`` (so that
-        the covariances get ``reg`` for the unconstrained models).
-    tol : float
-    max_iter : int
-    lower_bounds : array of shape (max_iter,)
-        Receives the mean log-likelihood of each iteration.
-
-    Returns
-    -------
-    n_iter : int
-    converged : bool
-    status : int
-        ``RUN_OK`` or the reason the run failed.
-    index : int
-        The component a failure other than ``RUN_NOT_FINITE`` is about.
-    """
-    return _em_loop(np.ascontiguousarray(X), sample_weight, weights, means, covariances, family, reg, tol, max_iter,
-                    lower_bounds, -np.inf)
-
-
 @njit(**PARALLEL_JIT)
 def em_runs(X, sample_weight, weights, means, covariances, families, ks, reg, tol, max_iters, lower_bounds, outcomes,
-            floors):
-    """:func:`em_run` from many starts, the starts shared out to the threads as they become free.
+            floors, accelerate):
+    """EM runs from many starts until each one's mean log-likelihood settles, the starts shared out to the threads.
+
+    Each run follows the Python driver (:func:`gmm_numba.fitting.em.run_em`)
+    step for step: at each iteration the statistics at the current parameters
+    give the mean log-likelihood per unit weight, an M-step gives new
+    parameters, and the run stops after the M-step of the first iteration
+    whose mean log-likelihood changed by less than ``tol``. Every covariance
+    structure is handled through full matrices.
 
     The runs may differ in their number of components and covariance
     structure, so that the runs of many cells go to the threads together (one
@@ -345,6 +536,8 @@ def em_runs(X, sample_weight, weights, means, covariances, families, ks, reg, to
 
     Parameters
     ----------
+    X : array of shape (n_samples, n_features), float64
+    sample_weight : array of shape (n_samples,) or (0,) for unit weights
     weights, means, covariances : arrays of shape (R, K), (R, K, D), (R, K, D, D)
         One start per row, ``K`` the largest number of components of any run;
         run ``r`` uses the first ``ks[r]`` components. Overwritten with each
@@ -353,15 +546,29 @@ def em_runs(X, sample_weight, weights, means, covariances, families, ks, reg, to
         The ``MSTEP_*`` code of each run.
     ks : array of shape (R,), int64
         The number of components of each run.
+    reg : array of shape (n_features,)
+        Added to the scatter's diagonal in proportion to ``n_k`` (so that the
+        covariances get ``reg`` for the unconstrained models).
+    tol : float
     max_iters : array of shape (R,), int64
-        The iteration budget of each run.
+        The budget of each run, in E-steps (with ``accelerate``, a cycle's
+        extrapolated points take E-steps that are not recorded iterations).
     lower_bounds : array of shape (R, max(max_iters))
+        Receives the mean log-likelihood of each run's iterations.
     outcomes : array of shape (R, 4), int64
-        Receives ``n_iter, converged, status, index`` of each run.
+        Receives ``n_iter, converged, status, index`` of each run: ``status``
+        is ``RUN_OK`` or why the run failed, ``index`` the component a
+        failure other than ``RUN_NOT_FINITE`` is about.
     floors : array of shape (R,)
         A run whose mean log-likelihood converges geometrically towards a limit
-        below its floor (Aitken's estimate, :func:`projected_limit`) stops with
+        below its floor (Aitken's estimate, :func:`projected_limit`; under
+        acceleration, over the cycles' first iterates) stops with
         ``RUN_ABANDONED``; ``-inf`` lets the run go on.
+    accelerate : bool
+        Past mclust's stopping point (:func:`accelerate_from`), take squared
+        extrapolation steps (:func:`extrapolate`) between pairs of EM
+        iterations, each kept only where it ends at least as high as plain
+        EM's last iterate, so that the lower bounds never decrease.
     """
     X = np.ascontiguousarray(X)
     n_runs = weights.shape[0]
@@ -372,7 +579,7 @@ def em_runs(X, sample_weight, weights, means, covariances, families, ks, reg, to
             k = ks[r]
             n_iter, converged, status, index = _em_loop(
                 X, sample_weight, weights[r, :k], means[r, :k], covariances[r, :k], families[r], reg, tol,
-                max_iters[r], lower_bounds[r], floors[r]
+                max_iters[r], lower_bounds[r], floors[r], accelerate
             )
             outcomes[r, 0] = n_iter
             outcomes[r, 1] = 1 if converged else 0

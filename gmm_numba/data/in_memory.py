@@ -86,8 +86,8 @@ class InMemoryData:
         limit = COMPILED_RUN_MAX_WORK if n_runs == 1 else COMPILED_BATCH_MAX_WORK
         return self.X.dtype == np.float64 and work <= limit
 
-    def run_em(self, weights, means, covariances, family, reg_covar, tol, max_iter):
-        """A whole EM run in one compiled call; see :func:`gmm_numba._kernels.em_run.em_run`.
+    def run_em(self, weights, means, covariances, family, reg_covar, tol, max_iter, accelerate=False):
+        """A whole EM run in one compiled call (:meth:`run_em_batch` from one start).
 
         Parameters
         ----------
@@ -98,6 +98,9 @@ class InMemoryData:
         reg_covar : float or ndarray of shape (n_features,)
         tol : float
         max_iter : int
+        accelerate : bool, default=False
+            Extrapolate past mclust's stopping point (see
+            :func:`gmm_numba._kernels.em_run.em_runs`).
 
         Returns
         -------
@@ -110,20 +113,13 @@ class InMemoryData:
         index : int
             The component a failure is about.
         """
-        # C order whatever the starts' layout: Numba compiles a kernel again for each layout
-        weights = np.array(weights, dtype=np.float64, order="C")
-        means = np.array(means, dtype=np.float64, order="C")
-        covariances = np.array(covariances, dtype=np.float64, order="C")
-        reg = np.ascontiguousarray(np.broadcast_to(np.asarray(reg_covar, dtype=np.float64), (self.n_features,)))
-        lower_bounds = np.empty(max_iter)
-        settings = int(family), reg, float(tol), int(max_iter)
-        n_iter, converged, status, index = _kernels.run_em(
-            self.X, self.sample_weight, weights, means, covariances, *settings, lower_bounds
-        )
-        return weights, means, covariances, lower_bounds[:n_iter], bool(converged), int(status), int(index)
+        runs, outcomes = self.run_em_batch([(weights, means, covariances)], [family], reg_covar, tol, [max_iter],
+                                           [-np.inf], accelerate)
+        _, converged, status, index = outcomes[0]
+        return (*runs[0], bool(converged), int(status), int(index))
 
-    def run_em_batch(self, starts, families, reg_covar, tol, max_iters, floors):
-        """:meth:`run_em` from many starts in one compiled call, the runs shared out to the threads.
+    def run_em_batch(self, starts, families, reg_covar, tol, max_iters, floors, accelerate=False):
+        """EM runs from many starts in one compiled call, the runs shared out to the threads.
 
         Parameters
         ----------
@@ -136,6 +132,8 @@ class InMemoryData:
         floors : sequence of R floats
             Mean log-likelihood below which a run on course to end there is
             abandoned (see :func:`gmm_numba._kernels.em_run.em_runs`); -inf for none.
+        accelerate : bool, default=False
+            Extrapolate past mclust's stopping point (see :func:`~gmm_numba._kernels.em_run.em_runs`).
 
         Returns
         -------
@@ -161,6 +159,7 @@ class InMemoryData:
             _kernels.run_em_batch(
                 self.X, self.sample_weight, weights, means, covariances, np.asarray(families, dtype=np.int64), ks,
                 reg, float(tol), max_iters, lower_bounds, outcomes, np.asarray(floors, dtype=np.float64),
+                bool(accelerate),
             )
         runs = [
             (weights[r, :k], means[r, :k], covariances[r, :k], lower_bounds[r, :n])

@@ -5,7 +5,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._kernels.em_run import RUN_ABANDONED, RUN_NOT_FINITE, RUN_OK, inner_tolerance, projected_limit
+from .._kernels.em_run import (
+    ACCEL_CYCLE,
+    ACCEL_EXTRAPOLATED,
+    ACCEL_PLAIN,
+    ACCEL_SECOND,
+    ACCEL_STABILISED,
+    ACCEL_STEP_FACTOR,
+    INNER_LOOSEST,
+    RUN_ABANDONED,
+    RUN_NOT_FINITE,
+    RUN_OK,
+    accelerate_from,
+    extrapolate,
+    inner_tolerance,
+    projected_limit,
+)
+from ..covariance import get_model
 from ..errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
 from .parameters import MixtureParameters, m_step
 from .prior import log_prior_of
@@ -75,7 +91,7 @@ class EMFit:
 
 
 def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, label="", compiled=True,
-           prior=None, floor=-np.inf):
+           prior=None, floor=-np.inf, accelerate=False):
     """Iterate EM from ``params``.
 
     Convergence is declared when the mean log-likelihood per unit weight
@@ -89,6 +105,8 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
     reg_covar : float or ndarray of shape (n_features,)
     tol : float
     max_iter : int
+        The budget in E-steps (with ``accelerate``, extrapolated points take
+        E-steps that are not recorded iterations).
     callback : callable, optional
         ``callback(iteration, lower_bound, parameters)`` after each M-step;
         returning True (or raising :class:`StopFit`) ends the run.
@@ -106,39 +124,74 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         limit below ``floor`` (Aitken's projection,
         :func:`gmm_numba._kernels.em_run.projected_limit`) stops there and
         carries the reason as its error.
+    accelerate : bool, default=False
+        Past mclust's stopping point, alternate pairs of EM iterations with
+        squared extrapolation steps kept only where they do not lower the
+        log-likelihood (:func:`gmm_numba._kernels.em_run.em_runs`). Ignored
+        with a prior or a callback.
 
     Returns
     -------
     EMRun
     """
     model = params.model
+    accelerate = accelerate and prior is None and callback is None
     if compiled and prior is None and callback is None and verbose < 2 and _compiled_run_applies(data, params):
         if floor > -np.inf:
-            return _compiled_runs(data, [params], reg_covar, tol, [max_iter], [floor])[0]
-        return _compiled_run(data, params, reg_covar=reg_covar, tol=tol, max_iter=max_iter)
+            return _compiled_runs(data, [params], reg_covar, tol, [max_iter], [floor], accelerate)[0]
+        return _compiled_run(data, params, reg_covar=reg_covar, tol=tol, max_iter=max_iter, accelerate=accelerate)
     lower_bounds = []
     previous = -np.inf
-    converged = False
+    converged = stop = False
+    # the state machine of the compiled loop (gmm_numba._kernels.em_run._em_loop), step for step
+    state = ACCEL_PLAIN
+    step_max = 1.0
+    kept = [None, None, None]
+    cycle_starts = np.full(3, np.nan)
+    inner = INNER_LOOSEST
     start = time.perf_counter()
-    for iteration in range(1, max_iter + 1):
+    for _ in range(max_iter):
         stats = data.em_statistics(params)
         mean_ll = (stats.log_likelihood + log_prior_of(params, prior)) / stats.total_weight
+        if state == ACCEL_EXTRAPOLATED:
+            stabilised = _stabilised(model, stats, reg_covar, kept[2], inner) if np.isfinite(mean_ll) else None
+            if stabilised is not None:
+                params, state = stabilised, ACCEL_STABILISED
+                continue
+        if state >= ACCEL_EXTRAPOLATED:
+            if state == ACCEL_STABILISED and mean_ll >= lower_bounds[-1]:
+                state = ACCEL_CYCLE
+            else:
+                step_max = max(1.0, step_max / ACCEL_STEP_FACTOR)
+                params, state = kept[2], ACCEL_CYCLE
+                continue
         if not np.isfinite(mean_ll):
-            raise _not_finite_error(mean_ll, iteration)
+            raise _not_finite_error(mean_ll, len(lower_bounds) + 1)
         lower_bounds.append(mean_ll)
-        if floor > -np.inf and iteration >= 3 and projected_limit(np.asarray(lower_bounds), iteration - 1) < floor:
-            return _abandoned(np.asarray(lower_bounds))
-        params = m_step(model, stats, reg_covar, previous=params.covariances,
-                        inner_tolerance=inner_tolerance(mean_ll, previous), prior=prior)
+        if state == ACCEL_PLAIN:
+            if floor > -np.inf and len(lower_bounds) >= 3 and projected_limit(
+                np.asarray(lower_bounds), len(lower_bounds) - 1
+            ) < floor:
+                return _abandoned(np.asarray(lower_bounds))
+        elif state == ACCEL_CYCLE:
+            cycle_starts = np.append(cycle_starts[1:], mean_ll)
+            if projected_limit(cycle_starts, 2) < floor:
+                return _abandoned(np.asarray(lower_bounds))
+        if state == ACCEL_PLAIN and accelerate and accelerate_from(mean_ll, previous, stats.total_weight):
+            state = ACCEL_CYCLE
+            cycle_starts[2] = mean_ll
+        if state != ACCEL_PLAIN:
+            kept[0 if state == ACCEL_CYCLE else 1] = params
+        inner = inner_tolerance(mean_ll, previous)
+        params = m_step(model, stats, reg_covar, previous=params.covariances, inner_tolerance=inner, prior=prior)
         if verbose >= 2:
             print(
-                f"  {label}iteration {iteration}: mean log-likelihood {mean_ll:.8g} "
+                f"  {label}iteration {len(lower_bounds)}: mean log-likelihood {mean_ll:.8g} "
                 f"({time.perf_counter() - start:.2f} s)"
             )
-        stop = False
         if callback is not None:
             try:
-                stop = bool(callback(iteration, mean_ll, params))
+                stop = bool(callback(len(lower_bounds), mean_ll, params))
             except StopFit:
                 stop = True
         if abs(mean_ll - previous) < tol:
@@ -147,7 +200,46 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         previous = mean_ll
         if stop:
             break
+        if state == ACCEL_CYCLE:
+            state = ACCEL_SECOND
+        elif state == ACCEL_SECOND:
+            kept[2] = params
+            params, alpha, capped = _extrapolated(kept, step_max)
+            if capped:
+                step_max *= ACCEL_STEP_FACTOR
+            state = ACCEL_CYCLE if alpha == -1.0 else ACCEL_EXTRAPOLATED
+    if state >= ACCEL_EXTRAPOLATED:
+        params = kept[2]
     return EMRun(params, np.asarray(lower_bounds), converged, len(lower_bounds), stopped=stop and not converged)
+
+
+def _extrapolated(iterates, step_max):
+    """The squared extrapolation from three EM iterates (:func:`gmm_numba._kernels.em_run.extrapolate`).
+
+    Returns
+    -------
+    params : MixtureParameters
+        The new point, under the full covariance model (an extrapolation need
+        not keep a model's constraints); the third iterate if no step was taken.
+    alpha : float
+        The step (``-1``: none).
+    capped : bool
+        Whether the step was cut to ``step_max``.
+    """
+    arrays = [(p.weights, p.means, np.ascontiguousarray(p.full_covariances())) for p in iterates]
+    weights, means, covariances = (np.empty_like(a) for a in arrays[2])
+    alpha, capped, factors = extrapolate(*arrays, step_max, weights, means, covariances)
+    if alpha == -1.0:
+        return iterates[2], alpha, capped
+    return MixtureParameters(get_model("full"), weights, means, covariances, factors), alpha, capped
+
+
+def _stabilised(model, stats, reg_covar, plain, inner):
+    """The M-step from an extrapolated point's statistics, warm-started from ``plain``; None where it fails."""
+    try:
+        return m_step(model, stats, reg_covar, previous=plain.covariances, inner_tolerance=inner)
+    except FitError:
+        return None
 
 
 def _abandoned(lower_bounds):
@@ -173,16 +265,17 @@ def _compiled_run_applies(data, params, n_runs=1):
     )
 
 
-def _compiled_run(data, params, *, reg_covar, tol, max_iter):
+def _compiled_run(data, params, *, reg_covar, tol, max_iter, accelerate=False):
     """:func:`run_em` as one compiled call: the same iterations, errors and result (to rounding)."""
     model = params.model
     outcome = data.run_em(
-        params.weights, params.means, params.full_covariances(), model.m_step_family, reg_covar, tol, max_iter
+        params.weights, params.means, params.full_covariances(), model.m_step_family, reg_covar, tol, max_iter,
+        accelerate,
     )
-    return _finished(data, params, outcome, reg_covar, tol, max_iter)
+    return _finished(data, params, outcome, reg_covar, tol, max_iter, accelerate)
 
 
-def _compiled_runs(data, starts, reg_covar, tol, max_iters, floors):
+def _compiled_runs(data, starts, reg_covar, tol, max_iters, floors, accelerate=False):
     """:func:`run_em` from each start, the runs in one compiled call on the threads.
 
     The starts may differ in model and number of components. A run on course
@@ -201,6 +294,7 @@ def _compiled_runs(data, starts, reg_covar, tol, max_iters, floors):
         tol,
         max_iters,
         floors,
+        accelerate,
     )
     runs = []
     for r, start in enumerate(starts):
@@ -209,13 +303,13 @@ def _compiled_runs(data, starts, reg_covar, tol, max_iters, floors):
             runs.append(_abandoned(outcome[3]))
             continue
         try:
-            runs.append(_finished(data, start, outcome, reg_covar, tol, max_iters[r]))
+            runs.append(_finished(data, start, outcome, reg_covar, tol, max_iters[r], accelerate))
         except FitError as exc:
             runs.append(EMRun(error=str(exc), exception=exc))
     return runs
 
 
-def _finished(data, start, outcome, reg_covar, tol, max_iter):
+def _finished(data, start, outcome, reg_covar, tol, max_iter, accelerate=False):
     """The :class:`EMRun` of a compiled run, or the error the Python loop would have raised."""
     model = start.model
     weights, means, covariances, lower_bounds, converged, status = outcome[:6]
@@ -231,7 +325,7 @@ def _finished(data, start, outcome, reg_covar, tol, max_iter):
     entering = MixtureParameters.from_covariances(model, weights, means, model.pack(covariances))
     m_step(model, data.em_statistics(entering), reg_covar, previous=entering.covariances)
     # the two arithmetics disagree at the margin: the Python loop decides
-    return run_em(data, start, reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False)
+    return run_em(data, start, reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False, accelerate=accelerate)
 
 
 def _continued(previous, run):
@@ -368,6 +462,8 @@ class RunJob:
     floor : float
         Mean log-likelihood below which it is abandoned once on course to end there.
     prior : ConjugatePrior or None
+    accelerate : bool
+        Extrapolate past mclust's stopping point (see :func:`run_em`).
     """
 
     index: int
@@ -377,6 +473,7 @@ class RunJob:
     previous: EMRun = None
     floor: float = -np.inf
     prior: object = None
+    accelerate: bool = False
 
 
 def run_jobs(data, jobs, *, reg_covar, tol, callback=None, verbose=0):
@@ -393,10 +490,13 @@ def run_jobs(data, jobs, *, reg_covar, tol, callback=None, verbose=0):
     ]
     # longest budgets first, so that the threads do not end waiting for a long run started last
     compiled.sort(key=lambda r: (-jobs[r].budget, -jobs[r].params.n_components))
-    if compiled:
-        batch = _compiled_runs(data, [jobs[r].params for r in compiled], reg_covar, tol,
-                               [jobs[r].budget for r in compiled], [jobs[r].floor for r in compiled])
-        for r, run in zip(compiled, batch):
+    for accelerate in (False, True):
+        batch = [r for r in compiled if jobs[r].accelerate == accelerate]
+        if not batch:
+            continue
+        finished = _compiled_runs(data, [jobs[r].params for r in batch], reg_covar, tol,
+                                  [jobs[r].budget for r in batch], [jobs[r].floor for r in batch], accelerate)
+        for r, run in zip(batch, finished):
             runs[r] = _continued(jobs[r].previous, run)
     for r, job in enumerate(jobs):
         if runs[r] is None:
@@ -409,7 +509,7 @@ def _attempt(data, job, *, reg_covar, tol, callback, verbose):
     label = f"init {job.index + 1}/{job.n_starts}: " if job.n_starts > 1 else ""
     try:
         run = run_em(data, job.params, reg_covar=reg_covar, tol=tol, max_iter=job.budget, callback=callback,
-                     verbose=verbose, label=label, prior=job.prior, floor=job.floor)
+                     verbose=verbose, label=label, prior=job.prior, floor=job.floor, accelerate=job.accelerate)
     except FitError as exc:
         return EMRun(error=str(exc), exception=exc)
     run = _continued(job.previous, run)
@@ -468,7 +568,7 @@ def drive_together(searches, run):
 
 
 def em_search(data, starts, *, max_iter, tol, accept=None, screen=None, floor=None, prior=None, reorder=False,
-              warn=True):
+              warn=True, accelerate=False):
     """The search of :func:`fit_em`, as a generator: it yields the runs it needs, and returns the :class:`EMFit`.
 
     Each ``yield`` hands out a non-empty list of :class:`RunJob` and receives
@@ -500,6 +600,8 @@ def em_search(data, starts, *, max_iter, tol, accept=None, screen=None, floor=No
         abandoned once they are on course to end more than
         ``ABANDON_MARGIN`` below it or below the best run so far that passed
         ``accept`` (compiled runs only; see :func:`_compiled_runs`).
+    accelerate : bool, default=False
+        Accelerate the runs past mclust's stopping point (see :func:`run_em`).
 
     Returns
     -------
@@ -515,7 +617,8 @@ def em_search(data, starts, *, max_iter, tol, accept=None, screen=None, floor=No
     runs = [EMRun(error=str(start), exception=start) if isinstance(start, FitError) else None for start in starts]
     exempt = screen[2] if screen and len(screen) > 2 else 0
     budgets = [max_iter if i < exempt or not screen else min(max_iter, screen[0]) for i in range(n_starts)]
-    jobs = [RunJob(i, n_starts, start, budgets[i], prior=prior) for i, start in enumerate(starts) if runs[i] is None]
+    jobs = [RunJob(i, n_starts, start, budgets[i], prior=prior, accelerate=accelerate)
+            for i, start in enumerate(starts) if runs[i] is None]
     if jobs:
         for job, run in zip(jobs, (yield jobs)):
             runs[job.index] = run
@@ -541,7 +644,8 @@ def em_search(data, starts, *, max_iter, tol, accept=None, screen=None, floor=No
             target = max([runs[i].lower_bound for i in good] + [-np.inf if floor is None else floor])
             margin = ABANDON_MARGIN / getattr(data, "total_weight", np.inf)
             jobs = [
-                RunJob(i, n_starts, runs[i].parameters, max_iter - runs[i].n_iter, runs[i], target - margin, prior)
+                RunJob(i, n_starts, runs[i].parameters, max_iter - runs[i].n_iter, runs[i], target - margin, prior,
+                       accelerate)
                 for i in best
                 if not (runs[i].converged or runs[i].stopped) and runs[i].n_iter < max_iter
             ]

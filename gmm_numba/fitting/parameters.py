@@ -5,11 +5,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._kernels.constrained import INNER_TOLERANCE
+from .._kernels.em_run import EMPTY_FRACTION
 from ..errors import EmptyComponentError
-
-#: A component whose effective count falls to this fraction of the total
-#: weight (or below) is treated as empty.
-EMPTY_FRACTION = 1e-12
 
 
 @dataclass(frozen=True)

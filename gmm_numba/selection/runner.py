@@ -74,7 +74,8 @@ class CellRunner:
         """
         screen = (SCREEN_ITERATIONS, keep, exempt) if keep else None
         return em_search(self.data.source, starts, max_iter=self.max_iter, tol=self.tol, accept=self.accept,
-                         screen=screen, floor=floor, prior=self.plan.prior_for(model, k), reorder=True, warn=False)
+                         screen=screen, floor=floor, prior=self.plan.prior_for(model, k), reorder=True, warn=False,
+                         accelerate=True)
 
     def run_together(self, searches):
         """Each search's EMFit (or FitError), their runs of each round in one call on the threads.
