@@ -17,7 +17,7 @@ import pytest
 from conftest import make_mixture
 
 from gmm_numba import GaussianMixture, _kernels
-from gmm_numba._kernels import linkage
+from gmm_numba._kernels import em_run, linkage, parfor_wrappers
 from gmm_numba._kernels.config import COMPILED_RUN_MAX_WORK
 from gmm_numba.data.in_memory import InMemoryData
 
@@ -154,3 +154,59 @@ def test_kernel_results_do_not_depend_on_the_process_history(tmp_path, monkeypat
     compiled_here = run("plain")
     assert run("plain") == compiled_here, "loaded from the cache"
     assert run("callee first") == compiled_here, "after a callee's own library"
+
+
+_BATCH_PROBE = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from gmm_numba._kernels import em_run
+    saved = np.load(sys.argv[1])
+    X, families = saved["X"], saved["families"]
+    r, k, d = len(families), 3, X.shape[1]
+    rng = np.random.default_rng(1)
+    weights = np.full((r, k), 1.0 / k)
+    means = np.ascontiguousarray(X[rng.choice(len(X), size=(r, k))])
+    covariances = np.ascontiguousarray(np.broadcast_to(np.cov(X.T), (r, k, d, d)))
+    ks, max_iters = np.full(r, k), np.full(r, 20)
+    lower_bounds, outcomes = np.zeros((r, 20)), np.zeros((r, 4), dtype=np.int64)
+    em_run.em_runs(X, np.empty(0), weights, means, covariances, families, ks, np.full(d, 1e-6), 1e-10, max_iters,
+                   lower_bounds, outcomes, np.full(r, -np.inf))
+    values = (v.hex() for x in (weights, means, covariances, lower_bounds) for v in np.ravel(x))
+    print(" ".join(values), *outcomes.ravel())
+    """
+)
+
+
+def test_parallel_loop_bodies_are_linked_only():
+    assert parfor_wrappers.status == "parallel-loop bodies and wrappers linked only"
+    assert parfor_wrappers.link_only_parfor_wrappers() == parfor_wrappers.status  # once per process
+
+
+def test_batched_runs_are_bit_identical_compiled_or_cached(tmp_path):
+    """The compiled EM runs of ``em_runs``, whose parallel loop body is compiled to machine code only within
+    the kernel's library (``_kernels/parfor_wrappers.py``) and whose M-steps are inlined into the loop and
+    their callees' copies frozen (``_kernels/linkage.py``), give the same bits in the process that compiled
+    them, in one that loaded them from the cache, and on one or two threads."""
+    X = make_mixture(5, 600, 3, 3)[0]
+    families = np.array([em_run.MSTEP_VVV, em_run.MSTEP_EEV, em_run.MSTEP_VEV, em_run.MSTEP_EVI], dtype=np.int64)
+    np.savez(tmp_path / "args.npz", X=X, families=families)
+    script = tmp_path / "probe.py"
+    script.write_text(_BATCH_PROBE)
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1])] + environment.get("PYTHONPATH", "").split(os.pathsep)
+    )
+
+    def run(threads):
+        done = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "args.npz")], env=dict(environment, NUMBA_NUM_THREADS=threads),
+            capture_output=True, text=True, timeout=900,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    compiled_here = run("1")
+    assert len(compiled_here) > 4 * 20 and all(status in ("0", "1") for status in compiled_here[-16:][2::4])
+    assert run("1") == compiled_here, "loaded from the cache"
+    assert run("2") == compiled_here, "on two threads"

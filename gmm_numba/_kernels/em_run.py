@@ -120,7 +120,7 @@ def inner_tolerance(mean_ll, previous):
     return max(INNER_TOLERANCE, looseness)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOLERANCE):
     """Covariances maximising the expected complete-data log-likelihood under a structure.
 

@@ -39,12 +39,21 @@ optimise: the first compilation of the demo's kernels took 200 s instead of
 as their own library optimised them: ``optnone`` while the library's
 optimisation passes run, removed before code generation (:func:`thawed`),
 and ``noinline``. A frozen copy's code is then the same in every library
-that holds it and does not depend on the caller around it.
+that holds it and does not depend on the caller around it. So are, whatever
+their size, the copies the library's own functions do not call (or refer
+to) themselves (:func:`direct_callees`): a copy only reached through other
+copies was optimised, with its callers, in the library of the function the
+library calls, and optimising it again here would gain only what inlining
+into a caller that is itself not re-optimised cannot use. Numba's reference
+counting helpers (``NRT_*``, a few instructions each) are never frozen:
+they are meant to be inlined everywhere.
 
 Numba's cache does not know of this choice: kernels cached before it keep
 their weak bindings until their ``*.nbi`` / ``*.nbc`` files are deleted (a
 fresh installation starts with an empty cache).
 """
+
+import re
 
 from numba.core import codegen
 
@@ -60,6 +69,12 @@ status = "not decided yet"
 #: library (nor inlined into it): LLVM's inliner would not inline a function this large anyway, but for
 #: the bonus it gives a function of internal linkage called once.
 FROZEN_COPY_INSTRUCTIONS = 5000
+
+#: Prefix of Numba's reference-counting helpers, never frozen.
+NRT_PREFIX = "NRT_"
+
+#: A global's name where IR text refers to it: ``@name`` or ``@"name"``.
+_REFERENCE = re.compile(r'@(?:"([^"]+)"|([-\w$.]+))')
 
 
 def private_callee_copies():
@@ -86,6 +101,11 @@ def private_callee_copies():
         finalize(self)
 
     def _optimize_final_module(self):
+        # whether the library holds a function of the package, before optimisation may inline it away (a
+        # parallel loop's wrappers link its body's library, optimised already)
+        self._gmm_numba_package = any(PACKAGE_SYMBOL in name for name in defined_names(self._final_module)) or any(
+            getattr(linked, "_gmm_numba_package", False) for linked in getattr(self, "_linking_libraries", ())
+        )
         frozen = internalise_linked_copies(self._final_module, getattr(self, "_gmm_numba_own", None))
         optimise(self)
         if frozen:
@@ -110,9 +130,10 @@ def internalise_linked_copies(module, own=None):
     the library of a kernel does, and the one Numba compiles for each of its
     parallel loops (whose body is a function of its own, called through
     the threading layer). Linked-in copies larger than
-    :data:`FROZEN_COPY_INSTRUCTIONS` are marked ``noinline optnone`` so that
-    the library's optimisation leaves them as their own library optimised
-    them (see :func:`thawed`).
+    :data:`FROZEN_COPY_INSTRUCTIONS`, and those the library's own functions
+    do not refer to (:func:`direct_callees`), are marked ``noinline
+    optnone`` so that the library's optimisation leaves them as their own
+    library optimised them (see :func:`thawed`); ``NRT_*`` helpers never.
 
     Parameters
     ----------
@@ -132,17 +153,39 @@ def internalise_linked_copies(module, own=None):
     # copies of the package's functions the loop bodies call)
     if not any(PACKAGE_SYMBOL in fn.name for fn in defined):
         return 0
+    direct = direct_callees(fn for fn in defined if fn.name in own) if own is not None else set()
     frozen = 0
     for fn in defined:
         if fn.linkage == ll.Linkage.linkonce_odr:
             fn.linkage = ll.Linkage.internal
-        if own is not None and fn.name not in own and _instructions(fn) > FROZEN_COPY_INSTRUCTIONS:
-            attributes = {str(a) for a in fn.attributes}
-            if not any("alwaysinline" in a for a in attributes):
-                fn.add_function_attribute("noinline")
-                fn.add_function_attribute("optnone")
-                frozen += 1
+        if own is None or fn.name in own or fn.name.startswith(NRT_PREFIX):
+            continue
+        if fn.name in direct and _instructions(fn) <= FROZEN_COPY_INSTRUCTIONS:
+            continue
+        attributes = {str(a) for a in fn.attributes}
+        if not any("alwaysinline" in a for a in attributes):
+            fn.add_function_attribute("noinline")
+            fn.add_function_attribute("optnone")
+            frozen += 1
     return frozen
+
+
+def direct_callees(functions):
+    """Names of the globals ``functions`` call or otherwise refer to.
+
+    Parameters
+    ----------
+    functions : iterable of llvmlite.binding.ValueRef
+
+    Returns
+    -------
+    set of str
+    """
+    names = set()
+    for fn in functions:
+        for quoted, plain in _REFERENCE.findall(str(fn)):
+            names.add(quoted or plain)
+    return names
 
 
 #: Instructions of each linked-in copy, by symbol: the same callee is linked into many libraries.
