@@ -171,7 +171,7 @@ _BATCH_PROBE = textwrap.dedent(
     ks, max_iters = np.full(r, k), np.full(r, 20)
     lower_bounds, outcomes = np.zeros((r, 20)), np.zeros((r, 4), dtype=np.int64)
     em_run.em_runs(X, np.empty(0), weights, means, covariances, families, ks, np.full(d, 1e-6), 1e-10, max_iters,
-                   lower_bounds, outcomes, np.full(r, -np.inf))
+                   lower_bounds, outcomes, np.full(r, -np.inf), True)
     values = (v.hex() for x in (weights, means, covariances, lower_bounds) for v in np.ravel(x))
     print(" ".join(values), *outcomes.ravel())
     """
