@@ -721,8 +721,9 @@ def test_describe_prints_the_whole_table_and_where_the_winning_starts_came_from(
     ended = next(line for line in lines if " iterations (best of " in line)
     if origin:  # mclust's start or a neighbour move beat the cell's random starts: the line says so
         assert f"best of {n_starts} starts made by {origin}" in ended
-    else:
-        assert n_starts == DEFAULT_N_INIT
+    else:  # a random start won: the cell's starts were mclust's hierarchical one (the first) and n_init random ones
+        assert n_starts == DEFAULT_N_INIT + 1 and int(faithful_sweep["sample_stats"]["best_restart"]) != 0
+        assert f"best of {n_starts} starts)" in ended
     assert set(sel["origin"].values.ravel()) - {""}, "no other start won any cell of the sweep"
     slow = ~sel["converged"].values & (sel["error"].values == "")
     if slow.any() and not sel["may_change_choice"].values.any():
