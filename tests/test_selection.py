@@ -22,8 +22,10 @@ from gmm_numba.covariance import get_model, mclust_names
 from gmm_numba.fitting.parameters import MixtureParameters, m_step
 from gmm_numba.results import check_tree
 from gmm_numba.results.summary import format_selection
+from gmm_numba.selection import runner
 from gmm_numba.selection.moves import insertion_statistics, merge_order, merge_statistics, split_statistics
 from gmm_numba.selection.plan import remaining_gain
+from gmm_numba.selection.starts import CellStarts
 from gmm_numba.selection.sweep import DEFAULT_N_INIT
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -85,11 +87,31 @@ def is_degenerate(cov_type, covariances, n_components, feature_variance, reg_cov
     return bool(np.min(np.linalg.eigvalsh(scaled)) < tolerance)
 
 
+def select_recording_random_starts(X, **options):
+    """``select(X, **options)``, and the cells ``(model name, K)`` that got random starts after the hierarchical one."""
+    cells = set()
+    random_starts = CellStarts.random
+
+    def recording(self, model, k):
+        cells.add((model.name, k))
+        return random_starts(self, model, k)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CellStarts, "random", recording)
+        return select(X, **options), cells
+
+
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
-def faithful_sweep(faithful):
-    """The default sweep on Old Faithful (K = 1..9, mclust's fourteen models, default n_init)."""
-    return select(faithful, random_state=0)
+def faithful_sweep_and_random_cells(faithful):
+    """The default sweep on Old Faithful (K = 1..9, mclust's fourteen models, default n_init), and the cells
+    that got random starts."""
+    return select_recording_random_starts(faithful, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def faithful_sweep(faithful_sweep_and_random_cells):
+    return faithful_sweep_and_random_cells[0]
 
 
 @pytest.fixture(scope="module")
@@ -225,10 +247,13 @@ def test_n_parameters_in_the_table(d):
 
 # ------------------------------------------------------------------ criteria
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
-def test_every_cell_matches_scipy(faithful, faithful_sweep, cov_type):
+def test_every_cell_matches_scipy(faithful, faithful_sweep_and_random_cells, cov_type):
     """Each cell fitted alone (its own random starts, no neighbour moves)
     against log L, BIC, AIC and ICL recomputed with scipy from its parameters;
-    the sweep's cell, which also starts from its neighbours' fits, is at least as good."""
+    the sweep's cell, which also starts from its neighbours' fits, is at least as good
+    where the sweep gave it the same random starts."""
+    faithful_sweep, random_cells = faithful_sweep_and_random_cells
+    assert random_cells, "no cell of the sweep got random starts"
     sel = faithful_sweep["selection"].to_dataset()
     row = get_model(cov_type).mclust_name  # the default sweep names its rows by mclust's names
     for k in range(1, 10):
@@ -239,7 +264,8 @@ def test_every_cell_matches_scipy(faithful, faithful_sweep, cov_type):
             assert float(alone["criteria"][name]) == pytest.approx(value, rel=CRITERIA_RTOL), (cov_type, k, name)
         assert float(alone["criteria"]["n_samples"]) == len(faithful)
         cell = float(sel["log_likelihood"].sel(covariance_type=row, n_components=k))
-        assert cell >= ref["log_likelihood"] - 1e-9 * abs(cell), (cov_type, k)
+        if (get_model(cov_type).name, k) in random_cells:
+            assert cell >= ref["log_likelihood"] - 1e-9 * abs(cell), (cov_type, k)
 
 
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
@@ -518,10 +544,16 @@ def test_merge_order_starts_with_the_closest_pair():
 
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_neighbour_moves_never_lower_a_cell(faithful, cov_type):
-    """A sweep over K keeps, per cell, the better of its own starts and its neighbours' moves."""
+    """A sweep over K keeps, per cell, the better of its own starts and its neighbours' moves (the cells
+    the sweep gave random starts, as each cell alone gets them)."""
     ks = [3, 4, 5]
-    sweep = select(faithful, n_components=ks, covariance_type=cov_type, random_state=2)["selection"]
+    sweep, random_cells = select_recording_random_starts(faithful, n_components=ks, covariance_type=cov_type,
+                                                         random_state=2)
+    sweep = sweep["selection"]
+    assert random_cells
     for k in ks:
+        if (get_model(cov_type).name, k) not in random_cells:
+            continue
         alone = select(faithful, n_components=k, covariance_type=cov_type, random_state=2)["selection"]
         a = float(alone["log_likelihood"].squeeze())
         s = float(sweep["log_likelihood"].sel(n_components=k).squeeze())
@@ -752,3 +784,19 @@ def test_a_failing_sweep_still_ends_its_progress_line(capsys):
     with pytest.raises(FitError):
         select(np.zeros((5, 2)), n_components=[1], covariance_type="full", progress=True)
     assert capsys.readouterr().err.endswith("\n")
+
+
+# ------------------------------------------------------------------ random starts where they can matter
+@pytest.mark.parametrize("data", ["faithful", "iris"])
+def test_random_starts_go_only_to_cells_that_could_change_the_choice(data, request, monkeypatch):
+    """With mclust's hierarchical start in every cell, the random starts go to fewer cells than all, and
+    giving them to every cell (an infinite START_MARGIN) changes no model's best cell nor the choice."""
+    X = request.getfixturevalue(data)
+    pruned, pruned_cells = select_recording_random_starts(X, random_state=0, progress=False)
+    monkeypatch.setattr(runner, "START_MARGIN", np.inf)
+    every, every_cells = select_recording_random_starts(X, random_state=0, progress=False)
+    pruned, every = pruned["selection"], every["selection"]
+    assert len(every_cells) == every["bic"].size and 0 < len(pruned_cells) < every["bic"].size
+    assert pruned.attrs["best_covariance_type"] == every.attrs["best_covariance_type"]
+    assert pruned.attrs["best_n_components"] == every.attrs["best_n_components"]
+    np.testing.assert_allclose(pruned["bic"].min("n_components"), every["bic"].min("n_components"), rtol=1e-9)

@@ -24,6 +24,7 @@ nearest_center_statistics = interruptible(kmeans.nearest_center_statistics)
 random_responsibility_statistics = interruptible(kmeans.random_responsibility_statistics)
 precision_cholesky = interruptible(linalg.precision_cholesky)
 run_em_batch = interruptible(em_run.em_runs)
+start_m_steps = interruptible(em_run.start_m_steps)
 vvv_merges = interruptible(hierarchical.vvv_merges)
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "kmeans_plusplus",
     "precision_cholesky",
     "run_em_batch",
+    "start_m_steps",
     "nearest_center_statistics",
     "random_responsibility_statistics",
     "vvv_merges",

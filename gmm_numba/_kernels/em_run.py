@@ -228,6 +228,33 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
 
 
 @njit(**JIT)
+def start_m_steps(family, nk, scatter, tolerance, out):
+    """Cold M-steps of one structure from many starts' statistics, as :func:`scatter_m_step` takes them.
+
+    Parameters
+    ----------
+    family : int
+        One of the ``MSTEP_*`` codes.
+    nk : array of shape (S, n_components)
+    scatter : array of shape (S, n_components, n_features, n_features)
+        Each start's regularised scatter about its means.
+    tolerance : float
+        Where the iterative families stop.
+    out : array of shape (S, n_components, n_features, n_features)
+        Receives each start's full covariance matrices.
+
+    Returns
+    -------
+    array of shape (S,), int64
+        Per start, as :func:`scatter_m_step`: the first singular component or -1.
+    """
+    failed = np.empty(nk.shape[0], dtype=np.int64)
+    for s in range(nk.shape[0]):
+        failed[s] = scatter_m_step(family, nk[s], scatter[s], scatter[s], False, out[s], tolerance)
+    return failed
+
+
+@njit(**JIT)
 def accelerate_from(mean_ll, previous, total_weight):
     """Whether a run has reached mclust's stopping point, where :func:`_em_loop` starts extrapolating.
 
@@ -400,10 +427,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
                 failed = scatter_m_step(family, nk, s2, kept_covariances[2], warm, updated, inner)
                 usable = failed < 0
             if usable:
-                covariances[:] = updated
-                for c in range(k):
-                    means[c] += s1[c]
-                    weights[c] = nk[c] / nk.sum()
+                _take_m_step(updated, nk, s1, weights, means, covariances)
                 factors, failed = precision_cholesky(covariances)
                 usable = failed < 0
             if usable:
@@ -415,9 +439,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
             else:
                 # not better than plain EM's last point: go on from the cycle's plain EM step
                 step_max = max(1.0, step_max / ACCEL_STEP_FACTOR)
-                weights[:] = kept_weights[2]
-                means[:] = kept_means[2]
-                covariances[:] = kept_covariances[2]
+                _restore(kept_weights[2], kept_means[2], kept_covariances[2], weights, means, covariances)
                 factors, _ = precision_cholesky(covariances)
                 state = ACCEL_CYCLE
                 continue
@@ -452,10 +474,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
         if failed >= 0:
             # the parameters stay those the iteration started from, where the Python M-step refuses too
             return n_iter, False, RUN_SINGULAR_SCATTER, failed
-        covariances[:] = updated
-        for c in range(k):
-            means[c] += s1[c]
-            weights[c] = nk[c] / nk.sum()
+        _take_m_step(updated, nk, s1, weights, means, covariances)
         factors, failed = precision_cholesky(covariances)
         if failed >= 0:
             return n_iter, False, RUN_SINGULAR, failed
@@ -479,10 +498,27 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
             state = ACCEL_CYCLE if alpha == -1.0 else ACCEL_EXTRAPOLATED
     if state >= ACCEL_EXTRAPOLATED:
         # out of iterations at a point not yet checked: end at the cycle's plain EM step
-        weights[:] = kept_weights[2]
-        means[:] = kept_means[2]
-        covariances[:] = kept_covariances[2]
+        _restore(kept_weights[2], kept_means[2], kept_covariances[2], weights, means, covariances)
     return n_iter, False, RUN_OK, -1
+
+
+@njit(**JIT)
+def _take_m_step(updated, nk, shift, weights, means, covariances):
+    """Move to an M-step's result in place: covariances ``updated`` (K, D, D), means shifted by ``shift``
+    (K, D), weights ``nk / sum(nk)`` (K,)."""
+    covariances[:] = updated
+    total = nk.sum()
+    for c in range(nk.size):
+        means[c] += shift[c]
+        weights[c] = nk[c] / total
+
+
+@njit(**JIT)
+def _restore(kept_weights, kept_means, kept_covariances, weights, means, covariances):
+    """Copy a kept point (weights (K,), means (K, D), covariances (K, D, D)) back into the run's parameters."""
+    weights[:] = kept_weights
+    means[:] = kept_means
+    covariances[:] = kept_covariances
 
 
 @njit(**JIT)

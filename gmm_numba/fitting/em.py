@@ -51,6 +51,8 @@ class EMRun:
         Empty unless the run failed (then ``parameters`` is None).
     exception : FitError or None
         The error that ended a failed run.
+    abandoned : bool
+        Whether the run failed because it was on course to end below the floor it was given.
     """
 
     parameters: MixtureParameters = None
@@ -60,6 +62,7 @@ class EMRun:
     stopped: bool = False
     error: str = ""
     exception: object = None
+    abandoned: bool = False
 
     @property
     def lower_bound(self):
@@ -245,7 +248,7 @@ def _stabilised(model, stats, reg_covar, plain, inner):
 def _abandoned(lower_bounds):
     """The :class:`EMRun` of a run stopped because it was on course to end below the floor it was given."""
     reason = f"abandoned after {len(lower_bounds)} more iterations: on course to end below the best run"
-    return EMRun(lower_bounds=lower_bounds, n_iter=len(lower_bounds), error=reason)
+    return EMRun(lower_bounds=lower_bounds, n_iter=len(lower_bounds), error=reason, abandoned=True)
 
 
 def _not_finite_error(mean_ll, iteration):
@@ -599,7 +602,9 @@ def em_search(data, starts, *, max_iter, tol, accept=None, screen=None, floor=No
         cell's current fit). Screened runs continued to convergence are
         abandoned once they are on course to end more than
         ``ABANDON_MARGIN`` below it or below the best run so far that passed
-        ``accept`` (compiled runs only; see :func:`_compiled_runs`).
+        ``accept`` (compiled runs only; see :func:`_compiled_runs`). Once
+        one is abandoned so, no more screened runs go on: those screened
+        lower would not beat ``floor`` either.
     accelerate : bool, default=False
         Accelerate the runs past mclust's stopping point (see :func:`run_em`).
 
@@ -654,7 +659,8 @@ def em_search(data, starts, *, max_iter, tol, accept=None, screen=None, floor=No
                     runs[job.index] = run
                     first_error = first_error or (run.exception or FitError(run.error) if run.error else None)
             good += judged(best)
-            if good:
+            # runs abandoned on course to end below the floor: those screened lower would not beat it either
+            if good or (floor is not None and any(runs[i].abandoned for i in best)):
                 break
     else:
         good = judged(range(n_starts))

@@ -8,7 +8,7 @@ that their runs of each round share one compiled call.
 import numpy as np
 
 from ..errors import FitError
-from ..fitting.em import drive_together, em_search, run_jobs
+from ..fitting.em import EMFit, drive_together, em_search, run_jobs
 from .moves import MERGE, SPLIT
 from .starts import HIERARCHICAL_ORIGIN, MOVE_KEEP, SCREEN_ITERATIONS, SCREEN_KEEP, move_origin
 
@@ -17,6 +17,12 @@ from .starts import HIERARCHICAL_ORIGIN, MOVE_KEEP, SCREEN_ITERATIONS, SCREEN_KE
 #: half of it to change the model's best K. 10 is "very strong" evidence on Kass and Raftery's scale
 #: for BIC differences.
 MOVE_MARGIN = 10.0
+
+#: After the hierarchical starts, a cell also gets its ``n_init`` random starts only when it failed or
+#: its criterion lies within this of its model's best cell: random starts would have to raise its
+#: log-likelihood by more than half of it to change the model's best K. Wider than MOVE_MARGIN,
+#: because a hierarchical start can end far below a cell's best optimum.
+START_MARGIN = 50.0
 
 #: Passes down (merges) then up (splits) after the first sweep, while some cell improves.
 MAX_NEIGHBOUR_PASSES = 3
@@ -94,36 +100,84 @@ class CellRunner:
         return drive_together(searches, lambda jobs: run_jobs(source, jobs, reg_covar=reg_covar, tol=self.tol))
 
     def fit_cells(self, report):
-        """Fit every cell from its own starts, the models' cells of one K together; ``report`` each.
+        """Fit every cell from mclust's hierarchical start, then the cells that could win from random starts too.
 
         The hierarchical start runs to convergence (never screened out, so that
-        a cell reaches at least what mclust's start reaches), the random ones are screened.
+        a cell reaches at least what mclust's start reaches), the models' cells
+        of one K together. A cell then also gets its ``n_init`` screened random
+        starts when it failed or its criterion lies within ``START_MARGIN`` of
+        its model's best cell; those runs are abandoned once on course to end
+        below the cell's fit. Without a hierarchical start (other
+        ``init_params``, unequal sample weights) every cell gets random starts.
 
         Parameters
         ----------
         report : CellReport
         """
-        plan, table = self.plan, self.table
+        plan, table, starts = self.plan, self.table, self.starts
         n_samples = self.data.X.shape[0]
+        cells = []
         for j in plan.order:
-            k = plan.ks[j]
-            searches, hierarchical_first = {}, set()
-            for i, model in enumerate(plan.models):
+            for i in range(len(plan.models)):
+                k = plan.ks[j]
                 if k > n_samples:
                     table.errors[i, j] = f"{k} components need at least {k} samples; X has {n_samples}."
-                    continue
-                starts, n_hierarchical = self.starts.initial(model, k)
-                searches[i, j] = self.search(model, k, starts, SCREEN_KEEP, n_hierarchical)
-                if n_hierarchical:
-                    hierarchical_first.add((i, j))
-            for (i, j), result in sorted(self.run_together(searches).items()):
-                if isinstance(result, FitError):
-                    table.errors[i, j] = str(result)
                 else:
-                    origin = HIERARCHICAL_ORIGIN if (i, j) in hierarchical_first and result.best_index == 0 else ""
-                    table.record(i, j, result, origin)
+                    cells.append((i, j))
+        if starts.has_hierarchical:
+            for j in plan.order:
+                report.stage(f"hierarchical starts, K={plan.ks[j]}")
+                searches = {(i, jj): self.search(plan.models[i], plan.ks[j],
+                                                 [starts.hierarchical(plan.models[i], plan.ks[j])], 0)
+                            for i, jj in cells if jj == j}
+                for (i, jj), result in sorted(self.run_together(searches).items()):
+                    if isinstance(result, FitError):
+                        table.errors[i, jj] = str(result)
+                    else:
+                        table.record(i, jj, result, HIERARCHICAL_ORIGIN)
+            cells = [(i, j) for i, j in cells if self._could_win(i, j, START_MARGIN)]
+        report.stage("random starts")
+        searches = {}
+        for i, j in cells:
+            random = starts.random(plan.models[i], plan.ks[j])
+            if random:
+                searches[i, j] = self.search(plan.models[i], plan.ks[j], random, SCREEN_KEEP,
+                                             floor=self._floor(i, j))
+        for (i, j), result in sorted(self.run_together(searches).items()):
+            self._keep_better(i, j, result)
+        for j in plan.order:
             for i in range(len(plan.models)):
                 report(plan.describe(i, j), table.outcome(i, j))
+
+    def _keep_better(self, i, j, result):
+        """Make the random starts' fit (EMFit or FitError) cell (i, j)'s, unless its hierarchical fit is as good.
+
+        The cell's starts are then the hierarchical one followed by the random ones, as one fit's runs.
+        """
+        table = self.table
+        if (i, j) not in table.fits:
+            if isinstance(result, FitError):
+                hierarchical = table.errors[i, j]
+                table.errors[i, j] = str(result) + (f" (mclust's hierarchical start: {hierarchical})"
+                                                    if hierarchical and hierarchical != str(result) else "")
+            else:
+                table.record(i, j, result)
+            return
+        if isinstance(result, FitError):
+            return
+        fit = table.fits[i, j][0]
+        runs = fit.runs + result.runs
+        if result.best.lower_bound > fit.best.lower_bound:
+            table.record(i, j, EMFit(result.best, runs, len(fit.runs) + result.best_index, result.final))
+        else:
+            table.record(i, j, EMFit(fit.best, runs, fit.best_index, fit.final), HIERARCHICAL_ORIGIN)
+
+    def _floor(self, i, j):
+        """Mean log-likelihood of cell (i, j)'s fit per unit weight, below which new runs are abandoned; None when the
+        cell has no fit or the data's runs do not abandon."""
+        if (i, j) in self.table.fits and hasattr(self.data.source, "total_weight"):  # the compiled runs, which abandon
+            return self.table.values["log_likelihood"][i, j] / self.data.source.total_weight
+        return None
 
     def neighbour_moves(self, rows):
         """Neighbour moves for the cells that could still change the choice.
@@ -163,11 +217,12 @@ class CellRunner:
             if not changed:
                 break
 
-    def _could_win(self, i, j):
-        """Whether cell (i, j) failed or lies within MOVE_MARGIN of its model's best cell so far (each
-        model's row stays its own sweep: it does not depend on the other models)."""
+    def _could_win(self, i, j, margin=None):
+        """Whether cell (i, j) failed or lies within ``margin`` (default ``MOVE_MARGIN``) of its model's best cell
+        so far (each model's row stays its own sweep: it does not depend on the other models)."""
+        margin = MOVE_MARGIN if margin is None else margin
         row = self.table.values[self.plan.criterion][i]
-        return not np.isfinite(row[j]) or not np.any(np.isfinite(row)) or row[j] <= np.nanmin(row) + MOVE_MARGIN
+        return not np.isfinite(row[j]) or not np.any(np.isfinite(row)) or row[j] <= np.nanmin(row) + margin
 
     def _move_search(self, i, j, source, kind):
         """The search that refits cell (i, j) from the neighbour moves of the fit at ``source``, or None."""
@@ -179,10 +234,7 @@ class CellRunner:
         if not starts:
             return None
         # a move matters only if it beats the cell's fit: runs on course to end below it are abandoned
-        floor = None
-        if (i, j) in table.fits and hasattr(self.data.source, "total_weight"):  # the compiled runs, which abandon
-            floor = table.values["log_likelihood"][i, j] / self.data.source.total_weight
-        return self.search(plan.models[i], plan.ks[j], starts, MOVE_KEEP, floor=floor)
+        return self.search(plan.models[i], plan.ks[j], starts, MOVE_KEEP, floor=self._floor(i, j))
 
     def _moved(self, i, j, source, kind, result):
         """Keep the move's fit of cell (i, j) if it raised the log-likelihood; True if it did."""

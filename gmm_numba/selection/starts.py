@@ -1,7 +1,8 @@
 """Which starts each cell of a sweep gets: hierarchical, screened random starts, and neighbour moves.
 
-Every cell starts from mclust's hierarchical partition (never screened out)
-and ``n_init`` clusterings drawn for its K and shared by every covariance
+Every cell starts from mclust's hierarchical partition (never screened out);
+the cells that could still change their model's choice then also get
+``n_init`` clusterings drawn for their K and shared by every covariance
 model. Later, a cell may also start from its neighbours' fits: the fit with
 one component fewer split or given a new component, the fit with one
 component more with two components merged (:mod:`gmm_numba.selection.moves`).
@@ -9,12 +10,13 @@ component more with two components merged (:mod:`gmm_numba.selection.moves`).
 
 import numpy as np
 
+from .._kernels import start_m_steps as start_m_steps_kernel
 from .._kernels.constrained import INNER_TOLERANCE
-from .._kernels.em_run import INNER_LOOSEST
+from .._kernels.em_run import EMPTY_FRACTION, INNER_LOOSEST
 from ..data.in_memory import per_sample_scores
 from ..errors import FitError
 from ..fitting.hierarchical import partition_statistics, source_tree
-from ..fitting.parameters import m_step
+from ..fitting.parameters import MixtureParameters, m_step
 from ..fitting.starts import initial_statistics
 from .moves import SPLIT, insertion_statistics, neighbour_statistics
 
@@ -85,27 +87,27 @@ class CellStarts:
         )
         self._clusterings = {}
 
-    def initial(self, model, k):
-        """The starts of cell (``model``, ``k``) before any move.
+    @property
+    def has_hierarchical(self):
+        """Whether the sweep's cells start from mclust's hierarchical partition."""
+        return self._hierarchical is not None
+
+    def hierarchical(self, model, k):
+        """mclust's hierarchical start of cell (``model``, ``k``): MixtureParameters, or the FitError that
+        prevented it. Only when :attr:`has_hierarchical`."""
+        return self._hierarchical(k, model)
+
+    def random(self, model, k):
+        """The ``n_init`` random starts of cell (``model``, ``k``) (none with ``init_params="hc"``).
 
         Returns
         -------
-        starts : list of MixtureParameters or FitError
-            mclust's hierarchical start first, when the sweep has one, then
-            the ``n_init`` random ones (none with ``init_params="hc"``).
-        n_hierarchical : int
-            1 when the first start is the hierarchical one (exempt from screening), else 0.
+        list of MixtureParameters or FitError
         """
-        hierarchical = [] if self._hierarchical is None else [self._hierarchical(k, model)]
-        starts = []
-        for r in range(0 if self.init_params == "hc" else self.n_init):
-            stats = self._clustering(k, r)
-            starts.append(
-                stats if isinstance(stats, FitError)
-                else _safe_m_step(model, stats, self.data.reg_covar, self.plan.prior_for(model, k),
-                                  START_INNER_TOLERANCE)
-            )
-        return hierarchical + starts, len(hierarchical)
+        drawn = [self._clustering(k, r) for r in range(0 if self.init_params == "hc" else self.n_init)]
+        made = iter(start_m_steps(model, [stats for stats in drawn if not isinstance(stats, FitError)],
+                                  self.data.reg_covar, self.plan.prior_for(model, k)))
+        return [stats if isinstance(stats, FitError) else next(made) for stats in drawn]
 
     def moves(self, model, k, params, kind):
         """Starts for ``k`` components of ``model`` from the neighbour moves of ``params``.
@@ -130,7 +132,7 @@ class CellStarts:
         budget = max(MOVE_KEEP, MOVE_STARTS_PER_INIT * self.n_init)
         if len(statistics) > budget:
             statistics = [statistics[c] for c in np.linspace(0, len(statistics) - 1, budget).round().astype(int)]
-        return [_safe_m_step(model, stats, reg, inner_tolerance=START_INNER_TOLERANCE) for stats in statistics]
+        return start_m_steps(model, statistics, reg)
 
     def _insertions(self, k):
         """``inserts(params)``: statistics of ``params`` with a component added on a small group of rows."""
@@ -209,6 +211,59 @@ def _initial_method(init_params, restart):
     if init_params != MIXED:
         return init_params
     return "k-means++" if restart == 0 else "random_from_data"
+
+
+def start_m_steps(model, statistics, reg_covar, prior=None):
+    """The starts ``model`` takes from ``statistics``, their M-steps (at ``START_INNER_TOLERANCE``) in one
+    compiled call.
+
+    Where the compiled M-step cannot be used (no compiled family, a prior, statistics without full second
+    moments) or gives no usable covariances, the start is the Python M-step's, or the error it raises.
+
+    Parameters
+    ----------
+    model : CovarianceModel
+    statistics : list of SufficientStatistics
+        With the same number of components.
+    reg_covar : float or ndarray of shape (n_features,)
+    prior : ConjugatePrior, optional
+
+    Returns
+    -------
+    list of MixtureParameters or FitError
+    """
+    family = model.m_step_family
+    usable = [
+        prior is None and family is not None and stats.s2.shape[1:] == (stats.n_features,) * 2
+        and np.all(stats.nk > EMPTY_FRACTION * stats.total_weight)
+        for stats in statistics
+    ]
+    compiled = [stats for stats, use in zip(statistics, usable) if use]
+    covariances = []
+    if compiled:
+        nk = np.stack([stats.nk for stats in compiled])
+        scatter = np.stack([stats.scatter() for stats in compiled])
+        scatter = 0.5 * (scatter + np.swapaxes(scatter, 2, 3))
+        d = scatter.shape[-1]
+        scatter[..., np.arange(d), np.arange(d)] += nk[..., None] * np.broadcast_to(reg_covar, (d,))
+        out = np.zeros_like(scatter)
+        failed = start_m_steps_kernel(family, nk, np.ascontiguousarray(scatter), START_INNER_TOLERANCE, out)
+        covariances = [None if failed[s] >= 0 or not np.all(np.isfinite(out[s])) else out[s]
+                       for s in range(len(compiled))]
+    made = iter(covariances)
+    starts = []
+    for stats, use in zip(statistics, usable):
+        full = next(made) if use else None
+        start = None
+        if full is not None:
+            try:
+                start = MixtureParameters.from_covariances(model, stats.nk / stats.nk.sum(), stats.means(),
+                                                           model.pack(full))
+            except FitError:
+                start = None
+        starts.append(start if start is not None else _safe_m_step(model, stats, reg_covar, prior,
+                                                                   START_INNER_TOLERANCE))
+    return starts
 
 
 def _safe_m_step(model, stats, reg_covar, prior=None, inner_tolerance=INNER_TOLERANCE):
