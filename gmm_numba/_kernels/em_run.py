@@ -507,10 +507,11 @@ def _take_m_step(updated, nk, shift, weights, means, covariances):
     """Move to an M-step's result in place: covariances ``updated`` (K, D, D), means shifted by ``shift``
     (K, D), weights ``nk / sum(nk)`` (K,)."""
     covariances[:] = updated
-    total = nk.sum()
     for c in range(nk.size):
         means[c] += shift[c]
-        weights[c] = nk[c] / total
+        # the sum inside the loop: a sum taken once before it becomes a reciprocal under fastmath (arcp),
+        # and one component's weight 1 - 1e-16 instead of NumPy's exact 1
+        weights[c] = nk[c] / nk.sum()
 
 
 @njit(**JIT)

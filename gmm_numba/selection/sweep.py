@@ -119,11 +119,16 @@ def select(
 ):
     """Fit every (covariance model, number of components) cell; return the best.
 
-    For each number of components, ``n_init`` initial clusterings are drawn
-    (seeded by ``random_state`` and K only, so every covariance model starts
-    from the same ones). Every start runs ``SCREEN_ITERATIONS`` EM
-    iterations; the ``SCREEN_KEEP`` best continue to convergence ("short
-    EM"). Then, for each covariance model, neighbouring cells (K and K + 1,
+    Every cell first runs mclust's hierarchical start (the tree's partition
+    at K) to convergence. Then the cells that failed or whose criterion lies
+    within ``START_MARGIN`` (50) of their covariance model's best cell also
+    get ``n_init`` initial clusterings, drawn for their K (seeded by
+    ``random_state`` and K only, so every covariance model starts from the
+    same ones). Every such start runs ``SCREEN_ITERATIONS`` EM iterations;
+    the ``SCREEN_KEEP`` best continue to convergence ("short EM"), unless on
+    course to end below the cell's fit. (Without a hierarchical start: other
+    ``init_params``, unequal sample weights, every cell gets the random
+    starts.) Then, for each covariance model, neighbouring cells (K and K + 1,
     when both are swept) improve each other: every component of the best
     K-component fit is split in two, or a component is added on a small
     group of rows (some drawn at random, some where that fit has the lowest
@@ -147,8 +152,9 @@ def select(
     criterion : {"bic", "aic", "icl"}, default="bic"
         Lower is better (scikit-learn's sign).
     n_init : int, default=5
-        Starts per cell. Also bounds the neighbour-move starts screened per
-        move (``MOVE_STARTS_PER_INIT`` per start).
+        Random starts per cell that could change its model's choice. Also
+        bounds the neighbour-move starts screened per move
+        (``MOVE_STARTS_PER_INIT`` per start).
     random_state : int, numpy Generator or None
     sample_weight : array-like of shape (n_samples,), optional
     sample_dim : str, optional
