@@ -173,11 +173,14 @@ class CellRunner:
             table.record(i, j, EMFit(fit.best, runs, fit.best_index, fit.final), HIERARCHICAL_ORIGIN)
 
     def _floor(self, i, j):
-        """Mean log-likelihood of cell (i, j)'s fit per unit weight, below which new runs are abandoned; None when the
-        cell has no fit or the data's runs do not abandon."""
-        if (i, j) in self.table.fits and hasattr(self.data.source, "total_weight"):  # the compiled runs, which abandon
-            return self.table.values["log_likelihood"][i, j] / self.data.source.total_weight
-        return None
+        """Mean log-likelihood of cell (i, j)'s fit per unit weight (with a prior: its run's last log posterior, what
+        the runs are compared by), below which new runs are abandoned; None when the cell has no fit or the data's
+        runs do not abandon."""
+        if (i, j) not in self.table.fits or not hasattr(self.data.source, "total_weight"):
+            return None
+        if self.plan.prior_for(self.plan.models[i], self.plan.ks[j]) is not None:
+            return self.table.fits[i, j][0].best.lower_bound
+        return self.table.values["log_likelihood"][i, j] / self.data.source.total_weight
 
     def neighbour_moves(self, rows):
         """Neighbour moves for the cells that could still change the choice.
