@@ -14,19 +14,25 @@ import pytest
 
 import gmm_numba
 from gmm_numba.datasets import load_faithful, load_iris
+from gmm_numba.selection import runner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mclust"
 
 DATA = {"faithful": load_faithful, "iris": lambda: load_iris().drop(columns="Species")}
 
 
-@pytest.fixture(scope="module", params=sorted(DATA))
+@pytest.fixture(scope="module", params=[(name, early) for name in sorted(DATA) for early in (False, True)],
+                ids=lambda param: param[0] + ("-far-cells-stopped-early" if param[1] else ""))
 def case(request):
-    mclust = json.loads((FIXTURES / f"{request.param}_mclust.json").read_text())
-    with warnings.catch_warnings():
+    """Our default sweep; also with the far cells' hierarchical starts stopped early, as on large data."""
+    name, early = request.param
+    mclust = json.loads((FIXTURES / f"{name}_mclust.json").read_text())
+    with warnings.catch_warnings(), pytest.MonkeyPatch.context() as patch:
         warnings.simplefilter("ignore", gmm_numba.ConvergenceWarning)
-        ours = gmm_numba.select(DATA[request.param](), n_components=range(1, 10), random_state=0)
-    return request.param, ours["selection"].to_dataset(), mclust
+        if early:
+            patch.setattr(runner.CellRunner, "_iterations_are_passes", lambda self: True)
+        ours = gmm_numba.select(DATA[name](), n_components=range(1, 10), random_state=0)
+    return name, ours["selection"].to_dataset(), mclust
 
 
 def test_every_cell_reaches_mclusts_log_likelihood_with_the_same_parameter_count(case):

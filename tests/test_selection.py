@@ -787,6 +787,30 @@ def test_a_failing_sweep_still_ends_its_progress_line(capsys):
 
 
 # ------------------------------------------------------------------ random starts where they can matter
+def far_cells(selection):
+    """Where the sweep's hierarchical start stopped early: the cells that cannot change the choice."""
+    return np.char.find(selection["origin"].values.astype(str), "cannot change the choice") >= 0
+
+
+def test_only_cells_far_from_their_models_best_stop_at_the_loose_rule(faithful_sweep, faithful, monkeypatch):
+    """Where iterations are passes over large data (forced here), the hierarchical starts stop at the loose
+    rule; only cells more than START_MARGIN from their model's best keep that fit. Small data's cells, and a
+    sweep whose tol is already that loose, all run to tol."""
+    assert not far_cells(faithful_sweep["selection"].to_dataset()).any()
+    monkeypatch.setattr(runner.CellRunner, "_iterations_are_passes", lambda self: True)
+    sel = select(faithful, random_state=0, progress=False)["selection"].to_dataset()
+    far = far_cells(sel)
+    assert far.any() and not far.all()
+    bic = sel["bic"].values
+    above_best = bic - np.nanmin(bic, axis=1, keepdims=True)
+    assert (above_best[far] > runner.START_MARGIN).all()
+    assert sel["converged"].values[far].all()
+    assert sel.attrs["best_covariance_type"] == faithful_sweep["selection"].attrs["best_covariance_type"]
+    assert sel.attrs["best_n_components"] == faithful_sweep["selection"].attrs["best_n_components"]
+    loose = select(faithful, random_state=0, tol=1e-5, progress=False)["selection"].to_dataset()
+    assert not far_cells(loose).any()
+
+
 @pytest.mark.parametrize("data", ["faithful", "iris"])
 def test_random_starts_go_only_to_cells_that_could_change_the_choice(data, request, monkeypatch):
     """With mclust's hierarchical start in every cell, the random starts go to fewer cells than all, and

@@ -478,7 +478,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
         factors, failed = precision_cholesky(covariances)
         if failed >= 0:
             return n_iter, False, RUN_SINGULAR, failed
-        if abs(mean_ll - previous) < tol:
+        if settled(lower_bounds, n_iter, tol, total_weight):
             return n_iter, True, RUN_OK, -1
         previous = mean_ll
         if state == ACCEL_CYCLE:
@@ -553,6 +553,31 @@ def projected_limit(lower_bounds, iteration):
     return lower_bounds[iteration] + last * rate / (1.0 - rate)
 
 
+@njit(**JIT)
+def settled(lower_bounds, n_iter, tol, total_weight):
+    """Whether a run stops after its iteration ``n_iter`` (``lower_bounds[:n_iter]`` recorded).
+
+    With ``tol >= 0``: once the mean log-likelihood changed by less than
+    ``tol``. A negative ``tol`` asks for a relative rule that a plateau does
+    not meet: the log-likelihood EM would still gain (Aitken's estimate,
+    :func:`projected_limit`: unbounded unless the last two gains shrink
+    geometrically) is below ``-tol`` times ``1 + |log-likelihood|``
+    (log-likelihood: ``mean * total_weight``), or the last gain is not positive.
+    """
+    if n_iter < 2:
+        return False
+    mean_ll = lower_bounds[n_iter - 1]
+    change = mean_ll - lower_bounds[n_iter - 2]
+    if tol >= 0.0:
+        return abs(change) < tol
+    if not change > 0.0:
+        return True
+    if n_iter < 3:
+        return False
+    remaining = projected_limit(lower_bounds, n_iter - 1) - mean_ll
+    return remaining * total_weight < -tol * (1.0 + abs(mean_ll) * total_weight)
+
+
 @njit(**PARALLEL_JIT)
 def em_runs(X, sample_weight, weights, means, covariances, families, ks, reg, tol, max_iters, lower_bounds, outcomes,
             floors, accelerate):
@@ -587,6 +612,7 @@ def em_runs(X, sample_weight, weights, means, covariances, families, ks, reg, to
         Added to the scatter's diagonal in proportion to ``n_k`` (so that the
         covariances get ``reg`` for the unconstrained models).
     tol : float
+        Where the runs stop (:func:`settled`; negative: a relative rule on Aitken's projected gain).
     max_iters : array of shape (R,), int64
         The budget of each run, in E-steps (with ``accelerate``, a cycle's
         extrapolated points take E-steps that are not recorded iterations).

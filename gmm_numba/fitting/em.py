@@ -20,6 +20,7 @@ from .._kernels.em_run import (
     extrapolate,
     inner_tolerance,
     projected_limit,
+    settled,
 )
 from ..covariance import get_model
 from ..errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
@@ -107,6 +108,8 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
     params : MixtureParameters
     reg_covar : float or ndarray of shape (n_features,)
     tol : float
+        Where the run stops (:func:`~gmm_numba._kernels.em_run.settled`; negative: a relative rule on
+        Aitken's projected gain).
     max_iter : int
         The budget in E-steps (with ``accelerate``, extrapolated points take
         E-steps that are not recorded iterations).
@@ -197,7 +200,7 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
                 stop = bool(callback(len(lower_bounds), mean_ll, params))
             except StopFit:
                 stop = True
-        if abs(mean_ll - previous) < tol:
+        if settled(np.asarray(lower_bounds), len(lower_bounds), tol, stats.total_weight):
             converged = True
             break
         previous = mean_ll
@@ -331,7 +334,7 @@ def _finished(data, start, outcome, reg_covar, tol, max_iter, accelerate=False):
     return run_em(data, start, reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False, accelerate=accelerate)
 
 
-def _continued(previous, run):
+def continued(previous, run):
     """``run`` as the continuation of ``previous`` (None: ``run`` itself); failed runs stay as they are."""
     if previous is None or run.error:
         return run
@@ -500,7 +503,7 @@ def run_jobs(data, jobs, *, reg_covar, tol, callback=None, verbose=0):
         finished = _compiled_runs(data, [jobs[r].params for r in batch], reg_covar, tol,
                                   [jobs[r].budget for r in batch], [jobs[r].floor for r in batch], accelerate)
         for r, run in zip(batch, finished):
-            runs[r] = _continued(jobs[r].previous, run)
+            runs[r] = continued(jobs[r].previous, run)
     for r, job in enumerate(jobs):
         if runs[r] is None:
             runs[r] = _attempt(data, job, reg_covar=reg_covar, tol=tol, callback=callback, verbose=verbose)
@@ -515,7 +518,7 @@ def _attempt(data, job, *, reg_covar, tol, callback, verbose):
                      verbose=verbose, label=label, prior=job.prior, floor=job.floor, accelerate=job.accelerate)
     except FitError as exc:
         return EMRun(error=str(exc), exception=exc)
-    run = _continued(job.previous, run)
+    run = continued(job.previous, run)
     if verbose:
         state = "converged" if run.converged else "stopped"
         print(f"{label}{state} after {run.n_iter} iterations, mean log-likelihood {run.lower_bound:.8g}")

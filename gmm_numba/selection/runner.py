@@ -7,8 +7,9 @@ that their runs of each round share one compiled call.
 
 import numpy as np
 
+from .._kernels.em_run import ACCEL_FROM
 from ..errors import FitError
-from ..fitting.em import EMFit, drive_together, em_search, run_jobs
+from ..fitting.em import EMFit, continued, drive_together, em_search, run_jobs
 from .moves import MERGE, SPLIT
 from .starts import HIERARCHICAL_ORIGIN, MOVE_KEEP, SCREEN_ITERATIONS, SCREEN_KEEP, move_origin
 
@@ -23,6 +24,14 @@ MOVE_MARGIN = 10.0
 #: log-likelihood by more than half of it to change the model's best K. Wider than MOVE_MARGIN,
 #: because a hierarchical start can end far below a cell's best optimum.
 START_MARGIN = 50.0
+
+#: The hierarchical starts stop once the log-likelihood EM would still gain (Aitken's estimate from
+#: the last two gains, unbounded unless they shrink geometrically, so that a plateau does not stop a
+#: run) is below this fraction of ``1 + |log-likelihood|`` (a negative ``tol`` asks the runs for that
+#: rule): a tenth of mclust's 1e-5, which mclust applies to the last gain itself. Only the cells that
+#: then lie within ``START_MARGIN`` of their model's best go on to the sweep's ``tol``; the others
+#: cannot change the choice.
+FAR_CELL_TOL = -ACCEL_FROM / 10
 
 #: Passes down (merges) then up (splits) after the first sweep, while some cell improves.
 MAX_NEIGHBOUR_PASSES = 3
@@ -63,7 +72,7 @@ class CellRunner:
         self.n_init = n_init
         self.verbose = verbose
 
-    def search(self, model, k, starts, keep, exempt=0, floor=None):
+    def search(self, model, k, starts, keep, exempt=0, floor=None, tol=None, max_iter=None, accelerate=True):
         """The search (:func:`em_search`) of one cell from ``starts``, screened as ``SCREEN_*`` say.
 
         Parameters
@@ -77,38 +86,51 @@ class CellRunner:
             The first ``exempt`` starts run to convergence unscreened.
         floor : float, optional
             Mean log-likelihood per unit weight below which a run on course to end there is abandoned.
+        tol, max_iter : float and int, optional
+            The sweep's own by default.
+        accelerate : bool, default=True
+            Extrapolate past mclust's stopping point (:func:`run_em`).
         """
         screen = (SCREEN_ITERATIONS, keep, exempt) if keep else None
-        return em_search(self.data.source, starts, max_iter=self.max_iter, tol=self.tol, accept=self.accept,
+        return em_search(self.data.source, starts, max_iter=self.max_iter if max_iter is None else max_iter,
+                         tol=self.tol if tol is None else tol, accept=self.accept,
                          screen=screen, floor=floor, prior=self.plan.prior_for(model, k), reorder=True, warn=False,
-                         accelerate=True)
+                         accelerate=accelerate)
 
-    def run_together(self, searches):
+    def run_together(self, searches, tol=None):
         """Each search's EMFit (or FitError), their runs of each round in one call on the threads.
 
         Parameters
         ----------
         searches : dict
-            ``(i, j) -> search`` (:meth:`search`).
+            ``key -> search`` (:meth:`search`).
+        tol : float, optional
+            The searches' ``tol``: the sweep's by default.
 
         Returns
         -------
         dict
-            ``(i, j) -> EMFit or FitError``.
+            ``key -> EMFit or FitError``.
         """
         source, reg_covar = self.data.source, self.data.reg_covar
-        return drive_together(searches, lambda jobs: run_jobs(source, jobs, reg_covar=reg_covar, tol=self.tol))
+        tol = self.tol if tol is None else tol
+        return drive_together(searches, lambda jobs: run_jobs(source, jobs, reg_covar=reg_covar, tol=tol))
 
     def fit_cells(self, report):
         """Fit every cell from mclust's hierarchical start, then the cells that could win from random starts too.
 
-        The hierarchical start runs to convergence (never screened out, so that
-        a cell reaches at least what mclust's start reaches), the models' cells
-        of one K together. A cell then also gets its ``n_init`` screened random
-        starts when it failed or its criterion lies within ``START_MARGIN`` of
-        its model's best cell; those runs are abandoned once on course to end
-        below the cell's fit. Without a hierarchical start (other
-        ``init_params``, unequal sample weights) every cell gets random starts.
+        The hierarchical start runs to convergence (on large data only until
+        its projected gain falls below a tenth of mclust's stopping rule,
+        ``FAR_CELL_TOL``, without acceleration; never screened out, so that a
+        cell reaches at least what mclust's start reaches), the models' cells
+        of one K together.
+        A cell that failed or whose criterion lies within ``START_MARGIN`` of
+        its model's best cell then goes on to ``tol`` and also gets its
+        ``n_init`` screened random starts; those runs are abandoned once on
+        course to end below the cell's fit. The other cells cannot change the
+        choice: they keep the hierarchical fit. Without a
+        hierarchical start (other ``init_params``, unequal sample weights)
+        every cell gets random starts, run to ``tol``.
 
         Parameters
         ----------
@@ -124,30 +146,75 @@ class CellRunner:
                     table.errors[i, j] = f"{k} components need at least {k} samples; X has {n_samples}."
                 else:
                     cells.append((i, j))
+        searches = {}
         if starts.has_hierarchical:
+            far_tol = self._far_cell_tol()
             for j in plan.order:
                 report.stage(f"hierarchical starts, K={plan.ks[j]}")
-                searches = {(i, jj): self.search(plan.models[i], plan.ks[j],
-                                                 [starts.hierarchical(plan.models[i], plan.ks[j])], 0)
-                            for i, jj in cells if jj == j}
-                for (i, jj), result in sorted(self.run_together(searches).items()):
+                hierarchical = {(i, jj): self.search(plan.models[i], plan.ks[j],
+                                                     [starts.hierarchical(plan.models[i], plan.ks[j])], 0,
+                                                     tol=far_tol, accelerate=far_tol == self.tol)
+                                for i, jj in cells if jj == j}
+                for (i, jj), result in sorted(self.run_together(hierarchical, far_tol).items()):
                     if isinstance(result, FitError):
                         table.errors[i, jj] = str(result)
                     else:
                         table.record(i, jj, result, HIERARCHICAL_ORIGIN)
-            cells = [(i, j) for i, j in cells if self._could_win(i, j, START_MARGIN)]
+            far = {(i, j) for i, j in cells if not self._could_win(i, j, START_MARGIN)}
+            for i, j in far:
+                if far_tol != self.tol and table.fits[i, j][0].best.converged:
+                    table.origins[i, j] = (f"{HIERARCHICAL_ORIGIN}, stopped at a projected relative gain of "
+                                           f"{-far_tol:g}: cannot change the choice")
+            cells = [cell for cell in cells if cell not in far]
+            for i, j in cells:
+                search = self._polish(i, j, far_tol)
+                if search is not None:
+                    searches[i, j, "polish"] = search
         report.stage("random starts")
-        searches = {}
         for i, j in cells:
             random = starts.random(plan.models[i], plan.ks[j])
             if random:
-                searches[i, j] = self.search(plan.models[i], plan.ks[j], random, SCREEN_KEEP,
-                                             floor=self._floor(i, j))
-        for (i, j), result in sorted(self.run_together(searches).items()):
-            self._keep_better(i, j, result)
+                searches[i, j, "random"] = self.search(plan.models[i], plan.ks[j], random, SCREEN_KEEP,
+                                                       floor=self._floor(i, j))
+        for (i, j, kind), result in sorted(self.run_together(searches).items()):
+            if kind == "polish":
+                self._polished(i, j, result)
+            else:
+                self._keep_better(i, j, result)
         for j in plan.order:
             for i in range(len(plan.models)):
                 report(plan.describe(i, j), table.outcome(i, j))
+
+    def _far_cell_tol(self):
+        """The hierarchical starts' ``tol``: ``FAR_CELL_TOL`` where every iteration is a pass over large data
+        (:meth:`_iterations_are_passes`) and the sweep's ``tol`` is stricter than that rule's usual size (an
+        absolute change of the mean log-likelihood below 1e-6), else the sweep's (0 too: no stopping)."""
+        return FAR_CELL_TOL if 0 < self.tol < -FAR_CELL_TOL and self._iterations_are_passes() else self.tol
+
+    def _iterations_are_passes(self):
+        """Whether the sweep's largest cells iterate as passes over the data on the threads (large data, out of
+        core), not as compiled runs side by side. Only there does an early stop save much: small data's
+        iterations cost microseconds, and a run stopped early may have stopped on a plateau."""
+        compiled_run_fits = getattr(self.data.source, "compiled_run_fits", None)
+        return compiled_run_fits is None or not compiled_run_fits(max(self.plan.ks), 2)
+
+    def _polish(self, i, j, far_tol):
+        """The search that takes cell (i, j)'s hierarchical fit on from where ``far_tol`` stopped it to ``tol``,
+        or None when it needs none."""
+        if far_tol == self.tol or (i, j) not in self.table.fits:
+            return None
+        run = self.table.fits[i, j][0].best
+        if not run.converged or run.n_iter >= self.max_iter:
+            return None
+        return self.search(self.plan.models[i], self.plan.ks[j], [run.parameters], 0,
+                           max_iter=self.max_iter - run.n_iter)
+
+    def _polished(self, i, j, result):
+        """Make the continued hierarchical run (EMFit, or FitError: the cell keeps its fit) cell (i, j)'s fit."""
+        if isinstance(result, FitError):
+            return
+        run = continued(self.table.fits[i, j][0].best, result.best)
+        self.table.record(i, j, EMFit(run, [run], 0, result.final), HIERARCHICAL_ORIGIN)
 
     def _keep_better(self, i, j, result):
         """Make the random starts' fit (EMFit or FitError) cell (i, j)'s, unless its hierarchical fit is as good.
