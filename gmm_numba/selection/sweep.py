@@ -120,9 +120,12 @@ def select(
     """Fit every (covariance model, number of components) cell; return the best.
 
     Every cell first runs mclust's hierarchical start (the tree's partition
-    at K) to convergence. Then the cells that failed or whose criterion lies
-    within ``START_MARGIN`` (50) of their covariance model's best cell also
-    get ``n_init`` initial clusterings, drawn for their K (seeded by
+    at K) to convergence (on large data, where every iteration is a pass
+    over the rows, only until EM's projected remaining gain falls below
+    1e-6 of the log-likelihood; the cells that cannot change the choice
+    keep that fit, the others go on to ``tol``). Then the cells that failed
+    or whose criterion lies within ``START_MARGIN`` (50) of their
+    covariance model's best cell also get ``n_init`` initial clusterings, drawn for their K (seeded by
     ``random_state`` and K only, so every covariance model starts from the
     same ones). Every such start runs ``SCREEN_ITERATIONS`` EM iterations;
     the ``SCREEN_KEEP`` best continue to convergence ("short EM"), unless on
