@@ -558,11 +558,9 @@ def settled(lower_bounds, n_iter, tol, total_weight):
     """Whether a run stops after its iteration ``n_iter`` (``lower_bounds[:n_iter]`` recorded).
 
     With ``tol >= 0``: once the mean log-likelihood changed by less than
-    ``tol``. A negative ``tol`` asks for a relative rule that a plateau does
-    not meet: the log-likelihood EM would still gain (Aitken's estimate,
-    :func:`projected_limit`: unbounded unless the last two gains shrink
-    geometrically) is below ``-tol`` times ``1 + |log-likelihood|``
-    (log-likelihood: ``mean * total_weight``), or the last gain is not positive.
+    ``tol``. A negative ``tol`` asks for mclust's kind of rule, relative to
+    the log-likelihood (``mean * total_weight``): once it changed by less
+    than ``-tol`` times ``1 + |log-likelihood|``.
     """
     if n_iter < 2:
         return False
@@ -570,12 +568,7 @@ def settled(lower_bounds, n_iter, tol, total_weight):
     change = mean_ll - lower_bounds[n_iter - 2]
     if tol >= 0.0:
         return abs(change) < tol
-    if not change > 0.0:
-        return True
-    if n_iter < 3:
-        return False
-    remaining = projected_limit(lower_bounds, n_iter - 1) - mean_ll
-    return remaining * total_weight < -tol * (1.0 + abs(mean_ll) * total_weight)
+    return abs(change) * total_weight < -tol * (1.0 + abs(mean_ll) * total_weight)
 
 
 @njit(**PARALLEL_JIT)
@@ -612,7 +605,7 @@ def em_runs(X, sample_weight, weights, means, covariances, families, ks, reg, to
         Added to the scatter's diagonal in proportion to ``n_k`` (so that the
         covariances get ``reg`` for the unconstrained models).
     tol : float
-        Where the runs stop (:func:`settled`; negative: a relative rule on Aitken's projected gain).
+        Where the runs stop (:func:`settled`; negative: a change relative to the log-likelihood).
     max_iters : array of shape (R,), int64
         The budget of each run, in E-steps (with ``accelerate``, a cycle's
         extrapolated points take E-steps that are not recorded iterations).

@@ -108,8 +108,8 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
     params : MixtureParameters
     reg_covar : float or ndarray of shape (n_features,)
     tol : float
-        Where the run stops (:func:`~gmm_numba._kernels.em_run.settled`; negative: a relative rule on
-        Aitken's projected gain).
+        Where the run stops (:func:`~gmm_numba._kernels.em_run.settled`; negative: a change relative to
+        the log-likelihood).
     max_iter : int
         The budget in E-steps (with ``accelerate``, extrapolated points take
         E-steps that are not recorded iterations).

@@ -25,12 +25,11 @@ MOVE_MARGIN = 10.0
 #: because a hierarchical start can end far below a cell's best optimum.
 START_MARGIN = 50.0
 
-#: The hierarchical starts stop once the log-likelihood EM would still gain (Aitken's estimate from
-#: the last two gains, unbounded unless they shrink geometrically, so that a plateau does not stop a
-#: run) is below this fraction of ``1 + |log-likelihood|`` (a negative ``tol`` asks the runs for that
-#: rule): a tenth of mclust's 1e-5, which mclust applies to the last gain itself. Only the cells that
-#: then lie within ``START_MARGIN`` of their model's best go on to the sweep's ``tol``; the others
-#: cannot change the choice.
+#: On large data the hierarchical starts first stop once the log-likelihood changes by less than
+#: this fraction of ``1 + |log-likelihood|`` (a negative ``tol`` asks the runs for that rule): a tenth
+#: of mclust's own rule (1e-5), so those runs end at least as converged as mclust's from its start.
+#: Only the cells that then lie within ``START_MARGIN`` of their model's best go on to the sweep's
+#: ``tol``; the others cannot change the choice.
 FAR_CELL_TOL = -ACCEL_FROM / 10
 
 #: Passes down (merges) then up (splits) after the first sweep, while some cell improves.
@@ -120,8 +119,8 @@ class CellRunner:
         """Fit every cell from mclust's hierarchical start, then the cells that could win from random starts too.
 
         The hierarchical start runs to convergence (on large data only until
-        its projected gain falls below a tenth of mclust's stopping rule,
-        ``FAR_CELL_TOL``, without acceleration; never screened out, so that a
+        its relative change falls below a tenth of mclust's stopping rule,
+        ``FAR_CELL_TOL``; never screened out, so that a
         cell reaches at least what mclust's start reaches), the models' cells
         of one K together.
         A cell that failed or whose criterion lies within ``START_MARGIN`` of
@@ -153,7 +152,7 @@ class CellRunner:
                 report.stage(f"hierarchical starts, K={plan.ks[j]}")
                 hierarchical = {(i, jj): self.search(plan.models[i], plan.ks[j],
                                                      [starts.hierarchical(plan.models[i], plan.ks[j])], 0,
-                                                     tol=far_tol, accelerate=far_tol == self.tol)
+                                                     tol=far_tol)
                                 for i, jj in cells if jj == j}
                 for (i, jj), result in sorted(self.run_together(hierarchical, far_tol).items()):
                     if isinstance(result, FitError):
@@ -163,7 +162,7 @@ class CellRunner:
             far = {(i, j) for i, j in cells if not self._could_win(i, j, START_MARGIN)}
             for i, j in far:
                 if far_tol != self.tol and table.fits[i, j][0].best.converged:
-                    table.origins[i, j] = (f"{HIERARCHICAL_ORIGIN}, stopped at a projected relative gain of "
+                    table.origins[i, j] = (f"{HIERARCHICAL_ORIGIN}, stopped at a relative change of "
                                            f"{-far_tol:g}: cannot change the choice")
             cells = [cell for cell in cells if cell not in far]
             for i, j in cells:

@@ -121,8 +121,8 @@ def select(
 
     Every cell first runs mclust's hierarchical start (the tree's partition
     at K) to convergence (on large data, where every iteration is a pass
-    over the rows, only until EM's projected remaining gain falls below
-    1e-6 of the log-likelihood; the cells that cannot change the choice
+    over the rows, only until the log-likelihood changes by less than 1e-6
+    of itself, a tenth of mclust's rule; the cells that cannot change the choice
     keep that fit, the others go on to ``tol``). Then the cells that failed
     or whose criterion lies within ``START_MARGIN`` (50) of their
     covariance model's best cell also get ``n_init`` initial clusterings, drawn for their K (seeded by
