@@ -228,7 +228,7 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
 
 
 @njit(**JIT)
-def start_m_steps(family, nk, scatter, tolerance, out):
+def start_m_steps(family, nk, scatter, tolerance, warm, out):
     """Cold M-steps of one structure from many starts' statistics, as :func:`scatter_m_step` takes them.
 
     Parameters
@@ -240,6 +240,11 @@ def start_m_steps(family, nk, scatter, tolerance, out):
         Each start's regularised scatter about its means.
     tolerance : float
         Where the iterative families stop.
+    warm : bool
+        Always False: the starts have no previous covariances. An argument
+        rather than the literal ``False``, for which Numba would compile
+        :func:`~gmm_numba._kernels.constrained.iterative_m_step` once more,
+        besides the plain-bool version the EM loop and the Python M-step use.
     out : array of shape (S, n_components, n_features, n_features)
         Receives each start's full covariance matrices.
 
@@ -250,7 +255,7 @@ def start_m_steps(family, nk, scatter, tolerance, out):
     """
     failed = np.empty(nk.shape[0], dtype=np.int64)
     for s in range(nk.shape[0]):
-        failed[s] = scatter_m_step(family, nk[s], scatter[s], scatter[s], False, out[s], tolerance)
+        failed[s] = scatter_m_step(family, nk[s], scatter[s], scatter[s], warm, out[s], tolerance)
     return failed
 
 
