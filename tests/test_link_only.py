@@ -96,7 +96,7 @@ def test_the_package_calls_no_marked_function_from_python(faithful):
     import gmm_numba
 
     before = dict(link_only.python_calls)
-    X = faithful.to_numpy()[:120]
+    X = np.asarray(faithful)[:120]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gmm_numba.select(X, n_components=[1, 2], covariance_type=["VVV", "VEV", "EVE", "EII"], n_init=2,
