@@ -79,6 +79,23 @@ def test_a_marked_function_called_from_python_is_compiled_as_usual():
     np.testing.assert_allclose(direct, _kernel_calling_marked(covariances, scatter, nk), rtol=1e-14)
 
 
+def test_a_marked_function_rebuilt_from_a_pickle_is_still_link_only():
+    """Numba rebuilds a pickled dispatcher (in another process) from its function and options alone."""
+    state = expected_log_likelihood._reduce_states()
+    rebuilt = link_only.LinkOnlyDispatcher._rebuild(**dict(state, uuid="rebuilt-in-another-process"))
+    assert rebuilt is not expected_log_likelihood and rebuilt.python_dispatcher is None
+    covariances, scatter, nk = random_problem(2)
+
+    @njit
+    def kernel(covariances, scatter, nk):
+        return rebuilt(covariances, scatter, nk)
+
+    in_kernel = kernel(covariances, scatter, nk)
+    assert not in_jit(rebuilt, rebuilt.signatures[0])
+    np.testing.assert_allclose(rebuilt(covariances, scatter, nk), in_kernel, rtol=1e-14)
+    np.testing.assert_allclose(in_kernel, naive.expected_log_likelihood(covariances, scatter, nk), rtol=1e-12)
+
+
 def test_every_marked_function_is_a_link_only_dispatcher_of_its_module():
     assert len(link_only.marked) >= 60
     for name in link_only.marked:

@@ -76,14 +76,28 @@ class LinkOnlyCompiler(compiler.Compiler):
 class LinkOnlyDispatcher(CPUDispatcher):
     """The dispatcher of a :func:`link_only` function: kernels call it; Python calls go to ``python_dispatcher``.
 
+    Parameters
+    ----------
+    py_func, locals, targetoptions
+        As for Numba's dispatcher.
+    pipeline_class : type, default=LinkOnlyCompiler
+        The default also holds for a dispatcher Numba rebuilds from a pickle.
+
     Attributes
     ----------
-    python_dispatcher : numba.core.registry.CPUDispatcher
-        The function's ordinary ``@njit`` dispatcher.
+    python_dispatcher : numba.core.registry.CPUDispatcher or None
+        The function's ordinary ``@njit`` dispatcher (None until the first
+        call from Python, for one rebuilt from a pickle).
     """
+
+    def __init__(self, py_func, locals=None, targetoptions=None, pipeline_class=LinkOnlyCompiler):
+        super().__init__(py_func, locals=locals, targetoptions=targetoptions, pipeline_class=pipeline_class)
+        self.python_dispatcher = None
 
     def __call__(self, *args, **kwargs):
         python_calls[qualified_name(self.py_func)] += 1
+        if self.python_dispatcher is None:
+            self.python_dispatcher = CPUDispatcher(self.py_func, locals=self.locals, targetoptions=self.targetoptions)
         return self.python_dispatcher(*args, **kwargs)
 
 
@@ -105,12 +119,7 @@ def link_only(function):
     """
     if not isinstance(function, dispatcher.Dispatcher) or not parfor_wrappers.link_only_available():
         return function
-    linked = LinkOnlyDispatcher(
-        py_func=function.py_func,
-        locals=function.locals,
-        targetoptions=function.targetoptions,
-        pipeline_class=LinkOnlyCompiler,
-    )
+    linked = LinkOnlyDispatcher(function.py_func, locals=function.locals, targetoptions=function.targetoptions)
     linked.python_dispatcher = function
     marked.add(qualified_name(function.py_func))
     return linked
