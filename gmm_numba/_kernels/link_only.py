@@ -20,6 +20,18 @@ before. The function has no address in the process: the Python entry point
 Numba records for it is null, and its Numba environment is never set, as for
 a parallel loop's body.
 
+A call from Python therefore cannot use the marked dispatcher's compiled
+code. :class:`LinkOnlyDispatcher` sends it to the ``@njit`` dispatcher the
+decorator was given, which compiles (and caches) the function in the usual
+way, and counts it in :data:`python_calls`: the tests call some helpers
+directly, the package itself should not (the function would then be compiled
+twice; a test holds ``select`` and a fit to that).
+
+The marked dispatchers do not use Numba's on-disk cache: their libraries
+have no object code to store, and a kernel loaded from the cache holds its
+callees' code already. A kernel compiled anew (another dtype) compiles its
+marked callees again, without code generation, instead of loading theirs.
+
 What callers link is the module as its library optimised it. Before, it
 was that module after the JIT's code generation had run on it: LLVM's
 code-generation passes rewrite the IR they are given (loop strength
@@ -28,18 +40,6 @@ The callers' code thus changed once, and so did some last bits: in
 ``select(load_faithful(), random_state=0)`` the log-likelihood of 4 of 126
 cells by at most 1.5e-15 relative and the ICL of 8 by at most 1.4e-12 (the
 same iterations; on iris nothing).
-
-A call from Python therefore cannot use the marked dispatcher's compiled
-code. :class:`LinkOnlyDispatcher` sends it to the ``@njit`` dispatcher the
-decorator was given, which compiles (and caches) the function in the usual
-way, and counts it in :data:`python_calls`: the tests call some helpers
-directly, the package itself should not (the function would then be compiled
-twice; a test holds the demo's fits to that).
-
-The marked dispatchers do not use Numba's on-disk cache: their libraries
-have no object code to store, and a kernel loaded from the cache holds its
-callees' code already. A kernel compiled anew (another dtype) compiles its
-marked callees again, without code generation, instead of loading theirs.
 """
 
 import collections
