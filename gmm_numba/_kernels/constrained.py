@@ -33,6 +33,7 @@ from numba import njit
 
 from .config import JIT
 from .linalg import orthogonal_polar_factor, precision_cholesky
+from .link_only import link_only
 
 MSTEP_VEI = 9  # a volume per component, one diagonal shape
 MSTEP_VEE = 10  # a volume per component, one shape and orientation
@@ -54,6 +55,7 @@ INNER_TOLERANCE = 1e-10
 SINGULAR_SCATTER = 1e-13
 
 
+@link_only
 @njit(**JIT)
 def _inverse_trace(factor, matrix):
     """``tr(Sigma^-1 W)`` from the precision factor ``P`` (``P P^T = Sigma^-1``): the trace of ``P^T W P``."""
@@ -68,6 +70,7 @@ def _inverse_trace(factor, matrix):
     return trace
 
 
+@link_only
 @njit(**JIT)
 def expected_log_likelihood(covariances, scatter, nk):
     """``Q`` of full covariances (K, D, D) given scatters (K, D, D); ``-inf`` unless all are positive definite."""
@@ -89,6 +92,7 @@ def expected_log_likelihood(covariances, scatter, nk):
     return -0.5 * total
 
 
+@link_only
 @njit(**JIT)
 def _geometric_mean(values):
     """``prod(values) ** (1 / len(values))``; NaN when a value is negative, 0 when one is 0."""
@@ -98,6 +102,7 @@ def _geometric_mean(values):
     return math.exp(log_sum / values.size)
 
 
+@link_only
 @njit(**JIT)
 def _volume(matrix):
     """``det(matrix) ** (1 / d)`` by LU factorisation; NaN unless the determinant is positive."""
@@ -105,6 +110,7 @@ def _volume(matrix):
     return math.exp(log_det / matrix.shape[0]) if sign > 0 else np.nan
 
 
+@link_only
 @njit(**JIT)
 def _descending_eigenvectors(matrix, out):
     """Writes the eigenvectors of a symmetric ``matrix`` (D, D) as the columns of ``out``, eigenvalues decreasing.
@@ -121,6 +127,7 @@ def _descending_eigenvectors(matrix, out):
     return values[::-1].copy()
 
 
+@link_only
 @njit(**JIT)
 def _rotated_diagonal(orientation, matrix, out):
     """Writes ``diag(D^T W D)`` (D,) into ``out``."""
@@ -135,6 +142,7 @@ def _rotated_diagonal(orientation, matrix, out):
         out[j] = value
 
 
+@link_only
 @njit(**JIT)
 def _rotate(orientation, variances, out):
     """Writes ``D diag(v) D^T`` (D, D) into ``out``."""
@@ -147,6 +155,7 @@ def _rotate(orientation, variances, out):
             out[a, b] = value
 
 
+@link_only
 @njit(**JIT)
 def _common_shape_update(volumes, values, nk, variances):
     """One round of the VEI-type updates (Celeux & Govaert 1995) on ``values`` (K, D), in place.
@@ -170,6 +179,7 @@ def _common_shape_update(volumes, values, nk, variances):
             variances[c, j] = volumes[c] * shape[j]
 
 
+@link_only
 @njit(**JIT)
 def _shape_then_volumes(volumes, scatter, nk, shared):
     """VEE's exact maximisation over ``C`` (``det C = 1``) at fixed ``volumes``, then over ``volumes``; in place."""
@@ -184,6 +194,7 @@ def _shape_then_volumes(volumes, scatter, nk, shared):
         volumes[c] = trace / (nk[c] * d)
 
 
+@link_only
 @njit(**JIT)
 def _orientation_variances(family, orientation, scatter, nk, variances):
     """The exact maximisation over the variances (K, D) in the basis ``orientation`` (D, D); in place.
@@ -206,6 +217,7 @@ def _orientation_variances(family, orientation, scatter, nk, variances):
         variances[c] *= volume / roots[c]
 
 
+@link_only
 @njit(**JIT)
 def _minimise_tangent(orientation, gradient):
     """The orthogonal ``X`` minimising ``tr(G^T X)``, ``-U V^T`` for ``G = U S V^T``, into ``orientation``.
@@ -223,6 +235,7 @@ def _minimise_tangent(orientation, gradient):
     orientation[:] = -(left @ right)
 
 
+@link_only
 @njit(**JIT)
 def _orientation_step(orientation, scatter, variances, largest):
     """Two MM steps for the common orientation (Browne & McNicholas 2014), in place.
@@ -252,6 +265,7 @@ def _orientation_step(orientation, scatter, variances, largest):
     _minimise_tangent(orientation, gradient)
 
 
+@link_only
 @njit(**JIT)
 def _weighted_products(matrices, shifts, orientation, weights, out):
     """Writes ``sum_k (M_k - s_k I) D diag(w_k)`` (D, D) into ``out``.
@@ -274,6 +288,7 @@ def _weighted_products(matrices, shifts, orientation, weights, out):
                 out[i, m] += value * weights[c, m]
 
 
+@link_only
 @njit(**JIT)
 def _largest_eigenvalues_of_nonsingular(scatter, largest):
     """Writes the largest eigenvalue of each scatter into ``largest`` (K,) after checking none is singular.
@@ -302,6 +317,7 @@ def _largest_eigenvalues_of_nonsingular(scatter, largest):
     return -1
 
 
+@link_only
 @njit(**JIT)
 def _shared_orientation(covariances, out):
     """Writes the common eigenvectors of commuting matrices (K, D, D) into ``out`` (D, D), eigenvalues decreasing.
@@ -316,6 +332,7 @@ def _shared_orientation(covariances, out):
     _descending_eigenvectors(total, out)
 
 
+@link_only
 @njit(**JIT)
 def _candidate_orientation(index, scatter, nk, out):
     """Writes cold-start orientation ``index`` of ``K + 2`` into ``out`` (D, D).
@@ -334,6 +351,7 @@ def _candidate_orientation(index, scatter, nk, out):
     _descending_eigenvectors(pooled, out)
 
 
+@link_only
 @njit(**JIT)
 def _update(family, scatter, nk, values, largest, volumes, variances, matrices):
     """One round of the family's block updates, in place (the state as in the module docstring)."""
@@ -346,6 +364,7 @@ def _update(family, scatter, nk, values, largest, volumes, variances, matrices):
         _orientation_variances(family, matrices[0], scatter, nk, variances)
 
 
+@link_only
 @njit(**JIT)
 def _assemble(family, volumes, variances, matrices, out):
     """Writes the state's covariances (K, D, D) into ``out``."""
@@ -363,6 +382,7 @@ def _assemble(family, volumes, variances, matrices, out):
             _rotate(matrices[0], variances[c], out[c])
 
 
+@link_only
 @njit(**JIT)
 def _start(family, index, scatter, nk, previous, warm, values, largest, volumes, variances, matrices):
     """Sets the state to start ``index``: the model's ``initial_state`` (or ``initial_states[index]``).
@@ -389,6 +409,7 @@ def _start(family, index, scatter, nk, previous, warm, values, largest, volumes,
     _update(family, scatter, nk, values, largest, volumes, variances, matrices)
 
 
+@link_only
 @njit(**JIT)
 def _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, out, tolerance):
     """Updates the state until ``Q`` changes by at most ``tolerance``, relative.

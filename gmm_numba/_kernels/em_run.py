@@ -19,6 +19,7 @@ from .config import JIT, PARALLEL_JIT
 from .constrained import INNER_TOLERANCE, MSTEP_EVE, MSTEP_VEE, MSTEP_VEI, MSTEP_VEV, MSTEP_VVE, iterative_m_step
 from .estep import block_statistics, finished_moments, statistics_buffers, statistics_setup
 from .linalg import precision_cholesky
+from .link_only import link_only
 from .scheduling import block_counter, claim_block
 from .tiles import padded_features
 
@@ -77,6 +78,7 @@ INNER_LOOSENESS = 0.01
 INNER_LOOSEST = 1e-4
 
 
+@link_only
 @njit(**JIT)
 def _root_det(matrix):
     """``det(matrix) ** (1 / d)`` of a symmetric positive (semi-)definite matrix, by its eigenvalues."""
@@ -228,7 +230,7 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
 
 
 @njit(**JIT)
-def start_m_steps(family, nk, scatter, tolerance, out):
+def start_m_steps(family, nk, scatter, tolerance, warm, out):
     """Cold M-steps of one structure from many starts' statistics, as :func:`scatter_m_step` takes them.
 
     Parameters
@@ -240,6 +242,11 @@ def start_m_steps(family, nk, scatter, tolerance, out):
         Each start's regularised scatter about its means.
     tolerance : float
         Where the iterative families stop.
+    warm : bool
+        Always False: the starts have no previous covariances. An argument
+        rather than the literal ``False``, for which Numba would compile
+        :func:`~gmm_numba._kernels.constrained.iterative_m_step` once more,
+        besides the plain-bool version the EM loop and the Python M-step use.
     out : array of shape (S, n_components, n_features, n_features)
         Receives each start's full covariance matrices.
 
@@ -250,7 +257,7 @@ def start_m_steps(family, nk, scatter, tolerance, out):
     """
     failed = np.empty(nk.shape[0], dtype=np.int64)
     for s in range(nk.shape[0]):
-        failed[s] = scatter_m_step(family, nk[s], scatter[s], scatter[s], False, out[s], tolerance)
+        failed[s] = scatter_m_step(family, nk[s], scatter[s], scatter[s], warm, out[s], tolerance)
     return failed
 
 
@@ -266,6 +273,7 @@ def accelerate_from(mean_ll, previous, total_weight):
     return abs(mean_ll - previous) * total_weight < ACCEL_FROM * (1.0 + abs(mean_ll) * total_weight)
 
 
+@link_only
 @njit(**JIT)
 def _step_norms(start, first, second, scales):
     """``||first - start||`` and ``||second - 2 first + start||``, features in units of ``scales``.
@@ -366,6 +374,7 @@ def extrapolate(start, first, second, step_max, weights, means, covariances):
     return -1.0, capped, factors
 
 
+@link_only
 @njit(**JIT)
 def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, max_iter, lower_bounds, floor,
              accelerate):
@@ -502,6 +511,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
     return n_iter, False, RUN_OK, -1
 
 
+@link_only
 @njit(**JIT)
 def _take_m_step(updated, nk, shift, weights, means, covariances):
     """Move to an M-step's result in place: covariances ``updated`` (K, D, D), means shifted by ``shift``
@@ -514,6 +524,7 @@ def _take_m_step(updated, nk, shift, weights, means, covariances):
         weights[c] = nk[c] / nk.sum()
 
 
+@link_only
 @njit(**JIT)
 def _restore(kept_weights, kept_means, kept_covariances, weights, means, covariances):
     """Copy a kept point (weights (K,), means (K, D), covariances (K, D, D)) back into the run's parameters."""
@@ -522,6 +533,7 @@ def _restore(kept_weights, kept_means, kept_covariances, weights, means, covaria
     covariances[:] = kept_covariances
 
 
+@link_only
 @njit(**JIT)
 def _centred_scatter(nk, s1, s2, reg):
     """Turn the sums ``s1, s2`` into the mean shift ``s1 / nk`` and the regularised scatter about it, in place."""

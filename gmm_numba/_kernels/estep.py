@@ -5,6 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT, PARALLEL_JIT, TILE
+from .link_only import link_only
 from .moments import (
     common_shift,
     moments_about_means,
@@ -106,6 +107,7 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
     return scalars[0], scalars[1], scalars[2], nk, s1, s2
 
 
+@link_only
 @njit(**JIT)
 def statistics_setup(means, prec, log_weights, log_det, n_features, like):
     """What every block of one pass of :func:`em_statistics` shares: padded parameters and constants.
@@ -127,6 +129,7 @@ def statistics_setup(means, prec, log_weights, log_det, n_features, like):
     return mu, pc, const, shared, nu, centre, unit, common, shift, offsets, full, spherical
 
 
+@link_only
 @njit(**JIT)
 def statistics_buffers(n_features, n_components, spherical, shared, like):
     """One thread's scratch tiles for :func:`block_statistics`."""
@@ -144,6 +147,7 @@ def statistics_buffers(n_features, n_components, spherical, shared, like):
     )
 
 
+@link_only
 @njit(**JIT)
 def block_statistics(X, sample_weight, weighted, first, stop, setup, buffers, scalars, nk, s1, s2):
     """Adds the statistics of rows ``first:stop`` to one block's accumulators, tile by tile.
@@ -212,6 +216,7 @@ def block_statistics(X, sample_weight, weighted, first, stop, setup, buffers, sc
             tile_common_moments(xt, nt, lp, shift, s1, s2)
 
 
+@link_only
 @njit(**JIT)
 def finished_moments(nk, s1, s2, setup, n_features):
     """The summed accumulators of a pass, unpadded, about the means, symmetric.

@@ -40,8 +40,10 @@ import numpy as np
 from numba import njit
 
 from .config import JIT
+from .link_only import link_only
 
 
+@link_only
 @njit(**JIT)
 def _merged_term(a, b, count, mean, first, second, trace, alpha, beta, diff, work):
     """Term of the union of the clusters in slots ``a`` and ``b``, and the trace of its scatter.
@@ -96,12 +98,14 @@ def _merged_term(a, b, count, mean, first, second, trace, alpha, beta, diff, wor
     return m * (high + math.log1p(math.exp(low - high))), merged_trace
 
 
+@link_only
 @njit(**JIT)
 def _pair_cost(a, b, count, mean, first, second, trace, term, alpha, beta, diff, work):
     merged, _ = _merged_term(a, b, count, mean, first, second, trace, alpha, beta, diff, work)
     return merged - (term[a] + term[b])
 
 
+@link_only
 @njit(**JIT)
 def _rescan(s, n_live, cost, best, partner):
     value = np.inf
@@ -114,6 +118,7 @@ def _rescan(s, n_live, cost, best, partner):
     partner[s] = at
 
 
+@link_only
 @njit(**JIT)
 def _singleton_costs(Z, alpha, beta, cost):
     """The lower triangle of ``cost`` for singletons: what :func:`_pair_cost` gives, without its set-up."""
@@ -130,6 +135,7 @@ def _singleton_costs(Z, alpha, beta, cost):
             cost[j, i] = 2.0 * math.log(beta * (trace + alpha) / 2.0) - singletons
 
 
+@link_only
 @njit(**JIT)
 def _mirror_lower(a):
     """Copy the strict lower triangle of the square ``a`` onto the upper one, in cache-sized blocks."""
@@ -142,6 +148,7 @@ def _mirror_lower(a):
                     a[c, r] = a[r, c]
 
 
+@link_only
 @njit(**JIT)
 def _stored_scatter(scatter, n_rows, out):
     """The scatter mclust 6's ``hcvvv`` reads back for a cluster whose scatter is ``scatter``.
@@ -165,6 +172,7 @@ def _stored_scatter(scatter, n_rows, out):
                 out[r, s] = scatter[r, s]
 
 
+@link_only
 @njit(**JIT)
 def _move_slot(source, target, n_live, count, mean, fresh, stored, birth, trace, term, ids, cost, best, partner):
     """Put the cluster of slot ``source`` into slot ``target`` (slots below ``n_live``)."""

@@ -5,11 +5,13 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT, PARALLEL_JIT, TILE
+from .link_only import link_only
 from .reduction import sum_over_blocks
 from .scheduling import block_counter, claim_block
 from .tiles import load_tile, new_tile, tile_vector
 
 
+@link_only
 @njit(**JIT)
 def _squared_distance(X, n, center):
     s = 0.0
@@ -19,6 +21,7 @@ def _squared_distance(X, n, center):
     return s
 
 
+@link_only
 @njit(**JIT)
 def _tile_nearest(xt, n_points, centers, inv_scale, dist, best_dist, best):
     """Nearest centre of each point of a tile and its scaled squared distance.
@@ -61,6 +64,7 @@ def _tile_nearest(xt, n_points, centers, inv_scale, dist, best_dist, best):
                     best[t] = c
 
 
+@link_only
 @njit(**JIT)
 def _pick(cumulative, target):
     """First index whose cumulative weight exceeds ``target``."""
@@ -201,6 +205,7 @@ def nearest_center_statistics(X, sample_weight, centers, inv_scale, block, with_
     return sum_over_blocks(acc_counts), sum_over_blocks(acc_s1), s2, inertia
 
 
+@link_only
 @njit(**JIT)
 def _uniform(seed, n, k, n_components):
     """A uniform number in (0, 1) from a counter-based hash (splitmix64)."""

@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit
 
 from .config import JIT
+from .link_only import link_only
 
 
 @njit(**JIT)
@@ -61,6 +62,7 @@ JACOBI_TOLERANCE = 1e-15
 MAX_JACOBI_SWEEPS = 60
 
 
+@link_only
 @njit(**JIT)
 def orthogonal_polar_factor(matrix, out):
     """Writes the orthogonal factor ``U V^T`` of ``matrix = U S V^T`` (D, D) into ``out``.

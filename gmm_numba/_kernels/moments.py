@@ -7,9 +7,11 @@ import numpy as np
 from numba import njit
 
 from .config import JIT
+from .link_only import link_only
 from .tiles import FEATURE_BLOCK, block_deviations, block_values, mean_of_means
 
 
+@link_only
 @njit(**JIT)
 def tile_moments(xt, n_points, r, shift, full, s1, s2):
     """Add one tile's weighted moments about ``shift`` to ``s1`` and ``s2``.
@@ -43,6 +45,7 @@ def tile_moments(xt, n_points, r, shift, full, s1, s2):
             _diagonal_only(xt, n_points, r, shift, ib, s1, s2)
 
 
+@link_only
 @njit(**JIT)
 def tile_first_moments(xt, n_points, r, shift, s1):
     """Add ``sum_t r_t (x_t - shift)`` to ``s1`` (shapes as in :func:`tile_moments`)."""
@@ -70,6 +73,7 @@ def tile_first_moments(xt, n_points, r, shift, s1):
         s1[ib + 3] += a3
 
 
+@link_only
 @njit(**JIT)
 def _diagonal_only(xt, n_points, r, shift, ib, s1, s2):
     """First moments and squared deviations of features ``ib:ib+4``."""
@@ -100,6 +104,7 @@ def _diagonal_only(xt, n_points, r, shift, ib, s1, s2):
     s2[0, ib + 3] += q3
 
 
+@link_only
 @njit(**JIT)
 def _diagonal_block(xt, n_points, r, shift, ib, s1, s2):
     """First moments of features ``ib:ib+4`` and the lower triangle of their
@@ -147,6 +152,7 @@ def _diagonal_block(xt, n_points, r, shift, ib, s1, s2):
     s2[ib + 3, ib + 3] += c33
 
 
+@link_only
 @njit(**JIT)
 def _cross_block(xt, n_points, r, shift, ib, jb, s2):
     """``s2[ib:ib+4, jb:jb+4] += sum_t r_t d_t[ib:ib+4] d_t[jb:jb+4]^T``."""
@@ -198,6 +204,7 @@ def _cross_block(xt, n_points, r, shift, ib, jb, s2):
     s2[ib + 3, jb + 3] += c33
 
 
+@link_only
 @njit(**JIT)
 def _two_feature_moments(xt, n_points, r, shift, full, s1, s2):
     """:func:`tile_moments` for two (padded) features."""
@@ -236,6 +243,7 @@ COMMON_SHIFT_LIMIT = 1e4
 COMPONENT_BLOCK = 4
 
 
+@link_only
 @njit(**JIT)
 def common_shift(means, prec, allowed):
     """Whether the moments of diagonal or spherical components can be taken about
@@ -281,6 +289,7 @@ def common_shift(means, prec, allowed):
     return use, centre, offsets
 
 
+@link_only
 @njit(**JIT)
 def tile_common_moments(xt, n_points, r, centre, s1, s2):
     """Add one tile's diagonal moments about ``centre`` for every component.
@@ -310,6 +319,7 @@ def tile_common_moments(xt, n_points, r, centre, s1, s2):
         tile_moments(xt, n_points, r[k], centre, False, s1[k], s2[k])
 
 
+@link_only
 @njit(**JIT)
 def tile_common_first_moments(xt, n_points, r, centre, s1):
     """``s1[k, i] += sum_t r[k, t] (x_ti - centre_i)`` for every component:
@@ -341,6 +351,7 @@ def tile_common_first_moments(xt, n_points, r, centre, s1):
         tile_first_moments(xt, n_points, r[k], centre, s1[k])
 
 
+@link_only
 @njit(**JIT)
 def _four_component_moments(xt, n_points, r, k, ib, centre, s1, s2):
     """:func:`tile_common_moments` for components ``k:k+4`` and features ``ib:ib+2``."""
@@ -389,6 +400,7 @@ def _add_pair(s1, s2, k, ib, a0, a1, q0, q1):
     s2[k, 0, ib + 1] += q1
 
 
+@link_only
 @njit(**JIT)
 def moments_about_means(nk, offsets, s1, s2, diagonal):
     """Turn moments about the common shift into moments about each mean, in place.

@@ -27,6 +27,9 @@ environment is then left null in the kernel's library, as it is whenever
 the kernel is loaded from Numba's cache (which rebuilds only the kernel's
 own environment). The body's code is generated once, in the kernel's
 library, instead of also on its own (the whole EM loop under ``em_runs``).
+
+The same hook leaves out the libraries marked :data:`LINK_ONLY_MARK`: those
+of the functions only other kernels call (:mod:`.link_only`).
 """
 
 from numba.core import codegen
@@ -37,8 +40,14 @@ from .linkage import PACKAGE_SYMBOL
 BODY_LIBRARY = "__numba_parfor_gufunc"
 WRAPPER_LIBRARIES = ("<numba.np.ufunc.wrappers._GufuncWrapper object", "parallelgufuncwrapper", BODY_LIBRARY)
 
+#: Attribute of a code library that is to be finalised and linked into its callers but left out of the JIT.
+LINK_ONLY_MARK = "_gmm_numba_link_only"
+
 #: What :func:`link_only_parfor_wrappers` did, in words.
 status = "not decided yet"
+
+#: :data:`status` once the hook is in place.
+HOOKED = "parallel-loop bodies and wrappers linked only"
 
 
 def link_only_parfor_wrappers():
@@ -63,7 +72,7 @@ def link_only_parfor_wrappers():
         return status
 
     def _finalize_final_module(self):
-        if not is_parfor_wrapper(self):
+        if not (getattr(self, LINK_ONLY_MARK, False) or is_parfor_wrapper(self)):
             finish(self)
             return
         # Numba's own steps but adding the module to the JIT (and so compiling it)
@@ -73,8 +82,13 @@ def link_only_parfor_wrappers():
 
     _finalize_final_module.link_only_parfor_wrappers = True
     library_class._finalize_final_module = _finalize_final_module
-    status = "parallel-loop bodies and wrappers linked only"
+    status = HOOKED
     return status
+
+
+def link_only_available():
+    """Whether libraries marked :data:`LINK_ONLY_MARK` are kept out of the JIT in this process."""
+    return status == HOOKED
 
 
 def skip_absent_environments():

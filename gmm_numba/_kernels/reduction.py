@@ -4,8 +4,10 @@ import numpy as np
 from numba import njit
 
 from .config import JIT
+from .link_only import link_only
 
 
+@link_only
 @njit(**JIT)
 def sum_over_blocks(acc):
     """Sum of a per-block accumulator over its first axis, in block order.

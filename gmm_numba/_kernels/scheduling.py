@@ -33,6 +33,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .config import JIT
+from .link_only import link_only
 
 
 @intrinsic
@@ -54,12 +55,14 @@ def _fetch_and_increment(typingctx, counter):
     return signature, codegen
 
 
+@link_only
 @njit(**JIT)
 def block_counter():
     """A fresh counter for :func:`claim_block`: array of shape (1,), int64, zero."""
     return np.zeros(1, np.int64)
 
 
+@link_only
 @njit(**JIT)
 def claim_block(counter):
     """Index of the next unclaimed block; ``>= n_blocks`` once all are taken.

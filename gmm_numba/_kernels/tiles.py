@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 
 from .config import JIT, TILE
+from .link_only import link_only
 from .vmath import flushed_exp, vector_log
 
 #: Features handled together in the register-blocked loops. Tiles, means and
@@ -20,6 +21,7 @@ from .vmath import flushed_exp, vector_log
 FEATURE_BLOCK = 4
 
 
+@link_only
 @njit(**JIT)
 def padded_features(n_features):
     """``n_features`` rounded up to 2 (for 1 or 2) or to a multiple of :data:`FEATURE_BLOCK`."""
@@ -28,6 +30,7 @@ def padded_features(n_features):
     return -(-n_features // FEATURE_BLOCK) * FEATURE_BLOCK
 
 
+@link_only
 @njit(**JIT)
 def padded_parameters(means, prec, dtype_like):
     """Means and precision factors zero-padded to whole feature blocks.
@@ -78,6 +81,7 @@ ROW_PAD = 16
 ALIGNMENT = 64
 
 
+@link_only
 @njit(**JIT)
 def aligned_empty(size, dtype):
     """An uninitialised 1-D array of ``size`` elements of ``dtype`` that starts a cache line.
@@ -90,18 +94,21 @@ def aligned_empty(size, dtype):
     return raw[skip : skip + size]
 
 
+@link_only
 @njit(**JIT)
 def tile_vector(dtype):
     """An uninitialised, aligned per-tile vector: array of shape (TILE,)."""
     return aligned_empty(TILE, dtype)
 
 
+@link_only
 @njit(**JIT)
 def tile_buffer(rows, dtype_like):
     """An uninitialised, aligned per-tile buffer of ``rows`` rows of ``TILE + ROW_PAD`` columns."""
     return aligned_empty(rows * (TILE + ROW_PAD), dtype_like.dtype).reshape((rows, TILE + ROW_PAD))
 
 
+@link_only
 @njit(**JIT)
 def new_tile(n_features, dtype_like):
     """A zeroed, aligned ``(n_padded_features, TILE + ROW_PAD)`` buffer for :func:`load_tile`."""
@@ -110,6 +117,7 @@ def new_tile(n_features, dtype_like):
     return xt
 
 
+@link_only
 @njit(**JIT)
 def load_tile(X, start, n_points, xt):
     """Copy ``X[start:start + n_points]`` transposed into ``xt[:, :n_points]``.
@@ -129,6 +137,7 @@ def load_tile(X, start, n_points, xt):
                 xt[i, t] = X[start + t, i]
 
 
+@link_only
 @njit(**JIT)
 def tile_log_probs(xt, n_points, means, prec, const, lp, y, squares):
     """Weighted log-densities of a tile.
@@ -190,6 +199,7 @@ def factor_block(factor, ib, jb):
     )
 
 
+@link_only
 @njit(**JIT)
 def _two_feature_squares(xt, n_points, means, prec, k, lp):
     """``lp[k, t] = ||(x_t - mu_k)^T P_k||^2`` for two (padded) features."""
@@ -206,6 +216,7 @@ def _two_feature_squares(xt, n_points, means, prec, k, lp):
         lp[k, t] = a0 * a0 + a1 * a1
 
 
+@link_only
 @njit(**JIT)
 def _diagonal_squares(xt, n_points, means, prec, k, lp):
     """``lp[k, t] = sum_i ((x_ti - mu_ki) p_ki)^2``, four features per pass."""
@@ -244,6 +255,7 @@ def block_deviations(xt, t, ib, m):
     return xt[ib, t] - m[0], xt[ib + 1, t] - m[1], xt[ib + 2, t] - m[2], xt[ib + 3, t] - m[3]
 
 
+@link_only
 @njit(**JIT)
 def _triangular_squares(xt, n_points, means, prec, k, lp, y):
     """``lp[k, t] = ||(x_t - mu_k)^T P_k||^2`` for upper-triangular ``P_k``.
@@ -311,6 +323,7 @@ def _diagonal_block_product(xt, t, ib, m, c):
     )
 
 
+@link_only
 @njit(**JIT)
 def mean_of_means(means):
     """``sum_k mu_k / K``, shape (n_padded,): the common shift of the tied and
@@ -324,6 +337,7 @@ def mean_of_means(means):
     return centre
 
 
+@link_only
 @njit(**JIT)
 def shared_factor(means, prec):
     """Set-up for :func:`tile_shared_log_probs` when every component has the
@@ -373,6 +387,7 @@ def shared_factor(means, prec):
     return True, nu, centre, unit
 
 
+@link_only
 @njit(**JIT)
 def tile_shared_log_probs(xt, n_points, centre, factor, nu, unit, const, lp, yt):
     """:func:`tile_log_probs` for components that share one full factor.
@@ -396,6 +411,7 @@ def tile_shared_log_probs(xt, n_points, centre, factor, nu, unit, const, lp, yt)
         _log_density_from_square(lp, n_points, k, const[k])
 
 
+@link_only
 @njit(**JIT)
 def _transform_tile(xt, n_points, centre, factor, yt):
     """``yt[:, t] = (x_t - centre)^T P`` for an upper-triangular ``P``, four
@@ -438,6 +454,7 @@ def _transform_tile(xt, n_points, centre, factor, yt):
                     yt[jb + 3, t] += a3
 
 
+@link_only
 @njit(**JIT)
 def tile_argmax(lp, n_points, best, top):
     """``best[t] = argmax_k lp[k, t]``, the lowest index on ties.
@@ -471,6 +488,7 @@ RESPONSIBILITY_FLOOR_32 = -60.0
 RESPONSIBILITY_FLOOR_64 = -230.0
 
 
+@link_only
 @njit(**JIT)
 def tile_normalise(lp, n_points, lse, log_norm, inv_total, top):
     """Exponentiate a tile's weighted log-densities, in place.
@@ -511,6 +529,7 @@ def tile_normalise(lp, n_points, lse, log_norm, inv_total, top):
         inv_total[t] = 1.0 / inv_total[t]
 
 
+@link_only
 @njit(**JIT)
 def component_constants(log_weights, log_det, n_features, dtype_like):
     """``log pi_k + log|P_k| - D log(2 pi) / 2`` in the dtype of ``dtype_like``."""

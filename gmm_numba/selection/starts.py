@@ -247,7 +247,7 @@ def start_m_steps(model, statistics, reg_covar, prior=None):
         d = scatter.shape[-1]
         scatter[..., np.arange(d), np.arange(d)] += nk[..., None] * np.broadcast_to(reg_covar, (d,))
         out = np.zeros_like(scatter)
-        failed = start_m_steps_kernel(family, nk, np.ascontiguousarray(scatter), START_INNER_TOLERANCE, out)
+        failed = start_m_steps_kernel(family, nk, np.ascontiguousarray(scatter), START_INNER_TOLERANCE, False, out)
         covariances = [None if failed[s] >= 0 or not np.all(np.isfinite(out[s])) else out[s]
                        for s in range(len(compiled))]
     made = iter(covariances)
