@@ -81,7 +81,7 @@ class LinkOnlyDispatcher(CPUDispatcher):
     py_func, locals, targetoptions
         As for Numba's dispatcher.
     pipeline_class : type, default=LinkOnlyCompiler
-        The default also holds for a dispatcher Numba rebuilds from a pickle.
+        The default also holds for a dispatcher Numba rebuilds after pickling.
 
     Attributes
     ----------
