@@ -270,7 +270,21 @@ def accelerate_from(mean_ll, previous, total_weight):
     EM steps are cheap and reliable, past it they are what makes a strict
     ``tol`` slow.
     """
-    return abs(mean_ll - previous) * total_weight < ACCEL_FROM * (1.0 + abs(mean_ll) * total_weight)
+    return settled(mean_ll, previous, -ACCEL_FROM, total_weight)
+
+
+@njit(**JIT)
+def settled(mean_ll, previous, tol, total_weight):
+    """Whether a run stops at mean log-likelihood ``mean_ll`` after ``previous`` (``-inf``: the first iteration).
+
+    With ``tol >= 0``: once the mean log-likelihood changed by less than
+    ``tol``. A negative ``tol`` asks for mclust's kind of rule, relative to
+    the log-likelihood (``mean * total_weight``): once it changed by less
+    than ``-tol`` times ``1 + |log-likelihood|``.
+    """
+    if tol >= 0.0:
+        return abs(mean_ll - previous) < tol
+    return abs(mean_ll - previous) * total_weight < -tol * (1.0 + abs(mean_ll) * total_weight)
 
 
 @link_only
@@ -487,7 +501,7 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
         factors, failed = precision_cholesky(covariances)
         if failed >= 0:
             return n_iter, False, RUN_SINGULAR, failed
-        if settled(lower_bounds, n_iter, tol, total_weight):
+        if settled(mean_ll, previous, tol, total_weight):
             return n_iter, True, RUN_OK, -1
         previous = mean_ll
         if state == ACCEL_CYCLE:
@@ -563,24 +577,6 @@ def projected_limit(lower_bounds, iteration):
     if not rate < ABANDON_MAX_RATE:
         return np.inf
     return lower_bounds[iteration] + last * rate / (1.0 - rate)
-
-
-@njit(**JIT)
-def settled(lower_bounds, n_iter, tol, total_weight):
-    """Whether a run stops after its iteration ``n_iter`` (``lower_bounds[:n_iter]`` recorded).
-
-    With ``tol >= 0``: once the mean log-likelihood changed by less than
-    ``tol``. A negative ``tol`` asks for mclust's kind of rule, relative to
-    the log-likelihood (``mean * total_weight``): once it changed by less
-    than ``-tol`` times ``1 + |log-likelihood|``.
-    """
-    if n_iter < 2:
-        return False
-    mean_ll = lower_bounds[n_iter - 1]
-    change = mean_ll - lower_bounds[n_iter - 2]
-    if tol >= 0.0:
-        return abs(change) < tol
-    return abs(change) * total_weight < -tol * (1.0 + abs(mean_ll) * total_weight)
 
 
 @njit(**PARALLEL_JIT)

@@ -200,7 +200,7 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
                 stop = bool(callback(len(lower_bounds), mean_ll, params))
             except StopFit:
                 stop = True
-        if settled(np.asarray(lower_bounds), len(lower_bounds), tol, stats.total_weight):
+        if settled(mean_ll, previous, tol, stats.total_weight):
             converged = True
             break
         previous = mean_ll

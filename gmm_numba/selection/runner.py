@@ -71,7 +71,7 @@ class CellRunner:
         self.n_init = n_init
         self.verbose = verbose
 
-    def search(self, model, k, starts, keep, exempt=0, floor=None, tol=None, max_iter=None, accelerate=True):
+    def search(self, model, k, starts, keep, exempt=0, floor=None, tol=None, max_iter=None):
         """The search (:func:`em_search`) of one cell from ``starts``, screened as ``SCREEN_*`` say.
 
         Parameters
@@ -87,14 +87,12 @@ class CellRunner:
             Mean log-likelihood per unit weight below which a run on course to end there is abandoned.
         tol, max_iter : float and int, optional
             The sweep's own by default.
-        accelerate : bool, default=True
-            Extrapolate past mclust's stopping point (:func:`run_em`).
         """
         screen = (SCREEN_ITERATIONS, keep, exempt) if keep else None
         return em_search(self.data.source, starts, max_iter=self.max_iter if max_iter is None else max_iter,
                          tol=self.tol if tol is None else tol, accept=self.accept,
                          screen=screen, floor=floor, prior=self.plan.prior_for(model, k), reorder=True, warn=False,
-                         accelerate=accelerate)
+                         accelerate=True)
 
     def run_together(self, searches, tol=None):
         """Each search's EMFit (or FitError), their runs of each round in one call on the threads.
