@@ -23,7 +23,13 @@ from gmm_numba.fitting.parameters import MixtureParameters, m_step
 from gmm_numba.results import check_tree
 from gmm_numba.results.summary import format_selection
 from gmm_numba.selection import runner
-from gmm_numba.selection.moves import insertion_statistics, merge_order, merge_statistics, split_statistics
+from gmm_numba.selection.moves import (
+    insertion_statistics,
+    merge_order,
+    merge_statistics,
+    neighbour_statistics,
+    split_statistics,
+)
 from gmm_numba.selection.plan import remaining_gain
 from gmm_numba.selection.starts import CellStarts
 from gmm_numba.selection.sweep import DEFAULT_N_INIT
@@ -713,6 +719,45 @@ def test_move_starts_follow_n_init(monkeypatch):
     select(X, n_components=range(1, 6), covariance_type="full", n_init=1, random_state=0)
     assert max(screened_counts) <= MOVE_STARTS_PER_INIT * 1
     assert len(screened_counts) > 5  # the moves ran
+
+
+@pytest.mark.parametrize("kind", ["split", "merge"])
+@pytest.mark.parametrize("budget", [None, 1, 3, 7, 40])
+def test_a_move_builds_only_the_candidates_its_budget_keeps(kind, budget):
+    """The kept candidates are those of the whole list (splits, then insertions; or merges, closest first),
+    taken at evenly spread positions, first and last included."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(80, 3))
+    params = random_parameters("full", seed=2, k=5, d=3)
+    inv_scale = 1 / X.std(axis=0)
+    anchors, sizes = [4, 9, 17, 30], [4, 8]
+    every = [(size, anchor) for size in sizes for anchor in anchors]
+    built = []
+
+    def inserts(fit):
+        def build(indices):
+            built.extend(indices)
+            return [stats for c in indices
+                    for stats in insertion_statistics(fit, X, None, [every[c][1]], every[c][0], 1e-6, inv_scale)]
+        return len(every), build
+
+    if kind == "split":
+        whole = [split_statistics(params, c, 1e-6) for c in range(5)]
+        whole += [stats for size in sizes for stats in insertion_statistics(params, X, None, anchors, size, 1e-6,
+                                                                             inv_scale)]
+    else:
+        whole = [merge_statistics(params, a, b, 1e-6) for a, b in merge_order(params)]
+    n = len(whole)
+    positions = range(n) if budget is None or budget >= n else [round(c * (n - 1) / (budget - 1)) if budget > 1
+                                                                 else 0 for c in range(budget)]
+    expected = [whole[c] for c in positions]
+    kept = neighbour_statistics(params, kind, 1e-6, inserts if kind == "split" else None, budget)
+    assert len(kept) == len(expected)
+    for ours, theirs in zip(kept, expected):
+        np.testing.assert_array_equal(ours.nk, theirs.nk)
+        np.testing.assert_array_equal(ours.means(), theirs.means())
+        np.testing.assert_array_equal(ours.scatter(), theirs.scatter())
+    assert len(built) == sum(1 for c in positions if c >= 5) if kind == "split" else not built
 
 
 def test_recording_resolution_is_the_smallest_gap_between_distinct_values():

@@ -195,8 +195,12 @@ def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_co
     return out
 
 
-def neighbour_statistics(params, kind, reg_covar, inserts=None):
-    """Starting statistics from a neighbouring cell's fit: every split, or the closest merges.
+def neighbour_statistics(params, kind, reg_covar, inserts=None, budget=None):
+    """Starting statistics from a neighbouring cell's fit: splits and insertions, or the closest merges.
+
+    Only the candidates kept are built: at most ``budget``, spread evenly
+    over the list (every split, then every insertion; or the merges, closest
+    first).
 
     Parameters
     ----------
@@ -205,14 +209,31 @@ def neighbour_statistics(params, kind, reg_covar, inserts=None):
     kind : {"split", "merge"}
     reg_covar : float or ndarray of shape (n_features,)
     inserts : callable, optional
-        ``inserts(params)``: more ``"split"`` starts, with a component added
-        rather than split (see :func:`insertion_statistics`).
+        ``inserts(params)`` -> ``(count, build)``: ``count`` more ``"split"``
+        starts with a component added rather than split, and
+        ``build(indices)``, the statistics of those (increasing) indices
+        among them (see :func:`insertion_statistics`).
+    budget : int, optional
+        The most candidates to build; all by default.
 
     Returns
     -------
     list of SufficientStatistics
     """
-    if kind == SPLIT:
-        splits = [split_statistics(params, c, reg_covar) for c in range(params.n_components)]
-        return splits + (inserts(params) if inserts is not None else [])
-    return [merge_statistics(params, a, b, reg_covar) for a, b in merge_order(params)[:MAX_MERGES]]
+    if kind == MERGE:
+        pairs = merge_order(params)[:MAX_MERGES]
+        return [merge_statistics(params, *pairs[c], reg_covar) for c in spread_evenly(len(pairs), budget)]
+    n_splits = params.n_components
+    n_inserts, build = inserts(params) if inserts is not None else (0, None)
+    chosen = spread_evenly(n_splits + n_inserts, budget)
+    splits = [split_statistics(params, c, reg_covar) for c in chosen if c < n_splits]
+    added = [c - n_splits for c in chosen if c >= n_splits]
+    return splits + (build(added) if added else [])
+
+
+def spread_evenly(n, budget):
+    """Increasing indices of at most ``budget`` of ``n`` items, spread evenly (first and last kept); all when
+    ``budget`` is None or at least ``n``."""
+    if budget is None or n <= budget:
+        return list(range(n))
+    return [int(c) for c in np.linspace(0, n - 1, budget).round()]

@@ -128,14 +128,12 @@ class CellStarts:
         """
         reg = self.data.reg_covar
         inserts = self._insertions(k) if kind == SPLIT and N_INSERTIONS else None
-        statistics = neighbour_statistics(params, kind, reg, inserts)
         budget = max(MOVE_KEEP, MOVE_STARTS_PER_INIT * self.n_init)
-        if len(statistics) > budget:
-            statistics = [statistics[c] for c in np.linspace(0, len(statistics) - 1, budget).round().astype(int)]
-        return start_m_steps(model, statistics, reg)
+        return start_m_steps(model, neighbour_statistics(params, kind, reg, inserts, budget), reg)
 
     def _insertions(self, k):
-        """``inserts(params)``: statistics of ``params`` with a component added on a small group of rows."""
+        """``inserts(params)`` -> ``(count, build)``: the candidates of :func:`neighbour_statistics` with a
+        component added to ``params`` on a small group of rows, every anchor for each group size in turn."""
         data = self.data
         arr, weights, n_rows = data.X, data.sample_weight, data.n_rows
         anchor_rng = np.random.default_rng([self.plan.base_seed, k, INSERTION_STREAM])
@@ -150,11 +148,16 @@ class CellStarts:
                     log_density = np.where(weights > 0, log_density, np.inf)
                 outliers = np.argsort(log_density, kind="stable")[: min(N_OUTLIER_ANCHORS, n_rows)]
                 chosen = np.concatenate([anchors, outliers[~np.isin(outliers, anchors)]])
-            return [
-                stats
-                for size in sizes
-                for stats in insertion_statistics(params, arr, weights, chosen, size, data.reg_covar, data.inv_scale)
-            ]
+
+            def build(indices):
+                return [
+                    stats
+                    for c in indices
+                    for stats in insertion_statistics(params, arr, weights, [chosen[c % len(chosen)]],
+                                                      sizes[c // len(chosen)], data.reg_covar, data.inv_scale)
+                ]
+
+            return len(sizes) * len(chosen), build
 
         return inserts
 
