@@ -11,7 +11,6 @@ component more with two components merged (:mod:`gmm_numba.selection.moves`).
 import numpy as np
 
 from .._kernels import start_m_steps as start_m_steps_kernel
-from .._kernels.constrained import INNER_TOLERANCE
 from .._kernels.em_run import EMPTY_FRACTION, INNER_LOOSEST
 from ..data.in_memory import per_sample_scores
 from ..errors import FitError
@@ -30,9 +29,9 @@ SCREEN_KEEP = 3
 #: after the Lloyd steps; random rows explore more local optima.
 MIXED = "mixed"
 
-#: Where the iterative M-steps (EVE, VVE: from ``K + 2`` orientations) of the random and neighbour-move
-#: starts stop: a start needs no exact M-step, since its run's first M-step goes on from there.
-#: mclust's hierarchical start keeps the exact one.
+#: Where the iterative M-steps (EVE, VVE: from ``K + 2`` orientations) of every start (hierarchical,
+#: random, neighbour move) stop: a start needs no exact M-step, since its run's first M-step goes on
+#: from there. (mclust's own hierarchical start takes one orientation, the identity.)
 START_INNER_TOLERANCE = INNER_LOOSEST
 
 #: A cell's ``origin`` when mclust's hierarchical start gave its fit.
@@ -205,7 +204,7 @@ def _hierarchical_partitions(data, init_params, base_seed, reg_covar, prior_for)
             return FitError(f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}.")
         if k not in cuts:
             cuts[k] = partition_statistics(rows, tree.labels(k), k)
-        return _safe_m_step(model, cuts[k], reg_covar, prior_for(model, k))
+        return start_m_steps(model, [cuts[k]], reg_covar, prior_for(model, k))[0]
 
     return start
 
@@ -264,13 +263,12 @@ def start_m_steps(model, statistics, reg_covar, prior=None):
                                                            model.pack(full))
             except FitError:
                 start = None
-        starts.append(start if start is not None else _safe_m_step(model, stats, reg_covar, prior,
-                                                                   START_INNER_TOLERANCE))
+        starts.append(start if start is not None else _safe_m_step(model, stats, reg_covar, prior))
     return starts
 
 
-def _safe_m_step(model, stats, reg_covar, prior=None, inner_tolerance=INNER_TOLERANCE):
+def _safe_m_step(model, stats, reg_covar, prior=None):
     try:
-        return m_step(model, stats, reg_covar, inner_tolerance=inner_tolerance, prior=prior)
+        return m_step(model, stats, reg_covar, inner_tolerance=START_INNER_TOLERANCE, prior=prior)
     except FitError as exc:
         return exc
