@@ -785,6 +785,31 @@ def test_a_component_thinner_than_the_rounding_is_degenerate():
     assert collapse_check(0.0, np.array([4.0, 100.0]), ["x", "minutes"])(params(0.05)) == ""
 
 
+@pytest.mark.parametrize("reg_covar", [0.0, 1e-3])
+def test_the_collapse_check_flags_exactly_the_covariances_with_a_direction_below_the_floor(reg_covar):
+    """Against the definition: some eigenvalue of a component's covariance (less the regularisation), in
+    units of the floor (rounding noise h^2 / 12, at least 1e-8 of the feature variance), below 1. Covariances
+    with their smallest such eigenvalue just below, at and just above 1, in random orientations."""
+    from gmm_numba.selection.collapse import COLLAPSE_TOLERANCE, collapse_check
+
+    rng = np.random.default_rng(5)
+    model, variance, resolution = get_model("full"), np.array([4.0, 100.0, 9.0]), np.array([0.0, 1.0, 0.1])
+    check = collapse_check(reg_covar, variance, ["a", "b", "c"], resolution)
+    floor = np.maximum(COLLAPSE_TOLERANCE * np.maximum(variance, reg_covar), resolution**2 / 12)
+    scale = np.sqrt(floor)
+    flagged = 0
+    for smallest in [0.5, 1 - 1e-6, 1 + 1e-6, 2.0, 1e6] * 4:
+        orientation = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        inner = orientation @ np.diag([smallest, smallest * 3, 1e7]) @ orientation.T
+        covariance = scale[:, None] * inner * scale[None, :]
+        covariances = np.stack([np.diag(variance), covariance]) + reg_covar * np.eye(3)
+        params = MixtureParameters.from_covariances(model, np.array([0.9, 0.1]), np.zeros((2, 3)), covariances)
+        expected = np.linalg.eigvalsh(inner)[0] < 1.0
+        assert bool(check(params)) == expected, smallest
+        flagged += expected
+    assert flagged == 8
+
+
 def test_describe_prints_the_whole_table_and_where_the_winning_starts_came_from(faithful_sweep):
     with pd.option_context("display.width", 40, "display.max_columns", 3):  # a narrow terminal
         text = gmm_numba.describe(faithful_sweep)

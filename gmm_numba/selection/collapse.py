@@ -52,9 +52,22 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
         k = int(np.argmin(values[:, 0]))
         return values[k, 0], k, int(np.argmax(np.abs(vectors[k, :, 0])))
 
+    def above_rounding_floor(full):
+        """Whether every full covariance less ``diag(rounding_floor)`` is positive definite (one Cholesky
+        factorisation each, several times cheaper than the eigenvalues); then no component is degenerate, since
+        ``rounding_floor`` is at least ``collapse_floor``."""
+        scale = np.sqrt(np.maximum(rounding_floor, np.finfo(float).tiny))
+        try:
+            factors = np.linalg.cholesky(full / scale[:, None] / scale[None, :] - np.eye(len(scale)))
+        except np.linalg.LinAlgError:
+            return False
+        return bool(np.all(np.isfinite(factors)))
+
     def check(params):
         full = params.full_covariances() - np.diag(np.broadcast_to(reg_covar, (params.n_features,)))
         diagonal = params.model.layout != "full"
+        if not diagonal and above_rounding_floor(full):
+            return ""
         value, k, i = smallest_variance(full, collapse_floor, diagonal)
         if value < 1.0 and diagonal:
             return (
