@@ -149,11 +149,13 @@ class CellStarts:
                 chosen = np.concatenate([anchors, outliers[~np.isin(outliers, anchors)]])
 
             def build(indices):
+                n = len(chosen)
+                by_size = [[chosen[c % n] for c in indices if c // n == s] for s in range(len(sizes))]
                 return [
                     stats
-                    for c in indices
-                    for stats in insertion_statistics(params, arr, weights, [chosen[c % len(chosen)]],
-                                                      sizes[c // len(chosen)], data.reg_covar, data.inv_scale)
+                    for size, anchors_of_size in zip(sizes, by_size) if anchors_of_size
+                    for stats in insertion_statistics(params, arr, weights, anchors_of_size, size, data.reg_covar,
+                                                      data.inv_scale)
                 ]
 
             return len(sizes) * len(chosen), build
