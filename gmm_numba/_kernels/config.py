@@ -7,12 +7,15 @@ before the first kernel is defined, binds every kernel's calls to its
 own copies of the functions it calls (see :mod:`gmm_numba._kernels.linkage`),
 keeps the parallel loops' wrappers out of the JIT (see
 :mod:`gmm_numba._kernels.parfor_wrappers`) and shortens OpenMP's idle
-spinning (see :mod:`gmm_numba._kernels.openmp`).
+spinning (see :mod:`gmm_numba._kernels.openmp`) and stamps every kernel's
+cache with the sources of all kernel modules (see
+:mod:`gmm_numba._kernels.cache_stamp`).
 """
 
 import math
 from contextlib import contextmanager
 
+from .cache_stamp import stamp_with_every_kernel_source
 from .linkage import private_callee_copies
 from .openmp import limit_idle_spinning
 from .parfor_wrappers import link_only_parfor_wrappers
@@ -25,6 +28,8 @@ private_callee_copies()
 limit_idle_spinning()
 # the wrappers of a parallel loop are linked into its kernel but not compiled to machine code themselves
 link_only_parfor_wrappers()
+# a cached kernel is reused only while no kernel module has changed (its callees' code is inside it)
+stamp_with_every_kernel_source()
 
 #: LLVM fast-math flags. ``nnan`` and ``ninf`` are left out on purpose:
 #: log-sum-exp relies on ``-inf`` for components of zero weight.
