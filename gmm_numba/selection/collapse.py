@@ -40,10 +40,14 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
     collapse_floor = COLLAPSE_TOLERANCE * relative_to
     rounding_floor = np.maximum(collapse_floor, resolution**2 / 12.0)
 
+    def in_floor_units(full, floor):
+        """Covariances (K, D, D) with entry ``(i, j)`` divided by ``sqrt(floor_i floor_j)``."""
+        scale = np.sqrt(np.maximum(floor, np.finfo(float).tiny))
+        return full / scale[:, None] / scale[None, :]
+
     def smallest_variance(full, floor, diagonal):
         """``(value, component, feature)``: the least variance of any component in units of ``floor``."""
-        scale = np.sqrt(np.maximum(floor, np.finfo(float).tiny))
-        scaled = full / scale[:, None] / scale[None, :]
+        scaled = in_floor_units(full, floor)
         if diagonal:
             variances = np.diagonal(scaled, axis1=1, axis2=2)
             k, i = np.unravel_index(np.argmin(variances), variances.shape)
@@ -56,9 +60,8 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
         """Whether every full covariance less ``diag(rounding_floor)`` is positive definite (one Cholesky
         factorisation each, several times cheaper than the eigenvalues); then no component is degenerate, since
         ``rounding_floor`` is at least ``collapse_floor``."""
-        scale = np.sqrt(np.maximum(rounding_floor, np.finfo(float).tiny))
         try:
-            factors = np.linalg.cholesky(full / scale[:, None] / scale[None, :] - np.eye(len(scale)))
+            factors = np.linalg.cholesky(in_floor_units(full, rounding_floor) - np.eye(len(rounding_floor)))
         except np.linalg.LinAlgError:
             return False
         return bool(np.all(np.isfinite(factors)))
