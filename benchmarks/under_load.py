@@ -15,9 +15,10 @@ compiles; the competing load is a Python process spinning on one core. Workloads
 * ``faithful``: ``select(faithful)`` at its defaults (14 models, K = 1..9: many short runs).
 
 Each is timed with the library's default (idle threads spin 10,000 rounds, then sleep: see
-``gmm_numba/_kernels/openmp.py``), with OpenMP's own default spin (``GOMP_SPINCOUNT=300000``) and with
-``OMP_WAIT_POLICY=PASSIVE`` (they sleep at once), which the user guide suggests for shared machines.
-Medians of ``--repeats`` calls.
+``gmm_numba/_kernels/openmp.py``; no more threads than other processes leave cores free: see
+``gmm_numba/_kernels/free_cores.py``), with that check off (``GMM_NUMBA_FREE_CORES_ONLY=0``), with
+OpenMP's own default spin (``GOMP_SPINCOUNT=300000``) and with ``OMP_WAIT_POLICY=PASSIVE`` (they sleep
+at once). Medians of ``--repeats`` calls.
 """
 
 import argparse
@@ -62,12 +63,24 @@ print(statistics.median(times))
 """
 
 
+#: Wait policies and thread choices compared: (key, description).
+POLICIES = {
+    "default": "spin 10,000, free cores only (default)",
+    "every-thread": "spin 10,000, every thread (GMM_NUMBA_FREE_CORES_ONLY=0)",
+    "300000": "spin 300,000 (OpenMP's)",
+    "PASSIVE": "sleep (PASSIVE)",
+}
+
+
 def timed(workload, threads, policy, repeats):
     """Median seconds of ``workload`` in a fresh process with ``threads`` threads and the wait ``policy``."""
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
     env.pop("OMP_WAIT_POLICY", None)
     env.pop("GOMP_SPINCOUNT", None)
-    if policy == "PASSIVE":
+    env.pop("GMM_NUMBA_FREE_CORES_ONLY", None)
+    if policy == "every-thread":
+        env["GMM_NUMBA_FREE_CORES_ONLY"] = "0"
+    elif policy == "PASSIVE":
         env["OMP_WAIT_POLICY"] = policy
     elif policy != "default":
         env["GOMP_SPINCOUNT"] = policy
@@ -84,14 +97,14 @@ def busy_process():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=list(POLICIES))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     threads = os.cpu_count() or 2
     rows = []
     for workload in args.workloads:
-        for policy, name in (("default", "spin 10,000 (default)"), ("300000", "spin 300,000 (OpenMP's)"),
-                             ("PASSIVE", "sleep (PASSIVE)")):
-            row = {"workload": workload, "wait policy": name}
+        for policy in args.policies:
+            row = {"workload": workload, "wait policy": POLICIES[policy]}
             for loaded in (False, True):
                 competitor = busy_process() if loaded else None
                 try:

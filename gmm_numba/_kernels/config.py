@@ -16,6 +16,7 @@ import math
 from contextlib import contextmanager
 
 from .cache_stamp import stamp_with_every_kernel_source
+from .free_cores import free_cores
 from .linkage import private_callee_copies
 from .openmp import limit_idle_spinning
 from .parfor_wrappers import link_only_parfor_wrappers
@@ -138,11 +139,15 @@ def kernel_threads(n_samples):
 
 @contextmanager
 def at_most_threads(n_tasks):
-    """Run the threaded kernels on no more threads than ``n_tasks``."""
+    """Run the threaded kernels on no more threads than ``n_tasks``, nor than the cores other processes leave free.
+
+    Never more than the number set before (``numba.set_num_threads``, or a
+    cap from Dask or the command line); see :mod:`gmm_numba._kernels.free_cores`.
+    """
     import numba
 
     before = numba.get_num_threads()
-    wanted = max(1, min(before, n_tasks))
+    wanted = max(1, min(before, n_tasks, free_cores()))
     if wanted == before:
         yield
         return

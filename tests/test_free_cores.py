@@ -1,0 +1,126 @@
+"""The threaded kernels use no more threads than other processes leave cores free."""
+
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+from gmm_numba._kernels import config, free_cores
+
+
+@pytest.mark.parametrize(
+    "usable, everywhere, here, expected",
+    [
+        (2, 1, 1, 2),  # only the caller runs
+        (2, 2, 1, 1),  # one busy process elsewhere
+        (2, 3, 2, 1),  # ... while one of our workers still spins
+        (2, 5, 1, 1),  # more busy processes than cores: still one thread
+        (8, 4, 1, 5),
+        (4, None, 1, 4),  # unknown: every core counts as free
+        (4, 3, None, 4),
+        (2, 1, 3, 2),  # our own threads are never counted against us
+    ],
+)
+def test_cores_left_subtracts_other_processes_runnable_threads(usable, everywhere, here, expected):
+    assert free_cores.cores_left(usable, everywhere, here) == expected
+
+
+def test_the_system_wide_count_is_the_runnable_field_of_loadavg(tmp_path):
+    good = tmp_path / "loadavg"
+    good.write_text("0.40 0.88 0.96 3/110 22462\n")
+    assert free_cores.runnable_threads_system_wide(str(good)) == 3
+    bad = tmp_path / "bad"
+    bad.write_text("0.40 0.88\n")
+    assert free_cores.runnable_threads_system_wide(str(bad)) is None
+    assert free_cores.runnable_threads_system_wide(str(tmp_path / "missing")) is None
+
+
+def test_this_process_count_reads_each_threads_state_after_its_name(tmp_path):
+    states = {"1": "R", "2": "S", "3": "R", "4": "D"}
+    for task, state in states.items():
+        (tmp_path / task).mkdir()
+        # a command name may hold spaces and parentheses; the state follows the last ")"
+        (tmp_path / task / "stat").write_text(f"{task} (a) R b) {state} 1 2 3\n")
+    (tmp_path / "5").mkdir()  # a thread that ended between listing and reading
+    assert free_cores.runnable_threads_of_this_process(str(tmp_path)) == 2
+    assert free_cores.runnable_threads_of_this_process(str(tmp_path / "missing")) is None
+
+
+@pytest.fixture
+def fresh_count(monkeypatch):
+    monkeypatch.setattr(free_cores, "_last", (-float("inf"), None))
+    monkeypatch.delenv(free_cores.SWITCH, raising=False)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux's /proc")
+def test_a_busy_process_elsewhere_is_seen(fresh_count):
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('ready', flush=True)\nwhile True: pass"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert spinner.stdout.readline().strip() == "ready"
+        everywhere = free_cores.runnable_threads_system_wide()
+        here = free_cores.runnable_threads_of_this_process()
+        assert here >= 1
+        # the spinner is running or waiting for a core, never asleep
+        assert everywhere - here >= 1
+        assert free_cores.free_cores() <= max(1, free_cores.usable_cores() - 1)
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def test_the_count_is_reused_for_the_check_interval(fresh_count, monkeypatch):
+    reads = []
+    monkeypatch.setattr(free_cores, "runnable_threads_system_wide", lambda: reads.append(1) or 1)
+    monkeypatch.setattr(free_cores, "runnable_threads_of_this_process", lambda: 1)
+    monkeypatch.setattr(free_cores, "CHECK_INTERVAL", 3600.0)
+    free_cores.free_cores()
+    free_cores.free_cores()
+    assert len(reads) == 1
+    monkeypatch.setattr(free_cores, "CHECK_INTERVAL", -1.0)
+    free_cores.free_cores()
+    assert len(reads) == 2
+
+
+def test_the_switch_turns_the_check_off(fresh_count, monkeypatch):
+    monkeypatch.setattr(free_cores, "runnable_threads_system_wide", lambda: 1000)
+    monkeypatch.setattr(free_cores, "runnable_threads_of_this_process", lambda: 1)
+    assert free_cores.free_cores() == 1
+    monkeypatch.setenv(free_cores.SWITCH, "0")
+    assert free_cores.free_cores() == free_cores.usable_cores()
+
+
+@pytest.mark.parametrize("free", [1, 2, 64])
+def test_kernels_run_on_no_more_threads_than_are_free_and_never_more_than_before(monkeypatch, free):
+    monkeypatch.setattr(config, "free_cores", lambda: free)
+    before = numba.get_num_threads()
+    with config.at_most_threads(1000):
+        inside = numba.get_num_threads()
+    assert inside == max(1, min(before, free))
+    assert numba.get_num_threads() == before
+
+
+def test_a_fit_on_fewer_free_cores_is_the_same_fit(monkeypatch):
+    if numba.get_num_threads() < 2:
+        pytest.skip("needs two threads")
+    rng = np.random.default_rng(3)
+    # above config.COMPILED_RUN_MAX_WORK, so that each iteration is a threaded pass
+    X = np.concatenate([rng.normal(size=(15000, 5)), rng.normal(4.0, size=(15000, 5))])
+    import gmm_numba
+
+    def fitted():
+        model = gmm_numba.GaussianMixture(4, covariance_type="full", random_state=0, max_iter=20).fit(X)
+        return model.means_, model.covariances_, model.lower_bound_
+
+    monkeypatch.setattr(config, "free_cores", lambda: 64)
+    all_cores = fitted()
+    monkeypatch.setattr(config, "free_cores", lambda: 1)
+    one_core = fitted()
+    for a, b in zip(all_cores, one_core):
+        assert np.array_equal(a, b)
