@@ -894,3 +894,25 @@ def test_random_starts_go_only_to_cells_that_could_change_the_choice(data, reque
     assert pruned.attrs["best_covariance_type"] == every.attrs["best_covariance_type"]
     assert pruned.attrs["best_n_components"] == every.attrs["best_n_components"]
     np.testing.assert_allclose(pruned["bic"].min("n_components"), every["bic"].min("n_components"), rtol=1e-9)
+
+
+def test_start_statistics_prepared_once_serve_every_model_unchanged(iris):
+    """A sweep prepares a K's shared starts once (:class:`StartStatistics`) for all fourteen models; no model's
+    compiled M-step may write into what the next one reads, and each model gets what fresh statistics give."""
+    from gmm_numba.data.in_memory import InMemoryData
+    from gmm_numba.fitting.starts import initial_statistics
+    from gmm_numba.selection.starts import StartStatistics, start_m_steps
+
+    data = InMemoryData(iris)
+    drawn = [initial_statistics(data, 3, "random_from_data", np.random.default_rng(seed)) for seed in range(4)]
+    shared = StartStatistics(drawn, 1e-6)
+    _, nk, scatter = shared.prepared()
+    before = nk.copy(), scatter.copy()
+    for name in mclust_names():
+        model = get_model(name)
+        from_shared = start_m_steps(model, shared)
+        from_fresh = start_m_steps(model, StartStatistics(drawn, 1e-6))
+        for a, b in zip(from_shared, from_fresh):
+            assert isinstance(a, MixtureParameters), (name, a)
+            assert np.array_equal(a.covariances, b.covariances) and np.array_equal(a.means, b.means), name
+    assert np.array_equal(shared.prepared()[1], before[0]) and np.array_equal(shared.prepared()[2], before[1])

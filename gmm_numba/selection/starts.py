@@ -85,6 +85,7 @@ class CellStarts:
             data.source, init_params, plan.base_seed, data.reg_covar, plan.prior_for
         )
         self._clusterings = {}
+        self._random_statistics = {}
 
     @property
     def has_hierarchical(self):
@@ -104,8 +105,11 @@ class CellStarts:
         list of MixtureParameters or FitError
         """
         drawn = [self._clustering(k, r) for r in range(0 if self.init_params == "hc" else self.n_init)]
-        made = iter(start_m_steps(model, [stats for stats in drawn if not isinstance(stats, FitError)],
-                                  self.data.reg_covar, self.plan.prior_for(model, k)))
+        if k not in self._random_statistics:
+            self._random_statistics[k] = StartStatistics(
+                [stats for stats in drawn if not isinstance(stats, FitError)], self.data.reg_covar
+            )
+        made = iter(start_m_steps(model, self._random_statistics[k], self.plan.prior_for(model, k)))
         return [stats if isinstance(stats, FitError) else next(made) for stats in drawn]
 
     def moves(self, model, k, params, kind):
@@ -128,7 +132,7 @@ class CellStarts:
         reg = self.data.reg_covar
         inserts = self._insertions(k) if kind == SPLIT and N_INSERTIONS else None
         budget = max(MOVE_KEEP, MOVE_STARTS_PER_INIT * self.n_init)
-        return start_m_steps(model, neighbour_statistics(params, kind, reg, inserts, budget), reg)
+        return start_m_steps(model, StartStatistics(neighbour_statistics(params, kind, reg, inserts, budget), reg))
 
     def _insertions(self, k):
         """``inserts(params)`` -> ``(count, build)``: the candidates of :func:`neighbour_statistics` with a
@@ -205,8 +209,8 @@ def _hierarchical_partitions(data, init_params, base_seed, reg_covar, prior_for)
         if tree.n_leaves < k:
             return FitError(f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}.")
         if k not in cuts:
-            cuts[k] = partition_statistics(rows, tree.labels(k), k)
-        return start_m_steps(model, [cuts[k]], reg_covar, prior_for(model, k))[0]
+            cuts[k] = StartStatistics([partition_statistics(rows, tree.labels(k), k)], reg_covar)
+        return start_m_steps(model, cuts[k], prior_for(model, k))[0]
 
     return start
 
@@ -217,7 +221,52 @@ def _initial_method(init_params, restart):
     return "k-means++" if restart == 0 else "random_from_data"
 
 
-def start_m_steps(model, statistics, reg_covar, prior=None):
+class StartStatistics:
+    """Several starts' statistics, prepared once for the compiled M-steps of every model that starts from them.
+
+    Parameters
+    ----------
+    statistics : list of SufficientStatistics
+        With the same number of components.
+    reg_covar : float or ndarray of shape (n_features,)
+    """
+
+    def __init__(self, statistics, reg_covar):
+        self.statistics = list(statistics)
+        self.reg_covar = reg_covar
+        self._prepared = None
+
+    def prepared(self):
+        """What the compiled M-step of any model takes, computed on first use.
+
+        Returns
+        -------
+        eligible : list of bool
+            Per start: full second moments and no (nearly) empty component.
+        nk : ndarray of shape (S, n_components)
+            The eligible starts' weights.
+        scatter : ndarray of shape (S, n_components, n_features, n_features)
+            Their symmetrised scatter, ``nk * reg_covar`` added to the diagonal.
+        """
+        if self._prepared is None:
+            eligible = [
+                stats.s2.shape[1:] == (stats.n_features,) * 2 and np.all(stats.nk > EMPTY_FRACTION * stats.total_weight)
+                for stats in self.statistics
+            ]
+            chosen = [stats for stats, use in zip(self.statistics, eligible) if use]
+            nk = scatter = None
+            if chosen:
+                nk = np.stack([stats.nk for stats in chosen])
+                scatter = np.stack([stats.scatter() for stats in chosen])
+                scatter = 0.5 * (scatter + np.swapaxes(scatter, 2, 3))
+                d = scatter.shape[-1]
+                scatter[..., np.arange(d), np.arange(d)] += nk[..., None] * np.broadcast_to(self.reg_covar, (d,))
+                scatter = np.ascontiguousarray(scatter)
+            self._prepared = eligible, nk, scatter
+        return self._prepared
+
+
+def start_m_steps(model, statistics, prior=None):
     """The starts ``model`` takes from ``statistics``, their M-steps (at ``START_INNER_TOLERANCE``) in one
     compiled call.
 
@@ -227,36 +276,26 @@ def start_m_steps(model, statistics, reg_covar, prior=None):
     Parameters
     ----------
     model : CovarianceModel
-    statistics : list of SufficientStatistics
-        With the same number of components.
-    reg_covar : float or ndarray of shape (n_features,)
+    statistics : StartStatistics
     prior : ConjugatePrior, optional
 
     Returns
     -------
     list of MixtureParameters or FitError
     """
-    family = model.m_step_family
-    usable = [
-        prior is None and family is not None and stats.s2.shape[1:] == (stats.n_features,) * 2
-        and np.all(stats.nk > EMPTY_FRACTION * stats.total_weight)
-        for stats in statistics
-    ]
-    compiled = [stats for stats, use in zip(statistics, usable) if use]
+    family, reg_covar = model.m_step_family, statistics.reg_covar
+    usable = [False] * len(statistics.statistics)
     covariances = []
-    if compiled:
-        nk = np.stack([stats.nk for stats in compiled])
-        scatter = np.stack([stats.scatter() for stats in compiled])
-        scatter = 0.5 * (scatter + np.swapaxes(scatter, 2, 3))
-        d = scatter.shape[-1]
-        scatter[..., np.arange(d), np.arange(d)] += nk[..., None] * np.broadcast_to(reg_covar, (d,))
-        out = np.zeros_like(scatter)
-        failed = start_m_steps_kernel(family, nk, np.ascontiguousarray(scatter), START_INNER_TOLERANCE, False, out)
-        covariances = [None if failed[s] >= 0 or not np.all(np.isfinite(out[s])) else out[s]
-                       for s in range(len(compiled))]
+    if prior is None and family is not None:
+        usable, nk, scatter = statistics.prepared()
+        if nk is not None:
+            out = np.zeros_like(scatter)
+            failed = start_m_steps_kernel(family, nk, scatter, START_INNER_TOLERANCE, False, out)
+            finite = np.isfinite(out).all(axis=(1, 2, 3))
+            covariances = [out[s] if failed[s] < 0 and finite[s] else None for s in range(len(nk))]
     made = iter(covariances)
     starts = []
-    for stats, use in zip(statistics, usable):
+    for stats, use in zip(statistics.statistics, usable):
         full = next(made) if use else None
         start = None
         if full is not None:
