@@ -676,6 +676,34 @@ def test_an_insertion_adds_a_component_on_the_nearest_rows():
     np.testing.assert_allclose(new.covariances[2], expected, rtol=1e-10)
 
 
+@pytest.mark.parametrize("block_floats", [1, 120, 1 << 20])
+def test_insertions_from_anchors_in_blocks_equal_each_anchor_alone(monkeypatch, block_floats):
+    """Distances to several anchors at once (in blocks of any size) are summed as for one anchor alone: the
+    same groups and bit-identical statistics, rows of zero weight never chosen."""
+    from gmm_numba.selection import moves
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 3))
+    X[10:14] = X[3]  # ties in distance
+    params = random_parameters("full", seed=2, k=2, d=3)
+    inv_scale = 1 / X.std(axis=0)
+    weights = rng.uniform(0.5, 2, 60)
+    weights[[4, 11]] = 0.0
+    anchors = [3, 7, 20, 33, 59]
+    monkeypatch.setattr(moves, "ANCHOR_BLOCK_FLOATS", block_floats)
+    together = insertion_statistics(params, X, weights, anchors, 6, 1e-6, inv_scale)
+    for anchor, stats in zip(anchors, together, strict=True):
+        distance = np.sum((X * inv_scale - (X * inv_scale)[anchor]) ** 2, axis=1)
+        distance[weights <= 0] = np.inf
+        group = np.sort(np.argsort(distance, kind="stable")[:6])
+        assert not np.isin([4, 11], group).any()
+        (alone,) = insertion_statistics(params, X, weights, [anchor], 6, 1e-6, inv_scale)
+        for field in ("nk", "s1", "s2", "shifts"):
+            assert np.array_equal(getattr(stats, field), getattr(alone, field)), field
+        w = weights[group]
+        np.testing.assert_allclose(stats.shifts[-1], w @ X[group] / w.sum(), rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

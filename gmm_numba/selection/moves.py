@@ -25,6 +25,9 @@ MAX_MERGES = 45
 #: halves of a Gaussian cut through its centre, ``sqrt(2 / pi)``.
 SPLIT_OFFSET = math.sqrt(2.0 / math.pi)
 
+#: Most floats the row-to-anchor differences of one block of insertion anchors may take (8 MiB).
+ANCHOR_BLOCK_FLOATS = 1 << 20
+
 
 def _regularisation_matrix(reg_covar, n_features):
     return np.diag(np.broadcast_to(np.asarray(reg_covar, dtype=np.float64), (n_features,)))
@@ -144,6 +147,20 @@ def _nearest(distance, count):
     return np.sort(np.concatenate([closer, tied]))
 
 
+def _anchor_distances(scaled, anchors, excluded):
+    """Squared distances of every row to each anchor row, ``inf`` at the ``excluded`` rows, one anchor at a time.
+
+    Anchors are taken several at a time, as long as their difference arrays stay within
+    ``ANCHOR_BLOCK_FLOATS``; each distance is summed exactly as one anchor's alone would be.
+    """
+    per_block = max(1, ANCHOR_BLOCK_FLOATS // max(1, scaled.size))
+    for start in range(0, len(anchors), per_block):
+        block = anchors[start : start + per_block]
+        distances = np.sum((scaled[None, :, :] - scaled[block][:, None, :]) ** 2, axis=2)
+        distances[:, excluded] = np.inf
+        yield from distances
+
+
 def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_covar, inv_scale):
     """Statistics of ``params`` with one more component on each anchor's nearest neighbours.
 
@@ -174,11 +191,8 @@ def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_co
     weights = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     total = weights.sum()
     base_covs = _unregularised(params, reg_covar)
-    scaled = X * inv_scale
     out = []
-    for anchor in anchors:
-        distance = np.sum((scaled - scaled[anchor]) ** 2, axis=1)
-        distance[weights <= 0] = np.inf
+    for distance in _anchor_distances(X * inv_scale, np.asarray(anchors), weights <= 0):
         group = _nearest(distance, n_neighbours)
         w = weights[group]
         share = w.sum() / total
