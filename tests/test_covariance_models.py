@@ -410,3 +410,17 @@ def test_chunked_and_dask_data_give_the_in_memory_fit(name, tmp_path, monkeypatc
         assert other.lower_bound_ == pytest.approx(fits[0].lower_bound_, abs=1e-12)
         np.testing.assert_allclose(other.means_, fits[0].means_, rtol=0, atol=1e-10)
         np.testing.assert_allclose(other.covariances_, fits[0].covariances_, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1e-300, np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("shape", [(3,), (3, 4), (3, 1, 4)])
+def test_a_variance_not_positive_and_finite_names_its_component(bad, shape):
+    from gmm_numba.covariance._diagonal import check_positive_variances
+    from gmm_numba.errors import SingularCovarianceError
+
+    variances = np.random.default_rng(0).uniform(0.5, 2.0, shape)
+    check_positive_variances(variances)
+    check_positive_variances(np.full(shape, np.finfo(float).tiny))
+    variances.reshape(3, -1)[1, -1] = bad
+    with pytest.raises(SingularCovarianceError, match="variance of component 1 is zero or negative"):
+        check_positive_variances(variances)

@@ -8,6 +8,8 @@ from ._cholesky import SINGULAR_ADVICE
 
 def check_positive_variances(variances):
     variances = np.asarray(variances)
+    if variances.size and variances.min() > 0 and variances.max() < np.inf:  # NaN fails both comparisons
+        return
     positive = (variances > 0) & np.isfinite(variances)
     bad = np.flatnonzero(~positive.reshape(len(variances), -1).all(axis=1))
     if bad.size:

@@ -40,14 +40,19 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
     collapse_floor = COLLAPSE_TOLERANCE * relative_to
     rounding_floor = np.maximum(collapse_floor, resolution**2 / 12.0)
 
-    def in_floor_units(full, floor):
-        """Covariances (K, D, D) with entry ``(i, j)`` divided by ``sqrt(floor_i floor_j)``."""
-        scale = np.sqrt(np.maximum(floor, np.finfo(float).tiny))
+    collapse_scale, rounding_scale = (np.sqrt(np.maximum(floor, np.finfo(float).tiny))
+                                      for floor in (collapse_floor, rounding_floor))
+    identity = np.eye(len(rounding_floor))
+    regularisation = np.diag(np.broadcast_to(reg_covar, resolution.shape))
+
+    def in_floor_units(full, scale):
+        """Covariances (K, D, D) in units of a floor: entry ``(i, j)`` divided by ``scale_i scale_j``, where
+        ``scale = sqrt(floor)`` (``collapse_scale`` or ``rounding_scale``)."""
         return full / scale[:, None] / scale[None, :]
 
-    def smallest_variance(full, floor, diagonal):
-        """``(value, component, feature)``: the least variance of any component in units of ``floor``."""
-        scaled = in_floor_units(full, floor)
+    def smallest_variance(full, scale, diagonal):
+        """``(value, component, feature)``: the least variance of any component in units of the floor of ``scale``."""
+        scaled = in_floor_units(full, scale)
         if diagonal:
             variances = np.diagonal(scaled, axis1=1, axis2=2)
             k, i = np.unravel_index(np.argmin(variances), variances.shape)
@@ -61,17 +66,17 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
         factorisation each, several times cheaper than the eigenvalues); then no component is degenerate, since
         ``rounding_floor`` is at least ``collapse_floor``."""
         try:
-            factors = np.linalg.cholesky(in_floor_units(full, rounding_floor) - np.eye(len(rounding_floor)))
+            factors = np.linalg.cholesky(in_floor_units(full, rounding_scale) - identity)
         except np.linalg.LinAlgError:
             return False
         return bool(np.all(np.isfinite(factors)))
 
     def check(params):
-        full = params.full_covariances() - np.diag(np.broadcast_to(reg_covar, (params.n_features,)))
+        full = params.full_covariances() - regularisation
         diagonal = params.model.layout != "full"
         if not diagonal and above_rounding_floor(full):
             return ""
-        value, k, i = smallest_variance(full, collapse_floor, diagonal)
+        value, k, i = smallest_variance(full, collapse_scale, diagonal)
         if value < 1.0 and diagonal:
             return (
                 f"component {k} collapsed: its variance of feature {feature_names[i]!r} fell to the "
@@ -79,7 +84,7 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
             )
         if value < 1.0:
             return f"component {k} collapsed onto a lower-dimensional set (singular covariance before regularisation)."
-        value, k, i = smallest_variance(full, rounding_floor, diagonal)
+        value, k, i = smallest_variance(full, rounding_scale, diagonal)
         if value < 1.0:
             return (
                 f"component {k} sits on points that share their value of feature {feature_names[i]!r} up to the "
