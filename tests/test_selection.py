@@ -98,9 +98,9 @@ def select_recording_random_starts(X, **options):
     cells = set()
     random_starts = CellStarts.random
 
-    def recording(self, model, k):
-        cells.add((model.name, k))
-        return random_starts(self, model, k)
+    def recording(self, models, k):
+        cells.update((model.name, k) for model in models)
+        return random_starts(self, models, k)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(CellStarts, "random", recording)
@@ -925,8 +925,9 @@ def test_random_starts_go_only_to_cells_that_could_change_the_choice(data, reque
 
 
 def test_start_statistics_prepared_once_serve_every_model_unchanged(iris):
-    """A sweep prepares a K's shared starts once (:class:`StartStatistics`) for all fourteen models; no model's
-    compiled M-step may write into what the next one reads, and each model gets what fresh statistics give."""
+    """A sweep prepares a K's shared starts once (:class:`StartStatistics`) and takes all fourteen models'
+    M-steps from them in one threaded call: each model gets what it gets alone from fresh statistics, bit for
+    bit, and the shared arrays come out unchanged."""
     from gmm_numba.data.in_memory import InMemoryData
     from gmm_numba.fitting.starts import initial_statistics
     from gmm_numba.selection.starts import StartStatistics, start_m_steps
@@ -936,11 +937,13 @@ def test_start_statistics_prepared_once_serve_every_model_unchanged(iris):
     shared = StartStatistics(drawn, 1e-6)
     _, nk, scatter = shared.prepared()
     before = nk.copy(), scatter.copy()
-    for name in mclust_names():
-        model = get_model(name)
-        from_shared = start_m_steps(model, shared)
-        from_fresh = start_m_steps(model, StartStatistics(drawn, 1e-6))
-        for a, b in zip(from_shared, from_fresh):
-            assert isinstance(a, MixtureParameters), (name, a)
-            assert np.array_equal(a.covariances, b.covariances) and np.array_equal(a.means, b.means), name
+    models = [get_model(name) for name in mclust_names()]
+    together = start_m_steps(models, shared, [None] * len(models))
+    for model, starts in zip(models, together, strict=True):
+        (alone,) = start_m_steps([model], StartStatistics(drawn, 1e-6), [None])
+        assert len(starts) == len(alone) == len(drawn)
+        for a, b in zip(starts, alone):
+            assert isinstance(a, MixtureParameters), (model.name, a)
+            assert np.array_equal(a.covariances, b.covariances) and np.array_equal(a.means, b.means), model.name
+            assert np.array_equal(a.weights, b.weights), model.name
     assert np.array_equal(shared.prepared()[1], before[0]) and np.array_equal(shared.prepared()[2], before[1])

@@ -229,14 +229,19 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
     return -1
 
 
-@njit(**JIT)
-def start_m_steps(family, nk, scatter, tolerance, warm, out):
-    """Cold M-steps of one structure from many starts' statistics, as :func:`scatter_m_step` takes them.
+@njit(**PARALLEL_JIT)
+def start_m_steps(families, nk, scatter, tolerance, warm, out):
+    """Cold M-steps from many starts' statistics, as :func:`scatter_m_step` takes them, the starts shared out to
+    the threads.
+
+    Each start's M-step is serial and independent, so its result does not
+    depend on which thread took it, on the number of threads or on the other
+    starts.
 
     Parameters
     ----------
-    family : int
-        One of the ``MSTEP_*`` codes.
+    families : array of shape (S,), int64
+        Each start's ``MSTEP_*`` code.
     nk : array of shape (S, n_components)
     scatter : array of shape (S, n_components, n_features, n_features)
         Each start's regularised scatter about its means.
@@ -255,9 +260,14 @@ def start_m_steps(family, nk, scatter, tolerance, warm, out):
     array of shape (S,), int64
         Per start, as :func:`scatter_m_step`: the first singular component or -1.
     """
-    failed = np.empty(nk.shape[0], dtype=np.int64)
-    for s in range(nk.shape[0]):
-        failed[s] = scatter_m_step(family, nk[s], scatter[s], scatter[s], warm, out[s], tolerance)
+    n_starts = nk.shape[0]
+    failed = np.empty(n_starts, dtype=np.int64)
+    counter = block_counter()
+    for _ in prange(n_starts):
+        s = claim_block(counter)
+        while s < n_starts:
+            failed[s] = scatter_m_step(families[s], nk[s], scatter[s], scatter[s], warm, out[s], tolerance)
+            s = claim_block(counter)
     return failed
 
 

@@ -148,10 +148,10 @@ class CellRunner:
             far_tol = self._far_cell_tol()
             for j in plan.order:
                 report.stage(f"hierarchical starts, K={plan.ks[j]}")
-                hierarchical = {(i, jj): self.search(plan.models[i], plan.ks[j],
-                                                     [starts.hierarchical(plan.models[i], plan.ks[j])], 0,
-                                                     tol=far_tol)
-                                for i, jj in cells if jj == j}
+                rows = [i for i, jj in cells if jj == j]
+                made = starts.hierarchical([plan.models[i] for i in rows], plan.ks[j])
+                hierarchical = {(i, j): self.search(plan.models[i], plan.ks[j], [start], 0, tol=far_tol)
+                                for i, start in zip(rows, made)}
                 for (i, jj), result in sorted(self.run_together(hierarchical, far_tol).items()):
                     if isinstance(result, FitError):
                         table.errors[i, jj] = str(result)
@@ -168,11 +168,12 @@ class CellRunner:
                 if search is not None:
                     searches[i, j, "polish"] = search
         report.stage("random starts")
-        for i, j in cells:
-            random = starts.random(plan.models[i], plan.ks[j])
-            if random:
-                searches[i, j, "random"] = self.search(plan.models[i], plan.ks[j], random, SCREEN_KEEP,
-                                                       floor=self._floor(i, j))
+        for j in plan.order:
+            rows = [i for i, jj in cells if jj == j]
+            for i, random in zip(rows, starts.random([plan.models[i] for i in rows], plan.ks[j]) if rows else []):
+                if random:
+                    searches[i, j, "random"] = self.search(plan.models[i], plan.ks[j], random, SCREEN_KEEP,
+                                                           floor=self._floor(i, j))
         for (i, j, kind), result in sorted(self.run_together(searches).items()):
             if kind == "polish":
                 self._polished(i, j, result)

@@ -11,7 +11,8 @@ component more with two components merged (:mod:`gmm_numba.selection.moves`).
 import numpy as np
 
 from .._kernels import start_m_steps as start_m_steps_kernel
-from .._kernels.em_run import EMPTY_FRACTION, INNER_LOOSEST
+from .._kernels.config import at_most_threads
+from .._kernels.em_run import EMPTY_FRACTION, INNER_LOOSEST, ITERATIVE_FAMILIES
 from ..data.in_memory import per_sample_scores
 from ..errors import FitError
 from ..fitting.hierarchical import partition_statistics, source_tree
@@ -92,25 +93,37 @@ class CellStarts:
         """Whether the sweep's cells start from mclust's hierarchical partition."""
         return self._hierarchical is not None
 
-    def hierarchical(self, model, k):
-        """mclust's hierarchical start of cell (``model``, ``k``): MixtureParameters, or the FitError that
-        prevented it. Only when :attr:`has_hierarchical`."""
-        return self._hierarchical(k, model)
-
-    def random(self, model, k):
-        """The ``n_init`` random starts of cell (``model``, ``k``) (none with ``init_params="hc"``).
+    def hierarchical(self, models, k):
+        """mclust's hierarchical start of the cells (``model``, ``k``) of ``models``, their M-steps in one call.
+        Only when :attr:`has_hierarchical`.
 
         Returns
         -------
         list of MixtureParameters or FitError
+            One per model: its start, or the FitError that prevented it.
+        """
+        return self._hierarchical(k, models)
+
+    def random(self, models, k):
+        """The ``n_init`` random starts of the cells (``model``, ``k``) of ``models`` (none with
+        ``init_params="hc"``), their M-steps in one call.
+
+        Returns
+        -------
+        list of list of MixtureParameters or FitError
+            Per model, its starts.
         """
         drawn = [self._clustering(k, r) for r in range(0 if self.init_params == "hc" else self.n_init)]
         if k not in self._random_statistics:
             self._random_statistics[k] = StartStatistics(
                 [stats for stats in drawn if not isinstance(stats, FitError)], self.data.reg_covar
             )
-        made = iter(start_m_steps(model, self._random_statistics[k], self.plan.prior_for(model, k)))
-        return [stats if isinstance(stats, FitError) else next(made) for stats in drawn]
+        priors = [self.plan.prior_for(model, k) for model in models]
+        out = []
+        for made in start_m_steps(models, self._random_statistics[k], priors):
+            made = iter(made)
+            out.append([stats if isinstance(stats, FitError) else next(made) for stats in drawn])
+        return out
 
     def moves(self, model, k, params, kind):
         """Starts for ``k`` components of ``model`` from the neighbour moves of ``params``.
@@ -132,7 +145,8 @@ class CellStarts:
         reg = self.data.reg_covar
         inserts = self._insertions(k) if kind == SPLIT and N_INSERTIONS else None
         budget = max(MOVE_KEEP, MOVE_STARTS_PER_INIT * self.n_init)
-        return start_m_steps(model, StartStatistics(neighbour_statistics(params, kind, reg, inserts, budget), reg))
+        return start_m_steps([model], StartStatistics(neighbour_statistics(params, kind, reg, inserts, budget), reg),
+                             [None])[0]
 
     def _insertions(self, k):
         """``inserts(params)`` -> ``(count, build)``: the candidates of :func:`neighbour_statistics` with a
@@ -188,7 +202,7 @@ def move_origin(kind, source_k, gained, n_init):
 
 
 def _hierarchical_partitions(data, init_params, base_seed, reg_covar, prior_for):
-    """mclust's start for each cell: ``start(k, model)`` gives the model's M-step on the tree's cut at ``k``.
+    """mclust's start for each cell: ``start(k, models)`` gives each model's M-step on the tree's cut at ``k``.
 
     One tree (on at most 2,000 rows) serves every cell. None when the sweep does
     not use it (``init_params`` other than "mixed" and "hc") or cannot (unequal
@@ -205,12 +219,13 @@ def _hierarchical_partitions(data, init_params, base_seed, reg_covar, prior_for)
 
     cuts = {}
 
-    def start(k, model):
+    def start(k, models):
         if tree.n_leaves < k:
-            return FitError(f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}.")
+            error = FitError(f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}.")
+            return [error] * len(models)
         if k not in cuts:
             cuts[k] = StartStatistics([partition_statistics(rows, tree.labels(k), k)], reg_covar)
-        return start_m_steps(model, cuts[k], prior_for(model, k))[0]
+        return [made[0] for made in start_m_steps(models, cuts[k], [prior_for(model, k) for model in models])]
 
     return start
 
@@ -266,36 +281,52 @@ class StartStatistics:
         return self._prepared
 
 
-def start_m_steps(model, statistics, prior=None):
-    """The starts ``model`` takes from ``statistics``, their M-steps (at ``START_INNER_TOLERANCE``) in one
-    compiled call.
+def start_m_steps(models, statistics, priors):
+    """The starts each of ``models`` takes from ``statistics``, their M-steps (at ``START_INNER_TOLERANCE``) in one
+    compiled call on the threads.
 
     Where the compiled M-step cannot be used (no compiled family, a prior, statistics without full second
     moments) or gives no usable covariances, the start is the Python M-step's, or the error it raises.
 
     Parameters
     ----------
-    model : CovarianceModel
+    models : list of CovarianceModel
     statistics : StartStatistics
-    prior : ConjugatePrior, optional
+    priors : list of ConjugatePrior or None
+        One per model.
 
     Returns
     -------
-    list of MixtureParameters or FitError
+    list of list of MixtureParameters or FitError
+        Per model, one start per statistics.
     """
-    family, reg_covar = model.m_step_family, statistics.reg_covar
-    usable = [False] * len(statistics.statistics)
-    covariances = []
-    if prior is None and family is not None:
-        usable, nk, scatter = statistics.prepared()
-        if nk is not None:
-            out = np.zeros_like(scatter)
-            failed = start_m_steps_kernel(family, nk, scatter, START_INNER_TOLERANCE, False, out)
-            finite = np.isfinite(out).all(axis=(1, 2, 3))
-            covariances = [out[s] if failed[s] < 0 and finite[s] else None for s in range(len(nk))]
+    compiled = [m for m, (model, prior) in enumerate(zip(models, priors))
+                if prior is None and model.m_step_family is not None]
+    eligible, nk, scatter = statistics.prepared() if compiled else ([], None, None)
+    covariances = {}
+    if nk is not None:
+        families = np.repeat(np.array([models[m].m_step_family for m in compiled], dtype=np.int64), len(nk))
+        nk_all = np.tile(nk, (len(compiled), 1))
+        scatter_all = np.tile(scatter, (len(compiled), 1, 1, 1))
+        out = np.zeros_like(scatter_all)
+        with at_most_threads(int(np.isin(families, ITERATIVE_FAMILIES).sum())):
+            failed = start_m_steps_kernel(families, nk_all, scatter_all, START_INNER_TOLERANCE, False, out)
+        usable = (failed < 0) & np.isfinite(out).all(axis=(1, 2, 3))
+        for position, m in enumerate(compiled):
+            rows = range(position * len(nk), (position + 1) * len(nk))
+            covariances[m] = [out[row] if usable[row] else None for row in rows]
+    return [
+        _starts_of(model, statistics, eligible if m in covariances else [], covariances.get(m, []), prior)
+        for m, (model, prior) in enumerate(zip(models, priors))
+    ]
+
+
+def _starts_of(model, statistics, eligible, covariances, prior):
+    """``model``'s starts from ``statistics``: from the compiled M-step's ``covariances`` of the ``eligible``
+    ones (None: it failed), the Python M-step's for the others."""
     made = iter(covariances)
     starts = []
-    for stats, use in zip(statistics.statistics, usable):
+    for stats, use in zip(statistics.statistics, eligible or [False] * len(statistics.statistics)):
         full = next(made) if use else None
         start = None
         if full is not None:
@@ -304,7 +335,7 @@ def start_m_steps(model, statistics, prior=None):
                                                            model.pack(full))
             except FitError:
                 start = None
-        starts.append(start if start is not None else _safe_m_step(model, stats, reg_covar, prior))
+        starts.append(start if start is not None else _safe_m_step(model, stats, statistics.reg_covar, prior))
     return starts
 
 
