@@ -947,3 +947,21 @@ def test_start_statistics_prepared_once_serve_every_model_unchanged(iris):
             assert np.array_equal(a.covariances, b.covariances) and np.array_equal(a.means, b.means), model.name
             assert np.array_equal(a.weights, b.weights), model.name
     assert np.array_equal(shared.prepared()[1], before[0]) and np.array_equal(shared.prepared()[2], before[1])
+
+
+def test_splits_and_merges_from_the_callers_covariances_equal_their_own():
+    """``neighbour_statistics`` hands every split and merge of one fit the same unregularised covariances:
+    the statistics are bit-identical to each move's own, and the shared array is left as it was."""
+    from gmm_numba.selection.moves import _unregularised
+
+    params = random_parameters("full", seed=4, k=4, d=3)
+    covs = _unregularised(params, 1e-6)
+    before = covs.copy()
+    pairs = [(own, shared) for c in range(4)
+             for own, shared in [(split_statistics(params, c, 1e-6), split_statistics(params, c, 1e-6, covs))]]
+    pairs += [(merge_statistics(params, a, b, 1e-6), merge_statistics(params, a, b, 1e-6, covs))
+              for a, b in merge_order(params)]
+    for own, shared in pairs:
+        for field in ("nk", "s1", "s2", "shifts"):
+            assert np.array_equal(getattr(own, field), getattr(shared, field)), field
+    assert np.array_equal(covs, before)

@@ -58,7 +58,7 @@ def _unregularised(params, reg_covar):
     return 0.5 * (full + np.swapaxes(full, 1, 2))
 
 
-def split_statistics(params, component, reg_covar):
+def split_statistics(params, component, reg_covar, unregularised=None):
     """Statistics of ``params`` with one component cut in two along its widest axis.
 
     The two halves get half the weight each, means ``SPLIT_OFFSET``
@@ -74,13 +74,16 @@ def split_statistics(params, component, reg_covar):
     component : int
     reg_covar : float or ndarray of shape (n_features,)
         The regularisation ``params`` were fitted with.
+    unregularised : ndarray of shape (K, n_features, n_features), optional
+        ``params``' full covariances less ``reg_covar``, symmetrised, when the caller has them (not changed).
 
     Returns
     -------
     SufficientStatistics
         ``K + 1`` components; the M-step of any covariance model turns them into parameters.
     """
-    weights, means, covs = np.array(params.weights), np.array(params.means), _unregularised(params, reg_covar)
+    weights, means = np.array(params.weights), np.array(params.means)
+    covs = _unregularised(params, reg_covar) if unregularised is None else unregularised.copy()
     values, vectors = np.linalg.eigh(covs[component])
     spread = max(float(values[-1]), 0.0)
     offset = SPLIT_OFFSET * math.sqrt(spread) * vectors[:, -1]
@@ -94,18 +97,20 @@ def split_statistics(params, component, reg_covar):
     return _moment_statistics(weights, means, covs)
 
 
-def merge_statistics(params, first, second, reg_covar):
+def merge_statistics(params, first, second, reg_covar, unregularised=None):
     """Statistics of ``params`` with two components replaced by one with their combined moments.
 
     The merged component has the summed weight and the weighted mean and
     covariance of the pair (within-pair spread of the means included).
+    ``unregularised`` as for :func:`split_statistics`.
 
     Returns
     -------
     SufficientStatistics
         ``K - 1`` components.
     """
-    weights, means, covs = np.array(params.weights), np.array(params.means), _unregularised(params, reg_covar)
+    weights, means = np.array(params.weights), np.array(params.means)
+    covs = _unregularised(params, reg_covar) if unregularised is None else unregularised.copy()
     wa, wb = weights[first], weights[second]
     w = wa + wb
     delta = means[first] - means[second]
@@ -236,11 +241,13 @@ def neighbour_statistics(params, kind, reg_covar, inserts=None, budget=None):
     """
     if kind == MERGE:
         pairs = merge_order(params)[:MAX_MERGES]
-        return [merge_statistics(params, *pairs[c], reg_covar) for c in spread_evenly(len(pairs), budget)]
+        covs = _unregularised(params, reg_covar)
+        return [merge_statistics(params, *pairs[c], reg_covar, covs) for c in spread_evenly(len(pairs), budget)]
     n_splits = params.n_components
     n_inserts, build = inserts(params) if inserts is not None else (0, None)
     chosen = spread_evenly(n_splits + n_inserts, budget)
-    splits = [split_statistics(params, c, reg_covar) for c in chosen if c < n_splits]
+    covs = _unregularised(params, reg_covar) if chosen and chosen[0] < n_splits else None
+    splits = [split_statistics(params, c, reg_covar, covs) for c in chosen if c < n_splits]
     added = [c - n_splits for c in chosen if c >= n_splits]
     return splits + (build(added) if added else [])
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from .._kernels import start_m_steps as start_m_steps_kernel
 from .._kernels.config import at_most_threads
-from .._kernels.em_run import EMPTY_FRACTION, INNER_LOOSEST, ITERATIVE_FAMILIES
+from .._kernels.constrained import MSTEP_VEI
+from .._kernels.em_run import EMPTY_FRACTION, INNER_LOOSEST
 from ..data.in_memory import per_sample_scores
 from ..errors import FitError
 from ..fitting.hierarchical import partition_statistics, source_tree
@@ -309,7 +310,8 @@ def start_m_steps(models, statistics, priors):
         nk_all = np.tile(nk, (len(compiled), 1))
         scatter_all = np.tile(scatter, (len(compiled), 1, 1, 1))
         out = np.zeros_like(scatter_all)
-        with at_most_threads(int(np.isin(families, ITERATIVE_FAMILIES).sum())):
+        # the threads pay off only for the iterative M-steps (VEI and above); the others take microseconds
+        with at_most_threads(int(np.count_nonzero(families >= MSTEP_VEI))):
             failed = start_m_steps_kernel(families, nk_all, scatter_all, START_INNER_TOLERANCE, False, out)
         usable = (failed < 0) & np.isfinite(out).all(axis=(1, 2, 3))
         for position, m in enumerate(compiled):
