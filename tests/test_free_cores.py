@@ -55,8 +55,16 @@ def fresh_count(monkeypatch):
     monkeypatch.delenv(free_cores.SWITCH, raising=False)
 
 
+@pytest.fixture
+def on_every_core(fresh_count, monkeypatch):
+    """As if the process may run on every core of the machine, where the check applies."""
+    monkeypatch.setattr(free_cores, "usable_cores", lambda: os.cpu_count())
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux's /proc")
 def test_a_busy_process_elsewhere_is_seen(fresh_count):
+    if free_cores.usable_cores() < os.cpu_count():
+        pytest.skip("this process may not run on every core (see test_a_process_confined_to_some_cores...)")
     spinner = subprocess.Popen(
         [sys.executable, "-c", "import sys; print('ready', flush=True)\nwhile True: pass"],
         stdout=subprocess.PIPE,
@@ -75,7 +83,7 @@ def test_a_busy_process_elsewhere_is_seen(fresh_count):
         spinner.wait()
 
 
-def test_the_count_is_reused_for_the_check_interval(fresh_count, monkeypatch):
+def test_the_count_is_reused_for_the_check_interval(on_every_core, monkeypatch):
     reads = []
     monkeypatch.setattr(free_cores, "runnable_threads_system_wide", lambda: reads.append(1) or 1)
     monkeypatch.setattr(free_cores, "runnable_threads_of_this_process", lambda: 1)
@@ -88,12 +96,23 @@ def test_the_count_is_reused_for_the_check_interval(fresh_count, monkeypatch):
     assert len(reads) == 2
 
 
-def test_the_switch_turns_the_check_off(fresh_count, monkeypatch):
+def test_the_switch_turns_the_check_off(on_every_core, monkeypatch):
     monkeypatch.setattr(free_cores, "runnable_threads_system_wide", lambda: 1000)
     monkeypatch.setattr(free_cores, "runnable_threads_of_this_process", lambda: 1)
     assert free_cores.free_cores() == 1
     monkeypatch.setenv(free_cores.SWITCH, "0")
     assert free_cores.free_cores() == free_cores.usable_cores()
+
+
+def test_a_process_confined_to_some_cores_counts_them_all_free(fresh_count, monkeypatch):
+    """``/proc/loadavg`` counts the whole machine's runnable threads, which may run on the other cores."""
+    monkeypatch.setattr(free_cores, "runnable_threads_system_wide", lambda: 1000)
+    monkeypatch.setattr(free_cores, "runnable_threads_of_this_process", lambda: 1)
+    monkeypatch.setattr(free_cores.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(free_cores, "usable_cores", lambda: 4)
+    assert free_cores.free_cores() == 4
+    monkeypatch.setattr(free_cores, "usable_cores", lambda: 64)
+    assert free_cores.free_cores() == 1
 
 
 @pytest.mark.parametrize("free", [1, 2, 64])

@@ -14,6 +14,12 @@ seconds, so a long call follows load that comes and goes. Results never
 depend on the number of threads, so the choice only changes speed. Set
 ``GMM_NUMBA_FREE_CORES_ONLY=0`` to use every thread whatever the load; on
 systems without ``/proc`` every core counts as free.
+
+``/proc/loadavg`` counts the runnable threads of the whole machine, so it
+says how busy this process's cores are only when the process may run on
+all of them. A process confined to some cores (``taskset``, a container's
+cpuset, where ``/proc/loadavg`` still shows the host) counts all of its
+cores as free instead: the busy threads may be on the others.
 """
 
 import os
@@ -92,20 +98,22 @@ def cores_left(usable, runnable_everywhere, runnable_here):
 
 
 def free_cores():
-    """Cores that other processes leave free now, at least 1 (every usable core when the check is off).
+    """Cores that other processes leave free now, at least 1 (every usable core when the check is off or the
+    process may not run on every core of the machine).
 
     Returns
     -------
     int
     """
     global _last
-    if os.environ.get(SWITCH, "1") == "0":
-        return usable_cores()
+    usable = usable_cores()
+    if os.environ.get(SWITCH, "1") == "0" or usable < (os.cpu_count() or usable):
+        return usable
     checked_at, free = _last
     now = time.monotonic()
     if free is None or now - checked_at > CHECK_INTERVAL:
         # this process's threads first: a worker still spinning when /proc/loadavg is read is then counted in both
         here = runnable_threads_of_this_process()
-        free = cores_left(usable_cores(), runnable_threads_system_wide(), here)
+        free = cores_left(usable, runnable_threads_system_wide(), here)
         _last = (now, free)
     return free
