@@ -51,7 +51,7 @@ def test_this_process_count_reads_each_threads_state_after_its_name(tmp_path):
 
 @pytest.fixture
 def fresh_count(monkeypatch):
-    monkeypatch.setattr(free_cores, "_last", (-float("inf"), None))
+    monkeypatch.setattr(free_cores, "_last", (-float("inf"), None, free_cores.CHECK_INTERVAL))
     monkeypatch.delenv(free_cores.SWITCH, raising=False)
 
 
@@ -92,7 +92,23 @@ def test_the_count_is_reused_for_the_check_interval(on_every_core, monkeypatch):
     free_cores.free_cores()
     assert len(reads) == 1
     monkeypatch.setattr(free_cores, "CHECK_INTERVAL", -1.0)
+    monkeypatch.setattr(free_cores, "_last", free_cores._last[:2] + (-1.0,))
     free_cores.free_cores()
+    assert len(reads) == 2
+
+
+def test_a_slow_count_is_reused_for_fifty_times_what_it_took(on_every_core, monkeypatch):
+    """In a process with many threads, reading each one's state takes longer; counting stays a small share."""
+    clock = iter([100.0, 100.01, 100.2, 100.4, 100.52, 100.53])
+    monkeypatch.setattr(free_cores.time, "monotonic", lambda: next(clock))
+    reads = []
+    monkeypatch.setattr(free_cores, "runnable_threads_system_wide", lambda: reads.append(1) or 1)
+    monkeypatch.setattr(free_cores, "runnable_threads_of_this_process", lambda: 1)
+    free_cores.free_cores()  # at 100.0, took 0.01 s: reused until 100.5
+    free_cores.free_cores()  # 100.2
+    free_cores.free_cores()  # 100.4
+    assert len(reads) == 1
+    free_cores.free_cores()  # 100.52: counted again
     assert len(reads) == 2
 
 

@@ -25,13 +25,16 @@ cores as free instead: the busy threads may be on the others.
 import os
 import time
 
-#: Seconds a count of free cores is reused before ``/proc`` is read again (a read costs about 40 µs).
+#: Seconds a count of free cores is reused before ``/proc`` is read again (a read costs about 40 µs with
+#: 3 threads). A process with many threads takes longer to count: the count is then reused for at least
+#: ``CHECK_COST_SHARE`` times what it took, so that counting costs at most 2% of the time.
 CHECK_INTERVAL = 0.02
+CHECK_COST_SHARE = 50
 
 #: Environment variable that turns the check off when set to ``0``.
 SWITCH = "GMM_NUMBA_FREE_CORES_ONLY"
 
-_last = (-float("inf"), None)
+_last = (-float("inf"), None, CHECK_INTERVAL)
 
 
 def usable_cores():
@@ -109,11 +112,12 @@ def free_cores():
     usable = usable_cores()
     if os.environ.get(SWITCH, "1") == "0" or usable < (os.cpu_count() or usable):
         return usable
-    checked_at, free = _last
+    checked_at, free, reuse_for = _last
     now = time.monotonic()
-    if free is None or now - checked_at > CHECK_INTERVAL:
+    if free is None or now - checked_at > reuse_for:
         # this process's threads first: a worker still spinning when /proc/loadavg is read is then counted in both
         here = runnable_threads_of_this_process()
         free = cores_left(usable, runnable_threads_system_wide(), here)
-        _last = (now, free)
+        took = time.monotonic() - now
+        _last = (now, free, max(CHECK_INTERVAL, CHECK_COST_SHARE * took))
     return free
