@@ -12,20 +12,20 @@ from gmm_numba._kernels import config, free_cores
 
 
 @pytest.mark.parametrize(
-    "usable, everywhere, here, expected",
+    "cores, everywhere, here, expected",
     [
         (2, 1, 1, 2),  # only the caller runs
         (2, 2, 1, 1),  # one busy process elsewhere
         (2, 3, 2, 1),  # ... while one of our workers still spins
         (2, 5, 1, 1),  # more busy processes than cores: still one thread
         (8, 4, 1, 5),
-        (4, None, 1, 4),  # unknown: every core counts as free
-        (4, 3, None, 4),
+        (4, None, 1, free_cores.NO_LIMIT),  # unknown: no limit
+        (4, 3, None, free_cores.NO_LIMIT),
         (2, 1, 3, 2),  # our own threads are never counted against us
     ],
 )
-def test_cores_left_subtracts_other_processes_runnable_threads(usable, everywhere, here, expected):
-    assert free_cores.cores_left(usable, everywhere, here) == expected
+def test_cores_left_subtracts_other_processes_runnable_threads(cores, everywhere, here, expected):
+    assert free_cores.cores_left(cores, everywhere, here) == expected
 
 
 def test_the_system_wide_count_is_the_runnable_field_of_loadavg(tmp_path):
@@ -47,6 +47,9 @@ def test_this_process_count_reads_each_threads_state_after_its_name(tmp_path):
     (tmp_path / "5").mkdir()  # a thread that ended between listing and reading
     assert free_cores.runnable_threads_of_this_process(str(tmp_path)) == 2
     assert free_cores.runnable_threads_of_this_process(str(tmp_path / "missing")) is None
+    (tmp_path / "6").mkdir()
+    (tmp_path / "6" / "stat").write_text("")  # unreadable as a stat line: unknown, not an error
+    assert free_cores.runnable_threads_of_this_process(str(tmp_path)) is None
 
 
 @pytest.fixture
@@ -58,12 +61,14 @@ def fresh_count(monkeypatch):
 @pytest.fixture
 def on_every_core(fresh_count, monkeypatch):
     """As if the process may run on every core of the machine, where the check applies."""
-    monkeypatch.setattr(free_cores, "usable_cores", lambda: os.cpu_count())
+    monkeypatch.setattr(free_cores, "_HAS_PROC", True)
+    monkeypatch.setattr(free_cores, "machine_cores", lambda: 2)
+    monkeypatch.setattr(free_cores, "process_cores", lambda: 2)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux's /proc")
 def test_a_busy_process_elsewhere_is_seen(fresh_count):
-    if free_cores.usable_cores() < os.cpu_count():
+    if free_cores.process_cores() < free_cores.machine_cores():
         pytest.skip("this process may not run on every core (see test_a_process_confined_to_some_cores...)")
     spinner = subprocess.Popen(
         [sys.executable, "-c", "import sys; print('ready', flush=True)\nwhile True: pass"],
@@ -77,7 +82,7 @@ def test_a_busy_process_elsewhere_is_seen(fresh_count):
         assert here >= 1
         # the spinner is running or waiting for a core, never asleep
         assert everywhere - here >= 1
-        assert free_cores.free_cores() <= max(1, free_cores.usable_cores() - 1)
+        assert free_cores.free_cores() <= max(1, free_cores.machine_cores() - 1)
     finally:
         spinner.kill()
         spinner.wait()
@@ -100,7 +105,7 @@ def test_the_count_is_reused_for_the_check_interval(on_every_core, monkeypatch):
 def test_a_slow_count_is_reused_for_fifty_times_what_it_took(on_every_core, monkeypatch):
     """In a process with many threads, reading each one's state takes longer; counting stays a small share."""
     clock = iter([100.0, 100.01, 100.2, 100.4, 100.52, 100.53])
-    monkeypatch.setattr(free_cores.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(free_cores, "_clock", lambda: next(clock))
     reads = []
     monkeypatch.setattr(free_cores, "runnable_threads_system_wide", lambda: reads.append(1) or 1)
     monkeypatch.setattr(free_cores, "runnable_threads_of_this_process", lambda: 1)
@@ -117,21 +122,53 @@ def test_the_switch_turns_the_check_off(on_every_core, monkeypatch):
     monkeypatch.setattr(free_cores, "runnable_threads_of_this_process", lambda: 1)
     assert free_cores.free_cores() == 1
     monkeypatch.setenv(free_cores.SWITCH, "0")
-    assert free_cores.free_cores() == free_cores.usable_cores()
+    assert free_cores.free_cores() == free_cores.NO_LIMIT
 
 
-def test_a_process_confined_to_some_cores_counts_them_all_free(fresh_count, monkeypatch):
+def test_a_process_confined_to_some_cores_is_not_limited(on_every_core, monkeypatch):
     """``/proc/loadavg`` counts the whole machine's runnable threads, which may run on the other cores."""
+    monkeypatch.setattr(free_cores, "CHECK_INTERVAL", -1.0)
     monkeypatch.setattr(free_cores, "runnable_threads_system_wide", lambda: 1000)
     monkeypatch.setattr(free_cores, "runnable_threads_of_this_process", lambda: 1)
-    monkeypatch.setattr(free_cores.os, "cpu_count", lambda: 64)
-    monkeypatch.setattr(free_cores, "usable_cores", lambda: 4)
-    assert free_cores.free_cores() == 4
-    monkeypatch.setattr(free_cores, "usable_cores", lambda: 64)
+    monkeypatch.setattr(free_cores, "machine_cores", lambda: 64)
+    monkeypatch.setattr(free_cores, "process_cores", lambda: 4)
+    assert free_cores.free_cores() == free_cores.NO_LIMIT
+    monkeypatch.setattr(free_cores, "_last", free_cores._last[:2] + (-1.0,))
+    monkeypatch.setattr(free_cores, "process_cores", lambda: 64)
     assert free_cores.free_cores() == 1
 
 
-@pytest.mark.parametrize("free", [1, 2, 64])
+def test_the_process_cores_are_those_any_of_its_threads_may_use():
+    """An OpenMP runtime may bind the calling thread to one core; the others still count."""
+    import threading
+
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores and Linux's affinity calls")
+    everything = os.sched_getaffinity(0)
+    bound, release = threading.Event(), threading.Event()
+
+    def pinned():
+        os.sched_setaffinity(0, {min(everything)})
+        bound.set()
+        release.wait(10)
+
+    worker = threading.Thread(target=pinned)
+    worker.start()
+    try:
+        assert bound.wait(10)
+        assert free_cores.process_cores() == len(everything)
+    finally:
+        release.set()
+        worker.join()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux's /proc")
+def test_without_proc_nothing_is_limited(fresh_count, monkeypatch):
+    monkeypatch.setattr(free_cores, "_HAS_PROC", False)
+    assert free_cores.free_cores() == free_cores.NO_LIMIT
+
+
+@pytest.mark.parametrize("free", [1, 2, 64, free_cores.NO_LIMIT])
 def test_kernels_run_on_no_more_threads_than_are_free_and_never_more_than_before(monkeypatch, free):
     monkeypatch.setattr(config, "free_cores", lambda: free)
     before = numba.get_num_threads()
@@ -139,6 +176,12 @@ def test_kernels_run_on_no_more_threads_than_are_free_and_never_more_than_before
         inside = numba.get_num_threads()
     assert inside == max(1, min(before, free))
     assert numba.get_num_threads() == before
+
+
+def test_one_task_needs_no_count(monkeypatch):
+    monkeypatch.setattr(config, "free_cores", lambda: pytest.fail("counted for a single task"))
+    with config.at_most_threads(1):
+        assert numba.get_num_threads() == 1
 
 
 def test_a_fit_on_fewer_free_cores_is_the_same_fit(monkeypatch):

@@ -147,7 +147,9 @@ def at_most_threads(n_tasks):
     import numba
 
     before = numba.get_num_threads()
-    wanted = max(1, min(before, n_tasks, free_cores()))
+    wanted = max(1, min(before, n_tasks))
+    if wanted > 1:
+        wanted = max(1, min(wanted, free_cores()))
     if wanted == before:
         yield
         return

@@ -10,19 +10,20 @@ of other processes that are running or waiting for a core (Linux's
 ``config.at_most_threads`` uses no more threads than the cores left over.
 
 The count is a snapshot, refreshed at most every :data:`CHECK_INTERVAL`
-seconds, so a long call follows load that comes and goes. Results never
-depend on the number of threads, so the choice only changes speed. Set
-``GMM_NUMBA_FREE_CORES_ONLY=0`` to use every thread whatever the load; on
-systems without ``/proc`` every core counts as free.
+seconds, so that each threaded pass of a long call follows load that comes
+and goes. Results never depend on the number of threads, so the choice only
+changes speed. Set ``GMM_NUMBA_FREE_CORES_ONLY=0`` to use every thread
+whatever the load; on systems without ``/proc`` nothing is counted.
 
 ``/proc/loadavg`` counts the runnable threads of the whole machine, so it
 says how busy this process's cores are only when the process may run on
 all of them. A process confined to some cores (``taskset``, a container's
-cpuset, where ``/proc/loadavg`` still shows the host) counts all of its
-cores as free instead: the busy threads may be on the others.
+cpuset, where ``/proc/loadavg`` still shows the host) is not limited: the
+busy threads may be on the other cores.
 """
 
 import os
+import sys
 import time
 
 #: Seconds a count of free cores is reused before ``/proc`` is read again (a read costs about 40 µs with
@@ -34,21 +35,59 @@ CHECK_COST_SHARE = 50
 #: Environment variable that turns the check off when set to ``0``.
 SWITCH = "GMM_NUMBA_FREE_CORES_ONLY"
 
+#: What :func:`free_cores` returns when it sets no limit.
+NO_LIMIT = sys.maxsize
+
+LOADAVG = "/proc/loadavg"
+
+_HAS_PROC = os.path.exists(LOADAVG)
+_clock = time.monotonic
 _last = (-float("inf"), None, CHECK_INTERVAL)
 
 
-def usable_cores():
-    """Cores this process may run on (its CPU affinity), or ``os.cpu_count()`` where that is unknown."""
+def machine_cores():
+    """Cores of the machine that are online (``os.cpu_count()`` where the system does not say).
+
+    Returns
+    -------
+    int
+    """
     try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
+        return int(os.sysconf("SC_NPROCESSORS_ONLN"))
+    except (AttributeError, ValueError, OSError):
         return os.cpu_count() or 1
 
 
-def runnable_threads_system_wide(path="/proc/loadavg"):
-    """Threads of every process that are running or waiting for a core now, or ``None`` if unknown.
+def process_cores():
+    """Cores this process may run on: the CPU affinity of any of its threads (the machine's where unknown).
 
-    The fourth field of ``/proc/loadavg`` reads ``runnable/total``.
+    Any thread's, not only the caller's: an OpenMP runtime or a library may bind one thread to one core.
+
+    Returns
+    -------
+    int
+    """
+    try:
+        allowed = set()
+        for task in os.listdir("/proc/self/task"):
+            allowed |= os.sched_getaffinity(int(task))
+        return len(allowed) or machine_cores()
+    except (AttributeError, OSError, ValueError):
+        return machine_cores()
+
+
+def runnable_threads_system_wide(path=LOADAVG):
+    """Threads of every process that are running or waiting for a core now.
+
+    Parameters
+    ----------
+    path : str
+        The fourth field of this file (``/proc/loadavg``) reads ``runnable/total``.
+
+    Returns
+    -------
+    int or None
+        None when unknown.
     """
     try:
         with open(path, "rb") as file:
@@ -58,10 +97,17 @@ def runnable_threads_system_wide(path="/proc/loadavg"):
 
 
 def runnable_threads_of_this_process(task_dir="/proc/self/task"):
-    """This process's threads in state ``R`` (running or runnable), or ``None`` if unknown.
+    """This process's threads in state ``R`` (running or runnable): the caller, and OpenMP workers still spinning.
 
-    The calling thread is one of them; idle OpenMP workers that still spin
-    are others.
+    Parameters
+    ----------
+    task_dir : str
+        One folder per thread, each with a ``stat`` file.
+
+    Returns
+    -------
+    int or None
+        None when unknown.
     """
     try:
         tasks = os.listdir(task_dir)
@@ -75,49 +121,58 @@ def runnable_threads_of_this_process(task_dir="/proc/self/task"):
         except OSError:  # the thread ended meanwhile
             continue
         # the state follows the command name, which is in parentheses and may hold spaces
-        running += stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] == b"R"
+        end_of_name = stat.rfind(b")")
+        if end_of_name < 0:
+            return None
+        running += stat[end_of_name + 2 : end_of_name + 3] == b"R"
     return running
 
 
-def cores_left(usable, runnable_everywhere, runnable_here):
+def cores_left(cores, runnable_everywhere, runnable_here):
     """Cores not taken by other processes' runnable threads, at least 1.
 
     Parameters
     ----------
-    usable : int
-        Cores this process may run on.
+    cores : int
+        The machine's cores.
     runnable_everywhere, runnable_here : int or None
         Runnable threads on the whole machine and in this process; ``None``
-        (unknown) leaves every usable core free.
+        (unknown) sets no limit.
 
     Returns
     -------
     int
+        :data:`NO_LIMIT` when a count is unknown.
     """
     if runnable_everywhere is None or runnable_here is None:
-        return usable
+        return NO_LIMIT
     elsewhere = max(0, runnable_everywhere - runnable_here)
-    return max(1, usable - elsewhere)
+    return max(1, cores - elsewhere)
 
 
 def free_cores():
-    """Cores that other processes leave free now, at least 1 (every usable core when the check is off or the
-    process may not run on every core of the machine).
+    """Cores that other processes leave free now, at least 1.
 
     Returns
     -------
     int
+        :data:`NO_LIMIT` when the check is off, the system has no
+        ``/proc/loadavg``, or the process may not run on every core of the
+        machine.
     """
     global _last
-    usable = usable_cores()
-    if os.environ.get(SWITCH, "1") == "0" or usable < (os.cpu_count() or usable):
-        return usable
+    if not _HAS_PROC or os.environ.get(SWITCH, "1") == "0":
+        return NO_LIMIT
     checked_at, free, reuse_for = _last
-    now = time.monotonic()
+    now = _clock()
     if free is None or now - checked_at > reuse_for:
-        # this process's threads first: a worker still spinning when /proc/loadavg is read is then counted in both
-        here = runnable_threads_of_this_process()
-        free = cores_left(usable, runnable_threads_system_wide(), here)
-        took = time.monotonic() - now
-        _last = (now, free, max(CHECK_INTERVAL, CHECK_COST_SHARE * took))
+        cores = machine_cores()
+        if process_cores() < cores:
+            free = NO_LIMIT
+        else:
+            # this process's threads first: a worker still spinning when /proc/loadavg is read is then counted
+            # in both
+            here = runnable_threads_of_this_process()
+            free = cores_left(cores, runnable_threads_system_wide(), here)
+        _last = (now, free, max(CHECK_INTERVAL, CHECK_COST_SHARE * (_clock() - now)))
     return free

@@ -157,6 +157,17 @@ def _anchor_distances(scaled, anchors, excluded):
 
     Anchors are taken several at a time, as long as their difference arrays stay within
     ``ANCHOR_BLOCK_FLOATS``; each distance is summed exactly as one anchor's alone would be.
+
+    Parameters
+    ----------
+    scaled : ndarray of shape (n_samples, n_features)
+    anchors : ndarray of shape (A,), int
+    excluded : ndarray of shape (n_samples,), bool
+
+    Yields
+    ------
+    ndarray of shape (n_samples,)
+        The distances to each anchor in turn.
     """
     per_block = max(1, ANCHOR_BLOCK_FLOATS // max(1, scaled.size))
     for start in range(0, len(anchors), per_block):

@@ -149,7 +149,7 @@ class CellRunner:
             for j in plan.order:
                 report.stage(f"hierarchical starts, K={plan.ks[j]}")
                 rows = [i for i, jj in cells if jj == j]
-                made = starts.hierarchical([plan.models[i] for i in rows], plan.ks[j])
+                made = starts.hierarchical([plan.models[i] for i in rows], plan.ks[j]) if rows else []
                 hierarchical = {(i, j): self.search(plan.models[i], plan.ks[j], [start], 0, tol=far_tol)
                                 for i, start in zip(rows, made)}
                 for (i, jj), result in sorted(self.run_together(hierarchical, far_tol).items()):
@@ -170,7 +170,9 @@ class CellRunner:
         report.stage("random starts")
         for j in plan.order:
             rows = [i for i, jj in cells if jj == j]
-            for i, random in zip(rows, starts.random([plan.models[i] for i in rows], plan.ks[j]) if rows else []):
+            if not rows:
+                continue
+            for i, random in zip(rows, starts.random([plan.models[i] for i in rows], plan.ks[j])):
                 if random:
                     searches[i, j, "random"] = self.search(plan.models[i], plan.ks[j], random, SCREEN_KEEP,
                                                            floor=self._floor(i, j))

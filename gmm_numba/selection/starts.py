@@ -222,8 +222,8 @@ def _hierarchical_partitions(data, init_params, base_seed, reg_covar, prior_for)
 
     def start(k, models):
         if tree.n_leaves < k:
-            error = FitError(f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}.")
-            return [error] * len(models)
+            reason = f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}."
+            return [FitError(reason) for _ in models]
         if k not in cuts:
             cuts[k] = StartStatistics([partition_statistics(rows, tree.labels(k), k)], reg_covar)
         return [made[0] for made in start_m_steps(models, cuts[k], [prior_for(model, k) for model in models])]
@@ -259,9 +259,9 @@ class StartStatistics:
         -------
         eligible : list of bool
             Per start: full second moments and no (nearly) empty component.
-        nk : ndarray of shape (S, n_components)
-            The eligible starts' weights.
-        scatter : ndarray of shape (S, n_components, n_features, n_features)
+        nk : ndarray of shape (S, n_components) or None
+            The weights of the ``S`` eligible starts; None when no start is eligible.
+        scatter : ndarray of shape (S, n_components, n_features, n_features) or None
             Their symmetrised scatter, ``nk * reg_covar`` added to the diagonal.
         """
         if self._prepared is None:
