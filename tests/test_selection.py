@@ -955,6 +955,33 @@ def test_start_statistics_prepared_once_serve_every_model_unchanged(iris):
     assert np.array_equal(shared.prepared()[1], before[0]) and np.array_equal(shared.prepared()[2], before[1])
 
 
+def test_start_m_steps_of_each_models_own_statistics_in_one_call_equal_each_alone(iris):
+    """The neighbour moves of a K hand every model its own statistics (its neighbour's fit moved), all their
+    M-steps in one call: each model gets what it gets alone, bit for bit; statistics with another number of
+    components than the call's go to the Python M-step and still give their starts."""
+    from gmm_numba.data.in_memory import InMemoryData
+    from gmm_numba.fitting.starts import initial_statistics
+    from gmm_numba.selection.starts import START_INNER_TOLERANCE, StartStatistics, start_m_steps
+
+    data = InMemoryData(iris)
+    models = [get_model(name) for name in mclust_names()]
+    own = [[initial_statistics(data, 3, "random_from_data", np.random.default_rng([m, seed])) for seed in range(2)]
+           for m in range(len(models))]
+    other_k = [initial_statistics(data, 2, "random_from_data", np.random.default_rng(99))]
+    statistics = [StartStatistics(drawn, 1e-6) for drawn in own] + [StartStatistics(other_k, 1e-6)]
+    together = start_m_steps(models + [models[-1]], statistics, [None] * (len(models) + 1))
+    for model, drawn, starts in zip(models, own, together, strict=False):
+        (alone,) = start_m_steps([model], StartStatistics(drawn, 1e-6), [None])
+        assert len(starts) == len(alone) == len(drawn)
+        for a, b in zip(starts, alone):
+            assert isinstance(a, MixtureParameters), (model.name, a)
+            assert np.array_equal(a.covariances, b.covariances) and np.array_equal(a.means, b.means), model.name
+    (python,) = together[-1]
+    expected = m_step(models[-1], other_k[0], 1e-6, inner_tolerance=START_INNER_TOLERANCE)
+    assert python.n_components == 2
+    assert np.array_equal(python.covariances, expected.covariances)
+
+
 def test_splits_and_merges_from_the_callers_covariances_equal_their_own():
     """``neighbour_statistics`` hands every split and merge of one fit the same unregularised covariances:
     the statistics are bit-identical to each move's own, and the shared array is left as it was."""

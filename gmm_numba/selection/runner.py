@@ -294,18 +294,6 @@ class CellRunner:
         row = self.table.values[self.plan.criterion][i]
         return not np.isfinite(row[j]) or not np.any(np.isfinite(row)) or row[j] <= np.nanmin(row) + margin
 
-    def _move_search(self, i, j, source, kind):
-        """The search that refits cell (i, j) from the neighbour moves of the fit at ``source``, or None."""
-        plan, table = self.plan, self.table
-        if source not in table.fits or plan.ks[j] > self.data.X.shape[0]:
-            return None
-        params = table.fits[source][0].parameters
-        starts = self.starts.moves(plan.models[i], plan.ks[j], params, kind)
-        if not starts:
-            return None
-        # a move matters only if it beats the cell's fit: runs on course to end below it are abandoned
-        return self.search(plan.models[i], plan.ks[j], starts, MOVE_KEEP, floor=self._floor(i, j))
-
     def _moved(self, i, j, source, kind, result):
         """Keep the move's fit of cell (i, j) if it raised the log-likelihood; True if it did."""
         if isinstance(result, FitError):
@@ -323,10 +311,15 @@ class CellRunner:
 
     def _move_together(self, moves):
         """Make the neighbour moves ``(i, j, source, kind)`` (on distinct cells) together; the cells they improved."""
+        plan, table = self.plan, self.table
+        moves = [move for move in moves if move[2] in table.fits and plan.ks[move[1]] <= self.data.X.shape[0]]
+        requests = [(plan.models[i], plan.ks[j], table.fits[source][0].parameters, kind)
+                    for i, j, source, kind in moves]
         searches, made = {}, {}
-        for i, j, source, kind in moves:
-            search = self._move_search(i, j, source, kind)
-            if search is not None:
-                searches[i, j], made[i, j] = search, (source, kind)
+        for (i, j, source, kind), starts in zip(moves, self.starts.moves(requests) if moves else []):
+            if starts:
+                # a move matters only if it beats the cell's fit: runs on course to end below it are abandoned
+                searches[i, j] = self.search(plan.models[i], plan.ks[j], starts, MOVE_KEEP, floor=self._floor(i, j))
+                made[i, j] = source, kind
         results = self.run_together(searches)
         return {cell for cell in sorted(results) if self._moved(*cell, *made[cell], results[cell])}

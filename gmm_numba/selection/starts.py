@@ -126,28 +126,30 @@ class CellStarts:
             out.append([stats if isinstance(stats, FitError) else next(made) for stats in drawn])
         return out
 
-    def moves(self, model, k, params, kind):
-        """Starts for ``k`` components of ``model`` from the neighbour moves of ``params``.
+    def moves(self, requests):
+        """Starts from neighbour moves: for each request ``(model, k, params, kind)``, starts for ``k`` components
+        of ``model`` from the moves of ``params``; the M-steps of all of them in one call.
+
+        ``params`` is the fit with ``k - 1`` components (``kind`` SPLIT: splits and insertions) or ``k + 1``
+        (MERGE); ``model`` and ``kind`` may differ between requests.
 
         Parameters
         ----------
-        model : CovarianceModel
-        k : int
-        params : MixtureParameters
-            The fit with ``k - 1`` components (``kind`` SPLIT: splits and
-            insertions) or ``k + 1`` (MERGE).
-        kind : {SPLIT, MERGE}
+        requests : list of tuple (CovarianceModel, int, MixtureParameters, {SPLIT, MERGE})
 
         Returns
         -------
-        list of MixtureParameters or FitError
-            At most ``max(MOVE_KEEP, MOVE_STARTS_PER_INIT * n_init)``, spread evenly over the candidates.
+        list of list of MixtureParameters or FitError
+            Per request, at most ``max(MOVE_KEEP, MOVE_STARTS_PER_INIT * n_init)`` starts, spread evenly over the
+            candidates.
         """
         reg = self.data.reg_covar
-        inserts = self._insertions(k) if kind == SPLIT and N_INSERTIONS else None
         budget = max(MOVE_KEEP, MOVE_STARTS_PER_INIT * self.n_init)
-        return start_m_steps([model], StartStatistics(neighbour_statistics(params, kind, reg, inserts, budget), reg),
-                             [None])[0]
+        statistics = []
+        for _, k, params, kind in requests:
+            inserts = self._insertions(k) if kind == SPLIT and N_INSERTIONS else None
+            statistics.append(StartStatistics(neighbour_statistics(params, kind, reg, inserts, budget), reg))
+        return start_m_steps([model for model, *_ in requests], statistics, [None] * len(requests))
 
     def _insertions(self, k):
         """``inserts(params)`` -> ``(count, build)``: the candidates of :func:`neighbour_statistics` with a
@@ -283,7 +285,7 @@ class StartStatistics:
 
 
 def start_m_steps(models, statistics, priors):
-    """The starts each of ``models`` takes from ``statistics``, their M-steps (at ``START_INNER_TOLERANCE``) in one
+    """The starts each of ``models`` takes from its statistics, their M-steps (at ``START_INNER_TOLERANCE``) in one
     compiled call on the threads.
 
     Where the compiled M-step cannot be used (no compiled family, a prior, statistics without full second
@@ -292,7 +294,10 @@ def start_m_steps(models, statistics, priors):
     Parameters
     ----------
     models : list of CovarianceModel
-    statistics : StartStatistics
+    statistics : StartStatistics or list of StartStatistics
+        The statistics every model starts from, or each model's own (one per model). The compiled M-steps of
+        one call take one number of components, the most common: statistics with another go to the Python
+        M-step.
     priors : list of ConjugatePrior or None
         One per model.
 
@@ -301,24 +306,29 @@ def start_m_steps(models, statistics, priors):
     list of list of MixtureParameters or FitError
         Per model, one start per statistics.
     """
+    own = statistics if isinstance(statistics, list) else [statistics] * len(models)
     compiled = [m for m, (model, prior) in enumerate(zip(models, priors))
                 if prior is None and model.m_step_family is not None]
-    eligible, nk, scatter = statistics.prepared() if compiled else ([], None, None)
+    prepared = {m: own[m].prepared() for m in compiled}
+    shapes = [prepared[m][2].shape[1:] for m in compiled if prepared[m][1] is not None]
+    common = max(shapes, key=shapes.count) if shapes else None
+    compiled = [m for m in compiled if prepared[m][1] is not None and prepared[m][2].shape[1:] == common]
     covariances = {}
-    if nk is not None:
-        families = np.repeat(np.array([models[m].m_step_family for m in compiled], dtype=np.int64), len(nk))
-        nk_all = np.tile(nk, (len(compiled), 1))
-        scatter_all = np.tile(scatter, (len(compiled), 1, 1, 1))
+    if compiled:
+        counts = [len(prepared[m][1]) for m in compiled]
+        families = np.repeat(np.array([models[m].m_step_family for m in compiled], dtype=np.int64), counts)
+        nk_all = np.concatenate([prepared[m][1] for m in compiled])
+        scatter_all = np.concatenate([prepared[m][2] for m in compiled])
         out = np.zeros_like(scatter_all)
         # the threads pay off only for the iterative M-steps (VEI and above); the others take microseconds
         with at_most_threads(int(np.count_nonzero(families >= MSTEP_VEI))):
             failed = start_m_steps_kernel(families, nk_all, scatter_all, START_INNER_TOLERANCE, False, out)
         usable = (failed < 0) & np.isfinite(out).all(axis=(1, 2, 3))
-        for position, m in enumerate(compiled):
-            rows = range(position * len(nk), (position + 1) * len(nk))
+        for m, end in zip(compiled, np.cumsum(counts)):
+            rows = range(end - len(prepared[m][1]), end)
             covariances[m] = [out[row] if usable[row] else None for row in rows]
     return [
-        _starts_of(model, statistics, eligible if m in covariances else [], covariances.get(m, []), prior)
+        _starts_of(model, own[m], prepared[m][0] if m in covariances else [], covariances.get(m, []), prior)
         for m, (model, prior) in enumerate(zip(models, priors))
     ]
 
