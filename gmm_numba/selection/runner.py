@@ -146,12 +146,16 @@ class CellRunner:
         searches = {}
         if starts.has_hierarchical:
             far_tol = self._far_cell_tol()
-            for j in plan.order:
-                report.stage(f"hierarchical starts, K={plan.ks[j]}")
-                rows = [i for i, jj in cells if jj == j]
-                made = starts.hierarchical([plan.models[i] for i in rows], plan.ks[j]) if rows else []
-                hierarchical = {(i, j): self.search(plan.models[i], plan.ks[j], [start], 0, tol=far_tol)
-                                for i, start in zip(rows, made)}
+            # compiled runs side by side share the threads best all in one call; passes over large data go K by K
+            groups = [[j] for j in plan.order] if self._iterations_are_passes() else [plan.order]
+            for group in groups:
+                report.stage("hierarchical starts" + (f", K={plan.ks[group[0]]}" if len(group) == 1 else ""))
+                hierarchical = {}
+                for j in group:
+                    rows = [i for i, jj in cells if jj == j]
+                    made = starts.hierarchical([plan.models[i] for i in rows], plan.ks[j]) if rows else []
+                    hierarchical.update({(i, j): self.search(plan.models[i], plan.ks[j], [start], 0, tol=far_tol)
+                                         for i, start in zip(rows, made)})
                 for (i, jj), result in sorted(self.run_together(hierarchical, far_tol).items()):
                     if isinstance(result, FitError):
                         table.errors[i, jj] = str(result)
