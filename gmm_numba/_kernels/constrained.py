@@ -24,6 +24,10 @@ VEE   ``lambda_k``           unused                     ``C`` in ``[0]``
 EVE   unused                 ``lambda A_k``             the orientation ``D`` in ``[0]``
 VVE   unused                 ``lambda_k A_k``           the orientation ``D`` in ``[0]``
 ====  =====================  =========================  ==============================
+
+and ``values`` (K, D) the scatters' diagonals (VEI), their eigenvalues (VEV) or
+their diagonals in the common orientation (EVE, VVE), from which ``Q`` is
+computed without a factorisation.
 """
 
 import math
@@ -196,15 +200,17 @@ def _shape_then_volumes(volumes, scatter, nk, shared):
 
 @link_only
 @njit(**JIT)
-def _orientation_variances(family, orientation, scatter, nk, variances):
+def _orientation_variances(family, orientation, scatter, nk, variances, rotated):
     """The exact maximisation over the variances (K, D) in the basis ``orientation`` (D, D); in place.
 
     EVE: one volume, a shape per component (EVI in the ``D`` basis);
-    VVE: a diagonal per component (VVI in the ``D`` basis).
+    VVE: a diagonal per component (VVI in the ``D`` basis). ``rotated``
+    (K, D) receives ``diag(D^T W_k D)``, from which :func:`_diagonal_objective` takes ``Q``.
     """
     k = scatter.shape[0]
     for c in range(k):
-        _rotated_diagonal(orientation, scatter[c], variances[c])
+        _rotated_diagonal(orientation, scatter[c], rotated[c])
+        variances[c] = rotated[c]
     if family == MSTEP_VVE:
         for c in range(k):
             variances[c] /= nk[c]
@@ -215,6 +221,27 @@ def _orientation_variances(family, orientation, scatter, nk, variances):
     volume = roots.sum() / nk.sum()
     for c in range(k):
         variances[c] *= volume / roots[c]
+
+
+@link_only
+@njit(**JIT)
+def _diagonal_objective(rotated, variances, nk):
+    """``Q`` of ``Sigma_k = D diag(v_k) D^T`` from ``rotated`` = ``diag(D^T W_k D)`` (K, D): with ``D``
+    orthogonal, ``log det Sigma_k = sum_j log v_kj`` and ``tr(Sigma_k^-1 W_k) = sum_j rotated_kj / v_kj``, in
+    O(K D) rather than a factorisation per component; ``-inf`` unless every variance is positive and finite."""
+    k, d = variances.shape
+    total = 0.0
+    for c in range(k):
+        log_det = 0.0
+        trace = 0.0
+        for j in range(d):
+            value = variances[c, j]
+            if not (value > 0.0 and math.isfinite(value)):
+                return -np.inf
+            log_det += math.log(value)
+            trace += rotated[c, j] / value
+        total += nk[c] * log_det + trace
+    return -0.5 * total
 
 
 @link_only
@@ -361,7 +388,7 @@ def _update(family, scatter, nk, values, largest, volumes, variances, matrices):
         _shape_then_volumes(volumes, scatter, nk, matrices[0])
     else:
         _orientation_step(matrices[0], scatter, variances, largest)
-        _orientation_variances(family, matrices[0], scatter, nk, variances)
+        _orientation_variances(family, matrices[0], scatter, nk, variances, values)
 
 
 @link_only
@@ -397,7 +424,7 @@ def _start(family, index, scatter, nk, previous, warm, values, largest, volumes,
             _shared_orientation(previous, matrices[0])
         else:
             _candidate_orientation(index, scatter, nk, matrices[0])
-        _orientation_variances(family, matrices[0], scatter, nk, variances)
+        _orientation_variances(family, matrices[0], scatter, nk, variances, values)
         return
     for c in range(k):
         if not warm:
@@ -421,19 +448,30 @@ def _alternate(family, scatter, nk, values, largest, volumes, variances, matrice
     float
         ``Q`` at the last covariances.
     """
-    _assemble(family, volumes, variances, matrices, out)
-    objective = expected_log_likelihood(out, scatter, nk)
+    objective = _objective(family, scatter, nk, values, volumes, variances, matrices, out)
     for _ in range(MAX_INNER_ITERATIONS):
         if not math.isfinite(objective):
             break
         _update(family, scatter, nk, values, largest, volumes, variances, matrices)
-        _assemble(family, volumes, variances, matrices, out)
-        updated = expected_log_likelihood(out, scatter, nk)
+        updated = _objective(family, scatter, nk, values, volumes, variances, matrices, out)
         settled = abs(updated - objective) <= tolerance * abs(updated)
         objective = updated
         if settled:
             break
+    if family == MSTEP_EVE or family == MSTEP_VVE:  # the others' objective assembled them
+        _assemble(family, volumes, variances, matrices, out)
     return objective
+
+
+@link_only
+@njit(**JIT)
+def _objective(family, scatter, nk, values, volumes, variances, matrices, out):
+    """``Q`` at the state: for EVE and VVE from the rotated diagonals in ``values``; for the others at the
+    covariances assembled into ``out`` (K, D, D)."""
+    if family == MSTEP_EVE or family == MSTEP_VVE:
+        return _diagonal_objective(values, variances, nk)
+    _assemble(family, volumes, variances, matrices, out)
+    return expected_log_likelihood(out, scatter, nk)
 
 
 @njit(**JIT)
