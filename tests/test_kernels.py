@@ -564,3 +564,63 @@ def test_orthogonal_polar_factor_matches_numpy_svd(d):
         assert not orthogonal_polar_factor(rank_deficient, untouched)
         assert np.all(untouched == 7.0)
     assert not orthogonal_polar_factor(np.full((d, d), np.nan), np.zeros((d, d)))
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 7, 12])
+def test_jacobi_symmetric_eigen_matches_numpy_eigh(d):
+    """The Jacobi eigen-decomposition of the M-steps against LAPACK's ``eigh``: ascending eigenvalues to
+    rounding (relative to the largest), eigenvectors that diagonalise the matrix, orthonormal; also for
+    repeated eigenvalues, indefinite, diagonal and badly scaled matrices."""
+    from gmm_numba._kernels.linalg import symmetric_eigen, symmetric_eigenvalues
+
+    rng = np.random.default_rng(d)
+    basis = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    cases = [
+        np.cov(rng.normal(size=(3 * d + 2, d)).T, bias=True).reshape(d, d) * scale for scale in (1e-8, 1.0, 1e8)
+    ] + [
+        (basis * rng.normal(size=d)) @ basis.T,  # indefinite
+        (basis * np.repeat([2.0, 5.0], [d // 2, d - d // 2])) @ basis.T,  # repeated eigenvalues
+        np.diag(rng.lognormal(size=d)),
+        np.eye(d),
+        np.zeros((d, d)),
+        np.outer(np.arange(1.0, d + 1), np.arange(1.0, d + 1)),  # rank one
+    ]
+    for matrix in cases:
+        matrix = 0.5 * (matrix + matrix.T)
+        before = matrix.copy()
+        values, vectors, alone = np.empty(d), np.empty((d, d)), np.empty(d)
+        symmetric_eigen(matrix, values, vectors)
+        symmetric_eigenvalues(matrix, alone)
+        assert np.array_equal(matrix, before)
+        expected = np.linalg.eigvalsh(matrix)
+        size = max(np.abs(expected).max(), np.finfo(float).tiny)
+        np.testing.assert_allclose(values, expected, rtol=0, atol=1e-13 * size)
+        assert np.all(np.diff(values) >= 0)
+        np.testing.assert_array_equal(alone, values)
+        np.testing.assert_allclose(vectors.T @ vectors, np.eye(d), atol=1e-13)
+        np.testing.assert_allclose(matrix @ vectors, vectors * values, rtol=0, atol=1e-13 * size)
+
+
+def test_clearly_nonsingular_only_where_the_eigenvalues_say_nonsingular():
+    """The Cholesky shortcut of the EVE/VVE singularity check answers "nonsingular" only for correlation
+    matrices whose smallest eigenvalue is far above ``SINGULAR_SCATTER``, and leaves the near-singular ones
+    to the eigenvalues."""
+    from gmm_numba._kernels.constrained import CLEARLY_NONSINGULAR, SINGULAR_SCATTER, _clearly_nonsingular
+
+    rng = np.random.default_rng(0)
+    for d in (1, 2, 4, 6):
+        basis = np.linalg.qr(rng.normal(size=(d, d)))[0]
+        for smallest in (0.5, 1e-6, 1e-9, 1.01 * CLEARLY_NONSINGULAR, 0.99 * CLEARLY_NONSINGULAR, 1e-12,
+                         SINGULAR_SCATTER, 0.0, -1e-3):
+            values = np.concatenate([[smallest], rng.uniform(0.5, 2.0, size=d - 1)])
+            matrix = (basis * values) @ basis.T
+            matrix = 0.5 * (matrix + matrix.T)
+            before = matrix.copy()
+            clear = _clearly_nonsingular(matrix)
+            assert np.array_equal(matrix, before)
+            if clear:
+                assert np.linalg.eigvalsh(matrix)[0] > 100 * SINGULAR_SCATTER, (d, smallest)
+            if smallest >= 1e-9:
+                assert clear, (d, smallest)
+            if smallest <= 1e-12:
+                assert not clear, (d, smallest)

@@ -18,7 +18,7 @@ from numba import njit, prange
 from .config import JIT, PARALLEL_JIT
 from .constrained import INNER_TOLERANCE, MSTEP_EVE, MSTEP_VEE, MSTEP_VEI, MSTEP_VEV, MSTEP_VVE, iterative_m_step
 from .estep import block_statistics, finished_moments, statistics_buffers, statistics_setup
-from .linalg import precision_cholesky
+from .linalg import precision_cholesky, symmetric_eigen, symmetric_eigenvalues
 from .link_only import link_only
 from .scheduling import block_counter, claim_block
 from .tiles import padded_features
@@ -83,7 +83,8 @@ INNER_LOOSEST = 1e-4
 def _root_det(matrix):
     """``det(matrix) ** (1 / d)`` of a symmetric positive (semi-)definite matrix, by its eigenvalues."""
     d = matrix.shape[0]
-    values = np.linalg.eigvalsh(matrix)
+    values = np.empty(d)
+    symmetric_eigenvalues(matrix, values)
     log_sum = 0.0
     for j in range(d):
         if not values[j] > 0:
@@ -214,9 +215,9 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
         # W_k = L_k Omega_k L_k^T; A = sum Omega_k / det(sum Omega_k)^(1/d); lambda = det(sum Omega_k)^(1/d) / n
         vectors = np.empty((k, d, d))
         shape = np.zeros(d)
+        values = np.empty(d)
         for c in range(k):
-            values, vecs = np.linalg.eigh(scatter[c])
-            vectors[c] = vecs
+            symmetric_eigen(scatter[c], values, vectors[c])
             for j in range(d):
                 shape[j] += values[j]
         for c in range(k):
