@@ -548,6 +548,23 @@ def test_merge_order_starts_with_the_closest_pair():
     assert len(order) == 6 and order[0] == (1, 2) and order[-1] in ((2, 3), (1, 3))
 
 
+def test_merge_order_is_the_bhattacharyya_order_of_every_pair():
+    """All pairs at once give the order of each pair's Bhattacharyya distance, computed pair by pair."""
+    from scipy.spatial.distance import mahalanobis
+
+    params = random_parameters("full", seed=3, k=6, d=3)
+    covs = params.full_covariances()
+    expected = []
+    for a in range(6):
+        for b in range(a + 1, 6):
+            pooled = 0.5 * (covs[a] + covs[b])
+            distance = mahalanobis(params.means[a], params.means[b], np.linalg.inv(pooled)) ** 2 / 8 + 0.5 * np.log(
+                np.linalg.det(pooled) / np.sqrt(np.linalg.det(covs[a]) * np.linalg.det(covs[b]))
+            )
+            expected.append((distance, a, b))
+    assert merge_order(params) == [(a, b) for _, a, b in sorted(expected)]
+
+
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_neighbour_moves_never_lower_a_cell(faithful, cov_type):
     """A sweep over K keeps, per cell, the better of its own starts and its neighbours' moves (the cells

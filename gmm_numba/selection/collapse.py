@@ -74,6 +74,8 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
     def check(params):
         full = params.full_covariances() - regularisation
         diagonal = params.model.layout != "full"
+        if diagonal and (np.diagonal(full, axis1=1, axis2=2) / rounding_scale / rounding_scale).min() >= 1.0:
+            return ""  # every variance at or above the rounding floor, so above the collapse floor too
         if not diagonal and above_rounding_floor(full):
             return ""
         value, k, i = smallest_variance(full, collapse_scale, diagonal)

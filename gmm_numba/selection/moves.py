@@ -130,33 +130,45 @@ def merge_order(params):
     """
     means, covs = params.means, params.full_covariances()
     _, logdets = np.linalg.slogdet(covs)
-    pairs = []
-    for a in range(len(means)):
-        for b in range(a + 1, len(means)):
-            pooled = 0.5 * (covs[a] + covs[b])
-            delta = means[a] - means[b]
-            _, logdet = np.linalg.slogdet(pooled)
-            distance = 0.125 * delta @ np.linalg.solve(pooled, delta) + 0.5 * (logdet - 0.5 * (logdets[a] + logdets[b]))
-            pairs.append((distance, a, b))
-    pairs.sort()
-    return [(a, b) for _, a, b in pairs]
+    first, second = np.triu_indices(len(means), 1)
+    pooled = 0.5 * (covs[first] + covs[second])
+    delta = means[first] - means[second]
+    _, logdet = np.linalg.slogdet(pooled)
+    mahalanobis = np.einsum("pd,pd->p", delta, np.linalg.solve(pooled, delta[..., None])[..., 0])
+    distance = 0.125 * mahalanobis + 0.5 * (logdet - 0.5 * (logdets[first] + logdets[second]))
+    order = np.lexsort((second, first, distance))
+    return [(int(first[p]), int(second[p])) for p in order]
 
 
-def _nearest(distance, count):
-    """Indices of the ``count`` smallest distances, ties broken by row order, in linear time."""
-    if count >= len(distance):
-        return np.arange(len(distance))
-    cutoff = np.partition(distance, count - 1)[count - 1]
-    closer = np.flatnonzero(distance < cutoff)
-    tied = np.flatnonzero(distance == cutoff)[: count - len(closer)]
-    return np.sort(np.concatenate([closer, tied]))
+def _nearest(distances, count):
+    """Each row's ``count`` smallest distances: their column indices, increasing (ties broken by column order).
+
+    Parameters
+    ----------
+    distances : ndarray of shape (A, n_samples)
+    count : int
+
+    Returns
+    -------
+    ndarray of shape (A, min(count, n_samples)), int
+    """
+    n = distances.shape[1]
+    if count >= n:
+        return np.broadcast_to(np.arange(n), distances.shape)
+    cutoff = np.partition(distances, count - 1, axis=1)[:, count - 1 : count]
+    closer = distances < cutoff
+    tied = distances == cutoff
+    missing = count - np.count_nonzero(closer, axis=1)[:, None]
+    chosen = closer | (tied & (np.cumsum(tied, axis=1) <= missing))
+    return np.nonzero(chosen)[1].reshape(len(distances), count)
 
 
 def _anchor_distances(scaled, anchors, excluded):
-    """Squared distances of every row to each anchor row, ``inf`` at the ``excluded`` rows, one anchor at a time.
+    """Squared distances of every row to each anchor row, ``inf`` at the ``excluded`` rows, a block of anchors
+    at a time.
 
-    Anchors are taken several at a time, as long as their difference arrays stay within
-    ``ANCHOR_BLOCK_FLOATS``; each distance is summed exactly as one anchor's alone would be.
+    A block's difference array stays within ``ANCHOR_BLOCK_FLOATS``; each distance is summed exactly as
+    one anchor's alone would be.
 
     Parameters
     ----------
@@ -166,15 +178,15 @@ def _anchor_distances(scaled, anchors, excluded):
 
     Yields
     ------
-    ndarray of shape (n_samples,)
-        The distances to each anchor in turn.
+    ndarray of shape (B, n_samples)
+        The distances to the next ``B`` anchors.
     """
     per_block = max(1, ANCHOR_BLOCK_FLOATS // max(1, scaled.size))
     for start in range(0, len(anchors), per_block):
         block = anchors[start : start + per_block]
         distances = np.sum((scaled[None, :, :] - scaled[block][:, None, :]) ** 2, axis=2)
         distances[:, excluded] = np.inf
-        yield from distances
+        yield distances
 
 
 def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_covar, inv_scale):
@@ -208,20 +220,22 @@ def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_co
     total = weights.sum()
     base_covs = _unregularised(params, reg_covar)
     out = []
-    for distance in _anchor_distances(X * inv_scale, np.asarray(anchors), weights <= 0):
-        group = _nearest(distance, n_neighbours)
-        w = weights[group]
-        share = w.sum() / total
-        mean = w @ X[group] / w.sum()
-        centred = X[group] - mean
-        cov = (w[:, None] * centred).T @ centred / w.sum()
-        out.append(
-            _moment_statistics(
-                np.concatenate([params.weights * (1 - share), [share]]),
-                np.concatenate([params.means, [mean]]),
-                np.concatenate([base_covs, [cov]]),
+    for distances in _anchor_distances(X * inv_scale, np.asarray(anchors), weights <= 0):
+        groups = _nearest(distances, n_neighbours)
+        w, rows = weights[groups], X[groups]  # (B, n) and (B, n, D)
+        group_weight = w.sum(axis=1)
+        means = (w[:, :, None] * rows).sum(axis=1) / group_weight[:, None]
+        centred = rows - means[:, None, :]
+        covs = (w[:, :, None, None] * centred[:, :, :, None] * centred[:, :, None, :]).sum(axis=1)
+        covs /= group_weight[:, None, None]
+        for share, mean, cov in zip(group_weight / total, means, covs):
+            out.append(
+                _moment_statistics(
+                    np.concatenate([params.weights * (1 - share), [share]]),
+                    np.concatenate([params.means, [mean]]),
+                    np.concatenate([base_covs, [cov]]),
+                )
             )
-        )
     return out
 
 
