@@ -474,3 +474,31 @@ def test_negative_tol_stops_where_the_relative_change_is_small(name, accelerate)
         assert stops[-1] and not stops[:-1].any()
     assert len(run_em(data, start, reg_covar=1e-6, tol=-1e-7, max_iter=400).lower_bounds) > len(
         run_em(data, start, reg_covar=1e-6, tol=-1e-5, max_iter=400).lower_bounds)
+
+
+@pytest.mark.parametrize("name", COMPILED)
+def test_batched_runs_keep_pending_parameters_equal_to_the_made_ones(name):
+    """A compiled batch's runs keep the kernel's full matrices (PendingParameters): their full covariances
+    are those of the parameters made from them, bit for bit, any other attribute is the made one's, and a
+    search's best run and run_em's run come out made."""
+    from gmm_numba.fitting.parameters import PendingParameters, made
+
+    model = get_model(name)
+    X = blobs()
+    data = InMemoryData(X)
+    starts = [a_start(model, X, 3, seed) for seed in range(3)]
+    runs = _compiled_runs(data, starts, 1e-6, 1e-8, [200] * 3, [-np.inf] * 3)
+    for run in runs:
+        pending = run.parameters
+        assert isinstance(pending, PendingParameters)
+        full = pending.full_covariances()
+        params = made(pending)
+        assert isinstance(params, MixtureParameters) and made(pending) is params
+        assert np.array_equal(full, params.full_covariances())
+        np.testing.assert_array_equal(pending.covariances, params.covariances)
+        np.testing.assert_array_equal(pending.precisions_cholesky, params.precisions_cholesky)
+        assert pending.n_components == params.n_components == 3
+    fit = drive(em_search(data, starts, max_iter=200, tol=1e-8),
+                lambda jobs: run_jobs(data, jobs, reg_covar=1e-6, tol=1e-8))
+    assert isinstance(fit.best.parameters, MixtureParameters)
+    assert isinstance(run_em(data, starts[0], reg_covar=1e-6, tol=1e-8, max_iter=200).parameters, MixtureParameters)

@@ -24,7 +24,7 @@ from .._kernels.em_run import (
 )
 from ..covariance import get_model
 from ..errors import ConvergenceWarning, FitError, NumericalError, warn_at_caller
-from .parameters import MixtureParameters, m_step
+from .parameters import MixtureParameters, PendingParameters, m_step, made
 from .prior import log_prior_of
 from .starts import initial_statistics
 
@@ -39,8 +39,9 @@ class EMRun:
 
     Attributes
     ----------
-    parameters : MixtureParameters
-        After the last M-step.
+    parameters : MixtureParameters or PendingParameters
+        After the last M-step (the runs of :func:`run_jobs`' compiled calls: made on first use; the best run
+        of :func:`em_search` and :func:`run_em`'s: made).
     lower_bounds : ndarray of shape (n_iter,)
         Mean log-likelihood per unit weight of the parameters entering each iteration (with a
         prior: the log posterior, log-likelihood plus the log prior's terms, per unit weight).
@@ -278,7 +279,9 @@ def _compiled_run(data, params, *, reg_covar, tol, max_iter, accelerate=False):
         params.weights, params.means, params.full_covariances(), model.m_step_family, reg_covar, tol, max_iter,
         accelerate,
     )
-    return _finished(data, params, outcome, reg_covar, tol, max_iter, accelerate)
+    run = _finished(data, params, outcome, reg_covar, tol, max_iter, accelerate)
+    run.parameters = made(run.parameters)
+    return run
 
 
 def _compiled_runs(data, starts, reg_covar, tol, max_iters, floors, accelerate=False):
@@ -291,7 +294,7 @@ def _compiled_runs(data, starts, reg_covar, tol, max_iters, floors, accelerate=F
     Returns
     -------
     list of EMRun
-        A failed run carries its error.
+        A failed run carries its error; the others' parameters are :class:`PendingParameters`.
     """
     batch, outcomes = data.run_em_batch(
         [(p.weights, p.means, p.full_covariances()) for p in starts],
@@ -322,16 +325,18 @@ def _finished(data, start, outcome, reg_covar, tol, max_iter, accelerate=False):
     if status == RUN_NOT_FINITE:
         raise _not_finite_error(np.nan, len(lower_bounds) + 1)
     if status == RUN_OK:
-        # the compiled M-steps keep the constraints by construction (tests/test_compiled_run.py)
-        final = MixtureParameters.from_covariances(model, weights, means, model.pack(covariances))
-        return EMRun(final, lower_bounds, bool(converged), len(lower_bounds))
+        # the compiled M-steps keep the constraints by construction (tests/test_compiled_run.py), and the run
+        # factorised its last covariances: the parameters can be made when first needed
+        return EMRun(PendingParameters(model, weights, means, covariances), lower_bounds, bool(converged),
+                     len(lower_bounds))
     # Name the failure as the Python loop does: the model's own factorisation refuses a singular
     # covariance, and the Python M-step at the parameters a failed iteration started from names an
     # emptied component or a singular scatter.
     entering = MixtureParameters.from_covariances(model, weights, means, model.pack(covariances))
     m_step(model, data.em_statistics(entering), reg_covar, previous=entering.covariances)
     # the two arithmetics disagree at the margin: the Python loop decides
-    return run_em(data, start, reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False, accelerate=accelerate)
+    return run_em(data, made(start), reg_covar=reg_covar, tol=tol, max_iter=max_iter, compiled=False,
+                  accelerate=accelerate)
 
 
 def continued(previous, run):
@@ -514,7 +519,7 @@ def _attempt(data, job, *, reg_covar, tol, callback, verbose):
     """One job's run by :func:`run_em` (a failed run carries its error)."""
     label = f"init {job.index + 1}/{job.n_starts}: " if job.n_starts > 1 else ""
     try:
-        run = run_em(data, job.params, reg_covar=reg_covar, tol=tol, max_iter=job.budget, callback=callback,
+        run = run_em(data, made(job.params), reg_covar=reg_covar, tol=tol, max_iter=job.budget, callback=callback,
                      verbose=verbose, label=label, prior=job.prior, floor=job.floor, accelerate=job.accelerate)
     except FitError as exc:
         return EMRun(error=str(exc), exception=exc)
@@ -671,6 +676,7 @@ def em_search(data, starts, *, max_iter, tol, accept=None, screen=None, floor=No
         raise _all_failed(runs, first_error)
     best_index = max(good, key=lambda i: runs[i].lower_bound)
     best = runs[best_index]
+    best.parameters = made(best.parameters)
     if reorder:
         best.parameters = best.parameters.canonical()
     final = data.em_statistics(best.parameters)

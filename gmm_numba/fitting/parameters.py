@@ -92,6 +92,59 @@ class MixtureParameters:
         return self.permuted(order)
 
 
+class PendingParameters:
+    """``MixtureParameters.from_covariances(model, weights, means, model.pack(full))``, made on first use.
+
+    A compiled run's result stays as the kernel left it: most runs of a search (the screened-out starts)
+    are never looked at again, and the runs that go on need only the full matrices, not the precision
+    factors. Any attribute other than those below is the made parameters' (:meth:`made`).
+
+    Parameters
+    ----------
+    model : CovarianceModel
+    weights : ndarray of shape (n_components,)
+    means : ndarray of shape (n_components, n_features)
+    full : ndarray of shape (n_components, n_features, n_features)
+        Positive definite, with the model's structure.
+    """
+
+    __slots__ = ("model", "weights", "means", "_full", "_made")
+
+    def __init__(self, model, weights, means, full):
+        self.model = model
+        self.weights = weights
+        self.means = means
+        self._full = full
+        self._made = None
+
+    @property
+    def n_components(self):
+        return self.means.shape[0]
+
+    @property
+    def n_features(self):
+        return self.means.shape[1]
+
+    def full_covariances(self):
+        """As :meth:`MixtureParameters.full_covariances` of the made parameters, without making them."""
+        return self.model.full_covariances(self.model.pack(self._full), self.n_components, self.n_features)
+
+    def made(self):
+        """The :class:`MixtureParameters` (made once)."""
+        if self._made is None:
+            self._made = MixtureParameters.from_covariances(self.model, self.weights, self.means,
+                                                            self.model.pack(self._full))
+        return self._made
+
+    def __getattr__(self, name):
+        return getattr(self.made(), name)
+
+
+def made(params):
+    """``params`` as :class:`MixtureParameters` (a :class:`PendingParameters` made)."""
+    return params.made() if isinstance(params, PendingParameters) else params
+
+
 def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE, prior=None):
     """Maximise the expected complete-data log-likelihood (plus the log prior, with ``prior``).
 
