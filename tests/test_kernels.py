@@ -14,6 +14,8 @@ stated otherwise):
   means, which is inherent to doing the per-point arithmetic in float32).
 """
 
+import math
+
 import naive
 import numpy as np
 import pytest
@@ -624,3 +626,29 @@ def test_clearly_nonsingular_only_where_the_eigenvalues_say_nonsingular():
                 assert clear, (d, smallest)
             if smallest <= 1e-12:
                 assert not clear, (d, smallest)
+
+
+@pytest.mark.parametrize("d", [1, 2, 4, 7])
+def test_shifted_log_det_matches_numpy_slogdet(d):
+    """The Cholesky log-determinant of the M-steps against LAPACK's ``slogdet`` of the shifted matrix, and NaN
+    (matrix unchanged) exactly where the shifted matrix is not positive definite."""
+    from gmm_numba._kernels.linalg import shifted_log_det
+
+    rng = np.random.default_rng(d)
+    basis = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    for smallest in (1e-8, 0.3, 5.0):
+        values = np.concatenate([[smallest], rng.uniform(0.5, 3.0, size=d - 1)]) * rng.lognormal()
+        matrix = (basis * values) @ basis.T
+        matrix = 0.5 * (matrix + matrix.T)
+        before = matrix.copy()
+        for shift in (0.0, 0.5 * values.min()):
+            sign, expected = np.linalg.slogdet(matrix - shift * np.eye(d))
+            assert sign > 0
+            condition = values.max() / (values.min() - shift)
+            assert shifted_log_det(matrix, shift) == pytest.approx(expected, rel=1e-12, abs=1e-14 * condition)
+        assert math.isnan(shifted_log_det(matrix, 2.0 * values.max()))
+        assert np.array_equal(matrix, before)
+    if d > 1:
+        indefinite = (basis * np.concatenate([[-1.0, -2.0], np.ones(d - 2)])) @ basis.T
+        assert math.isnan(shifted_log_det(0.5 * (indefinite + indefinite.T), 0.0))
+    assert math.isnan(shifted_log_det(np.full((d, d), np.nan), 0.0))

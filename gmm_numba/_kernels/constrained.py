@@ -36,7 +36,13 @@ import numpy as np
 from numba import njit
 
 from .config import JIT
-from .linalg import orthogonal_polar_factor, precision_cholesky, symmetric_eigen, symmetric_eigenvalues
+from .linalg import (
+    orthogonal_polar_factor,
+    precision_cholesky,
+    shifted_log_det,
+    symmetric_eigen,
+    symmetric_eigenvalues,
+)
 from .link_only import link_only
 
 MSTEP_VEI = 9  # a volume per component, one diagonal shape
@@ -113,9 +119,8 @@ def _geometric_mean(values):
 @link_only
 @njit(**JIT)
 def _volume(matrix):
-    """``det(matrix) ** (1 / d)`` by LU factorisation; NaN unless the determinant is positive."""
-    sign, log_det = np.linalg.slogdet(matrix)
-    return math.exp(log_det / matrix.shape[0]) if sign > 0 else np.nan
+    """``det(matrix) ** (1 / d)`` of a symmetric matrix; NaN unless it is positive definite."""
+    return math.exp(shifted_log_det(matrix, 0.0) / matrix.shape[0])
 
 
 @link_only
@@ -327,22 +332,7 @@ def _clearly_nonsingular(correlations):
     """Whether ``correlations - CLEARLY_NONSINGULAR I`` (D, D) has a Cholesky factor: then the smallest
     eigenvalue exceeds ``SINGULAR_SCATTER`` by far (the factorisation is backward stable), in a tenth of the
     time of the eigenvalues."""
-    d = correlations.shape[0]
-    lower = correlations.copy()  # its lower triangle becomes the factor, column by column
-    for j in range(d):
-        pivot = lower[j, j] - CLEARLY_NONSINGULAR
-        for m in range(j):
-            pivot -= lower[j, m] * lower[j, m]
-        if not pivot > 0.0:
-            return False
-        pivot = math.sqrt(pivot)
-        lower[j, j] = pivot
-        for i in range(j + 1, d):
-            value = lower[i, j]
-            for m in range(j):
-                value -= lower[i, m] * lower[j, m]
-            lower[i, j] = value / pivot
-    return True
+    return not math.isnan(shifted_log_det(correlations, CLEARLY_NONSINGULAR))
 
 
 @link_only

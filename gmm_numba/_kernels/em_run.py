@@ -18,7 +18,7 @@ from numba import njit, prange
 from .config import JIT, PARALLEL_JIT
 from .constrained import INNER_TOLERANCE, MSTEP_EVE, MSTEP_VEE, MSTEP_VEI, MSTEP_VEV, MSTEP_VVE, iterative_m_step
 from .estep import block_statistics, finished_moments, statistics_buffers, statistics_setup
-from .linalg import precision_cholesky, symmetric_eigen, symmetric_eigenvalues
+from .linalg import precision_cholesky, shifted_log_det, symmetric_eigen
 from .link_only import link_only
 from .scheduling import block_counter, claim_block
 from .tiles import padded_features
@@ -81,16 +81,9 @@ INNER_LOOSEST = 1e-4
 @link_only
 @njit(**JIT)
 def _root_det(matrix):
-    """``det(matrix) ** (1 / d)`` of a symmetric positive (semi-)definite matrix, by its eigenvalues."""
-    d = matrix.shape[0]
-    values = np.empty(d)
-    symmetric_eigenvalues(matrix, values)
-    log_sum = 0.0
-    for j in range(d):
-        if not values[j] > 0:
-            return 0.0
-        log_sum += math.log(values[j])
-    return math.exp(log_sum / d)
+    """``det(matrix) ** (1 / d)`` of a symmetric positive (semi-)definite matrix: 0 unless positive definite."""
+    log_det = shifted_log_det(matrix, 0.0)
+    return 0.0 if math.isnan(log_det) else math.exp(log_det / matrix.shape[0])
 
 
 @njit(**JIT)
