@@ -19,7 +19,7 @@ from scipy.stats import multivariate_normal
 import gmm_numba
 from gmm_numba import FitError, GaussianMixture, select
 from gmm_numba.covariance import get_model, mclust_names
-from gmm_numba.fitting.parameters import MixtureParameters, m_step
+from gmm_numba.fitting.parameters import MixtureParameters, m_step, made
 from gmm_numba.results import check_tree
 from gmm_numba.results.summary import format_selection
 from gmm_numba.selection import runner
@@ -961,7 +961,7 @@ def test_start_statistics_prepared_once_serve_every_model_unchanged(iris):
         (alone,) = start_m_steps([model], StartStatistics(drawn, 1e-6), [None])
         assert len(starts) == len(alone) == len(drawn)
         for a, b in zip(starts, alone):
-            assert isinstance(a, MixtureParameters), (model.name, a)
+            assert isinstance(made(a), MixtureParameters), (model.name, a)
             assert np.array_equal(a.covariances, b.covariances) and np.array_equal(a.means, b.means), model.name
             assert np.array_equal(a.weights, b.weights), model.name
         if model.m_step_family < MSTEP_VEI:  # closed form: the Python M-step gives the same covariances
@@ -991,12 +991,29 @@ def test_start_m_steps_of_each_models_own_statistics_in_one_call_equal_each_alon
         (alone,) = start_m_steps([model], StartStatistics(drawn, 1e-6), [None])
         assert len(starts) == len(alone) == len(drawn)
         for a, b in zip(starts, alone):
-            assert isinstance(a, MixtureParameters), (model.name, a)
+            assert isinstance(made(a), MixtureParameters), (model.name, a)
             assert np.array_equal(a.covariances, b.covariances) and np.array_equal(a.means, b.means), model.name
     (python,) = together[-1]
     expected = m_step(models[-1], other_k[0], 1e-6, inner_tolerance=START_INNER_TOLERANCE)
     assert python.n_components == 2
     assert np.array_equal(python.covariances, expected.covariances)
+
+
+def test_a_start_whose_compiled_m_step_is_not_positive_definite_is_the_python_m_steps_error():
+    """The compiled start M-steps factorise their covariances: one that has no Cholesky factor (a singular
+    scatter, no regularisation) is left to the Python M-step, whose error becomes the start; the other
+    start of the same call is kept."""
+    from gmm_numba.selection.moves import _moment_statistics
+    from gmm_numba.selection.starts import StartStatistics, start_m_steps
+
+    means = np.array([[0.0, 0.0], [5.0, 5.0]])
+    singular = np.array([[[1.0, 1.0], [1.0, 1.0]], np.eye(2)])
+    regular = np.array([np.eye(2), 2.0 * np.eye(2)])
+    statistics = StartStatistics([_moment_statistics(np.array([50.0, 50.0]), means, covs)
+                                  for covs in (singular, regular)], 0.0)
+    (starts,) = start_m_steps([get_model("VVV")], statistics, [None])
+    assert isinstance(starts[0], FitError) and "singular" in str(starts[0])
+    np.testing.assert_allclose(made(starts[1]).covariances, regular, rtol=1e-12)
 
 
 def test_splits_and_merges_from_the_callers_covariances_equal_their_own():

@@ -252,7 +252,8 @@ def start_m_steps(families, nk, scatter, tolerance, warm, out):
     Returns
     -------
     array of shape (S,), int64
-        Per start, as :func:`scatter_m_step`: the first singular component or -1.
+        Per start, as :func:`scatter_m_step`, the first singular component, else the first component whose
+        covariance in ``out`` is not positive definite (no Cholesky factor), or -1.
     """
     n_starts = nk.shape[0]
     failed = np.empty(n_starts, dtype=np.int64)
@@ -261,6 +262,8 @@ def start_m_steps(families, nk, scatter, tolerance, warm, out):
         s = claim_block(counter)
         while s < n_starts:
             failed[s] = scatter_m_step(families[s], nk[s], scatter[s], scatter[s], warm, out[s], tolerance)
+            if failed[s] < 0:
+                failed[s] = precision_cholesky(out[s])[1]
             s = claim_block(counter)
     return failed
 

@@ -17,7 +17,7 @@ from .._kernels.em_run import EMPTY_FRACTION, INNER_LOOSEST
 from ..data.in_memory import per_sample_scores
 from ..errors import FitError
 from ..fitting.hierarchical import partition_statistics, source_tree
-from ..fitting.parameters import MixtureParameters, m_step
+from ..fitting.parameters import PendingParameters, m_step
 from ..fitting.starts import initial_statistics
 from .moves import SPLIT, insertion_statistics, neighbour_statistics
 
@@ -100,7 +100,7 @@ class CellStarts:
 
         Returns
         -------
-        list of MixtureParameters or FitError
+        list of MixtureParameters, PendingParameters or FitError
             One per model: its start, or the FitError that prevented it.
         """
         return self._hierarchical(k, models)
@@ -111,7 +111,7 @@ class CellStarts:
 
         Returns
         -------
-        list of list of MixtureParameters or FitError
+        list of list of MixtureParameters, PendingParameters or FitError
             Per model, its starts.
         """
         drawn = [self._clustering(k, r) for r in range(0 if self.init_params == "hc" else self.n_init)]
@@ -139,7 +139,7 @@ class CellStarts:
 
         Returns
         -------
-        list of list of MixtureParameters or FitError
+        list of list of MixtureParameters, PendingParameters or FitError
             Per request, at most ``max(MOVE_KEEP, MOVE_STARTS_PER_INIT * n_init)`` starts, spread evenly over the
             candidates.
         """
@@ -303,7 +303,7 @@ def start_m_steps(models, statistics, priors):
 
     Returns
     -------
-    list of list of MixtureParameters or FitError
+    list of list of MixtureParameters, PendingParameters or FitError
         Per model, one start per statistics.
     """
     own = statistics if isinstance(statistics, list) else [statistics] * len(models)
@@ -335,19 +335,15 @@ def start_m_steps(models, statistics, priors):
 
 def _starts_of(model, statistics, eligible, covariances, prior):
     """``model``'s starts from ``statistics``: from the compiled M-step's ``covariances`` of the ``eligible``
-    ones (None: it failed), the Python M-step's for the others."""
+    ones (:class:`PendingParameters`; None: it failed), the Python M-step's for the others."""
     made = iter(covariances)
     starts = []
     for stats, use in zip(statistics.statistics, eligible or [False] * len(statistics.statistics)):
         full = next(made) if use else None
-        start = None
-        if full is not None:
-            try:
-                start = MixtureParameters.from_covariances(model, stats.nk / stats.nk.sum(), stats.means(),
-                                                           model.pack(full))
-            except FitError:
-                start = None
-        starts.append(start if start is not None else _safe_m_step(model, stats, statistics.reg_covar, prior))
+        if full is not None:  # positive definite: the compiled M-step factorised it
+            starts.append(PendingParameters(model, stats.nk / stats.nk.sum(), stats.means(), full))
+        else:
+            starts.append(_safe_m_step(model, stats, statistics.reg_covar, prior))
     return starts
 
 
