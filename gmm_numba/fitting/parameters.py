@@ -108,13 +108,14 @@ class PendingParameters:
         Positive definite, with the model's structure.
     """
 
-    __slots__ = ("model", "weights", "means", "_full", "_made")
+    __slots__ = ("model", "weights", "means", "_full", "_unpacked", "_made")
 
     def __init__(self, model, weights, means, full):
         self.model = model
         self.weights = weights
         self.means = means
         self._full = full
+        self._unpacked = None
         self._made = None
 
     @property
@@ -126,8 +127,11 @@ class PendingParameters:
         return self.means.shape[1]
 
     def full_covariances(self):
-        """As :meth:`MixtureParameters.full_covariances` of the made parameters, without making them."""
-        return self.model.full_covariances(self.model.pack(self._full), self.n_components, self.n_features)
+        """As :meth:`MixtureParameters.full_covariances` of the made parameters (a new array), without making them."""
+        if self._unpacked is None:
+            self._unpacked = self.model.full_covariances(self.model.pack(self._full), self.n_components,
+                                                         self.n_features)
+        return self._unpacked.copy()
 
     def made(self):
         """The :class:`MixtureParameters` (made once)."""

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .._kernels import precision_cholesky
+
 #: A component whose covariance, less the regularisation and in units of
 #: the data's per-feature variances, has an eigenvalue below this is
 #: degenerate: it sits on points that share a value (or a subspace).
@@ -65,11 +67,7 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
         """Whether every full covariance less ``diag(rounding_floor)`` is positive definite (one Cholesky
         factorisation each, several times cheaper than the eigenvalues); then no component is degenerate, since
         ``rounding_floor`` is at least ``collapse_floor``."""
-        try:
-            factors = np.linalg.cholesky(in_floor_units(full, rounding_scale) - identity)
-        except np.linalg.LinAlgError:
-            return False
-        return bool(np.all(np.isfinite(factors)))
+        return precision_cholesky(np.ascontiguousarray(in_floor_units(full, rounding_scale) - identity))[1] < 0
 
     def check(params):
         full = params.full_covariances() - regularisation
