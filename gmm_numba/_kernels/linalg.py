@@ -64,6 +64,26 @@ MAX_JACOBI_SWEEPS = 60
 
 @link_only
 @njit(**JIT)
+def _jacobi_rotation(cotangent):
+    """``(cos, sin)`` of the smaller plane rotation that zeroes a Jacobi pair, from the cotangent of twice its angle."""
+    t = math.copysign(1.0, cotangent) / (abs(cotangent) + math.sqrt(1.0 + cotangent * cotangent))
+    c = 1.0 / math.sqrt(1.0 + t * t)
+    return c, c * t
+
+
+@link_only
+@njit(**JIT)
+def _rotate_columns(matrix, p, q, c, s):
+    """Columns ``p`` and ``q`` of ``matrix`` (D, D) times the plane rotation ``[[c, s], [-s, c]]``, in place."""
+    for i in range(matrix.shape[0]):
+        left = matrix[i, p]
+        right = matrix[i, q]
+        matrix[i, p] = c * left - s * right
+        matrix[i, q] = s * left + c * right
+
+
+@link_only
+@njit(**JIT)
 def orthogonal_polar_factor(matrix, out):
     """Writes the orthogonal factor ``U V^T`` of ``matrix = U S V^T`` (D, D) into ``out``.
 
@@ -102,19 +122,9 @@ def orthogonal_polar_factor(matrix, out):
                 if not abs(gamma) > JACOBI_TOLERANCE * math.sqrt(alpha * beta):
                     continue
                 rotated = True
-                zeta = (beta - alpha) / (2.0 * gamma)
-                t = math.copysign(1.0, zeta) / (abs(zeta) + math.sqrt(1.0 + zeta * zeta))
-                c = 1.0 / math.sqrt(1.0 + t * t)
-                s = c * t
-                for i in range(d):
-                    ap = a[i, p]
-                    aq = a[i, q]
-                    a[i, p] = c * ap - s * aq
-                    a[i, q] = s * ap + c * aq
-                    vp = v[i, p]
-                    vq = v[i, q]
-                    v[i, p] = c * vp - s * vq
-                    v[i, q] = s * vp + c * vq
+                c, s = _jacobi_rotation((beta - alpha) / (2.0 * gamma))
+                _rotate_columns(a, p, q, c, s)
+                _rotate_columns(v, p, q, c, s)
         if not rotated:
             break
     norms = np.empty(d)
@@ -190,28 +200,13 @@ def _jacobi(matrix, values, vectors, with_vectors):
                 apq = a[p, q]
                 if apq == 0.0:
                     continue
-                theta = (a[q, q] - a[p, p]) / (2.0 * apq)
-                t = math.copysign(1.0, theta) / (abs(theta) + math.sqrt(1.0 + theta * theta))
-                c = 1.0 / math.sqrt(1.0 + t * t)
-                s = c * t
-                for i in range(d):
-                    aip = a[i, p]
-                    aiq = a[i, q]
-                    a[i, p] = c * aip - s * aiq
-                    a[i, q] = s * aip + c * aiq
-                for i in range(d):
-                    api = a[p, i]
-                    aqi = a[q, i]
-                    a[p, i] = c * api - s * aqi
-                    a[q, i] = s * api + c * aqi
+                c, s = _jacobi_rotation((a[q, q] - a[p, p]) / (2.0 * apq))
+                _rotate_columns(a, p, q, c, s)
+                _rotate_columns(a.T, p, q, c, s)
                 a[p, q] = 0.0
                 a[q, p] = 0.0
                 if with_vectors:
-                    for i in range(d):
-                        vip = vectors[i, p]
-                        viq = vectors[i, q]
-                        vectors[i, p] = c * vip - s * viq
-                        vectors[i, q] = s * vip + c * viq
+                    _rotate_columns(vectors, p, q, c, s)
     for j in range(d):
         values[j] = a[j, j]
     for j in range(d - 1):  # selection sort, the columns of ``vectors`` along

@@ -9,8 +9,22 @@ from .._kernels.em_run import EMPTY_FRACTION
 from ..errors import EmptyComponentError
 
 
+class _Sizes:
+    """``n_components`` and ``n_features`` from ``means`` (K, D)."""
+
+    __slots__ = ()
+
+    @property
+    def n_components(self):
+        return self.means.shape[0]
+
+    @property
+    def n_features(self):
+        return self.means.shape[1]
+
+
 @dataclass(frozen=True)
-class MixtureParameters:
+class MixtureParameters(_Sizes):
     """The parameters of a Gaussian mixture under one covariance model.
 
     Attributes
@@ -27,14 +41,6 @@ class MixtureParameters:
     means: np.ndarray
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
-
-    @property
-    def n_components(self):
-        return self.means.shape[0]
-
-    @property
-    def n_features(self):
-        return self.means.shape[1]
 
     @classmethod
     def from_covariances(cls, model, weights, means, covariances):
@@ -92,7 +98,7 @@ class MixtureParameters:
         return self.permuted(order)
 
 
-class PendingParameters:
+class PendingParameters(_Sizes):
     """``MixtureParameters.from_covariances(model, weights, means, model.pack(full))``, made on first use.
 
     A compiled run's result stays as the kernel left it: most runs of a search (the screened-out starts)
@@ -117,14 +123,6 @@ class PendingParameters:
         self._full = full
         self._unpacked = None
         self._made = None
-
-    @property
-    def n_components(self):
-        return self.means.shape[0]
-
-    @property
-    def n_features(self):
-        return self.means.shape[1]
 
     def full_covariances(self):
         """As :meth:`MixtureParameters.full_covariances` of the made parameters (a new array), without making them."""
