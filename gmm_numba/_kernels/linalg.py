@@ -147,7 +147,6 @@ def orthogonal_polar_factor(matrix, out):
     return True
 
 
-
 @link_only
 @njit(**JIT)
 def symmetric_eigen(matrix, values, vectors):

@@ -143,6 +143,10 @@ class CellRunner:
                     table.errors[i, j] = f"{k} components need at least {k} samples; X has {n_samples}."
                 else:
                     cells.append((i, j))
+
+        def rows_at(j):
+            return [i for i, jj in cells if jj == j]
+
         searches = {}
         if starts.has_hierarchical:
             far_tol = self._far_cell_tol()
@@ -152,7 +156,7 @@ class CellRunner:
                 report.stage("hierarchical starts" + (f", K={plan.ks[group[0]]}" if len(group) == 1 else ""))
                 hierarchical = {}
                 for j in group:
-                    rows = [i for i, jj in cells if jj == j]
+                    rows = rows_at(j)
                     made = starts.hierarchical([plan.models[i] for i in rows], plan.ks[j]) if rows else []
                     hierarchical.update({(i, j): self.search(plan.models[i], plan.ks[j], [start], 0, tol=far_tol)
                                          for i, start in zip(rows, made)})
@@ -173,7 +177,7 @@ class CellRunner:
                     searches[i, j, "polish"] = search
         report.stage("random starts")
         for j in plan.order:
-            rows = [i for i, jj in cells if jj == j]
+            rows = rows_at(j)
             if not rows:
                 continue
             for i, random in zip(rows, starts.random([plan.models[i] for i in rows], plan.ks[j])):

@@ -88,6 +88,7 @@ class CellStarts:
         )
         self._clusterings = {}
         self._random_statistics = {}
+        self._inserts = {}
 
     @property
     def has_hierarchical(self):
@@ -147,7 +148,11 @@ class CellStarts:
         budget = max(MOVE_KEEP, MOVE_STARTS_PER_INIT * self.n_init)
         statistics = []
         for _, k, params, kind in requests:
-            inserts = self._insertions(k) if kind == SPLIT and N_INSERTIONS else None
+            inserts = None
+            if kind == SPLIT and N_INSERTIONS:
+                if k not in self._inserts:  # the anchors depend on K only
+                    self._inserts[k] = self._insertions(k)
+                inserts = self._inserts[k]
             statistics.append(StartStatistics(neighbour_statistics(params, kind, reg, inserts, budget), reg))
         return start_m_steps([model for model, *_ in requests], statistics, [None] * len(requests))
 
