@@ -550,22 +550,30 @@ def test_ill_conditioned_float32_statistics_match_the_float64_pass():
 
 @pytest.mark.parametrize("d", [1, 2, 3, 4, 7])
 def test_orthogonal_polar_factor_matches_numpy_svd(d):
-    """The Jacobi polar factor of the orientation M-steps against ``U V^T`` from LAPACK's SVD."""
+    """The Jacobi polar factor of the orientation M-steps against ``U V^T`` from LAPACK's SVD, from the identity
+    and from another orthogonal start (the last update's rotations); the rotations it returns orthogonalise
+    the columns."""
     from gmm_numba._kernels.linalg import orthogonal_polar_factor
 
     rng = np.random.default_rng(d)
     for scale in (1e-6, 1.0, 1e6):
         matrix = rng.normal(size=(d, d)) * rng.lognormal(size=d) * scale
-        out = np.zeros((d, d))
-        assert orthogonal_polar_factor(matrix, out)
         left, _, right = np.linalg.svd(matrix)
-        np.testing.assert_allclose(out, left @ right, atol=1e-12)
+        for start in (np.eye(d), np.linalg.qr(rng.normal(size=(d, d)))[0]):
+            out, rotations = np.zeros((d, d)), start.copy()
+            assert orthogonal_polar_factor(matrix, out, rotations)
+            np.testing.assert_allclose(out, left @ right, atol=1e-12)
+            np.testing.assert_allclose(rotations.T @ rotations, np.eye(d), atol=1e-12)
+            columns = matrix @ rotations
+            gram = columns.T @ columns
+            np.testing.assert_allclose(gram - np.diag(np.diag(gram)), 0.0, atol=1e-12 * np.abs(gram).max())
     if d > 1:
         rank_deficient = np.outer(rng.normal(size=d), rng.normal(size=d))
-        untouched = np.full((d, d), 7.0)
-        assert not orthogonal_polar_factor(rank_deficient, untouched)
+        untouched, rotations = np.full((d, d), 7.0), np.eye(d)
+        assert not orthogonal_polar_factor(rank_deficient, untouched, rotations)
         assert np.all(untouched == 7.0)
-    assert not orthogonal_polar_factor(np.full((d, d), np.nan), np.zeros((d, d)))
+        assert np.all(rotations == np.eye(d))
+    assert not orthogonal_polar_factor(np.full((d, d), np.nan), np.zeros((d, d)), np.eye(d))
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 4, 7, 12])

@@ -257,16 +257,18 @@ def _diagonal_objective(rotated, variances, nk):
 
 @link_only
 @njit(**JIT)
-def _minimise_tangent(orientation, gradient):
+def _minimise_tangent(orientation, gradient, right):
     """The orthogonal ``X`` minimising ``tr(G^T X)``, ``-U V^T`` for ``G = U S V^T``, into ``orientation``.
 
-    Left as it is when ``gradient`` is not finite.
+    Left as it is when ``gradient`` is not finite. ``right`` (D, D) is ``V``
+    of the last such gradient, where the Jacobi rotations start; it becomes
+    this one's (see :func:`~gmm_numba._kernels.linalg.orthogonal_polar_factor`).
     """
     for value in gradient.ravel():
         if not math.isfinite(value):
             return
     polar = np.empty_like(gradient)
-    if orthogonal_polar_factor(gradient, polar):
+    if orthogonal_polar_factor(gradient, polar, right):
         orientation[:] = -polar
         return
     left, _, right = np.linalg.svd(gradient)  # rank deficient: LAPACK picks the free columns
@@ -275,7 +277,7 @@ def _minimise_tangent(orientation, gradient):
 
 @link_only
 @njit(**JIT)
-def _orientation_step(orientation, scatter, variances, largest):
+def _orientation_step(orientation, scatter, variances, largest, rights):
     """Two MM steps for the common orientation (Browne & McNicholas 2014), in place.
 
     See ``gmm_numba.covariance._mstep.orientation_step``: with
@@ -291,16 +293,18 @@ def _orientation_step(orientation, scatter, variances, largest):
     variances : array of shape (K, D)
     largest : array of shape (K,)
         ``alpha_k``, the largest eigenvalue of each ``W_k``.
+    rights : array of shape (2, D, D)
+        The right singular vectors of the two tangents' last gradients (see :func:`_minimise_tangent`).
     """
     k, d, _ = scatter.shape
     inverse = 1.0 / variances
     gradient = np.empty((d, d))
     _weighted_products(scatter, largest, orientation, inverse, gradient)
-    _minimise_tangent(orientation, gradient)
+    _minimise_tangent(orientation, gradient, rights[0])
     for c in range(k):
         inverse[c] -= inverse[c].max()
     _weighted_products(scatter, np.zeros(k), orientation, inverse, gradient)
-    _minimise_tangent(orientation, gradient)
+    _minimise_tangent(orientation, gradient, rights[1])
 
 
 @link_only
@@ -405,14 +409,14 @@ def _candidate_orientation(index, scatter, nk, out):
 
 @link_only
 @njit(**JIT)
-def _update(family, scatter, nk, values, largest, volumes, variances, matrices):
+def _update(family, scatter, nk, values, largest, volumes, variances, matrices, rights):
     """One round of the family's block updates, in place (the state as in the module docstring)."""
     if family == MSTEP_VEI or family == MSTEP_VEV:
         _common_shape_update(volumes, values, nk, variances)
     elif family == MSTEP_VEE:
         _shape_then_volumes(volumes, scatter, nk, matrices[0])
     else:
-        _orientation_step(matrices[0], scatter, variances, largest)
+        _orientation_step(matrices[0], scatter, variances, largest, rights)
         _orientation_variances(family, matrices[0], scatter, nk, variances, values)
 
 
@@ -436,15 +440,19 @@ def _assemble(family, volumes, variances, matrices, out):
 
 @link_only
 @njit(**JIT)
-def _start(family, index, scatter, nk, previous, warm, values, largest, volumes, variances, matrices):
+def _start(family, index, scatter, nk, previous, warm, values, largest, volumes, variances, matrices, rights):
     """Sets the state to start ``index``: the model's ``initial_state`` (or ``initial_states[index]``).
 
     VEI, VEE and VEV take one update from equal volumes (cold) or the
     previous volumes (warm); EVE and VVE take the variances at a candidate
-    orientation (cold) or at the previous covariances' orientation (warm).
+    orientation (cold) or at the previous covariances' orientation (warm),
+    and their polar factors' rotations start from the identity.
     """
     k = nk.size
     if family == MSTEP_EVE or family == MSTEP_VVE:
+        rights[:] = 0.0
+        for j in range(scatter.shape[1]):
+            rights[:, j, j] = 1.0
         if warm:
             _shared_orientation(previous, matrices[0])
         else:
@@ -458,12 +466,12 @@ def _start(family, index, scatter, nk, previous, warm, values, largest, volumes,
             volumes[c] = _geometric_mean(np.diag(previous[c]))
         else:
             volumes[c] = _volume(previous[c])
-    _update(family, scatter, nk, values, largest, volumes, variances, matrices)
+    _update(family, scatter, nk, values, largest, volumes, variances, matrices, rights)
 
 
 @link_only
 @njit(**JIT)
-def _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, out, tolerance):
+def _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, rights, out, tolerance):
     """Updates the state until ``Q`` changes by at most ``tolerance``, relative.
 
     ``out`` (K, D, D) receives the last covariances.
@@ -477,7 +485,7 @@ def _alternate(family, scatter, nk, values, largest, volumes, variances, matrice
     for _ in range(MAX_INNER_ITERATIONS):
         if not math.isfinite(objective):
             break
-        _update(family, scatter, nk, values, largest, volumes, variances, matrices)
+        _update(family, scatter, nk, values, largest, volumes, variances, matrices, rights)
         updated = _objective(family, scatter, nk, values, volumes, variances, matrices, out)
         settled = abs(updated - objective) <= tolerance * abs(updated)
         objective = updated
@@ -531,6 +539,7 @@ def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_T
     volumes = np.empty(k)
     variances = np.empty((k, d))
     matrices = np.empty((k, d, d))
+    rights = np.empty((2, d, d))
     largest = np.empty(k)
     n_starts = 1
     if family == MSTEP_EVE or family == MSTEP_VVE:
@@ -548,8 +557,9 @@ def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_T
     trial = np.empty((k, d, d))
     best = -np.inf
     for index in range(n_starts):
-        _start(family, index, scatter, nk, previous, warm, values, largest, volumes, variances, matrices)
-        objective = _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, trial, tolerance)
+        _start(family, index, scatter, nk, previous, warm, values, largest, volumes, variances, matrices, rights)
+        objective = _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, rights, trial,
+                               tolerance)
         if index == 0 or objective > best:
             best = objective
             out[:] = trial
