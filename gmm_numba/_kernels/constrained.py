@@ -481,30 +481,46 @@ def _alternate(family, scatter, nk, values, largest, volumes, variances, matrice
     float
         ``Q`` at the last covariances.
     """
-    objective = _objective(family, scatter, nk, values, volumes, variances, matrices, out)
+    objective = _objective(family, nk, values, volumes, variances)
     for _ in range(MAX_INNER_ITERATIONS):
         if not math.isfinite(objective):
             break
         _update(family, scatter, nk, values, largest, volumes, variances, matrices, rights)
-        updated = _objective(family, scatter, nk, values, volumes, variances, matrices, out)
+        updated = _objective(family, nk, values, volumes, variances)
         settled = abs(updated - objective) <= tolerance * abs(updated)
         objective = updated
         if settled:
             break
-    if family == MSTEP_EVE or family == MSTEP_VVE:  # the others' objective assembled them
-        _assemble(family, volumes, variances, matrices, out)
+    _assemble(family, volumes, variances, matrices, out)
     return objective
 
 
 @link_only
 @njit(**JIT)
-def _objective(family, scatter, nk, values, volumes, variances, matrices, out):
-    """``Q`` at the state: for EVE and VVE from the rotated diagonals in ``values``; for the others at the
-    covariances assembled into ``out`` (K, D, D)."""
-    if family == MSTEP_EVE or family == MSTEP_VVE:
-        return _diagonal_objective(values, variances, nk)
-    _assemble(family, volumes, variances, matrices, out)
-    return expected_log_likelihood(out, scatter, nk)
+def _objective(family, nk, values, volumes, variances):
+    """``Q`` at the state (after an update), without assembling or factorising the covariances.
+
+    VEI, VEV, EVE and VVE: each ``Sigma_k`` is ``variances_k`` in an orthonormal basis in which
+    ``values_k`` is the diagonal of ``W_k`` (:func:`_diagonal_objective`). VEE (``Sigma_k = lambda_k C``,
+    ``det C = 1``): its update ends with ``lambda_k = tr(C^-1 W_k) / (n_k D)``, so that ``log det Sigma_k =
+    D log lambda_k`` and ``tr(Sigma_k^-1 W_k) = n_k D`` (:func:`_equal_shape_objective`).
+    """
+    if family == MSTEP_VEE:
+        return _equal_shape_objective(volumes, nk, values.shape[1])
+    return _diagonal_objective(values, variances, nk)
+
+
+@link_only
+@njit(**JIT)
+def _equal_shape_objective(volumes, nk, d):
+    """VEE's ``Q`` right after its volume update, ``-1/2 sum_k n_k D (log lambda_k + 1)``; ``-inf`` unless every
+    volume is positive and finite."""
+    total = 0.0
+    for c in range(volumes.size):
+        if not (volumes[c] > 0.0 and math.isfinite(volumes[c])):
+            return -np.inf
+        total += nk[c] * d * (math.log(volumes[c]) + 1.0)
+    return -0.5 * total
 
 
 @njit(**JIT)
