@@ -567,13 +567,39 @@ def test_orthogonal_polar_factor_matches_numpy_svd(d):
             columns = matrix @ rotations
             gram = columns.T @ columns
             np.testing.assert_allclose(gram - np.diag(np.diag(gram)), 0.0, atol=1e-12 * np.abs(gram).max())
-    if d > 1:
+    if d > 2:
         rank_deficient = np.outer(rng.normal(size=d), rng.normal(size=d))
         untouched, rotations = np.full((d, d), 7.0), np.eye(d)
         assert not orthogonal_polar_factor(rank_deficient, untouched, rotations)
         assert np.all(untouched == 7.0)
         assert np.all(rotations == np.eye(d))
-    assert not orthogonal_polar_factor(np.full((d, d), np.nan), np.zeros((d, d)), np.eye(d))
+    nan_entry = rng.normal(size=(d, d))
+    nan_entry[0, 0] = np.nan
+    for not_finite in (np.full((d, d), np.nan), nan_entry):
+        assert not orthogonal_polar_factor(not_finite, np.zeros((d, d)), np.eye(d))
+
+
+@pytest.mark.parametrize("d", [2, 3, 4, 7])
+def test_orthogonal_polar_factor_of_rank_one_less(d):
+    """A matrix of rank D - 1 (as the orientation M-steps' second tangent, when every component has its largest
+    precision in the same direction: a zero column) gets an orthogonal factor that maximises tr(G^T X) and maps
+    each right singular vector of a nonzero singular value to its left one, from any start."""
+    from gmm_numba._kernels.linalg import orthogonal_polar_factor
+
+    rng = np.random.default_rng(10 + d)
+    left, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    right, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    values = np.append(rng.lognormal(size=d - 1), 0.0)
+    zero_column = rng.normal(size=(d, d))
+    zero_column[:, d // 2] = 0.0
+    for matrix in (left @ np.diag(values) @ right.T, zero_column):
+        u, s, vt = np.linalg.svd(matrix)
+        for start in (np.eye(d), np.linalg.qr(rng.normal(size=(d, d)))[0]):
+            out = np.zeros((d, d))
+            assert orthogonal_polar_factor(matrix, out, start.copy())
+            np.testing.assert_allclose(out.T @ out, np.eye(d), atol=1e-12)
+            np.testing.assert_allclose(np.trace(matrix.T @ out), s.sum(), rtol=1e-12)
+            np.testing.assert_allclose(out @ vt[: d - 1].T, u[:, : d - 1], atol=1e-10)
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 4, 7, 12])

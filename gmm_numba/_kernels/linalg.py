@@ -84,6 +84,42 @@ def _rotate_columns(matrix, p, q, c, s):
 
 @link_only
 @njit(**JIT)
+def _complete_orthonormal_columns(columns, missing):
+    """Writes into column ``missing`` of ``columns`` (D, D) a unit vector orthogonal to the other, orthonormal,
+    columns: the standard basis vector farthest from their span, its projection on them removed (twice, for
+    orthogonality to rounding)."""
+    d = columns.shape[0]
+    start = 0
+    farthest = -1.0
+    for i in range(d):
+        distance = 1.0
+        for j in range(d):
+            if j != missing:
+                distance -= columns[i, j] * columns[i, j]
+        if distance > farthest:
+            farthest = distance
+            start = i
+    for i in range(d):
+        columns[i, missing] = 1.0 if i == start else 0.0
+    for _ in range(2):
+        for j in range(d):
+            if j == missing:
+                continue
+            overlap = 0.0
+            for i in range(d):
+                overlap += columns[i, j] * columns[i, missing]
+            for i in range(d):
+                columns[i, missing] -= overlap * columns[i, j]
+    norm = 0.0
+    for i in range(d):
+        norm += columns[i, missing] * columns[i, missing]
+    norm = math.sqrt(norm)
+    for i in range(d):
+        columns[i, missing] /= norm
+
+
+@link_only
+@njit(**JIT)
 def orthogonal_polar_factor(matrix, out, right):
     """Writes the orthogonal factor ``U V^T`` of ``matrix = U S V^T`` (D, D) into ``out``.
 
@@ -99,6 +135,13 @@ def orthogonal_polar_factor(matrix, out, right):
     the start beyond rounding, as the polar factor of a full-rank matrix is
     unique.
 
+    A matrix of rank ``D - 1`` (one column of ``matrix V`` vanishes) has two
+    orthogonal factors that both maximise ``tr(matrix^T X)``; the missing
+    column of ``U`` is then completed to an orthonormal basis, which picks one
+    of them. The orientation M-steps meet this whenever every component has
+    its largest precision in the same direction, and either factor gives
+    them the same covariances.
+
     Parameters
     ----------
     matrix : array of shape (D, D)
@@ -110,8 +153,9 @@ def orthogonal_polar_factor(matrix, out, right):
     Returns
     -------
     bool
-        False when ``matrix`` is (numerically) rank deficient or not finite:
-        ``U`` is then not determined by the columns, and the caller decides.
+        False when ``matrix`` has rank below ``D - 1`` (numerically) or is not
+        finite: ``U`` is then not determined by the columns, and the caller
+        decides.
     """
     d = matrix.shape[0]
     a = np.empty((d, d))
@@ -148,15 +192,26 @@ def orthogonal_polar_factor(matrix, out, right):
         for i in range(d):
             total += a[i, j] * a[i, j]
         norms[j] = math.sqrt(total)
+        if not math.isfinite(norms[j]):
+            return False
         largest = max(largest, norms[j])
+    missing = -1
     for j in range(d):
         if not norms[j] > d * 1e-14 * largest:
-            return False
+            if missing >= 0 or not largest > 0.0:
+                return False
+            missing = j
+    for j in range(d):
+        if j != missing:
+            for i in range(d):
+                a[i, j] /= norms[j]
+    if missing >= 0:
+        _complete_orthonormal_columns(a, missing)
     for i in range(d):
         for m in range(d):
             value = 0.0
             for j in range(d):
-                value += a[i, j] / norms[j] * v[m, j]
+                value += a[i, j] * v[m, j]
             out[i, m] = value
     right[:] = v
     return True

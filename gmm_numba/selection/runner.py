@@ -5,6 +5,8 @@ The searches of many cells go on in lockstep (:func:`drive_together`), so
 that their runs of each round share one compiled call.
 """
 
+import math
+
 import numpy as np
 
 from .._kernels.em_run import ACCEL_FROM
@@ -300,7 +302,9 @@ class CellRunner:
         so far (each model's row stays its own sweep: it does not depend on the other models)."""
         margin = MOVE_MARGIN if margin is None else margin
         row = self.table.values[self.plan.criterion][i]
-        return not np.isfinite(row[j]) or not np.any(np.isfinite(row)) or row[j] <= np.nanmin(row) + margin
+        value = float(row[j])
+        # a finite value makes the row's least (NaN-skipping) finite as well
+        return not math.isfinite(value) or value <= np.fmin.reduce(row) + margin
 
     def _moved(self, i, j, source, kind, result):
         """Keep the move's fit of cell (i, j) if it raised the log-likelihood; True if it did."""
