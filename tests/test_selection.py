@@ -944,7 +944,7 @@ def test_random_starts_go_only_to_cells_that_could_change_the_choice(data, reque
 def test_start_statistics_prepared_once_serve_every_model_unchanged(iris):
     """A sweep prepares a K's shared starts once (:class:`StartStatistics`) and takes all fourteen models'
     M-steps from them in one threaded call: each model gets what it gets alone from fresh statistics, bit for
-    bit, and the shared arrays come out unchanged."""
+    bit, and the shared arrays come out unchanged; a pending start's full matrices are the made start's."""
     from gmm_numba._kernels.constrained import MSTEP_VEI
     from gmm_numba.data.in_memory import InMemoryData
     from gmm_numba.fitting.starts import initial_statistics
@@ -961,7 +961,9 @@ def test_start_statistics_prepared_once_serve_every_model_unchanged(iris):
         (alone,) = start_m_steps([model], StartStatistics(drawn, 1e-6), [None])
         assert len(starts) == len(alone) == len(drawn)
         for a, b in zip(starts, alone):
+            full = a.full_covariances()  # a pending start's own matrices: those of the made start
             assert isinstance(made(a), MixtureParameters), (model.name, a)
+            assert np.array_equal(full, made(a).full_covariances()), model.name
             assert np.array_equal(a.covariances, b.covariances) and np.array_equal(a.means, b.means), model.name
             assert np.array_equal(a.weights, b.weights), model.name
         if model.m_step_family < MSTEP_VEI:  # closed form: the Python M-step gives the same covariances
