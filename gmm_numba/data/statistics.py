@@ -75,8 +75,7 @@ class SufficientStatistics:
         """
         if self.s2.shape[1] != self.s2.shape[2]:
             raise ValueError("these statistics hold only the diagonal of the second moments")
-        d = self.s1 / self.nk[:, None]
-        return self.s2 - self.nk[:, None, None] * d[:, :, None] * d[:, None, :]
+        return scatter_about_means(self.nk, self.s1, self.s2)
 
     def scatter_diagonal(self):
         """Diagonal of :meth:`scatter`, shape (n_components, n_features)."""
@@ -94,3 +93,20 @@ class SufficientStatistics:
         else:
             s2_trace = np.trace(self.s2, axis1=1, axis2=2)
         return s2_trace - self.nk * (d * d).sum(axis=1)
+
+
+def scatter_about_means(nk, s1, s2):
+    """:meth:`SufficientStatistics.scatter` of one set of sums or of a stack of them (element by element alike).
+
+    Parameters
+    ----------
+    nk : ndarray of shape (..., n_components)
+    s1 : ndarray of shape (..., n_components, n_features)
+    s2 : ndarray of shape (..., n_components, n_features, n_features)
+
+    Returns
+    -------
+    ndarray of shape (..., n_components, n_features, n_features)
+    """
+    d = s1 / nk[..., None]
+    return s2 - nk[..., None, None] * d[..., :, None] * d[..., None, :]

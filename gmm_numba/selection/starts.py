@@ -15,6 +15,7 @@ from .._kernels.config import at_most_threads
 from .._kernels.constrained import MSTEP_VEI
 from .._kernels.em_run import EMPTY_FRACTION, INNER_LOOSEST
 from ..data.in_memory import per_sample_scores
+from ..data.statistics import scatter_about_means
 from ..errors import FitError
 from ..fitting.hierarchical import partition_statistics, source_tree
 from ..fitting.parameters import PendingParameters, m_step
@@ -272,16 +273,22 @@ class StartStatistics:
             Their symmetrised scatter, ``nk * reg_covar`` added to the diagonal.
         """
         if self._prepared is None:
-            eligible = [
-                stats.s2.shape[1:] == (stats.n_features,) * 2 and np.all(stats.nk > EMPTY_FRACTION * stats.total_weight)
-                for stats in self.statistics
-            ]
-            chosen = [stats for stats, use in zip(self.statistics, eligible) if use]
+            full = [i for i, stats in enumerate(self.statistics) if stats.s2.shape[1:] == (stats.n_features,) * 2]
+            eligible = [False] * len(self.statistics)
             nk = scatter = None
-            if chosen:
-                nk = np.stack([stats.nk for stats in chosen])
-                scatter = np.stack([stats.scatter() for stats in chosen])
-                scatter = 0.5 * (scatter + np.swapaxes(scatter, 2, 3))
+            if full:  # every start at once, by the same element-wise arithmetic as one at a time
+                weights = np.stack([self.statistics[i].nk for i in full])
+                total = np.array([self.statistics[i].total_weight for i in full])
+                kept = np.all(weights > EMPTY_FRACTION * total[:, None], axis=1)
+                chosen = [self.statistics[i] for i, keep in zip(full, kept) if keep]
+                for i, keep in zip(full, kept):
+                    eligible[i] = bool(keep)
+                if chosen:
+                    nk = weights[kept]
+                    scatter = scatter_about_means(nk, np.stack([stats.s1 for stats in chosen]),
+                                                  np.stack([stats.s2 for stats in chosen]))
+                    scatter = 0.5 * (scatter + np.swapaxes(scatter, 2, 3))
+            if nk is not None:
                 d = scatter.shape[-1]
                 scatter[..., np.arange(d), np.arange(d)] += nk[..., None] * np.broadcast_to(self.reg_covar, (d,))
                 scatter = np.ascontiguousarray(scatter)
