@@ -17,7 +17,7 @@ import pytest
 from conftest import make_mixture
 
 from gmm_numba import GaussianMixture, _kernels
-from gmm_numba._kernels import em_run, linkage, parfor_wrappers
+from gmm_numba._kernels import em_run, estep, linkage, parfor_wrappers
 from gmm_numba._kernels.config import COMPILED_RUN_MAX_WORK
 from gmm_numba.data.in_memory import InMemoryData
 
@@ -93,6 +93,58 @@ def test_float32_fit_is_bit_identical_whatever_the_memory(tmp_path, threads):
     for what, data in placements(X, tmp_path):
         assert_bit_identical(make().fit(data), reference, what)
 
+
+
+def _block_statistics(X, sample_weight, parameters, buffers):
+    """Every output of one :func:`estep.block_statistics` call over all of ``X``, in one flat array."""
+    setup, d, k = parameters
+    n_padded = setup[0].shape[1]
+    scalars, nk, s1, s2 = np.zeros(3), np.zeros(k), np.zeros((k, n_padded)), np.zeros((k, n_padded, n_padded))
+    estep.block_statistics(X, sample_weight, sample_weight.size > 0, 0, len(X), setup, buffers, scalars, nk, s1, s2)
+    return np.concatenate([scalars, nk, s1.ravel(), s2.ravel()])
+
+
+@pytest.mark.parametrize("weighted", [True, False], ids=["weighted", "unweighted"])
+def test_e_step_sums_do_not_depend_on_where_the_buffers_lie(weighted):
+    """The E-step's sums are the same bits wherever its scratch buffers lie relative to the data.
+
+    LLVM vectorises a loop that stores behind a run-time check that its arrays do not overlap, and
+    runs the scalar loop when the check fails; fast-math sums in the two loops differ in their last
+    bits. The check compared the weights buffer with an address past the end of ``sample_weight``
+    (for a negative index, never used), so whenever the heap put that buffer just after the sample
+    weights, the log-likelihood changed by an ulp: ``test_fit_is_bit_identical_whatever_the_memory``
+    failed so, once, in CI. Each scratch buffer is placed here at every 8-byte step within 256 bytes
+    past the data's and the weights' ends, and one tile (4,096 bytes) further.
+    """
+    n, d, k = 1100, 3, 3
+    X, _ = make_mixture(3, n, d, k)
+    rng = np.random.default_rng(0)
+    weights = rng.uniform(0.5, 2.0, n) if weighted else np.empty(0)
+    like = np.empty(0)
+    covariances = np.broadcast_to(np.cov(X.T), (k, d, d)).copy()
+    factors = np.linalg.cholesky(np.linalg.inv(covariances))
+    log_det = np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
+    setup = estep.statistics_setup(X[[0, 500, 1000]], factors, np.log(np.full(k, 1 / k)), log_det, d, like)
+    parameters = (setup, d, k)
+    fresh = lambda: list(estep.statistics_buffers(d, k, False, setup[3], like))  # noqa: E731
+    reference = _block_statistics(X, weights, parameters, tuple(fresh()))
+    for which, buffer in enumerate(fresh()):
+        if buffer.size == 0:
+            continue
+        for after in ("X", "sample_weight"):
+            for offset in [*range(0, 256, 8), *range(4096, 4096 + 256, 8)]:
+                ahead = X.size if after == "X" else weights.size
+                memory = np.empty(ahead + offset // 8 + buffer.size)
+                data, placed = memory[:ahead], memory[ahead + offset // 8 :]
+                data[:] = X.ravel() if after == "X" else weights
+                placed[:] = buffer.ravel()
+                buffers = fresh()
+                buffers[which] = placed.reshape(buffer.shape)
+                here_X, here_weights = (data.reshape(X.shape), weights) if after == "X" else (X, data)
+                np.testing.assert_array_equal(
+                    _block_statistics(here_X, here_weights, parameters, tuple(buffers)), reference,
+                    err_msg=f"scratch buffer {which} {offset} bytes past the end of {after}",
+                )
 
 _PROBE = textwrap.dedent(
     """

@@ -531,6 +531,42 @@ def tile_normalise(lp, n_points, lse, log_norm, inv_total, top):
 
 @link_only
 @njit(**JIT)
+def tile_weighted_sums(sample_weight, weighted, start, n_points, lse, log_norm):
+    """A tile's ``sum w``, ``sum w lse`` and ``sum -w log_norm`` (rows ``start:start + n_points`` of the data).
+
+    The loop only reads. A loop that also stores is vectorised behind LLVM's
+    run-time overlap checks, whose outcome depends on where the arrays lie in
+    memory (here even on the unused negative-index addresses of
+    ``sample_weight``): its sums would follow the vector or the scalar order
+    depending on the heap's layout, and differ in their last bits from one
+    run to the next.
+
+    Parameters
+    ----------
+    sample_weight : array of shape (n_samples,) or (0,)
+    weighted : bool
+        Whether ``sample_weight`` holds weights (else every weight is 1).
+    start, n_points : int
+    lse, log_norm : float64 arrays of shape (TILE,)
+        From :func:`tile_normalise`.
+
+    Returns
+    -------
+    w_sum, ll_sum, hard_sum : float
+    """
+    w_sum = 0.0
+    ll_sum = 0.0
+    hard_sum = 0.0
+    for t in range(n_points):
+        w = sample_weight[start + t] if weighted else 1.0
+        w_sum += w
+        ll_sum += w * lse[t]
+        hard_sum -= w * log_norm[t]
+    return w_sum, ll_sum, hard_sum
+
+
+@link_only
+@njit(**JIT)
 def component_constants(log_weights, log_det, n_features, dtype_like):
     """``log pi_k + log|P_k| - D log(2 pi) / 2`` in the dtype of ``dtype_like``."""
     n_components = log_weights.shape[0]
