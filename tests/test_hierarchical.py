@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from gmm_numba import GaussianMixture
+from gmm_numba._kernels import hierarchical as hierarchical_kernels
 from gmm_numba.data.in_memory import InMemoryData
 from gmm_numba.fitting.hierarchical import (
     SUBSET_SIZE,
@@ -254,3 +255,32 @@ def test_hc_refuses_unequal_weights_out_of_core(tmp_path):
     plain = GaussianMixture(2, init_params="hc", tol=1e-8, max_iter=1000).fit(X)
     dask = GaussianMixture(2, init_params="hc", tol=1e-8, max_iter=1000).fit(da.from_array(X, chunks=100))
     np.testing.assert_allclose(dask.means_, plain.means_, rtol=1e-8)
+
+
+def test_merge_cost_does_not_depend_on_where_its_scratch_lies():
+    """The cost of a merge is the same bits wherever the scratch vector ``diff`` lies in memory.
+
+    Its squared distance between means was summed in the loop that also filled ``diff``. LLVM ran that
+    loop vectorised only after a run-time check that ``diff`` did not start just past a row of the means,
+    and scalar otherwise, with fast-math sums that differ in their last bits: from 8 features on, the
+    merges of the last slots changed with the heap's layout. See also
+    ``test_reproducibility.py::test_e_step_sums_do_not_depend_on_where_the_buffers_lie``.
+    """
+    rng = np.random.default_rng(4)
+    n, p = 5, 12
+    count = rng.integers(3, 9, n).astype(np.float64)
+    means = rng.normal(size=(n, p)) * 3
+    scatter = np.stack([a @ a.T + p * np.eye(p) for a in rng.normal(size=(n, p, p))])
+    trace = np.trace(scatter, axis1=1, axis2=2).copy()
+    work = np.empty((p, p))
+
+    def cost(mean, diff):
+        return [hierarchical_kernels._merged_term(a, n - 1, count, mean, scatter, scatter, trace, 0.1, 1.0, diff, work)
+                for a in range(n - 1)]
+
+    reference = cost(means, np.empty(p))
+    for offset in range(0, 256 + 8, 8):
+        memory = np.empty(means.size + offset // 8 + p)
+        memory[: means.size] = means.ravel()
+        placed = cost(memory[: means.size].reshape(n, p), memory[means.size + offset // 8 :])
+        assert placed == reference, f"diff {offset} bytes past the end of the means"

@@ -58,9 +58,11 @@ def _merged_term(a, b, count, mean, first, second, trace, alpha, beta, diff, wor
     nb = count[b]
     m = na + nb
     c = na * nb / m
-    squared = 0.0
     for f in range(p):
         diff[f] = mean[b, f] - mean[a, f]
+    # summed in a loop of its own that only reads: see tiles.tile_weighted_sums
+    squared = 0.0
+    for f in range(p):
         squared += diff[f] * diff[f]
     merged_trace = trace[a] + trace[b] + c * squared
     ridge = beta * (merged_trace + alpha) / m
