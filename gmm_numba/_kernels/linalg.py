@@ -159,12 +159,7 @@ def orthogonal_polar_factor(matrix, out, right):
     """
     d = matrix.shape[0]
     a = np.empty((d, d))
-    for i in range(d):
-        for j in range(d):
-            total = 0.0
-            for m in range(d):
-                total += matrix[i, m] * right[m, j]
-            a[i, j] = total
+    _small_product(matrix, right, False, a)
     v = right.copy()
     for _ in range(MAX_JACOBI_SWEEPS):
         rotated = False
@@ -207,14 +202,22 @@ def orthogonal_polar_factor(matrix, out, right):
                 a[i, j] /= norms[j]
     if missing >= 0:
         _complete_orthonormal_columns(a, missing)
-    for i in range(d):
-        for m in range(d):
-            value = 0.0
-            for j in range(d):
-                value += a[i, j] * v[m, j]
-            out[i, m] = value
+    _small_product(a, v, True, out)
     right[:] = v
     return True
+
+
+@link_only
+@njit(**JIT)
+def _small_product(left, right, transposed, out):
+    """``out = left @ right`` (``left @ right.T`` when ``transposed``) of square (D, D) matrices, in index order."""
+    d = left.shape[0]
+    for i in range(d):
+        for j in range(d):
+            total = 0.0
+            for m in range(d):
+                total += left[i, m] * (right[j, m] if transposed else right[m, j])
+            out[i, j] = total
 
 
 @link_only
