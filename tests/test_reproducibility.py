@@ -94,11 +94,9 @@ def test_float32_fit_is_bit_identical_whatever_the_memory(tmp_path, threads):
         assert_bit_identical(make().fit(data), reference, what)
 
 
-
-def _block_statistics(X, sample_weight, parameters, buffers):
+def _block_statistics(X, sample_weight, setup, n_components, buffers):
     """Every output of one :func:`estep.block_statistics` call over all of ``X``, in one flat array."""
-    setup, d, k = parameters
-    n_padded = setup[0].shape[1]
+    k, n_padded = n_components, setup[0].shape[1]
     scalars, nk, s1, s2 = np.zeros(3), np.zeros(k), np.zeros((k, n_padded)), np.zeros((k, n_padded, n_padded))
     estep.block_statistics(X, sample_weight, sample_weight.size > 0, 0, len(X), setup, buffers, scalars, nk, s1, s2)
     return np.concatenate([scalars, nk, s1.ravel(), s2.ravel()])
@@ -125,9 +123,8 @@ def test_e_step_sums_do_not_depend_on_where_the_buffers_lie(weighted):
     factors = np.linalg.cholesky(np.linalg.inv(covariances))
     log_det = np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
     setup = estep.statistics_setup(X[[0, 500, 1000]], factors, np.log(np.full(k, 1 / k)), log_det, d, like)
-    parameters = (setup, d, k)
     fresh = lambda: list(estep.statistics_buffers(d, k, False, setup[3], like))  # noqa: E731
-    reference = _block_statistics(X, weights, parameters, tuple(fresh()))
+    reference = _block_statistics(X, weights, setup, k, tuple(fresh()))
     for which, buffer in enumerate(fresh()):
         if buffer.size == 0:
             continue
@@ -142,9 +139,10 @@ def test_e_step_sums_do_not_depend_on_where_the_buffers_lie(weighted):
                 buffers[which] = placed.reshape(buffer.shape)
                 here_X, here_weights = (data.reshape(X.shape), weights) if after == "X" else (X, data)
                 np.testing.assert_array_equal(
-                    _block_statistics(here_X, here_weights, parameters, tuple(buffers)), reference,
+                    _block_statistics(here_X, here_weights, setup, k, tuple(buffers)), reference,
                     err_msg=f"scratch buffer {which} {offset} bytes past the end of {after}",
                 )
+
 
 _PROBE = textwrap.dedent(
     """

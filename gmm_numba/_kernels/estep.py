@@ -30,7 +30,7 @@ from .tiles import (
     tile_normalise,
     tile_shared_log_probs,
     tile_vector,
-    tile_weighted_sums,
+    tile_weights,
 )
 
 
@@ -180,13 +180,10 @@ def block_statistics(X, sample_weight, weighted, first, stop, setup, buffers, sc
             tile_log_probs(xt, nt, mu, pc, const, lp, y, squares)
         tile_normalise(lp, nt, lse, log_norm, inv_total, top)
 
-        w_sum, ll_sum, hard_sum = tile_weighted_sums(sample_weight, weighted, start, nt, lse, log_norm)
+        w_sum, ll_sum, hard_sum = tile_weights(sample_weight, weighted, start, nt, lse, log_norm, inv_total, wt)
         scalars[0] += w_sum
         scalars[1] += ll_sum
         scalars[2] += hard_sum
-        # folds the normalisation of the responsibilities into the weights
-        for t in range(nt):
-            wt[t] = (sample_weight[start + t] if weighted else 1.0) * inv_total[t]
 
         for k in range(n_components):
             nk_sum = 0.0

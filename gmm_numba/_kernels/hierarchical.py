@@ -60,7 +60,7 @@ def _merged_term(a, b, count, mean, first, second, trace, alpha, beta, diff, wor
     c = na * nb / m
     for f in range(p):
         diff[f] = mean[b, f] - mean[a, f]
-    # summed in a loop of its own that only reads: see tiles.tile_weighted_sums
+    # summed in a loop of its own that only reads: see tiles.tile_weights
     squared = 0.0
     for f in range(p):
         squared += diff[f] * diff[f]

@@ -42,7 +42,7 @@ from .tiles import (
     tile_log_probs,
     tile_normalise,
     tile_vector,
-    tile_weighted_sums,
+    tile_weights,
 )
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -527,9 +527,8 @@ def pattern_em_statistics(X, sample_weight, block_bounds, block_pattern, means_p
                 load_tile(X, start, nt, xt)
                 tile_log_probs(xt, nt, mu, pc, const, lp, y, no_squares)
                 tile_normalise(lp, nt, lse, log_norm, inv_total, top)
-                w_sum, ll_sum, hard_sum = tile_weighted_sums(sample_weight, weighted, start, nt, lse, log_norm)
-                for t in range(nt):
-                    wt[t] = (sample_weight[start + t] if weighted else 1.0) * inv_total[t]
+                w_sum, ll_sum, hard_sum = tile_weights(sample_weight, weighted, start, nt, lse, log_norm, inv_total,
+                                                       wt)
                 acc_scalars[b, 0] += w_sum
                 acc_scalars[b, 1] += ll_sum
                 acc_scalars[b, 2] += hard_sum

@@ -531,15 +531,16 @@ def tile_normalise(lp, n_points, lse, log_norm, inv_total, top):
 
 @link_only
 @njit(**JIT)
-def tile_weighted_sums(sample_weight, weighted, start, n_points, lse, log_norm):
-    """A tile's ``sum w``, ``sum w lse`` and ``sum -w log_norm`` (rows ``start:start + n_points`` of the data).
+def tile_weights(sample_weight, weighted, start, n_points, lse, log_norm, inv_total, wt):
+    """A tile's sums ``sum w``, ``sum w lse`` and ``sum -w log_norm``, and its folded weights ``w / total``.
 
-    The loop only reads. A loop that also stores is vectorised behind LLVM's
-    run-time overlap checks, whose outcome depends on where the arrays lie in
-    memory (here even on the unused negative-index addresses of
-    ``sample_weight``): its sums would follow the vector or the scalar order
-    depending on the heap's layout, and differ in their last bits from one
-    run to the next.
+    Rows ``start:start + n_points`` of the data. The sums come from a loop that
+    only reads, and ``wt`` is filled by a loop of its own. A loop that both
+    stores and sums is vectorised behind LLVM's run-time overlap checks, whose
+    outcome depends on where the arrays lie in memory (here even on the unused
+    negative-index addresses of ``sample_weight``): its sums would follow the
+    vector or the scalar order depending on the heap's layout, and differ in
+    their last bits from one run to the next.
 
     Parameters
     ----------
@@ -547,8 +548,10 @@ def tile_weighted_sums(sample_weight, weighted, start, n_points, lse, log_norm):
     weighted : bool
         Whether ``sample_weight`` holds weights (else every weight is 1).
     start, n_points : int
-    lse, log_norm : float64 arrays of shape (TILE,)
+    lse, log_norm, inv_total : arrays of shape (TILE,)
         From :func:`tile_normalise`.
+    wt : array of shape (TILE,), of the dtype of ``inv_total``
+        Receives ``w * inv_total``: the normalisation of the responsibilities folded into the weights.
 
     Returns
     -------
@@ -562,6 +565,8 @@ def tile_weighted_sums(sample_weight, weighted, start, n_points, lse, log_norm):
         w_sum += w
         ll_sum += w * lse[t]
         hard_sum -= w * log_norm[t]
+    for t in range(n_points):
+        wt[t] = (sample_weight[start + t] if weighted else 1.0) * inv_total[t]
     return w_sum, ll_sum, hard_sum
 
 
