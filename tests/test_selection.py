@@ -24,17 +24,34 @@ from gmm_numba.results import check_tree
 from gmm_numba.results.summary import format_selection
 from gmm_numba.selection import runner
 from gmm_numba.selection.moves import (
-    insertion_statistics,
+    concatenate_moments,
+    insertion_moments,
+    merge_moments,
     merge_order,
-    merge_statistics,
-    neighbour_statistics,
-    split_statistics,
+    neighbour_moments,
+    split_moments,
 )
 from gmm_numba.selection.plan import remaining_gain
 from gmm_numba.selection.starts import CellStarts
 from gmm_numba.selection.sweep import DEFAULT_N_INIT
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+def split_statistics(params, component, reg_covar):
+    """One split's statistics (any model's M-step takes them)."""
+    return split_moments(params, [component], reg_covar).statistics(0)
+
+
+def merge_statistics(params, first, second, reg_covar):
+    """One merge's statistics."""
+    return merge_moments(params, [(first, second)], reg_covar).statistics(0)
+
+
+def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_covar, inv_scale):
+    """Each anchor's insertion statistics."""
+    moments = insertion_moments(params, X, sample_weight, anchors, n_neighbours, reg_covar, inv_scale)
+    return [moments.statistics(c) for c in range(len(moments))]
 MCLUST_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
 TABLE_VARIABLES = ("log_likelihood", "n_parameters", "bic", "aic", "icl", "converged", "n_iter", "error")
 
@@ -782,8 +799,8 @@ def test_a_move_builds_only_the_candidates_its_budget_keeps(kind, budget):
     def inserts(fit):
         def build(indices):
             built.extend(indices)
-            return [stats for c in indices
-                    for stats in insertion_statistics(fit, X, None, [every[c][1]], every[c][0], 1e-6, inv_scale)]
+            return concatenate_moments([insertion_moments(fit, X, None, [every[c][1]], every[c][0], 1e-6, inv_scale)
+                                        for c in indices])
         return len(every), build
 
     if kind == "split":
@@ -796,9 +813,10 @@ def test_a_move_builds_only_the_candidates_its_budget_keeps(kind, budget):
     positions = range(n) if budget is None or budget >= n else [round(c * (n - 1) / (budget - 1)) if budget > 1
                                                                  else 0 for c in range(budget)]
     expected = [whole[c] for c in positions]
-    kept = neighbour_statistics(params, kind, 1e-6, inserts if kind == "split" else None, budget)
-    assert len(kept) == len(expected)
-    for ours, theirs in zip(kept, expected):
+    moments = neighbour_moments(params, kind, 1e-6, inserts if kind == "split" else None, budget)
+    assert len(moments) == len(expected)
+    for c, theirs in enumerate(expected):
+        ours = moments.statistics(c)
         np.testing.assert_array_equal(ours.nk, theirs.nk)
         np.testing.assert_array_equal(ours.means(), theirs.means())
         np.testing.assert_array_equal(ours.scatter(), theirs.scatter())
@@ -1007,36 +1025,39 @@ def test_start_m_steps_of_each_models_own_statistics_in_one_call_equal_each_alon
     assert np.array_equal(python.covariances, expected.covariances)
 
 
-def test_a_start_whose_compiled_m_step_is_not_positive_definite_is_the_python_m_steps_error():
+@pytest.mark.parametrize("form", ["statistics", "moments"])
+def test_a_start_whose_compiled_m_step_is_not_positive_definite_is_the_python_m_steps_error(form):
     """The compiled start M-steps factorise their covariances: one that has no Cholesky factor (a singular
     scatter, no regularisation) is left to the Python M-step, whose error becomes the start; the other
-    start of the same call is kept."""
-    from gmm_numba.selection.moves import _moment_statistics
+    start of the same call is kept. Alike from a list of statistics and from the moves' stacked moments."""
+    from gmm_numba.selection.moves import Moments
     from gmm_numba.selection.starts import StartStatistics, start_m_steps
 
     means = np.array([[0.0, 0.0], [5.0, 5.0]])
     singular = np.array([[[1.0, 1.0], [1.0, 1.0]], np.eye(2)])
     regular = np.array([np.eye(2), 2.0 * np.eye(2)])
-    statistics = StartStatistics([_moment_statistics(np.array([50.0, 50.0]), means, covs)
-                                  for covs in (singular, regular)], 0.0)
+    moments = Moments(np.full((2, 2), 50.0), np.stack([means, means]), np.stack([singular, regular]))
+    statistics = StartStatistics(moments if form == "moments" else [moments.statistics(c) for c in range(2)], 0.0)
     (starts,) = start_m_steps([get_model("VVV")], statistics, [None])
     assert isinstance(starts[0], FitError) and "singular" in str(starts[0])
     np.testing.assert_allclose(made(starts[1]).covariances, regular, rtol=1e-12)
 
 
-def test_splits_and_merges_from_the_callers_covariances_equal_their_own():
-    """``neighbour_statistics`` hands every split and merge of one fit the same unregularised covariances:
-    the statistics are bit-identical to each move's own, and the shared array is left as it was."""
-    from gmm_numba.selection.moves import _unregularised
+@pytest.mark.parametrize("kind", ["split", "merge"])
+def test_starts_from_stacked_moments_equal_those_from_their_statistics(kind):
+    """The moves hand their candidates to the M-steps as stacked moments, without a statistics object each:
+    every model's starts are bit-identical to those from the candidates' statistics."""
+    from gmm_numba.selection.starts import StartStatistics, start_m_steps
 
     params = random_parameters("full", seed=4, k=4, d=3)
-    covs = _unregularised(params, 1e-6)
-    before = covs.copy()
-    pairs = [(own, shared) for c in range(4)
-             for own, shared in [(split_statistics(params, c, 1e-6), split_statistics(params, c, 1e-6, covs))]]
-    pairs += [(merge_statistics(params, a, b, 1e-6), merge_statistics(params, a, b, 1e-6, covs))
-              for a, b in merge_order(params)]
-    for own, shared in pairs:
-        for field in ("nk", "s1", "s2", "shifts"):
-            assert np.array_equal(getattr(own, field), getattr(shared, field)), field
-    assert np.array_equal(covs, before)
+    moments = (split_moments(params, range(4), 1e-6) if kind == "split"
+               else merge_moments(params, merge_order(params), 1e-6))
+    models = [get_model(name) for name in mclust_names()]
+    stacked = start_m_steps(models, StartStatistics(moments, 1e-6), [None] * len(models))
+    listed = start_m_steps(models, StartStatistics([moments.statistics(c) for c in range(len(moments))], 1e-6),
+                           [None] * len(models))
+    for model, ours, theirs in zip(models, stacked, listed, strict=True):
+        assert len(ours) == len(theirs) == len(moments)
+        for a, b in zip(ours, theirs):
+            for field in ("weights", "means", "covariances"):
+                assert np.array_equal(getattr(made(a), field), getattr(made(b), field)), (model.name, field)

@@ -1,12 +1,14 @@
 """Neighbour moves of a model-selection sweep: starts for K components from a fit with K - 1 or K + 1.
 
 A component is split in two along its widest axis, a component is inserted
-on a small group of rows, or the closest pair of components is merged. Each
-move produces sufficient statistics; the covariance model's M-step turns
-them into a start.
+on a small group of rows, or the closest pair of components is merged. The
+candidates of one move come out stacked (:class:`Moments`: weights, means
+and covariances), all built at once; each covariance model's M-step turns
+them into its starts.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,28 +31,43 @@ SPLIT_OFFSET = math.sqrt(2.0 / math.pi)
 ANCHOR_BLOCK_FLOATS = 1 << 20
 
 
+class Moments(NamedTuple):
+    """The starts of several candidate moves, each a mixture's weights, means and covariances.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (C, K)
+    means : ndarray of shape (C, K, D)
+    covariances : ndarray of shape (C, K, D, D)
+        Without the regularisation, which the M-step adds.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+
+    def __len__(self):
+        return len(self.weights)
+
+    def statistics(self, c):
+        """Candidate ``c`` as :class:`SufficientStatistics` whose M-step gives back its moments.
+
+        A model with fewer covariance parameters takes what its M-step takes
+        from any statistics: the tied model the weighted average, the diagonal
+        models the diagonal (and spherical its mean).
+        """
+        weights = self.weights[c]
+        return SufficientStatistics(float(weights.sum()), np.nan, np.nan, weights, np.zeros_like(self.means[c]),
+                                    weights[:, None, None] * self.covariances[c], self.means[c])
+
+
+def concatenate_moments(parts):
+    """The candidates of several :class:`Moments` (of one number of components), in order."""
+    return Moments(*(np.concatenate(arrays) for arrays in zip(*parts)))
+
+
 def _regularisation_matrix(reg_covar, n_features):
     return np.diag(np.broadcast_to(np.asarray(reg_covar, dtype=np.float64), (n_features,)))
-
-
-def _moment_statistics(weights, means, covariances):
-    """Statistics whose M-step gives back ``weights``, ``means`` and (per model) ``covariances``.
-
-    ``covariances`` exclude the regularisation, which the M-step adds. A
-    model with fewer covariance parameters takes what its M-step takes from
-    any statistics: the tied model the weighted average, the diagonal
-    models the diagonal (and spherical its mean).
-    """
-    weights = np.asarray(weights, dtype=np.float64)
-    return SufficientStatistics(
-        float(weights.sum()),
-        np.nan,
-        np.nan,
-        weights,
-        np.zeros_like(means),
-        weights[:, None, None] * covariances,
-        np.array(means, dtype=np.float64),
-    )
 
 
 def _unregularised(params, reg_covar):
@@ -58,67 +75,89 @@ def _unregularised(params, reg_covar):
     return 0.5 * (full + np.swapaxes(full, 1, 2))
 
 
-def split_statistics(params, component, reg_covar, unregularised=None):
-    """Statistics of ``params`` with one component cut in two along its widest axis.
+def _repeated(params, covs, count):
+    """``count`` copies of the fit's weights (count, K), means (count, K, D) and ``covs`` (count, K, D, D)."""
+    return tuple(np.repeat(np.asarray(a, dtype=np.float64)[None], count, axis=0)
+                 for a in (params.weights, params.means, covs))
+
+
+def split_moments(params, components, reg_covar):
+    """The fit with one component cut in two along its widest axis, for each of ``components``.
 
     The two halves get half the weight each, means ``SPLIT_OFFSET``
     standard deviations either side of the old mean, and the old
     covariance less the part explained by the split (the variance of a
-    Gaussian halved through its centre along that axis). Every other
-    component is unchanged.
+    Gaussian halved through its centre along that axis); the new half is
+    the last component. Every other component is unchanged.
 
     Parameters
     ----------
     params : MixtureParameters
         ``K`` components.
-    component : int
+    components : sequence of int
+        One candidate per entry.
     reg_covar : float or ndarray of shape (n_features,)
         The regularisation ``params`` were fitted with.
-    unregularised : ndarray of shape (K, n_features, n_features), optional
-        ``params``' full covariances less ``reg_covar``, symmetrised, when the caller has them (not changed).
 
     Returns
     -------
-    SufficientStatistics
-        ``K + 1`` components; the M-step of any covariance model turns them into parameters.
+    Moments
+        ``K + 1`` components per candidate.
     """
-    weights, means = np.array(params.weights), np.array(params.means)
-    covs = _unregularised(params, reg_covar) if unregularised is None else unregularised.copy()
-    values, vectors = np.linalg.eigh(covs[component])
-    spread = max(float(values[-1]), 0.0)
-    offset = SPLIT_OFFSET * math.sqrt(spread) * vectors[:, -1]
-    reduced = covs[component] - SPLIT_OFFSET**2 * spread * np.outer(vectors[:, -1], vectors[:, -1])
-    weights = np.concatenate([weights, [weights[component] / 2]])
-    weights[component] /= 2
-    means = np.concatenate([means, [means[component] + offset]])
-    means[component] -= offset
-    covs = np.concatenate([covs, [reduced]])
-    covs[component] = reduced
-    return _moment_statistics(weights, means, covs)
+    covs = _unregularised(params, reg_covar)
+    chosen = np.asarray(components, dtype=np.intp)
+    rows = np.arange(len(chosen))
+    values, vectors = np.linalg.eigh(covs[chosen])
+    spread = np.maximum(values[:, -1], 0.0)
+    axis = vectors[:, :, -1]
+    offset = SPLIT_OFFSET * np.sqrt(spread)[:, None] * axis
+    reduced = covs[chosen] - (SPLIT_OFFSET**2 * spread)[:, None, None] * (axis[:, :, None] * axis[:, None, :])
+    weights, means, covariances = _repeated(params, covs, len(chosen))
+    weights = np.concatenate([weights, weights[rows, chosen][:, None] / 2], axis=1)
+    weights[rows, chosen] /= 2
+    means = np.concatenate([means, (means[rows, chosen] + offset)[:, None]], axis=1)
+    means[rows, chosen] -= offset
+    covariances = np.concatenate([covariances, reduced[:, None]], axis=1)
+    covariances[rows, chosen] = reduced
+    return Moments(weights, means, covariances)
 
 
-def merge_statistics(params, first, second, reg_covar, unregularised=None):
-    """Statistics of ``params`` with two components replaced by one with their combined moments.
+def merge_moments(params, pairs, reg_covar):
+    """The fit with two components replaced by one with their combined moments, for each pair.
 
-    The merged component has the summed weight and the weighted mean and
-    covariance of the pair (within-pair spread of the means included).
-    ``unregularised`` as for :func:`split_statistics`.
+    The merged component, in the first one's place, has the summed weight
+    and the weighted mean and covariance of the pair (within-pair spread of
+    the means included).
+
+    Parameters
+    ----------
+    params : MixtureParameters
+    pairs : sequence of tuple (int, int)
+        ``first < second``.
+    reg_covar : float or ndarray of shape (n_features,)
 
     Returns
     -------
-    SufficientStatistics
-        ``K - 1`` components.
+    Moments
+        ``K - 1`` components per candidate.
     """
-    weights, means = np.array(params.weights), np.array(params.means)
-    covs = _unregularised(params, reg_covar) if unregularised is None else unregularised.copy()
-    wa, wb = weights[first], weights[second]
+    covs = _unregularised(params, reg_covar)
+    first, second = (np.array(side, dtype=np.intp) for side in zip(*pairs))
+    rows = np.arange(len(first))
+    weights, means, covariances = _repeated(params, covs, len(first))
+    wa, wb = weights[rows, first], weights[rows, second]
     w = wa + wb
-    delta = means[first] - means[second]
-    weights[first] = w
-    means[first] = (wa * means[first] + wb * means[second]) / w
-    covs[first] = (wa * covs[first] + wb * covs[second]) / w + (wa * wb / w**2) * np.outer(delta, delta)
-    keep = np.arange(len(weights)) != second
-    return _moment_statistics(weights[keep], means[keep], covs[keep])
+    delta = means[rows, first] - means[rows, second]
+    weights[rows, first] = w
+    means[rows, first] = (wa[:, None] * means[rows, first] + wb[:, None] * means[rows, second]) / w[:, None]
+    covariances[rows, first] = (
+        (wa[:, None, None] * covs[first] + wb[:, None, None] * covs[second]) / w[:, None, None]
+        + (wa * wb / w**2)[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+    )
+    keep = np.arange(params.n_components)[None, :] != second[:, None]
+    k = params.n_components - 1
+    return Moments(weights[keep].reshape(len(rows), k), means[keep].reshape(len(rows), k, -1),
+                   covariances[keep].reshape(len(rows), k, *covs.shape[1:]))
 
 
 def merge_order(params):
@@ -189,8 +228,8 @@ def _anchor_distances(scaled, anchors, excluded):
         yield distances
 
 
-def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_covar, inv_scale):
-    """Statistics of ``params`` with one more component on each anchor's nearest neighbours.
+def insertion_moments(params, X, sample_weight, anchors, n_neighbours, reg_covar, inv_scale):
+    """The fit with one more component on each anchor's nearest neighbours.
 
     For every anchor row, its ``n_neighbours`` nearest rows (in standardised
     units, the anchor included) give the new component's weight, mean and
@@ -213,13 +252,12 @@ def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_co
 
     Returns
     -------
-    list of SufficientStatistics
-        ``K + 1`` components each.
+    Moments
+        ``K + 1`` components per anchor, the new one last.
     """
     weights = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     total = weights.sum()
-    base_covs = _unregularised(params, reg_covar)
-    out = []
+    shares, new_means, new_covs = [], [], []
     for distances in _anchor_distances(X * inv_scale, np.asarray(anchors), weights <= 0):
         groups = _nearest(distances, n_neighbours)
         w, rows = weights[groups], X[groups]  # (B, n) and (B, n, D)
@@ -228,19 +266,18 @@ def insertion_statistics(params, X, sample_weight, anchors, n_neighbours, reg_co
         centred = rows - means[:, None, :]
         covs = (w[:, :, None, None] * centred[:, :, :, None] * centred[:, :, None, :]).sum(axis=1)
         covs /= group_weight[:, None, None]
-        for share, mean, cov in zip(group_weight / total, means, covs):
-            out.append(
-                _moment_statistics(
-                    np.concatenate([params.weights * (1 - share), [share]]),
-                    np.concatenate([params.means, [mean]]),
-                    np.concatenate([base_covs, [cov]]),
-                )
-            )
-    return out
+        shares.append(group_weight / total)
+        new_means.append(means)
+        new_covs.append(covs)
+    share = np.concatenate(shares)
+    old_weights, old_means, old_covs = _repeated(params, _unregularised(params, reg_covar), len(share))
+    return Moments(np.concatenate([old_weights * (1 - share)[:, None], share[:, None]], axis=1),
+                   np.concatenate([old_means, np.concatenate(new_means)[:, None]], axis=1),
+                   np.concatenate([old_covs, np.concatenate(new_covs)[:, None]], axis=1))
 
 
-def neighbour_statistics(params, kind, reg_covar, inserts=None, budget=None):
-    """Starting statistics from a neighbouring cell's fit: splits and insertions, or the closest merges.
+def neighbour_moments(params, kind, reg_covar, inserts=None, budget=None):
+    """Starting moments from a neighbouring cell's fit: splits and insertions, or the closest merges.
 
     Only the candidates kept are built: at most ``budget``, spread evenly
     over the list (every split, then every insertion; or the merges, closest
@@ -255,26 +292,27 @@ def neighbour_statistics(params, kind, reg_covar, inserts=None, budget=None):
     inserts : callable, optional
         ``inserts(params)`` -> ``(count, build)``: ``count`` more ``"split"``
         starts with a component added rather than split, and
-        ``build(indices)``, the statistics of those (increasing) indices
-        among them (see :func:`insertion_statistics`).
+        ``build(indices)``, the :class:`Moments` of those (increasing) indices
+        among them (see :func:`insertion_moments`).
     budget : int, optional
         The most candidates to build; all by default.
 
     Returns
     -------
-    list of SufficientStatistics
+    Moments or None
+        None when there is no candidate.
     """
     if kind == MERGE:
         pairs = merge_order(params)[:MAX_MERGES]
-        covs = _unregularised(params, reg_covar)
-        return [merge_statistics(params, *pairs[c], reg_covar, covs) for c in spread_evenly(len(pairs), budget)]
+        chosen = spread_evenly(len(pairs), budget)
+        return merge_moments(params, [pairs[c] for c in chosen], reg_covar) if chosen else None
     n_splits = params.n_components
     n_inserts, build = inserts(params) if inserts is not None else (0, None)
     chosen = spread_evenly(n_splits + n_inserts, budget)
-    covs = _unregularised(params, reg_covar) if chosen and chosen[0] < n_splits else None
-    splits = [split_statistics(params, c, reg_covar, covs) for c in chosen if c < n_splits]
+    splits = [c for c in chosen if c < n_splits]
     added = [c - n_splits for c in chosen if c >= n_splits]
-    return splits + (build(added) if added else [])
+    parts = ([split_moments(params, splits, reg_covar)] if splits else []) + ([build(added)] if added else [])
+    return concatenate_moments(parts) if parts else None
 
 
 def spread_evenly(n, budget):

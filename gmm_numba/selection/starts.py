@@ -20,7 +20,7 @@ from ..errors import FitError
 from ..fitting.hierarchical import partition_statistics, source_tree
 from ..fitting.parameters import PendingParameters, m_step
 from ..fitting.starts import initial_statistics
-from .moves import SPLIT, insertion_statistics, neighbour_statistics
+from .moves import SPLIT, Moments, concatenate_moments, insertion_moments, neighbour_moments
 
 #: Short-EM screening: every start runs this many iterations, then only the
 #: best few continue to convergence.
@@ -159,11 +159,12 @@ class CellStarts:
                 if k not in self._inserts:  # the anchors depend on K only
                     self._inserts[k] = self._insertions(k)
                 inserts = self._inserts[k]
-            statistics.append(StartStatistics(neighbour_statistics(params, kind, reg, inserts, budget), reg))
+            moments = neighbour_moments(params, kind, reg, inserts, budget)
+            statistics.append(StartStatistics([] if moments is None else moments, reg))
         return start_m_steps([model for model, *_ in requests], statistics, [None] * len(requests))
 
     def _insertions(self, k):
-        """``inserts(params)`` -> ``(count, build)``: the candidates of :func:`neighbour_statistics` with a
+        """``inserts(params)`` -> ``(count, build)``: the candidates of :func:`neighbour_moments` with a
         component added to ``params`` on a small group of rows, every anchor for each group size in turn."""
         data = self.data
         arr, weights, n_rows = data.X, data.sample_weight, data.n_rows
@@ -183,12 +184,10 @@ class CellStarts:
             def build(indices):
                 n = len(chosen)
                 by_size = [[chosen[c % n] for c in indices if c // n == s] for s in range(len(sizes))]
-                return [
-                    stats
+                return concatenate_moments([
+                    insertion_moments(params, arr, weights, anchors_of_size, size, data.reg_covar, data.inv_scale)
                     for size, anchors_of_size in zip(sizes, by_size) if anchors_of_size
-                    for stats in insertion_statistics(params, arr, weights, anchors_of_size, size, data.reg_covar,
-                                                      data.inv_scale)
-                ]
+                ])
 
             return len(sizes) * len(chosen), build
 
@@ -255,15 +254,51 @@ class StartStatistics:
 
     Parameters
     ----------
-    statistics : list of SufficientStatistics
-        With the same number of components.
+    statistics : list of SufficientStatistics, or Moments
+        With the same number of components; :class:`~gmm_numba.selection.moves.Moments` (the neighbour
+        moves' starts) are prepared as they are, without a statistics object per start.
     reg_covar : float or ndarray of shape (n_features,)
     """
 
     def __init__(self, statistics, reg_covar):
-        self.statistics = list(statistics)
+        self._moments = statistics if isinstance(statistics, Moments) else None
+        self._statistics = None if self._moments is not None else list(statistics)
         self.reg_covar = reg_covar
         self._prepared = None
+
+    def __len__(self):
+        return len(self._moments if self._moments is not None else self._statistics)
+
+    def statistics(self, s):
+        """Start ``s``'s :class:`SufficientStatistics`."""
+        return self._moments.statistics(s) if self._moments is not None else self._statistics[s]
+
+    def weights_and_means(self, s):
+        """Start ``s``'s mixture weights, shape (n_components,), and means, shape (n_components, n_features)."""
+        if self._moments is not None:
+            weights = self._moments.weights[s]
+            return weights / weights.sum(), self._moments.means[s]
+        stats = self._statistics[s]
+        return stats.nk / stats.nk.sum(), stats.means()
+
+    def _full_sums(self):
+        """The starts with full second moments: their indices, weights (F, K) and total weights (F,)."""
+        if self._moments is not None:
+            weights = self._moments.weights
+            return list(range(len(weights))), weights, weights.sum(axis=1)
+        full = [i for i, stats in enumerate(self._statistics) if stats.s2.shape[1:] == (stats.n_features,) * 2]
+        if not full:
+            return full, None, None
+        return (full, np.stack([self._statistics[i].nk for i in full]),
+                np.array([self._statistics[i].total_weight for i in full]))
+
+    def _scatter(self, indices, nk):
+        """The scatter about their means (S, K, D, D) of starts ``indices``, whose weights are ``nk`` (S, K)."""
+        if self._moments is not None:
+            return nk[..., None, None] * self._moments.covariances[indices]
+        chosen = [self._statistics[i] for i in indices]
+        return scatter_about_means(nk, np.stack([stats.s1 for stats in chosen]),
+                                   np.stack([stats.s2 for stats in chosen]))
 
     def prepared(self):
         """What the compiled M-step of any model takes, computed on first use.
@@ -278,20 +313,16 @@ class StartStatistics:
             Their symmetrised scatter, ``nk * reg_covar`` added to the diagonal.
         """
         if self._prepared is None:
-            full = [i for i, stats in enumerate(self.statistics) if stats.s2.shape[1:] == (stats.n_features,) * 2]
-            eligible = [False] * len(self.statistics)
+            full, weights, total = self._full_sums()
+            eligible = [False] * len(self)
             nk = scatter = None
             if full:  # every start at once, by the same element-wise arithmetic as one at a time
-                weights = np.stack([self.statistics[i].nk for i in full])
-                total = np.array([self.statistics[i].total_weight for i in full])
                 kept = np.all(weights > EMPTY_FRACTION * total[:, None], axis=1)
-                chosen = [self.statistics[i] for i, keep in zip(full, kept) if keep]
                 for i, keep in zip(full, kept):
                     eligible[i] = bool(keep)
-                if chosen:
+                if kept.any():
                     nk = weights[kept]
-                    scatter = scatter_about_means(nk, np.stack([stats.s1 for stats in chosen]),
-                                                  np.stack([stats.s2 for stats in chosen]))
+                    scatter = self._scatter([i for i, keep in zip(full, kept) if keep], nk)
                     scatter = 0.5 * (scatter + np.swapaxes(scatter, 2, 3))
             if nk is not None:
                 d = scatter.shape[-1]
@@ -352,16 +383,16 @@ def start_m_steps(models, statistics, priors):
 
 
 def _starts_of(model, statistics, eligible, covariances, prior):
-    """``model``'s starts from ``statistics``: from the compiled M-step's ``covariances`` of the ``eligible``
-    ones (:class:`PendingParameters`; None: it failed), the Python M-step's for the others."""
+    """``model``'s starts from ``statistics`` (StartStatistics): from the compiled M-step's ``covariances`` of the
+    ``eligible`` ones (:class:`PendingParameters`; None: it failed), the Python M-step's for the others."""
     made = iter(covariances)
     starts = []
-    for stats, use in zip(statistics.statistics, eligible or [False] * len(statistics.statistics)):
+    for s, use in enumerate(eligible or [False] * len(statistics)):
         full = next(made) if use else None
         if full is not None:  # positive definite: the compiled M-step factorised it
-            starts.append(PendingParameters(model, stats.nk / stats.nk.sum(), stats.means(), full))
+            starts.append(PendingParameters(model, *statistics.weights_and_means(s), full))
         else:
-            starts.append(_safe_m_step(model, stats, statistics.reg_covar, prior))
+            starts.append(_safe_m_step(model, statistics.statistics(s), statistics.reg_covar, prior))
     return starts
 
 
