@@ -998,12 +998,7 @@ def test_start_m_steps_of_each_models_own_statistics_in_one_call_equal_each_alon
     components than the call's go to the Python M-step and still give their starts."""
     from gmm_numba.data.in_memory import InMemoryData
     from gmm_numba.fitting.starts import initial_statistics
-    from gmm_numba.selection.starts import (
-        START_CANDIDATE_UPDATES,
-        START_INNER_TOLERANCE,
-        StartStatistics,
-        start_m_steps,
-    )
+    from gmm_numba.selection.starts import START_INNER_TOLERANCE, StartStatistics, start_m_steps
 
     data = InMemoryData(iris)
     models = [get_model(name) for name in mclust_names()]
@@ -1019,8 +1014,7 @@ def test_start_m_steps_of_each_models_own_statistics_in_one_call_equal_each_alon
             assert isinstance(made(a), MixtureParameters), (model.name, a)
             assert np.array_equal(a.covariances, b.covariances) and np.array_equal(a.means, b.means), model.name
     (python,) = together[-1]
-    expected = m_step(models[-1], other_k[0], 1e-6, inner_tolerance=START_INNER_TOLERANCE,
-                      candidate_updates=START_CANDIDATE_UPDATES)
+    expected = m_step(models[-1], other_k[0], 1e-6, inner_tolerance=START_INNER_TOLERANCE)
     assert python.n_components == 2
     assert np.array_equal(python.covariances, expected.covariances)
 

@@ -471,9 +471,8 @@ def _start(family, index, scatter, nk, previous, warm, values, largest, volumes,
 
 @link_only
 @njit(**JIT)
-def _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, rights, out, tolerance,
-               max_updates):
-    """Updates the state until ``Q`` changes by at most ``tolerance``, relative, or ``max_updates`` times.
+def _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, rights, out, tolerance):
+    """Updates the state until ``Q`` changes by at most ``tolerance``, relative.
 
     ``out`` (K, D, D) receives the last covariances.
 
@@ -483,7 +482,7 @@ def _alternate(family, scatter, nk, values, largest, volumes, variances, matrice
         ``Q`` at the last covariances.
     """
     objective = _objective(family, nk, values, volumes, variances)
-    for _ in range(max_updates):
+    for _ in range(MAX_INNER_ITERATIONS):
         if not math.isfinite(objective):
             break
         _update(family, scatter, nk, values, largest, volumes, variances, matrices, rights)
@@ -525,8 +524,7 @@ def _equal_shape_objective(volumes, nk, d):
 
 
 @njit(**JIT)
-def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOLERANCE,
-                     candidate_updates=MAX_INNER_ITERATIONS):
+def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOLERANCE):
     """The M-step of an iterative family (``MSTEP_VEI`` ... ``MSTEP_VVE``).
 
     Parameters
@@ -540,15 +538,11 @@ def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_T
     warm : bool
         Start from ``previous`` and keep it when its ``Q`` is higher than
         where the updates end; otherwise start cold (from ``K + 2``
-        candidate orientations for EVE and VVE, keeping the best end).
+        orientations for EVE and VVE, keeping the best end).
     out : array of shape (n_components, n_features, n_features)
         Receives the covariances.
     tolerance : float, default=INNER_TOLERANCE
         The updates stop when ``Q`` changes by less than this, relative.
-    candidate_updates : int, default=MAX_INNER_ITERATIONS
-        A cold EVE or VVE step's candidates take at most this many updates;
-        the one that ends them with the highest ``Q`` then runs to
-        ``tolerance`` from its start. By default every candidate runs to the end.
 
     Returns
     -------
@@ -577,22 +571,14 @@ def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_T
         for c in range(k):
             values[c] = _descending_eigenvectors(scatter[c], matrices[c])
     trial = np.empty((k, d, d))
-    screened = n_starts > 1 and candidate_updates < MAX_INNER_ITERATIONS
-    updates = candidate_updates if screened else MAX_INNER_ITERATIONS
     best = -np.inf
-    chosen = 0
     for index in range(n_starts):
         _start(family, index, scatter, nk, previous, warm, values, largest, volumes, variances, matrices, rights)
         objective = _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, rights, trial,
-                               tolerance, updates)
+                               tolerance)
         if index == 0 or objective > best:
             best = objective
-            chosen = index
             out[:] = trial
-    if screened:
-        _start(family, chosen, scatter, nk, previous, warm, values, largest, volumes, variances, matrices, rights)
-        best = _alternate(family, scatter, nk, values, largest, volumes, variances, matrices, rights, out, tolerance,
-                          MAX_INNER_ITERATIONS)
     if warm and expected_log_likelihood(previous, scatter, nk) > best:
         out[:] = previous
     return -1

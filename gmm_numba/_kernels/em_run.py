@@ -16,16 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT, PARALLEL_JIT
-from .constrained import (
-    INNER_TOLERANCE,
-    MAX_INNER_ITERATIONS,
-    MSTEP_EVE,
-    MSTEP_VEE,
-    MSTEP_VEI,
-    MSTEP_VEV,
-    MSTEP_VVE,
-    iterative_m_step,
-)
+from .constrained import INNER_TOLERANCE, MSTEP_EVE, MSTEP_VEE, MSTEP_VEI, MSTEP_VEV, MSTEP_VVE, iterative_m_step
 from .estep import block_statistics, finished_moments, statistics_buffers, statistics_setup
 from .linalg import precision_cholesky, shifted_log_det, symmetric_eigen
 from .link_only import link_only
@@ -126,8 +117,7 @@ def inner_tolerance(mean_ll, previous):
 
 
 @njit(inline="always", **JIT)
-def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOLERANCE,
-                   candidate_updates=MAX_INNER_ITERATIONS):
+def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOLERANCE):
     """Covariances maximising the expected complete-data log-likelihood under a structure.
 
     Parameters
@@ -145,9 +135,6 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
         Receives the full covariance matrices.
     tolerance : float, default=INNER_TOLERANCE
         Where the iterative families stop (relative change of ``Q``).
-    candidate_updates : int, default=MAX_INNER_ITERATIONS
-        How far a cold EVE or VVE step runs each candidate orientation
-        before only the best goes on (:func:`iterative_m_step`).
 
     Returns
     -------
@@ -156,7 +143,7 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
         cannot take one (EVE, VVE; ``out`` is then left as it was), or -1.
     """
     if family >= MSTEP_VEI:
-        return iterative_m_step(family, nk, scatter, previous, warm, out, tolerance, candidate_updates)
+        return iterative_m_step(family, nk, scatter, previous, warm, out, tolerance)
     k, d, _ = scatter.shape
     n = nk.sum()
     out[:] = 0.0
@@ -237,7 +224,7 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
 
 
 @njit(**PARALLEL_JIT)
-def start_m_steps(families, nk, scatter, tolerance, candidate_updates, warm, out):
+def start_m_steps(families, nk, scatter, tolerance, warm, out):
     """Cold M-steps from many starts' statistics, as :func:`scatter_m_step` takes them, the starts shared out to
     the threads.
 
@@ -254,9 +241,6 @@ def start_m_steps(families, nk, scatter, tolerance, candidate_updates, warm, out
         Each start's regularised scatter about its means.
     tolerance : float
         Where the iterative families stop.
-    candidate_updates : int
-        How far EVE and VVE run each candidate orientation before only the
-        best goes on (:func:`~gmm_numba._kernels.constrained.iterative_m_step`).
     warm : bool
         Always False: the starts have no previous covariances. An argument
         rather than the literal ``False``, for which Numba would compile
@@ -277,8 +261,7 @@ def start_m_steps(families, nk, scatter, tolerance, candidate_updates, warm, out
     for _ in prange(n_starts):
         s = claim_block(counter)
         while s < n_starts:
-            failed[s] = scatter_m_step(families[s], nk[s], scatter[s], scatter[s], warm, out[s], tolerance,
-                                       candidate_updates)
+            failed[s] = scatter_m_step(families[s], nk[s], scatter[s], scatter[s], warm, out[s], tolerance)
             if failed[s] < 0:
                 failed[s] = precision_cholesky(out[s])[1]
             s = claim_block(counter)

@@ -4,7 +4,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .._kernels.constrained import INNER_TOLERANCE, MAX_INNER_ITERATIONS
+from .._kernels.constrained import INNER_TOLERANCE
 
 
 class CovarianceModel(ABC):
@@ -66,8 +66,7 @@ class CovarianceModel(ABC):
         return n_components * n_features + n_components - 1 + self.n_covariance_parameters(n_components, n_features)
 
     @abstractmethod
-    def covariances(self, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE,
-                    candidate_updates=MAX_INNER_ITERATIONS):
+    def covariances(self, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE):
         """M-step for the covariances.
 
         Parameters
@@ -83,10 +82,6 @@ class CovarianceModel(ABC):
         inner_tolerance : float, default=INNER_TOLERANCE
             Where an iterative M-step stops (relative change of its
             objective); ignored by the closed-form ones.
-        candidate_updates : int, default=MAX_INNER_ITERATIONS
-            How far a cold EVE or VVE M-step runs each of its candidate
-            orientations before only the best goes on (by default all run to
-            the end); ignored by the other models.
 
         Returns
         -------

@@ -21,7 +21,7 @@ from abc import abstractmethod
 
 import numpy as np
 
-from .._kernels.constrained import INNER_TOLERANCE, MAX_INNER_ITERATIONS
+from .._kernels.constrained import INNER_TOLERANCE
 from ..errors import NumericalError
 from ._base import CovarianceModel, as_contiguous, component_labels, require_structure
 from ._checks import check_positive_entries, check_precision_matrices
@@ -78,8 +78,7 @@ class Layout(CovarianceModel):
         """The MAP M-step under ``prior``: ``(means, covariances)`` (:func:`._prior.map_estimate`)."""
         return map_estimate(self, stats, prior, reg_covar, previous)
 
-    def covariances(self, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE,
-                    candidate_updates=MAX_INNER_ITERATIONS):
+    def covariances(self, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE):
         # a degenerate scatter gives zero, infinite or NaN entries, which
         # precisions_cholesky reports as a SingularCovarianceError
         scatter = self.regularised_scatter(stats, reg_covar)
@@ -89,7 +88,7 @@ class Layout(CovarianceModel):
             )
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.iterative:
-                return self.covariances_from_scatter(scatter, stats.nk, previous, inner_tolerance, candidate_updates)
+                return self.covariances_from_scatter(scatter, stats.nk, previous, inner_tolerance)
             return self.covariances_from_scatter(scatter, stats.nk, previous)
 
     @abstractmethod

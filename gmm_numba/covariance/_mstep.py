@@ -184,8 +184,7 @@ class IterativeMStep:
 
     iterative = True
 
-    def covariances_from_scatter(self, scatter, nk, previous=None, tolerance=INNER_TOLERANCE,
-                                 candidate_updates=MAX_INNER_ITERATIONS):
+    def covariances_from_scatter(self, scatter, nk, previous=None, tolerance=INNER_TOLERANCE):
         """The M-step, compiled (:func:`gmm_numba._kernels.constrained.iterative_m_step`).
 
         The same updates, starts and stopping rule as :meth:`inner_iterations`,
@@ -199,16 +198,14 @@ class IterativeMStep:
         start = np.ascontiguousarray(self.full_covariances(previous, k, d), dtype=np.float64) if warm else full_scatter
         full = np.empty_like(full_scatter)
         singular = iterative_m_step(
-            self.m_step_family, np.ascontiguousarray(nk, dtype=np.float64), full_scatter, start, warm, full, tolerance,
-            candidate_updates,
+            self.m_step_family, np.ascontiguousarray(nk, dtype=np.float64), full_scatter, start, warm, full, tolerance
         )
         if singular >= 0:
             raise SingularCovarianceError(_singular_scatter_message(singular, self.name))
         _check_nonsingular(full, self.name)
         return self.pack(full)
 
-    def inner_iterations(self, scatter, nk, previous=None, max_iter=MAX_INNER_ITERATIONS, tol=INNER_TOLERANCE,
-                         candidate_updates=None):
+    def inner_iterations(self, scatter, nk, previous=None, max_iter=MAX_INNER_ITERATIONS, tol=INNER_TOLERANCE):
         """The M-step with its sequence of ``Q`` values.
 
         Parameters
@@ -222,26 +219,24 @@ class IterativeMStep:
             ground over the previous one.
         max_iter : int
         tol : float
-        candidate_updates : int, optional
-            With several starts, each first takes at most this many updates;
-            only the one that then has the highest ``Q`` runs on (from its
-            start) to ``tol``. By default every start runs to the end.
 
         Returns
         -------
         InnerRun
             With the ``Q`` sequence of the start that ended best.
         """
-        def run(start, updates):
-            return alternate(start, lambda s: self.update(s, scatter, nk),
-                             lambda s: self.expected_log_likelihood(self.assemble(s), scatter, nk), updates, tol)
-
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            starts = self.initial_states(scatter, nk, previous)
-            screened = len(starts) > 1 and candidate_updates is not None and candidate_updates < max_iter
-            runs = [run(start, candidate_updates if screened else max_iter) for start in starts]
-            chosen = max(range(len(runs)), key=lambda r: runs[r][1][-1])
-            state, history = run(starts[chosen], max_iter) if screened else runs[chosen]
+            runs = [
+                alternate(
+                    start,
+                    lambda s: self.update(s, scatter, nk),
+                    lambda s: self.expected_log_likelihood(self.assemble(s), scatter, nk),
+                    max_iter,
+                    tol,
+                )
+                for start in self.initial_states(scatter, nk, previous)
+            ]
+            state, history = max(runs, key=lambda run: run[1][-1])
             covariances = self.assemble(state)
             if previous is not None:
                 at_previous = self.expected_log_likelihood(previous, scatter, nk)

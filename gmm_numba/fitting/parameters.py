@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._kernels.constrained import INNER_TOLERANCE, MAX_INNER_ITERATIONS
+from .._kernels.constrained import INNER_TOLERANCE
 from .._kernels.em_run import EMPTY_FRACTION
 from ..errors import EmptyComponentError
 
@@ -147,8 +147,7 @@ def made(params):
     return params.made() if isinstance(params, PendingParameters) else params
 
 
-def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE, prior=None,
-           candidate_updates=MAX_INNER_ITERATIONS):
+def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE, prior=None):
     """Maximise the expected complete-data log-likelihood (plus the log prior, with ``prior``).
 
     Parameters
@@ -164,9 +163,6 @@ def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERAN
         :func:`gmm_numba._kernels.em_run.inner_tolerance`).
     prior : ConjugatePrior, optional
         mclust's conjugate prior: the MAP M-step (:mod:`gmm_numba.covariance._prior`).
-    candidate_updates : int, default=MAX_INNER_ITERATIONS
-        How far a cold EVE or VVE M-step runs each candidate orientation
-        before only the best goes on (by default all run to the end).
 
     Returns
     -------
@@ -188,7 +184,7 @@ def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERAN
         means, covariances = model.map_estimate(stats, prior, reg_covar, previous)
         return MixtureParameters.from_covariances(model, weights, means, covariances)
     means = stats.means()
-    covariances = model.covariances(stats, reg_covar, previous, inner_tolerance, candidate_updates)
+    covariances = model.covariances(stats, reg_covar, previous, inner_tolerance)
     return MixtureParameters.from_covariances(model, weights, means, covariances)
 
 

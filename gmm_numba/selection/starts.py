@@ -37,11 +37,6 @@ MIXED = "mixed"
 #: from there. (mclust's own hierarchical start takes one orientation, the identity.)
 START_INNER_TOLERANCE = INNER_LOOSEST
 
-#: A start's EVE or VVE M-step runs each of its ``K + 2`` candidate orientations this many updates; only
-#: the best then goes on to ``START_INNER_TOLERANCE``. Running every candidate there made these M-steps
-#: about 0.4 ms each on iris, a tenth of a default sweep's time; screened, they take a fifth of that.
-START_CANDIDATE_UPDATES = 3
-
 #: A cell's ``origin`` when mclust's hierarchical start gave its fit.
 HIERARCHICAL_ORIGIN = "mclust's hierarchical start (hc)"
 
@@ -370,8 +365,7 @@ def start_m_steps(models, statistics, priors):
         out = np.zeros_like(scatter_all)
         # the threads pay off only for the iterative M-steps (VEI and above); the others take microseconds
         with at_most_threads(int(np.count_nonzero(families >= MSTEP_VEI))):
-            failed = start_m_steps_kernel(families, nk_all, scatter_all, START_INNER_TOLERANCE,
-                                          START_CANDIDATE_UPDATES, False, out)
+            failed = start_m_steps_kernel(families, nk_all, scatter_all, START_INNER_TOLERANCE, False, out)
         usable = (failed < 0) & np.isfinite(out).all(axis=(1, 2, 3))
         for m, end in zip(compiled, np.cumsum(counts)):
             rows = range(end - len(prepared[m][1]), end)
@@ -398,7 +392,6 @@ def _starts_of(model, statistics, eligible, covariances, prior):
 
 def _safe_m_step(model, stats, reg_covar, prior=None):
     try:
-        return m_step(model, stats, reg_covar, inner_tolerance=START_INNER_TOLERANCE, prior=prior,
-                      candidate_updates=START_CANDIDATE_UPDATES)
+        return m_step(model, stats, reg_covar, inner_tolerance=START_INNER_TOLERANCE, prior=prior)
     except FitError as exc:
         return exc
