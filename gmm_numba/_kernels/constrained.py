@@ -538,7 +538,9 @@ def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_T
     warm : bool
         Start from ``previous`` and keep it when its ``Q`` is higher than
         where the updates end; otherwise start cold (from ``K + 2``
-        orientations for EVE and VVE, keeping the best end).
+        orientations for EVE and VVE, keeping the best end). EVE and VVE
+        with one component take no updates: their covariance is then free,
+        and the M-step is the full model's, ``W / n``.
     out : array of shape (n_components, n_features, n_features)
         Receives the covariances.
     tolerance : float, default=INNER_TOLERANCE
@@ -562,6 +564,9 @@ def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_T
         singular = _largest_eigenvalues_of_nonsingular(scatter, largest)
         if singular >= 0:
             return singular
+        if k == 1:  # one component: any covariance is one of the model's, so Q's maximum is W / n
+            out[0] = scatter[0] / nk[0]
+            return -1
         if not warm:
             n_starts = k + 2
     elif family == MSTEP_VEI:
