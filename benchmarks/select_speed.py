@@ -2,6 +2,7 @@
 
     python benchmarks/select_speed.py                       # all data sets (the large ones take minutes)
     python benchmarks/select_speed.py --datasets faithful iris --repeats 3
+    python benchmarks/select_speed.py --datasets iris --repeats 9 --interleave   # the steadier ratio
 
 For each data set: the median wall time of ``gmm_numba.select(X, n_components=range(1, 10))`` at its
 defaults and of ``Mclust(X, G = 1:9)`` at its defaults (through ``Rscript`` when it is installed:
@@ -9,6 +10,10 @@ defaults and of ``Mclust(X, G = 1:9)`` at its defaults (through ``Rscript`` when
 and how many cells each side fitted better (log-likelihoods compared through the BICs, which share
 the parameter count: mclust's BIC is ``2 log L - p log n``, ours ``-2 log L + p log n``). The machine's
 load (``os.getloadavg``) is printed with every row: these 2-core machines are shared.
+
+With ``--interleave`` the two sides alternate call by call (each ``Rscript`` after one untimed warm-up
+call), so that both see the same minutes of a machine whose speed drifts; the row then also gives the
+median of the per-pair ratios.
 """
 
 import argparse
@@ -60,7 +65,7 @@ def time_ours(X, repeats, options):
     return float(np.median(times)), result
 
 
-def time_mclust(X, repeats, models=None):
+def time_mclust(X, repeats, models=None, warmups=0):
     if shutil.which("Rscript") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,8 +74,30 @@ def time_mclust(X, repeats, models=None):
         command = ["Rscript", os.path.join(HERE, "select_mclust.R"), data, out, str(repeats)]
         if models:
             command.append(",".join(models))
+            command.append(str(warmups))
         subprocess.run(command, check=True)
         return pd.read_csv(out)
+
+
+def mclust_names_of(result):
+    """mclust's names of the models in ``result``'s table."""
+    models = result["selection"]["covariance_type"].values
+    return [get_model(m).aliases[0] if get_model(m).aliases else m for m in models]
+
+
+def time_interleaved(X, repeats):
+    """Both sides alternately, ``repeats`` calls each: our median, result, mclust's cells (their ``seconds`` the
+    median) and the median of the per-pair ratios mclust / ours; mclust's cells are None without ``Rscript``."""
+    ours, theirs, result, cells = [], [], None, None
+    for _ in range(repeats):
+        seconds, result = time_ours(X, 1, {})
+        ours.append(seconds)
+        cells = time_mclust(X, 1, mclust_names_of(result), warmups=1)
+        if cells is None:
+            return float(np.median(ours)), result, None, None
+        theirs.append(float(cells["seconds"].iloc[0]))
+    cells = cells.assign(seconds=float(np.median(theirs)))
+    return float(np.median(ours)), result, cells, float(np.median(np.array(theirs) / np.array(ours)))
 
 
 def compare_cells(result, cells, n):
@@ -102,15 +129,18 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-mclust", action="store_true")
+    parser.add_argument("--interleave", action="store_true", help="alternate the two sides call by call")
     args = parser.parse_args(argv)
     gmm_numba.select(load_faithful(), n_components=[1, 2], n_init=2, random_state=0)  # compile first
     rows = []
     for name in args.datasets:
         X = DATASETS[name]()
-        ours, result = time_ours(X, args.repeats, {})
-        models = list(result["selection"]["covariance_type"].values)
-        mclust_models = [get_model(m).aliases[0] if get_model(m).aliases else m for m in models]
-        cells = None if args.no_mclust else time_mclust(X, args.repeats, mclust_models)
+        if args.interleave and not args.no_mclust:
+            ours, result, cells, pair_ratio = time_interleaved(X, args.repeats)
+        else:
+            ours, result = time_ours(X, args.repeats, {})
+            cells = None if args.no_mclust else time_mclust(X, args.repeats, mclust_names_of(result))
+            pair_ratio = None
         attrs = result["selection"].attrs
         row = {
             "data": f"{name} ({X.shape[0]} x {X.shape[1]})",
@@ -123,6 +153,7 @@ def main(argv=None):
             row.update({
                 "mclust s": round(theirs, 3),
                 "mclust / gmm_numba": round(theirs / ours, 3),
+                **({} if pair_ratio is None else {"median pair ratio": round(pair_ratio, 3)}),
                 "mclust chose": f"{cells['chosen_model'].iloc[0]} K={cells['chosen_k'].iloc[0]}",
                 "cells better / worse": f"{better} / {worse}",
             })
