@@ -1025,13 +1025,14 @@ def test_a_start_whose_compiled_m_step_is_not_positive_definite_is_the_python_m_
     scatter, no regularisation) is left to the Python M-step, whose error becomes the start; the other
     start of the same call is kept. Alike from a list of statistics and from the moves' stacked moments."""
     from gmm_numba.selection.moves import Moments
-    from gmm_numba.selection.starts import StartStatistics, start_m_steps
+    from gmm_numba.selection.starts import MomentStarts, StartStatistics, start_m_steps
 
     means = np.array([[0.0, 0.0], [5.0, 5.0]])
     singular = np.array([[[1.0, 1.0], [1.0, 1.0]], np.eye(2)])
     regular = np.array([np.eye(2), 2.0 * np.eye(2)])
     moments = Moments(np.full((2, 2), 50.0), np.stack([means, means]), np.stack([singular, regular]))
-    statistics = StartStatistics(moments if form == "moments" else [moments.statistics(c) for c in range(2)], 0.0)
+    statistics = (MomentStarts(moments, 0.0) if form == "moments"
+                  else StartStatistics([moments.statistics(c) for c in range(2)], 0.0))
     (starts,) = start_m_steps([get_model("VVV")], statistics, [None])
     assert isinstance(starts[0], FitError) and "singular" in str(starts[0])
     np.testing.assert_allclose(made(starts[1]).covariances, regular, rtol=1e-12)
@@ -1041,13 +1042,13 @@ def test_a_start_whose_compiled_m_step_is_not_positive_definite_is_the_python_m_
 def test_starts_from_stacked_moments_equal_those_from_their_statistics(kind):
     """The moves hand their candidates to the M-steps as stacked moments, without a statistics object each:
     every model's starts are bit-identical to those from the candidates' statistics."""
-    from gmm_numba.selection.starts import StartStatistics, start_m_steps
+    from gmm_numba.selection.starts import MomentStarts, StartStatistics, start_m_steps
 
     params = random_parameters("full", seed=4, k=4, d=3)
     moments = (split_moments(params, range(4), 1e-6) if kind == "split"
                else merge_moments(params, merge_order(params), 1e-6))
     models = [get_model(name) for name in mclust_names()]
-    stacked = start_m_steps(models, StartStatistics(moments, 1e-6), [None] * len(models))
+    stacked = start_m_steps(models, MomentStarts(moments, 1e-6), [None] * len(models))
     listed = start_m_steps(models, StartStatistics([moments.statistics(c) for c in range(len(moments))], 1e-6),
                            [None] * len(models))
     for model, ours, theirs in zip(models, stacked, listed, strict=True):

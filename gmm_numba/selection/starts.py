@@ -20,7 +20,7 @@ from ..errors import FitError
 from ..fitting.hierarchical import partition_statistics, source_tree
 from ..fitting.parameters import PendingParameters, m_step
 from ..fitting.starts import initial_statistics
-from .moves import SPLIT, Moments, concatenate_moments, insertion_moments, neighbour_moments
+from .moves import SPLIT, concatenate_moments, insertion_moments, neighbour_moments
 
 #: Short-EM screening: every start runs this many iterations, then only the
 #: best few continue to convergence.
@@ -155,7 +155,7 @@ class CellStarts:
                     self._inserts[k] = self._insertions(k)
                 inserts = self._inserts[k]
             moments = neighbour_moments(params, kind, reg, inserts, budget)
-            statistics.append(StartStatistics([] if moments is None else moments, reg))
+            statistics.append(StartStatistics([], reg) if moments is None else MomentStarts(moments, reg))
         return start_m_steps([model for model, *_ in requests], statistics, [None] * len(requests))
 
     def _insertions(self, k):
@@ -249,38 +249,30 @@ class StartStatistics:
 
     Parameters
     ----------
-    statistics : list of SufficientStatistics, or Moments
-        With the same number of components; :class:`~gmm_numba.selection.moves.Moments` (the neighbour
-        moves' starts) are prepared as they are, without a statistics object per start.
+    statistics : list of SufficientStatistics
+        With the same number of components.
     reg_covar : float or ndarray of shape (n_features,)
     """
 
     def __init__(self, statistics, reg_covar):
-        self._moments = statistics if isinstance(statistics, Moments) else None
-        self._statistics = None if self._moments is not None else list(statistics)
+        self._statistics = list(statistics)
         self.reg_covar = reg_covar
         self._prepared = None
 
     def __len__(self):
-        return len(self._moments if self._moments is not None else self._statistics)
+        return len(self._statistics)
 
     def statistics(self, s):
         """Start ``s``'s :class:`SufficientStatistics`."""
-        return self._moments.statistics(s) if self._moments is not None else self._statistics[s]
+        return self._statistics[s]
 
     def weights_and_means(self, s):
         """Start ``s``'s mixture weights, shape (n_components,), and means, shape (n_components, n_features)."""
-        if self._moments is not None:
-            weights = self._moments.weights[s]
-            return weights / weights.sum(), self._moments.means[s]
         stats = self._statistics[s]
         return stats.nk / stats.nk.sum(), stats.means()
 
     def _full_sums(self):
         """The starts with full second moments: their indices, weights (F, K) and total weights (F,)."""
-        if self._moments is not None:
-            weights = self._moments.weights
-            return list(range(len(weights))), weights, weights.sum(axis=1)
         full = [i for i, stats in enumerate(self._statistics) if stats.s2.shape[1:] == (stats.n_features,) * 2]
         if not full:
             return full, None, None
@@ -289,8 +281,6 @@ class StartStatistics:
 
     def _scatter(self, indices, nk):
         """The scatter about their means (S, K, D, D) of starts ``indices``, whose weights are ``nk`` (S, K)."""
-        if self._moments is not None:
-            return nk[..., None, None] * self._moments.covariances[indices]
         chosen = [self._statistics[i] for i in indices]
         return scatter_about_means(nk, np.stack([stats.s1 for stats in chosen]),
                                    np.stack([stats.s2 for stats in chosen]))
@@ -325,6 +315,38 @@ class StartStatistics:
                 scatter = np.ascontiguousarray(scatter)
             self._prepared = eligible, nk, scatter
         return self._prepared
+
+
+class MomentStarts(StartStatistics):
+    """The neighbour moves' starts (:class:`~gmm_numba.selection.moves.Moments`), prepared as they are stacked:
+    a statistics object is made only for a start that needs the Python M-step.
+
+    Parameters
+    ----------
+    moments : Moments
+    reg_covar : float or ndarray of shape (n_features,)
+    """
+
+    def __init__(self, moments, reg_covar):
+        super().__init__([], reg_covar)
+        self._moments = moments
+
+    def __len__(self):
+        return len(self._moments)
+
+    def statistics(self, s):
+        return self._moments.statistics(s)
+
+    def weights_and_means(self, s):
+        weights = self._moments.weights[s]
+        return weights / weights.sum(), self._moments.means[s]
+
+    def _full_sums(self):
+        weights = self._moments.weights
+        return list(range(len(weights))), weights, weights.sum(axis=1)
+
+    def _scatter(self, indices, nk):
+        return nk[..., None, None] * self._moments.covariances[indices]
 
 
 def start_m_steps(models, statistics, priors):
