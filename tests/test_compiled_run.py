@@ -4,6 +4,7 @@ import naive
 import numpy as np
 import pytest
 
+from gmm_numba._kernels.constrained import START_COLD, START_OWN, START_WARM
 from gmm_numba._kernels.constrained import expected_log_likelihood as compiled_q
 from gmm_numba._kernels.em_run import (
     ACCEL_FROM,
@@ -179,7 +180,8 @@ def test_compiled_m_step_equals_python_m_step(name, warm):
             python = model.inner_iterations(in_layout(model, scatter), nk, previous)
             full_previous = np.zeros((k, d, d)) if previous is None else model.full_covariances(previous, k, d)
             compiled = np.empty((k, d, d))
-            assert scatter_m_step(model.m_step_family, nk, scatter, full_previous, previous is not None, compiled) == -1
+            start = START_COLD if previous is None else START_WARM
+            assert scatter_m_step(model.m_step_family, nk, scatter, full_previous, start, compiled) == -1
             model.check_constraints(compiled)
             best = python.objective[-1]
             np.testing.assert_allclose(compiled_q(compiled, scatter, nk), best, rtol=1e-13)
@@ -194,6 +196,48 @@ def test_compiled_m_step_equals_python_m_step(name, warm):
             assert min(errors) <= 1e-7, (k, d, errors)
 
 
+@pytest.mark.parametrize("name", ITERATIVE)
+@pytest.mark.parametrize("tolerance", [INNER_TOLERANCE, INNER_LOOSEST])
+def test_m_step_from_its_own_last_m_step_ends_no_lower(name, tolerance):
+    """``START_OWN`` skips the comparison with the previous covariances that ``START_WARM`` makes: from the
+    model's own last M-step (another scatter's, stopped at ``tolerance``), ``Q`` at the end is at least ``Q``
+    at the previous covariances, and both starts end at the same covariances unless ``START_WARM`` kept the
+    previous ones within rounding of that ``Q``."""
+    family = get_model(name).m_step_family
+    rng = np.random.default_rng(11)
+    for k in (2, 3, 5):
+        for d in (2, 3, 4, 6):
+            for _ in range(4):
+                nk, scatter = random_scatter(rng, k, d)
+                other_nk, other = random_scatter(rng, k, d)
+                weight = rng.uniform(0.0, 1.0)  # from far (0) to the same scatter (1)
+                mixed_nk, mixed = weight * nk + (1 - weight) * other_nk, weight * scatter + (1 - weight) * other
+                previous, own, warm = np.empty((k, d, d)), np.empty((k, d, d)), np.empty((k, d, d))
+                assert scatter_m_step(family, mixed_nk, mixed, mixed, START_COLD, previous, tolerance) == -1
+                assert scatter_m_step(family, nk, scatter, previous, START_OWN, own, tolerance) == -1
+                assert scatter_m_step(family, nk, scatter, previous, START_WARM, warm, tolerance) == -1
+                q_previous, q_own = compiled_q(previous, scatter, nk), compiled_q(own, scatter, nk)
+                assert q_own >= q_previous - 1e-13 * abs(q_previous), (k, d, weight, q_own - q_previous)
+                if not np.array_equal(own, warm):
+                    assert np.array_equal(warm, previous)
+                    assert q_previous - q_own <= 1e-13 * abs(q_previous)
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+def test_m_step_from_covariances_of_another_form_keeps_them_when_higher(name):
+    """Previous covariances that are not the model's (here the unconstrained ``W_k / n_k``, whose ``Q`` is the
+    highest of all) are kept by ``START_WARM``; ``START_OWN``, which assumes the model's own, would lose them."""
+    family = get_model(name).m_step_family
+    rng = np.random.default_rng(5)
+    nk, scatter = random_scatter(rng, 3, 4)
+    unconstrained = scatter / nk[:, None, None]
+    warm, own = np.empty_like(scatter), np.empty_like(scatter)
+    assert scatter_m_step(family, nk, scatter, unconstrained, START_WARM, warm) == -1
+    assert scatter_m_step(family, nk, scatter, unconstrained, START_OWN, own) == -1
+    assert np.array_equal(warm, unconstrained)
+    assert compiled_q(own, scatter, nk) < compiled_q(unconstrained, scatter, nk)
+
+
 @pytest.mark.parametrize("name", ["EVE", "VVE"])
 @pytest.mark.parametrize("warm", [False, True])
 def test_one_component_eve_and_vve_m_step_is_the_full_models(name, warm):
@@ -206,8 +250,9 @@ def test_one_component_eve_and_vve_m_step_is_the_full_models(name, warm):
         other_nk, other = random_scatter(rng, 1, d)
         previous = other / other_nk[:, None, None]
         ours, full = np.empty((1, d, d)), np.empty((1, d, d))
-        assert scatter_m_step(get_model(name).m_step_family, nk, scatter, previous, warm, ours) == -1
-        assert scatter_m_step(get_model("VVV").m_step_family, nk, scatter, previous, False, full) == -1
+        start = START_WARM if warm else START_COLD
+        assert scatter_m_step(get_model(name).m_step_family, nk, scatter, previous, start, ours) == -1
+        assert scatter_m_step(get_model("VVV").m_step_family, nk, scatter, previous, START_COLD, full) == -1
         assert np.array_equal(ours, full), d
 
 

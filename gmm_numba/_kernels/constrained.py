@@ -9,8 +9,8 @@ Every M-step maximises
 
 by alternating exact block updates, each O(K D^3), until ``Q`` changes by at
 most :data:`INNER_TOLERANCE` relative or after :data:`MAX_INNER_ITERATIONS`
-updates; when the previous covariances have a higher ``Q`` than the end of
-the updates, they are kept.
+updates; when previous covariances of any form have a higher ``Q`` than the end
+of the updates, they are kept (:data:`START_WARM`).
 
 A run's state is ``volumes`` (K,), ``variances`` (K, D) and ``matrices``
 (K, D, D), which hold, by family:
@@ -50,6 +50,15 @@ MSTEP_VEE = 10  # a volume per component, one shape and orientation
 MSTEP_VEV = 11  # a volume per component, one shape, an orientation per component
 MSTEP_EVE = 12  # one volume and orientation, a shape per component
 MSTEP_VVE = 13  # one orientation, a volume and shape per component
+
+#: How an M-step starts (``iterative_m_step``'s ``start``): from the scatters alone; from previous
+#: covariances of any form, which are kept where their ``Q`` is higher than where the updates end; or
+#: from the model's own previous M-step. From there the start is at least as high as the previous
+#: covariances and every update raises ``Q``, so they need not be compared: VEI, VEE and VEV take their
+#: volumes and maximise the rest, EVE and VVE take their orientation and maximise the variances.
+START_COLD = 0
+START_WARM = 1
+START_OWN = 2
 
 #: Cap on the alternating updates of one M-step. An M-step stopped early
 #: still increases ``Q`` (a generalised EM step), and the next M-step
@@ -524,7 +533,7 @@ def _equal_shape_objective(volumes, nk, d):
 
 
 @njit(**JIT)
-def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOLERANCE):
+def iterative_m_step(family, nk, scatter, previous, start, out, tolerance=INNER_TOLERANCE):
     """The M-step of an iterative family (``MSTEP_VEI`` ... ``MSTEP_VVE``).
 
     Parameters
@@ -534,13 +543,14 @@ def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_T
     scatter : array of shape (n_components, n_features, n_features)
         Regularised scatter about the new means.
     previous : array of shape (n_components, n_features, n_features)
-        The previous covariances (read only when ``warm``).
-    warm : bool
-        Start from ``previous`` and keep it when its ``Q`` is higher than
-        where the updates end; otherwise start cold (from ``K + 2``
-        orientations for EVE and VVE, keeping the best end). EVE and VVE
-        with one component take no updates: their covariance is then free,
-        and the M-step is the full model's, ``W / n``.
+        The previous covariances (not read when ``start`` is ``START_COLD``).
+    start : int
+        ``START_COLD`` (from ``K + 2`` orientations for EVE and VVE,
+        keeping the best end), ``START_WARM`` (from ``previous``, kept when
+        its ``Q`` is higher than where the updates end) or ``START_OWN``
+        (from ``previous``, the model's own last M-step: nothing to
+        compare). EVE and VVE with one component take no updates: their
+        covariance is then free, and the M-step is the full model's, ``W / n``.
     out : array of shape (n_components, n_features, n_features)
         Receives the covariances.
     tolerance : float, default=INNER_TOLERANCE
@@ -553,6 +563,7 @@ def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_T
         M-step is taken, ``out`` is left as it was); otherwise -1.
     """
     k, d, _ = scatter.shape
+    warm = start != START_COLD
     values = np.empty((k, d))
     volumes = np.empty(k)
     variances = np.empty((k, d))
@@ -584,6 +595,6 @@ def iterative_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_T
         if index == 0 or objective > best:
             best = objective
             out[:] = trial
-    if warm and expected_log_likelihood(previous, scatter, nk) > best:
+    if start == START_WARM and expected_log_likelihood(previous, scatter, nk) > best:
         out[:] = previous
     return -1

@@ -16,7 +16,17 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT, PARALLEL_JIT
-from .constrained import INNER_TOLERANCE, MSTEP_EVE, MSTEP_VEE, MSTEP_VEI, MSTEP_VEV, MSTEP_VVE, iterative_m_step
+from .constrained import (
+    INNER_TOLERANCE,
+    MSTEP_EVE,
+    MSTEP_VEE,
+    MSTEP_VEI,
+    MSTEP_VEV,
+    MSTEP_VVE,
+    START_OWN,
+    START_WARM,
+    iterative_m_step,
+)
 from .estep import block_statistics, finished_moments, statistics_buffers, statistics_setup
 from .linalg import precision_cholesky, shifted_log_det, symmetric_eigen
 from .link_only import link_only
@@ -117,7 +127,7 @@ def inner_tolerance(mean_ll, previous):
 
 
 @njit(inline="always", **JIT)
-def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOLERANCE):
+def scatter_m_step(family, nk, scatter, previous, start, out, tolerance=INNER_TOLERANCE):
     """Covariances maximising the expected complete-data log-likelihood under a structure.
 
     Parameters
@@ -129,8 +139,10 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
         Scatter about the new means, regularisation already added (``W_k + n_k diag(reg)``).
     previous : array of shape (n_components, n_features, n_features)
         The previous covariances: the warm start of the iterative families.
-    warm : bool
-        False when there are no previous covariances (a cold start).
+    start : int
+        How the iterative families start: ``START_COLD`` (no previous
+        covariances), ``START_WARM`` or ``START_OWN`` (see
+        :func:`~gmm_numba._kernels.constrained.iterative_m_step`).
     out : array of shape (n_components, n_features, n_features)
         Receives the full covariance matrices.
     tolerance : float, default=INNER_TOLERANCE
@@ -143,7 +155,7 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
         cannot take one (EVE, VVE; ``out`` is then left as it was), or -1.
     """
     if family >= MSTEP_VEI:
-        return iterative_m_step(family, nk, scatter, previous, warm, out, tolerance)
+        return iterative_m_step(family, nk, scatter, previous, start, out, tolerance)
     k, d, _ = scatter.shape
     n = nk.sum()
     out[:] = 0.0
@@ -224,7 +236,7 @@ def scatter_m_step(family, nk, scatter, previous, warm, out, tolerance=INNER_TOL
 
 
 @njit(**PARALLEL_JIT)
-def start_m_steps(families, nk, scatter, tolerance, warm, out):
+def start_m_steps(families, nk, scatter, tolerance, start, out):
     """Cold M-steps from many starts' statistics, as :func:`scatter_m_step` takes them, the starts shared out to
     the threads.
 
@@ -241,11 +253,11 @@ def start_m_steps(families, nk, scatter, tolerance, warm, out):
         Each start's regularised scatter about its means.
     tolerance : float
         Where the iterative families stop.
-    warm : bool
-        Always False: the starts have no previous covariances. An argument
-        rather than the literal ``False``, for which Numba would compile
+    start : int
+        Always ``START_COLD``: the starts have no previous covariances. An
+        argument rather than the constant, for which Numba would compile
         :func:`~gmm_numba._kernels.constrained.iterative_m_step` once more,
-        besides the plain-bool version the EM loop and the Python M-step use.
+        besides the plain-integer version the EM loop and the Python M-step use.
     out : array of shape (S, n_components, n_features, n_features)
         Receives each start's full covariance matrices.
 
@@ -261,7 +273,7 @@ def start_m_steps(families, nk, scatter, tolerance, warm, out):
     for _ in prange(n_starts):
         s = claim_block(counter)
         while s < n_starts:
-            failed[s] = scatter_m_step(families[s], nk[s], scatter[s], scatter[s], warm, out[s], tolerance)
+            failed[s] = scatter_m_step(families[s], nk[s], scatter[s], scatter[s], start, out[s], tolerance)
             if failed[s] < 0:
                 failed[s] = precision_cholesky(out[s])[1]
             s = claim_block(counter)
@@ -432,7 +444,10 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
     previous = -np.inf
     inner = INNER_LOOSEST
     n_iter = 0
-    warm = max_iter > 0
+    # the first M-step starts from the run's start, whose form is unknown; every later one from an M-step's
+    # end. Reassigned below, so not a literal, for which the M-steps would be compiled once more than the
+    # Python calls need
+    start = START_WARM
     for _ in range(max_iter):
         for c in range(k):
             log_weights[c] = math.log(weights[c]) if weights[c] > 0 else -np.inf
@@ -448,13 +463,14 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
         nk, s1, s2 = finished_moments(acc_nk, acc_s1, acc_s2, setup, d)
         mean_ll = scalars[1] / total_weight
         if state == ACCEL_EXTRAPOLATED:
-            # the extrapolated point: an M-step from it, not recorded; any failure rejects the point
+            # the extrapolated point: an M-step from it (warm from the cycle's last M-step: ``start`` is
+            # START_OWN after the first), not recorded; any failure rejects the point
             usable = math.isfinite(mean_ll)
             for c in range(k):
                 usable = usable and nk[c] > EMPTY_FRACTION * total_weight
             if usable:
                 _centred_scatter(nk, s1, s2, reg)
-                failed = scatter_m_step(family, nk, s2, kept_covariances[2], warm, updated, inner)
+                failed = scatter_m_step(family, nk, s2, kept_covariances[2], start, updated, inner)
                 usable = failed < 0
             if usable:
                 _take_m_step(updated, nk, s1, weights, means, covariances)
@@ -498,9 +514,8 @@ def _em_loop(X, sample_weight, weights, means, covariances, family, reg, tol, ma
             kept_covariances[kept] = covariances
         _centred_scatter(nk, s1, s2, reg)
         inner = inner_tolerance(mean_ll, previous)
-        # the Python M-step warm-starts every iteration, the first from the run's start; ``warm`` is not a
-        # literal True, for which the M-steps would be compiled once more than the Python calls need
-        failed = scatter_m_step(family, nk, s2, covariances, warm, updated, inner)
+        failed = scatter_m_step(family, nk, s2, covariances, start, updated, inner)
+        start = START_OWN
         if failed >= 0:
             # the parameters stay those the iteration started from, where the Python M-step refuses too
             return n_iter, False, RUN_SINGULAR_SCATTER, failed

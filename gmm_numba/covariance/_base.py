@@ -66,7 +66,7 @@ class CovarianceModel(ABC):
         return n_components * n_features + n_components - 1 + self.n_covariance_parameters(n_components, n_features)
 
     @abstractmethod
-    def covariances(self, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE):
+    def covariances(self, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE, previous_is_own=False):
         """M-step for the covariances.
 
         Parameters
@@ -82,6 +82,10 @@ class CovarianceModel(ABC):
         inner_tolerance : float, default=INNER_TOLERANCE
             Where an iterative M-step stops (relative change of its
             objective); ignored by the closed-form ones.
+        previous_is_own : bool, default=False
+            ``previous`` is this model's own last M-step, from which an
+            iterative M-step can only rise: it is not compared with the end
+            of the updates (``START_OWN``). Ignored by the closed-form ones.
 
         Returns
         -------

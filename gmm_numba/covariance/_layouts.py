@@ -78,7 +78,7 @@ class Layout(CovarianceModel):
         """The MAP M-step under ``prior``: ``(means, covariances)`` (:func:`._prior.map_estimate`)."""
         return map_estimate(self, stats, prior, reg_covar, previous)
 
-    def covariances(self, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE):
+    def covariances(self, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE, previous_is_own=False):
         # a degenerate scatter gives zero, infinite or NaN entries, which
         # precisions_cholesky reports as a SingularCovarianceError
         scatter = self.regularised_scatter(stats, reg_covar)
@@ -88,7 +88,7 @@ class Layout(CovarianceModel):
             )
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.iterative:
-                return self.covariances_from_scatter(scatter, stats.nk, previous, inner_tolerance)
+                return self.covariances_from_scatter(scatter, stats.nk, previous, inner_tolerance, previous_is_own)
             return self.covariances_from_scatter(scatter, stats.nk, previous)
 
     @abstractmethod

@@ -190,7 +190,9 @@ def run_em(data, params, *, reg_covar, tol, max_iter, callback=None, verbose=0, 
         if state != ACCEL_PLAIN:
             kept[0 if state == ACCEL_CYCLE else 1] = params
         inner = inner_tolerance(mean_ll, previous)
-        params = m_step(model, stats, reg_covar, previous=params.covariances, inner_tolerance=inner, prior=prior)
+        # the first M-step starts from the run's start, whose form is unknown; every later one from an M-step's end
+        params = m_step(model, stats, reg_covar, previous=params.covariances, inner_tolerance=inner, prior=prior,
+                        previous_is_own=len(lower_bounds) > 1)
         if verbose >= 2:
             print(
                 f"  {label}iteration {len(lower_bounds)}: mean log-likelihood {mean_ll:.8g} "
@@ -244,7 +246,7 @@ def _extrapolated(iterates, step_max):
 def _stabilised(model, stats, reg_covar, plain, inner):
     """The M-step from an extrapolated point's statistics, warm-started from ``plain``; None where it fails."""
     try:
-        return m_step(model, stats, reg_covar, previous=plain.covariances, inner_tolerance=inner)
+        return m_step(model, stats, reg_covar, previous=plain.covariances, inner_tolerance=inner, previous_is_own=True)
     except FitError:
         return None
 

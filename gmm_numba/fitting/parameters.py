@@ -147,7 +147,8 @@ def made(params):
     return params.made() if isinstance(params, PendingParameters) else params
 
 
-def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE, prior=None):
+def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERANCE, prior=None,
+           previous_is_own=False):
     """Maximise the expected complete-data log-likelihood (plus the log prior, with ``prior``).
 
     Parameters
@@ -163,6 +164,9 @@ def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERAN
         :func:`gmm_numba._kernels.em_run.inner_tolerance`).
     prior : ConjugatePrior, optional
         mclust's conjugate prior: the MAP M-step (:mod:`gmm_numba.covariance._prior`).
+    previous_is_own : bool, default=False
+        ``previous`` is the result of this model's own last M-step (see
+        :meth:`CovarianceModel.covariances <gmm_numba.covariance._base.CovarianceModel.covariances>`).
 
     Returns
     -------
@@ -184,7 +188,7 @@ def m_step(model, stats, reg_covar, previous=None, inner_tolerance=INNER_TOLERAN
         means, covariances = model.map_estimate(stats, prior, reg_covar, previous)
         return MixtureParameters.from_covariances(model, weights, means, covariances)
     means = stats.means()
-    covariances = model.covariances(stats, reg_covar, previous, inner_tolerance)
+    covariances = model.covariances(stats, reg_covar, previous, inner_tolerance, previous_is_own)
     return MixtureParameters.from_covariances(model, weights, means, covariances)
 
 

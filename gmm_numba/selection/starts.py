@@ -12,7 +12,7 @@ import numpy as np
 
 from .._kernels import start_m_steps as start_m_steps_kernel
 from .._kernels.config import at_most_threads
-from .._kernels.constrained import MSTEP_VEI
+from .._kernels.constrained import MSTEP_VEI, START_COLD
 from .._kernels.em_run import EMPTY_FRACTION, INNER_LOOSEST
 from ..data.in_memory import per_sample_scores
 from ..data.statistics import scatter_about_means
@@ -387,7 +387,7 @@ def start_m_steps(models, statistics, priors):
         out = np.zeros_like(scatter_all)
         # the threads pay off only for the iterative M-steps (VEI and above); the others take microseconds
         with at_most_threads(int(np.count_nonzero(families >= MSTEP_VEI))):
-            failed = start_m_steps_kernel(families, nk_all, scatter_all, START_INNER_TOLERANCE, False, out)
+            failed = start_m_steps_kernel(families, nk_all, scatter_all, START_INNER_TOLERANCE, START_COLD, out)
         usable = (failed < 0) & np.isfinite(out).all(axis=(1, 2, 3))
         for m, end in zip(compiled, np.cumsum(counts)):
             rows = range(end - len(prepared[m][1]), end)
