@@ -686,3 +686,34 @@ def test_shifted_log_det_matches_numpy_slogdet(d):
         indefinite = (basis * np.concatenate([[-1.0, -2.0], np.ones(d - 2)])) @ basis.T
         assert math.isnan(shifted_log_det(0.5 * (indefinite + indefinite.T), 0.0))
     assert math.isnan(shifted_log_det(np.full((d, d), np.nan), 0.0))
+
+
+@pytest.mark.parametrize("d", [1, 2, 4, 7, 12])
+def test_largest_eigenvalue_bound_lies_between_the_largest_eigenvalue_and_d_to_the_sixteenth_root_times_it(d):
+    """The EVE/VVE MM shift ``alpha_k = (tr W^16)^(1/16)`` majorises only if at least the largest eigenvalue
+    (LAPACK's ``eigh``); it is within ``D^(1/16)`` of it, on scatters of one dominant direction within rounding
+    of it, computed alike by the compiled and the NumPy M-steps, and neither over- nor underflows at extreme
+    scales."""
+    from gmm_numba._kernels.constrained import EIGENVALUE_BOUND_SQUARINGS, _largest_eigenvalue_bound
+    from gmm_numba.covariance._mstep import eigenvalue_bounds_of_nonsingular
+
+    rng = np.random.default_rng(d)
+    basis = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    power = 2 ** (EIGENVALUE_BOUND_SQUARINGS + 1)
+    cases = [np.cov(rng.normal(size=(3 * d + 2, d)).T, bias=True).reshape(d, d) * s for s in (1e-150, 1.0, 1e150)]
+    cases += [
+        (basis * rng.lognormal(size=d)) @ basis.T,
+        np.eye(d) * 3.0,  # equal eigenvalues: the bound is furthest from the largest, D^(1/16) times it
+        (basis * np.concatenate([[100.0], np.full(d - 1, 1.0)])) @ basis.T,  # one dominant direction
+        np.diag(rng.lognormal(size=d) * 1e6),
+    ]
+    for matrix in cases:
+        matrix = 0.5 * (matrix + matrix.T)
+        largest = np.linalg.eigvalsh(matrix)[-1]
+        work = np.empty((2, d, d))
+        bound = _largest_eigenvalue_bound(matrix, work[0], work[1])
+        assert largest * (1 - 1e-14) <= bound <= largest * d ** (1 / power) * (1 + 1e-14), (bound, largest)
+        np.testing.assert_allclose(eigenvalue_bounds_of_nonsingular(matrix[None], "VVE"), [bound], rtol=1e-14)
+    one_direction = cases[-2]
+    assert _largest_eigenvalue_bound(one_direction, work[0], work[1]) <= 100.0 * (1 + 1e-14)
+    np.testing.assert_allclose(_largest_eigenvalue_bound(cases[-3], work[0], work[1]), 3.0 * d ** (1 / power))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._kernels.constrained import (
+    EIGENVALUE_BOUND_SQUARINGS,
     INNER_TOLERANCE,
     MAX_INNER_ITERATIONS,
     SINGULAR_SCATTER,
@@ -133,14 +134,14 @@ def alternate(state, update, objective, max_iter, tol):
     return state, history
 
 
-def orientation_step(orientation, scatter, inverse_variances, largest_eigenvalues):
+def orientation_step(orientation, scatter, inverse_variances, eigenvalue_bounds):
     """Two MM steps for a common orientation (Browne & McNicholas 2014).
 
     Each decreases ``f(D) = sum_k tr(W_k D M_k D^T)`` over orthogonal
     ``D``, with ``M_k = diag(m_k)``. On orthogonal matrices each term
     equals a concave quadratic in ``D`` plus a constant, in two ways:
-    with ``W_k - alpha_k I`` (``alpha_k`` the largest eigenvalue of
-    ``W_k``) or with ``M_k - beta_k I`` (``beta_k = max m_k``) in place of
+    with ``W_k - alpha_k I`` (``alpha_k`` at least the largest eigenvalue
+    of ``W_k``) or with ``M_k - beta_k I`` (``beta_k = max m_k``) in place of
     ``W_k`` or ``M_k``, both negative semidefinite. A concave function lies
     below its tangent, so the orthogonal matrix minimising the (linear)
     tangent at the current ``D``, which one SVD gives, decreases ``f``. The
@@ -154,15 +155,15 @@ def orientation_step(orientation, scatter, inverse_variances, largest_eigenvalue
     scatter : ndarray of shape (K, D, D)
     inverse_variances : ndarray of shape (K, D)
         ``m_k``, the diagonals of ``Sigma_k^-1`` in the ``D`` basis.
-    largest_eigenvalues : ndarray of shape (K,)
-        ``alpha_k``.
+    eigenvalue_bounds : ndarray of shape (K,)
+        ``alpha_k`` (:func:`eigenvalue_bounds_of_nonsingular`).
 
     Returns
     -------
     ndarray of shape (D, D)
     """
     eye = np.eye(scatter.shape[-1])
-    shifted_scatter = scatter - largest_eigenvalues[:, None, None] * eye
+    shifted_scatter = scatter - eigenvalue_bounds[:, None, None] * eye
     gradient = np.einsum("kij,jl,kl->il", shifted_scatter, orientation, inverse_variances)
     orientation = _minimise_tangent(orientation, gradient)
     shifted_inverse = inverse_variances - inverse_variances.max(axis=1, keepdims=True)
@@ -303,8 +304,11 @@ def candidate_orientations(scatter, nk):
     return descending_eigh(matrices)[1]
 
 
-def largest_eigenvalues_of_nonsingular(scatter, model_name):
-    """Largest eigenvalue of each scatter, shape (K,), after checking none is singular.
+def eigenvalue_bounds_of_nonsingular(scatter, model_name):
+    """A bound on the largest eigenvalue of each scatter, shape (K,), after checking none is singular.
+
+    The bound is ``(tr W_k^(2p))^(1/(2p))`` with ``p = 2^EIGENVALUE_BOUND_SQUARINGS`` (see
+    :data:`gmm_numba._kernels.constrained.EIGENVALUE_BOUND_SQUARINGS`).
 
     With a singular ``W_k`` the EVE and VVE likelihoods are unbounded (the
     shape ``A_k`` can shrink to zero along a null direction aligned with
@@ -317,7 +321,11 @@ def largest_eigenvalues_of_nonsingular(scatter, model_name):
     singular = singular_components(scatter)
     if singular.size:
         raise SingularCovarianceError(_singular_scatter_message(singular[0], model_name))
-    return np.linalg.eigvalsh(scatter)[:, -1]
+    scale = np.diagonal(scatter, axis1=1, axis2=2).max(axis=1)
+    power = scatter / scale[:, None, None]
+    for _ in range(EIGENVALUE_BOUND_SQUARINGS):
+        power = power @ power
+    return scale * np.sum(power * power, axis=(1, 2)) ** (0.5 ** (EIGENVALUE_BOUND_SQUARINGS + 1))
 
 
 def _singular_scatter_message(component, model_name):

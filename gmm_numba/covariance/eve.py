@@ -6,8 +6,8 @@ from ._layouts import Full
 from ._mstep import (
     IterativeMStep,
     candidate_orientations,
+    eigenvalue_bounds_of_nonsingular,
     geometric_mean,
-    largest_eigenvalues_of_nonsingular,
     orientation_step,
     rotate,
     rotated_diagonals,
@@ -39,14 +39,14 @@ class EVE(IterativeMStep, Full):
         return 1 + n_components * (n_features - 1) + n_features * (n_features - 1) // 2
 
     def initial_states(self, scatter, nk, previous):
-        largest = largest_eigenvalues_of_nonsingular(scatter, self.name)
+        bounds = eigenvalue_bounds_of_nonsingular(scatter, self.name)
         orientations = candidate_orientations(scatter, nk) if previous is None else [shared_orientation(previous)]
-        return [(orientation, _volume_and_shapes(orientation, scatter, nk), largest) for orientation in orientations]
+        return [(orientation, _volume_and_shapes(orientation, scatter, nk), bounds) for orientation in orientations]
 
     def update(self, state, scatter, nk):
-        orientation, variances, largest = state
-        orientation = orientation_step(orientation, scatter, 1.0 / variances, largest)
-        return orientation, _volume_and_shapes(orientation, scatter, nk), largest
+        orientation, variances, bounds = state
+        orientation = orientation_step(orientation, scatter, 1.0 / variances, bounds)
+        return orientation, _volume_and_shapes(orientation, scatter, nk), bounds
 
     def assemble(self, state):
         orientation, variances, _ = state

@@ -6,7 +6,7 @@ from ._layouts import Full
 from ._mstep import (
     IterativeMStep,
     candidate_orientations,
-    largest_eigenvalues_of_nonsingular,
+    eigenvalue_bounds_of_nonsingular,
     orientation_step,
     rotate,
     rotated_diagonals,
@@ -26,14 +26,14 @@ class VVE(IterativeMStep, Full):
         return n_components + n_components * (n_features - 1) + n_features * (n_features - 1) // 2
 
     def initial_states(self, scatter, nk, previous):
-        largest = largest_eigenvalues_of_nonsingular(scatter, self.name)
+        bounds = eigenvalue_bounds_of_nonsingular(scatter, self.name)
         orientations = candidate_orientations(scatter, nk) if previous is None else [shared_orientation(previous)]
-        return [(orientation, self._variances(orientation, scatter, nk), largest) for orientation in orientations]
+        return [(orientation, self._variances(orientation, scatter, nk), bounds) for orientation in orientations]
 
     def update(self, state, scatter, nk):
-        orientation, variances, largest = state
-        orientation = orientation_step(orientation, scatter, 1.0 / variances, largest)
-        return orientation, self._variances(orientation, scatter, nk), largest
+        orientation, variances, bounds = state
+        orientation = orientation_step(orientation, scatter, 1.0 / variances, bounds)
+        return orientation, self._variances(orientation, scatter, nk), bounds
 
     @staticmethod
     def _variances(orientation, scatter, nk):
