@@ -103,6 +103,25 @@ def test_em_statistics_match_naive(shape, dtype, cov_type, weighted, make_parame
         assert a.dtype == np.float64
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_one_block_e_step_on_the_calling_thread_equals_the_threaded_one(dtype, cov_type, weighted, make_parameters):
+    """Data of one block skip the threads (``em_statistics_one_block``): the same statistics, bit for bit."""
+    from gmm_numba import _kernels
+    from gmm_numba._kernels.config import TILE
+
+    X, w = make_data(700, 5, seed=3, dtype=dtype, weighted=weighted)
+    p = make_parameters(cov_type, 4, 5, np.random.default_rng(2), center=0.5, spread=1.5)
+    means, factors, log_weights, log_det = p.params.kernel_arguments()
+    weights = np.empty(0) if w is None else w
+    like = np.empty(0, dtype)
+    threaded = _kernels.em_statistics(X, weights, means, factors, log_weights, log_det, 2 * TILE, like)
+    alone = _kernels.em_statistics_one_block(X, weights, means, factors, log_weights, log_det, like)
+    for a, b in zip(threaded, alone):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_em_statistics_zero_weight_component(dtype, make_parameters):
     """A component of weight 0 gets log-weight -inf and exactly zero responsibility (no NaN)."""

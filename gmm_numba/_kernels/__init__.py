@@ -18,6 +18,7 @@ from . import em_run, estep, hierarchical, kmeans, linalg
 from .interrupts import interruptible
 
 em_statistics = interruptible(estep.em_statistics)
+em_statistics_one_block = interruptible(estep.em_statistics_one_block)
 per_sample_scores = interruptible(estep.per_sample_scores)
 kmeans_plusplus = interruptible(kmeans.kmeans_plusplus)
 nearest_center_statistics = interruptible(kmeans.nearest_center_statistics)
@@ -29,6 +30,7 @@ vvv_merges = interruptible(hierarchical.vvv_merges)
 
 __all__ = [
     "em_statistics",
+    "em_statistics_one_block",
     "per_sample_scores",
     "kmeans_plusplus",
     "precision_cholesky",

@@ -73,19 +73,11 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
     """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    full = prec.shape[1] != 1
     # the trace comes from the squared distances of the log-densities, at no extra pass
     spherical = prec.shape[2] == 1
-    n_padded = padded_features(n_features)
-    rows = n_padded if full else 1
-    columns = 1 if spherical else n_padded
     weighted = sample_weight.shape[0] > 0
     n_blocks = (n_samples + block - 1) // block
-
-    acc_scalars = np.zeros((n_blocks, 3))
-    acc_nk = np.zeros((n_blocks, n_components))
-    acc_s1 = np.zeros((n_blocks, n_components, n_padded))
-    acc_s2 = np.zeros((n_blocks, n_components, rows, columns))
+    acc_scalars, acc_nk, acc_s1, acc_s2 = _pass_accumulators(n_blocks, n_components, n_features, prec)
     pass_setup = statistics_setup(means, prec, log_weights, log_det, n_features, like)
 
     counter = block_counter()
@@ -100,7 +92,40 @@ def em_statistics(X, sample_weight, means, prec, log_weights, log_det, block, li
                 acc_scalars[b], acc_nk[b], acc_s1[b], acc_s2[b],
             )
             b = claim_block(counter)
+    return _pass_totals(acc_scalars, acc_nk, acc_s1, acc_s2, pass_setup, n_features)
 
+
+@njit(**JIT)
+def em_statistics_one_block(X, sample_weight, means, prec, log_weights, log_det, like):
+    """:func:`em_statistics` of data that make one block, on the calling thread: the same arithmetic, bit for
+    bit, without waking the threads (which costs more than the pass over a few hundred points)."""
+    n_features = X.shape[1]
+    n_components = means.shape[0]
+    acc_scalars, acc_nk, acc_s1, acc_s2 = _pass_accumulators(1, n_components, n_features, prec)
+    pass_setup = statistics_setup(means, prec, log_weights, log_det, n_features, like)
+    buffers = statistics_buffers(n_features, n_components, prec.shape[2] == 1, pass_setup[3], like)
+    block_statistics(X, sample_weight, sample_weight.shape[0] > 0, 0, X.shape[0], pass_setup, buffers,
+                     acc_scalars[0], acc_nk[0], acc_s1[0], acc_s2[0])
+    return _pass_totals(acc_scalars, acc_nk, acc_s1, acc_s2, pass_setup, n_features)
+
+
+@link_only
+@njit(**JIT)
+def _pass_accumulators(n_blocks, n_components, n_features, prec):
+    """Zeroed per-block accumulators of :func:`em_statistics`: scalars (B, 3), ``nk`` (B, K), first moments
+    (B, K, D') and second moments (B, K, D', D'), (B, K, 1, D') or (B, K, 1, 1) by the layout of ``prec``,
+    ``D'`` the padded features."""
+    n_padded = padded_features(n_features)
+    rows = n_padded if prec.shape[1] != 1 else 1
+    columns = 1 if prec.shape[2] == 1 else n_padded
+    return (np.zeros((n_blocks, 3)), np.zeros((n_blocks, n_components)), np.zeros((n_blocks, n_components, n_padded)),
+            np.zeros((n_blocks, n_components, rows, columns)))
+
+
+@link_only
+@njit(**JIT)
+def _pass_totals(acc_scalars, acc_nk, acc_s1, acc_s2, pass_setup, n_features):
+    """:func:`em_statistics`'s results from its per-block accumulators, summed in block order."""
     scalars = sum_over_blocks(acc_scalars)
     nk, s1, s2 = finished_moments(
         sum_over_blocks(acc_nk), sum_over_blocks(acc_s1), sum_over_blocks(acc_s2), pass_setup, n_features

@@ -64,10 +64,15 @@ class InMemoryData:
         means, factors, log_weights, log_det = params.kernel_arguments()
         like = np.empty(0, compute_dtype(self.X.dtype, factors, means, self.weight_range))
         block = block_size(self.n_samples, moment_floats(len(means), self.n_features, factors.shape[1:]))
-        with kernel_threads(self.n_samples):
-            w, ll, hard, nk, s1, s2 = _kernels.em_statistics(
-                self.X, self.sample_weight, means, factors, log_weights, log_det, block, like
+        if self.n_samples <= block:
+            w, ll, hard, nk, s1, s2 = _kernels.em_statistics_one_block(
+                self.X, self.sample_weight, means, factors, log_weights, log_det, like
             )
+        else:
+            with kernel_threads(self.n_samples):
+                w, ll, hard, nk, s1, s2 = _kernels.em_statistics(
+                    self.X, self.sample_weight, means, factors, log_weights, log_det, block, like
+                )
         # the kernel works about the means rounded to its arithmetic's dtype: record those
         shifts = means.astype(like.dtype).astype(np.float64)
         return SufficientStatistics(w, ll, hard, nk, s1, s2, shifts)
