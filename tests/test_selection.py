@@ -959,6 +959,52 @@ def test_random_starts_go_only_to_cells_that_could_change_the_choice(data, reque
     np.testing.assert_allclose(pruned["bic"].min("n_components"), every["bic"].min("n_components"), rtol=1e-9)
 
 
+# ------------------------------------------------------------------ more rows than a tree: several trees
+@pytest.fixture(scope="module")
+def beyond_the_subset():
+    """2,600 rows in four elongated blobs: more than the 2,000 rows a hierarchical tree is built on."""
+    rng = np.random.default_rng(7)
+    centres = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0]])
+    return np.concatenate([rng.normal(c, [1.0, 0.6], size=(650, 2)) for c in centres])
+
+
+def test_more_rows_than_a_tree_give_each_cell_one_start_per_tree(beyond_the_subset):
+    """Beyond the subset size every cell gets a start from each of HIERARCHICAL_TREES trees, each on its own
+    subset; the first is the single tree's of earlier sweeps (same seed). On at most that many rows: one tree."""
+    from gmm_numba.data.in_memory import InMemoryData
+    from gmm_numba.fitting.hierarchical import SUBSET_SIZE, partition_statistics, source_tree
+    from gmm_numba.selection.starts import HIERARCHICAL_STREAM, HIERARCHICAL_TREES, _hierarchical_partitions
+
+    X = beyond_the_subset
+    assert HIERARCHICAL_TREES > 1
+    models = [get_model("VVV"), get_model("EII")]
+    start = _hierarchical_partitions(InMemoryData(X), "mixed", 5, 1e-6, lambda model, k: None)
+    made_starts = start(3, models)
+    assert [len(starts) for starts in made_starts] == [HIERARCHICAL_TREES] * 2
+    tree, rows = source_tree(InMemoryData(X), np.random.default_rng([5, HIERARCHICAL_STREAM]))
+    first = partition_statistics(rows, tree.labels(3), 3)
+    np.testing.assert_allclose(made_starts[0][0].means, first.means(), rtol=1e-12)
+    means = [np.sort(s.means[:, 0]) for s in made_starts[0]]
+    assert all(not np.allclose(means[0], other, rtol=1e-6) for other in means[1:])
+    one_tree = _hierarchical_partitions(InMemoryData(X[:SUBSET_SIZE]), "mixed", 5, 1e-6, lambda model, k: None)
+    assert [len(starts) for starts in one_tree(3, models)] == [1, 1]
+
+
+def test_each_cell_keeps_the_best_of_its_trees(beyond_the_subset, monkeypatch):
+    """With the hierarchical starts alone (no random starts, no moves), each cell ends at least where the
+    single tree's start takes it, and some cell higher: the other trees' starts reach better optima."""
+    from gmm_numba.selection import starts as starts_module
+
+    monkeypatch.setattr(runner.CellRunner, "neighbour_moves", lambda self, rows: None)
+    kwargs = dict(n_components=range(2, 8), covariance_type=["VVV", "EEE", "VII", "EEV"], init_params="hc",
+                  random_state=3, progress=False)
+    several = select(beyond_the_subset, **kwargs)["selection"]["log_likelihood"].values
+    monkeypatch.setattr(starts_module, "HIERARCHICAL_TREES", 1)
+    one = select(beyond_the_subset, **kwargs)["selection"]["log_likelihood"].values
+    assert np.all(several >= one - 1e-9 * np.abs(one))
+    assert np.any(several > one + 1e-6 * np.abs(one))
+
+
 def test_start_statistics_prepared_once_serve_every_model_unchanged(iris):
     """A sweep prepares a K's shared starts once (:class:`StartStatistics`) and takes all fourteen models'
     M-steps from them in one threaded call: each model gets what it gets alone from fresh statistics, bit for

@@ -43,6 +43,11 @@ HIERARCHICAL_ORIGIN = "mclust's hierarchical start (hc)"
 #: Seeds the rows the hierarchical tree is built on (more than 2,000 rows).
 HIERARCHICAL_STREAM = 2**32 + 1
 
+#: Trees on more than 2,000 rows: each on its own random subset, and every cell starts from each one's cut.
+#: mclust's single subset decides which optimum a cell far from its model's best reaches (those cells get no
+#: other start), so one tree of ours against mclust's one is a coin toss per cell; the best of three is not.
+HIERARCHICAL_TREES = 3
+
 #: Insertion moves: with the splits, the fit with one component fewer also
 #: gets a new component on the ``2 (D + 1)`` nearest rows (in standardised
 #: units) of each of ``N_INSERTIONS`` rows drawn at random once per K, and of
@@ -97,13 +102,14 @@ class CellStarts:
         return self._hierarchical is not None
 
     def hierarchical(self, models, k):
-        """mclust's hierarchical start of the cells (``model``, ``k``) of ``models``, their M-steps in one call.
+        """mclust's hierarchical starts of the cells (``model``, ``k``) of ``models``, their M-steps in one call.
         Only when :attr:`has_hierarchical`.
 
         Returns
         -------
-        list of MixtureParameters, PendingParameters or FitError
-            One per model: its start, or the FitError that prevented it.
+        list of list of MixtureParameters, PendingParameters or FitError
+            Per model, one start per tree (``HIERARCHICAL_TREES`` on more than 2,000 rows, else one), or the
+            FitError that prevented it.
         """
         return self._hierarchical(k, models)
 
@@ -210,30 +216,36 @@ def move_origin(kind, source_k, gained, n_init):
 
 
 def _hierarchical_partitions(data, init_params, base_seed, reg_covar, prior_for):
-    """mclust's start for each cell: ``start(k, models)`` gives each model's M-step on the tree's cut at ``k``.
+    """mclust's starts for each cell: ``start(k, models)`` gives each model's M-steps on the trees' cuts at ``k``.
 
-    One tree (on at most 2,000 rows) serves every cell. None when the sweep does
-    not use it (``init_params`` other than "mixed" and "hc") or cannot (unequal
+    The trees serve every cell: one on all rows, or ``HIERARCHICAL_TREES``
+    on as many random subsets of 2,000 rows. None when the sweep does not use
+    them (``init_params`` other than "mixed" and "hc") or cannot (unequal
     sample weights, which the tree's criterion does not take).
     """
     if init_params not in (MIXED, "hc"):
         return None
     try:
-        tree, rows = source_tree(data, np.random.default_rng([base_seed, HIERARCHICAL_STREAM]))
+        trees = [source_tree(data, np.random.default_rng([base_seed, HIERARCHICAL_STREAM]))]
     except ValueError:
         if init_params == "hc":
             raise
         return None
+    if trees[0][0].rows is not None:
+        trees += [source_tree(data, np.random.default_rng([base_seed, HIERARCHICAL_STREAM, t]))
+                  for t in range(1, HIERARCHICAL_TREES)]
+    n_leaves = trees[0][0].n_leaves
 
     cuts = {}
 
     def start(k, models):
-        if tree.n_leaves < k:
-            reason = f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}."
-            return [FitError(reason) for _ in models]
+        if n_leaves < k:
+            reason = f"{k} components need {k} rows for the hierarchical start; it has {n_leaves}."
+            return [[FitError(reason)] for _ in models]
         if k not in cuts:
-            cuts[k] = StartStatistics([partition_statistics(rows, tree.labels(k), k)], reg_covar)
-        return [made[0] for made in start_m_steps(models, cuts[k], [prior_for(model, k) for model in models])]
+            cuts[k] = StartStatistics([partition_statistics(rows, tree.labels(k), k) for tree, rows in trees],
+                                      reg_covar)
+        return start_m_steps(models, cuts[k], [prior_for(model, k) for model in models])
 
     return start
 

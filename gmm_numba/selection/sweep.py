@@ -121,9 +121,14 @@ def select(
 
     Every cell first runs mclust's hierarchical start (the tree's partition
     at K) to convergence (on large data, where every iteration is a pass
-    over the rows, only until the log-likelihood changes by less than 1e-6
-    of itself, a tenth of mclust's rule; the cells that cannot change the choice
-    keep that fit, the others go on to ``tol``). Then the cells that failed
+    over the rows, only until the log-likelihood changes by less than 1e-7
+    of itself, a hundredth of mclust's rule; the cells that cannot change the choice
+    keep that fit, the others go on to ``tol``). On more than 2,000 rows,
+    where the tree is built on a random subset as in mclust,
+    ``HIERARCHICAL_TREES`` (3) trees on different subsets each give every
+    cell a start (the second and third screened) and the cell keeps the best:
+    a single subset, like mclust's, decides by chance which optimum a cell
+    reaches. Then the cells that failed
     or whose criterion lies within ``START_MARGIN`` (50) of their
     covariance model's best cell also get ``n_init`` initial clusterings, drawn for their K (seeded by
     ``random_state`` and K only, so every covariance model starts from the
