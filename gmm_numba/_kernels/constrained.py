@@ -383,9 +383,9 @@ def _eigenvalue_bounds_of_nonsingular(scatter, bounds):
         symmetric_eigenvalues(correlations, values)
         if not values[0] > SINGULAR_SCATTER:
             return c
-    square = np.empty((d, d))
+    power, square = np.empty((d, d)), np.empty((d, d))
     for c in range(k):
-        bounds[c] = _largest_eigenvalue_bound(scatter[c], correlations, square)
+        bounds[c] = _largest_eigenvalue_bound(scatter[c], power, square)
     return -1
 
 
