@@ -226,24 +226,24 @@ def _hierarchical_partitions(data, init_params, base_seed, reg_covar, prior_for)
     if init_params not in (MIXED, "hc"):
         return None
     try:
-        trees = [source_tree(data, np.random.default_rng([base_seed, HIERARCHICAL_STREAM]))]
+        tree, rows = source_tree(data, np.random.default_rng([base_seed, HIERARCHICAL_STREAM]))
     except ValueError:
         if init_params == "hc":
             raise
         return None
-    if trees[0][0].rows is not None:
+    trees = [(tree, rows)]
+    if tree.rows is not None:  # built on a subset: the others on other subsets, with as many leaves
         trees += [source_tree(data, np.random.default_rng([base_seed, HIERARCHICAL_STREAM, t]))
                   for t in range(1, HIERARCHICAL_TREES)]
-    n_leaves = trees[0][0].n_leaves
 
     cuts = {}
 
     def start(k, models):
-        if n_leaves < k:
-            reason = f"{k} components need {k} rows for the hierarchical start; it has {n_leaves}."
+        if tree.n_leaves < k:
+            reason = f"{k} components need {k} rows for the hierarchical start; it has {tree.n_leaves}."
             return [[FitError(reason)] for _ in models]
         if k not in cuts:
-            cuts[k] = StartStatistics([partition_statistics(rows, tree.labels(k), k) for tree, rows in trees],
+            cuts[k] = StartStatistics([partition_statistics(tree_rows, each.labels(k), k) for each, tree_rows in trees],
                                       reg_covar)
         return start_m_steps(models, cuts[k], [prior_for(model, k) for model in models])
 
