@@ -291,11 +291,18 @@ def test_every_cell_matches_scipy(faithful, faithful_sweep_and_random_cells, cov
             assert cell >= ref["log_likelihood"] - 1e-9 * abs(cell), (cov_type, k)
 
 
+@pytest.fixture(scope="module")
+def faithful_models_sweep(faithful):
+    """The default sweep on Old Faithful with ``search="models"``."""
+    return select(faithful, random_state=0, search="models")
+
+
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
-def test_each_model_row_is_its_own_sweep(faithful, faithful_sweep, cov_type):
-    """Starts and neighbour moves of one covariance model do not depend on the others."""
-    alone = select(faithful, covariance_type=cov_type, random_state=0)["selection"].to_dataset()
-    row = faithful_sweep["selection"].to_dataset().sel(covariance_type=[get_model(cov_type).mclust_name])
+def test_with_search_models_each_model_row_is_its_own_sweep(faithful, faithful_models_sweep, cov_type):
+    """With ``search="models"`` the starts and neighbour moves of one covariance model do not depend on the
+    others."""
+    alone = select(faithful, covariance_type=cov_type, random_state=0, search="models")["selection"].to_dataset()
+    row = faithful_models_sweep["selection"].to_dataset().sel(covariance_type=[get_model(cov_type).mclust_name])
     for name in ("log_likelihood", "bic", "converged", "n_iter", "error"):
         np.testing.assert_array_equal(alone[name].values, row[name].values, err_msg=name)
 
@@ -925,9 +932,9 @@ def far_cells(selection):
     return np.char.find(selection["origin"].values.astype(str), "cannot change the choice") >= 0
 
 
-def test_only_cells_far_from_their_models_best_stop_at_the_loose_rule(faithful_sweep, faithful, monkeypatch):
+def test_only_cells_far_from_the_best_stop_at_the_loose_rule(faithful_sweep, faithful, monkeypatch):
     """Where iterations are passes over large data (forced here), the hierarchical starts stop at the loose
-    rule; only cells more than START_MARGIN from their model's best keep that fit. Small data's cells, and a
+    rule; only cells more than START_MARGIN from the sweep's best keep that fit. Small data's cells, and a
     sweep whose tol is already that loose, all run to tol."""
     assert not far_cells(faithful_sweep["selection"].to_dataset()).any()
     monkeypatch.setattr(runner.CellRunner, "_iterations_are_passes", lambda self: True)
@@ -935,8 +942,7 @@ def test_only_cells_far_from_their_models_best_stop_at_the_loose_rule(faithful_s
     far = far_cells(sel)
     assert far.any() and not far.all()
     bic = sel["bic"].values
-    above_best = bic - np.nanmin(bic, axis=1, keepdims=True)
-    assert (above_best[far] > runner.START_MARGIN).all()
+    assert (bic[far] > np.nanmin(bic) + runner.START_MARGIN).all()
     assert sel["converged"].values[far].all()
     assert sel.attrs["best_covariance_type"] == faithful_sweep["selection"].attrs["best_covariance_type"]
     assert sel.attrs["best_n_components"] == faithful_sweep["selection"].attrs["best_n_components"]
@@ -946,17 +952,43 @@ def test_only_cells_far_from_their_models_best_stop_at_the_loose_rule(faithful_s
 
 @pytest.mark.parametrize("data", ["faithful", "iris"])
 def test_random_starts_go_only_to_cells_that_could_change_the_choice(data, request, monkeypatch):
-    """With mclust's hierarchical start in every cell, the random starts go to fewer cells than all, and
-    giving them to every cell (an infinite START_MARGIN) changes no model's best cell nor the choice."""
+    """With mclust's hierarchical start in every cell, ``search="models"`` gives the random starts to fewer cells
+    than all, and giving them to every cell (an infinite START_MARGIN) changes no model's best cell. The default
+    ``search="choice"`` gives them to fewer cells still (those near the sweep's best), and chooses the same."""
     X = request.getfixturevalue(data)
-    pruned, pruned_cells = select_recording_random_starts(X, random_state=0, progress=False)
+    choice, choice_cells = select_recording_random_starts(X, random_state=0, progress=False)
+    models, models_cells = select_recording_random_starts(X, random_state=0, progress=False, search="models")
     monkeypatch.setattr(runner, "START_MARGIN", np.inf)
-    every, every_cells = select_recording_random_starts(X, random_state=0, progress=False)
-    pruned, every = pruned["selection"], every["selection"]
-    assert len(every_cells) == every["bic"].size and 0 < len(pruned_cells) < every["bic"].size
-    assert pruned.attrs["best_covariance_type"] == every.attrs["best_covariance_type"]
-    assert pruned.attrs["best_n_components"] == every.attrs["best_n_components"]
-    np.testing.assert_allclose(pruned["bic"].min("n_components"), every["bic"].min("n_components"), rtol=1e-9)
+    every, every_cells = select_recording_random_starts(X, random_state=0, progress=False, search="models")
+    choice, models, every = choice["selection"], models["selection"], every["selection"]
+    assert len(every_cells) == every["bic"].size and 0 < len(models_cells) < every["bic"].size
+    assert 0 < len(choice_cells) < len(models_cells) and choice_cells <= models_cells
+    for pruned in (choice, models):
+        assert pruned.attrs["best_covariance_type"] == every.attrs["best_covariance_type"]
+        assert pruned.attrs["best_n_components"] == every.attrs["best_n_components"]
+        assert float(pruned["bic"].min()) == pytest.approx(float(every["bic"].min()), rel=1e-9)
+    np.testing.assert_allclose(models["bic"].min("n_components"), every["bic"].min("n_components"), rtol=1e-9)
+
+
+@pytest.mark.parametrize("search", ["choice", "models"])
+def test_random_starts_go_to_the_cells_within_start_margin_of_the_best(iris, search, monkeypatch):
+    """After the hierarchical starts, the cells that get random starts are those that failed or lie within
+    START_MARGIN of the sweep's best cell (``search="choice"``) or of their model's (``"models"``)."""
+    _, cells = select_recording_random_starts(iris, random_state=0, progress=False, search=search)
+    monkeypatch.setattr(runner.CellRunner, "neighbour_moves", lambda self, rows: None)
+    hierarchical = select(iris, random_state=0, progress=False, init_params="hc")["selection"]
+    bic = hierarchical["bic"].values
+    best = np.nanmin(bic, axis=None if search == "choice" else 1, keepdims=True)
+    near = ~np.isfinite(bic) | (bic <= best + runner.START_MARGIN)
+    names = [get_model(str(name)).name for name in hierarchical["covariance_type"].values]
+    ks = hierarchical["n_components"].values
+    assert cells == {(names[i], int(ks[j])) for i, j in zip(*np.nonzero(near))}
+    assert 0 < len(cells) < bic.size
+
+
+def test_search_is_checked(faithful):
+    with pytest.raises(ValueError, match="search"):
+        select(faithful, n_components=[1, 2], search="everything")
 
 
 # ------------------------------------------------------------------ more rows than a tree: several trees

@@ -15,16 +15,24 @@ from ..fitting.em import EMFit, continued, drive_together, em_search, run_jobs
 from .moves import MERGE, SPLIT
 from .starts import HIERARCHICAL_ORIGIN, MOVE_KEEP, SCREEN_ITERATIONS, SCREEN_KEEP, move_origin
 
-#: Neighbour moves are tried only for cells whose criterion lies within this of the best cell of
-#: their model (or that failed): a move would have to raise a cell's log-likelihood by more than
-#: half of it to change the model's best K. 10 is "very strong" evidence on Kass and Raftery's scale
-#: for BIC differences.
+#: ``select(search=...)``: the random starts and neighbour moves go to the cells that could change the sweep's
+#: choice (within the margins below of the best cell of the whole sweep), or to those that could change their
+#: own model's best K (within the margins of their model's best cell: every row is then its own sweep, which
+#: does not depend on the other models).
+SEARCH_CHOICE = "choice"
+SEARCH_MODELS = "models"
+SEARCHES = (SEARCH_CHOICE, SEARCH_MODELS)
+
+#: Neighbour moves are tried only for cells whose criterion lies within this of the best cell (of the
+#: sweep or of their model, by ``search``), or that failed: a move would have to raise a cell's
+#: log-likelihood by more than half of it to change that best cell. 10 is "very strong" evidence on
+#: Kass and Raftery's scale for BIC differences.
 MOVE_MARGIN = 10.0
 
 #: After the hierarchical starts, a cell also gets its ``n_init`` random starts only when it failed or
-#: its criterion lies within this of its model's best cell: random starts would have to raise its
-#: log-likelihood by more than half of it to change the model's best K. Wider than MOVE_MARGIN,
-#: because a hierarchical start can end far below a cell's best optimum.
+#: its criterion lies within this of the best cell (of the sweep or of its model, by ``search``):
+#: random starts would have to raise its log-likelihood by more than half of it to change that best
+#: cell. Wider than MOVE_MARGIN, because a hierarchical start can end far below a cell's best optimum.
 START_MARGIN = 50.0
 
 #: On large data the hierarchical starts first stop once the log-likelihood changes by less than
@@ -61,9 +69,12 @@ class CellRunner:
         Named in the ``origin`` of cells a move improved.
     verbose : int or bool
         Prints a line per move that improved a cell.
+    scope : {"choice", "models"}
+        ``select``'s ``search``: whether the margins of the random starts and moves (``START_MARGIN``,
+        ``MOVE_MARGIN``) are measured from the best cell of the sweep or from each model's best cell.
     """
 
-    def __init__(self, data, plan, table, starts, *, tol, max_iter, accept, n_init, verbose):
+    def __init__(self, data, plan, table, starts, *, tol, max_iter, accept, n_init, verbose, scope=SEARCH_CHOICE):
         self.data = data
         self.plan = plan
         self.table = table
@@ -73,6 +84,7 @@ class CellRunner:
         self.accept = accept
         self.n_init = n_init
         self.verbose = verbose
+        self.scope = scope
 
     def search(self, model, k, starts, keep, exempt=0, floor=None, tol=None, max_iter=None):
         """The search (:func:`em_search`) of one cell from ``starts``, screened as ``SCREEN_*`` say.
@@ -128,7 +140,7 @@ class CellRunner:
         tree's runs to convergence, the others' are screened (short EM, then
         abandoned once on course to end below the best) and the best is kept.
         A cell that failed or whose criterion lies within ``START_MARGIN`` of
-        its model's best cell then goes on to ``tol`` and also gets its
+        the best cell (the sweep's, or its model's: ``scope``) then goes on to ``tol`` and also gets its
         ``n_init`` screened random starts; those runs are abandoned once on
         course to end below the cell's fit. The other cells cannot change the
         choice: they keep the hierarchical fit. Without a
@@ -303,13 +315,15 @@ class CellRunner:
                 break
 
     def _could_win(self, i, j, margin=None):
-        """Whether cell (i, j) failed or lies within ``margin`` (default ``MOVE_MARGIN``) of its model's best cell
-        so far (each model's row stays its own sweep: it does not depend on the other models)."""
+        """Whether cell (i, j) failed or lies within ``margin`` (default ``MOVE_MARGIN``) of the best cell so far:
+        the sweep's, or with ``scope="models"`` its model's (each model's row is then its own sweep: it does not
+        depend on the other models)."""
         margin = MOVE_MARGIN if margin is None else margin
-        row = self.table.values[self.plan.criterion][i]
-        value = float(row[j])
-        # a finite value makes the row's least (NaN-skipping) finite as well
-        return not math.isfinite(value) or value <= np.fmin.reduce(row) + margin
+        values = self.table.values[self.plan.criterion]
+        value = float(values[i, j])
+        # a finite value makes the least (NaN-skipping) finite as well
+        best = np.fmin.reduce(values[i] if self.scope == SEARCH_MODELS else values, axis=None)
+        return not math.isfinite(value) or value <= best + margin
 
     def _moved(self, i, j, source, kind, result):
         """Keep the move's fit of cell (i, j) if it raised the log-likelihood; True if it did."""
