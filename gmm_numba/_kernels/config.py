@@ -13,7 +13,6 @@ cache with the sources of all kernel modules (see
 """
 
 import math
-from contextlib import contextmanager
 
 from .cache_stamp import stamp_with_every_kernel_source
 from .free_cores import free_cores
@@ -126,35 +125,49 @@ def moment_floats(n_components, n_features, second_moment_shape):
     return n_components * (1 + n_features + rows * columns)
 
 
-@contextmanager
 def kernel_threads(n_samples):
     """Run the threaded kernels on no more threads than there are blocks.
 
     Waking idle threads costs far more than a one-block pass over small
     data. Results do not depend on the thread count either way.
     """
-    with at_most_threads(-(-n_samples // block_size(n_samples))):
-        yield
+    return at_most_threads(-(-n_samples // block_size(n_samples)))
 
 
-@contextmanager
 def at_most_threads(n_tasks):
     """Run the threaded kernels on no more threads than ``n_tasks``, nor than the cores other processes leave free.
 
     Never more than the number set before (``numba.set_num_threads``, or a
     cap from Dask or the command line); see :mod:`gmm_numba._kernels.free_cores`.
+    The limit is settled on entering the ``with`` block.
     """
-    import numba
+    return _ThreadLimit(n_tasks)
 
-    before = numba.get_num_threads()
-    wanted = max(1, min(before, n_tasks))
-    if wanted > 1:
-        wanted = max(1, min(wanted, free_cores()))
-    if wanted == before:
-        yield
-        return
-    numba.set_num_threads(wanted)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+
+class _ThreadLimit:
+    """The context manager of :func:`at_most_threads`: a class rather than a generator, since small data enters one
+    before every kernel call (hundreds per ``select``)."""
+
+    __slots__ = ("n_tasks", "before")
+
+    def __init__(self, n_tasks):
+        self.n_tasks = n_tasks
+        self.before = None
+
+    def __enter__(self):
+        import numba
+
+        before = numba.get_num_threads()
+        wanted = max(1, min(before, self.n_tasks))
+        if wanted > 1:
+            wanted = max(1, min(wanted, free_cores()))
+        if wanted != before:
+            numba.set_num_threads(wanted)
+            self.before = before
+
+    def __exit__(self, *exc_info):
+        if self.before is not None:
+            import numba
+
+            numba.set_num_threads(self.before)
+            self.before = None
