@@ -149,26 +149,27 @@ class InMemoryData:
             ``n_iter, converged, status, index`` per run.
         """
         n_runs, d = len(starts), self.n_features
-        ks = np.array([len(start[0]) for start in starts], dtype=np.int64)
-        k_max = int(ks.max())
+        # Python ints: slicing with them is several times cheaper than with NumPy's, for hundreds of runs
+        ks = [len(start[0]) for start in starts]
+        k_max = max(ks)
         weights = np.zeros((n_runs, k_max))
         means = np.zeros((n_runs, k_max, d))
         covariances = np.zeros((n_runs, k_max, d, d))
         for r, (w, m, c) in enumerate(starts):
-            weights[r, : ks[r]], means[r, : ks[r]], covariances[r, : ks[r]] = w, m, c
+            k = ks[r]
+            weights[r, :k], means[r, :k], covariances[r, :k] = w, m, c
         reg = np.ascontiguousarray(np.broadcast_to(np.asarray(reg_covar, dtype=np.float64), (d,)))
-        max_iters = np.asarray(max_iters, dtype=np.int64)
-        lower_bounds = np.empty((n_runs, max(1, int(max_iters.max()))))
+        lower_bounds = np.empty((n_runs, max(1, max(max_iters))))
         outcomes = np.zeros((n_runs, 4), dtype=np.int64)
         with at_most_threads(n_runs):
             _kernels.run_em_batch(
-                self.X, self.sample_weight, weights, means, covariances, np.asarray(families, dtype=np.int64), ks,
-                reg, float(tol), max_iters, lower_bounds, outcomes, np.asarray(floors, dtype=np.float64),
-                bool(accelerate),
+                self.X, self.sample_weight, weights, means, covariances, np.asarray(families, dtype=np.int64),
+                np.array(ks, dtype=np.int64), reg, float(tol), np.asarray(max_iters, dtype=np.int64), lower_bounds,
+                outcomes, np.asarray(floors, dtype=np.float64), bool(accelerate),
             )
         runs = [
             (weights[r, :k], means[r, :k], covariances[r, :k], lower_bounds[r, :n])
-            for r, (k, n) in enumerate(zip(ks, outcomes[:, 0]))
+            for r, (k, n) in enumerate(zip(ks, outcomes[:, 0].tolist()))
         ]
         return runs, outcomes
 

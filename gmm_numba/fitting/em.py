@@ -308,13 +308,13 @@ def _compiled_runs(data, starts, reg_covar, tol, max_iters, floors, accelerate=F
         accelerate,
     )
     runs = []
-    for r, start in enumerate(starts):
-        outcome = (*batch[r], bool(outcomes[r, 1]), int(outcomes[r, 2]))
-        if outcome[5] == RUN_ABANDONED:
-            runs.append(_abandoned(outcome[3]))
+    for r, (start, (converged, status)) in enumerate(zip(starts, outcomes[:, 1:3].tolist())):
+        if status == RUN_ABANDONED:
+            runs.append(_abandoned(batch[r][3]))
             continue
         try:
-            runs.append(_finished(data, start, outcome, reg_covar, tol, max_iters[r], accelerate))
+            runs.append(_finished(data, start, (*batch[r], bool(converged), status), reg_covar, tol, max_iters[r],
+                                  accelerate))
         except FitError as exc:
             runs.append(EMRun(error=str(exc), exception=exc))
     return runs
