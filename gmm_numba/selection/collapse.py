@@ -46,15 +46,20 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
                                       for floor in (collapse_floor, rounding_floor))
     identity = np.eye(len(rounding_floor))
     regularisation = np.diag(np.broadcast_to(reg_covar, resolution.shape))
+    regularisation_diagonal = regularisation.diagonal().copy()
+    # each floor's scale as a column and as a row, made once: the check runs after every run of a sweep
+    collapse_units, rounding_units = ((scale[:, None], scale[None, :]) for scale in (collapse_scale, rounding_scale))
 
-    def in_floor_units(full, scale):
+    def in_floor_units(full, units):
         """Covariances (K, D, D) in units of a floor: entry ``(i, j)`` divided by ``scale_i scale_j``, where
-        ``scale = sqrt(floor)`` (``collapse_scale`` or ``rounding_scale``)."""
-        return full / scale[:, None] / scale[None, :]
+        ``scale = sqrt(floor)`` and ``units`` is ``scale`` as a column and as a row (``collapse_units`` or
+        ``rounding_units``)."""
+        column, row = units
+        return full / column / row
 
-    def smallest_variance(full, scale, diagonal):
-        """``(value, component, feature)``: the least variance of any component in units of the floor of ``scale``."""
-        scaled = in_floor_units(full, scale)
+    def smallest_variance(full, units, diagonal):
+        """``(value, component, feature)``: the least variance of any component in units of the floor of ``units``."""
+        scaled = in_floor_units(full, units)
         if diagonal:
             variances = np.diagonal(scaled, axis1=1, axis2=2)
             k, i = np.unravel_index(np.argmin(variances), variances.shape)
@@ -67,16 +72,19 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
         """Whether every full covariance less ``diag(rounding_floor)`` is positive definite (one Cholesky
         factorisation each, several times cheaper than the eigenvalues); then no component is degenerate, since
         ``rounding_floor`` is at least ``collapse_floor``."""
-        return precision_cholesky(np.ascontiguousarray(in_floor_units(full, rounding_scale) - identity))[1] < 0
+        return precision_cholesky(np.ascontiguousarray(in_floor_units(full, rounding_units) - identity))[1] < 0
 
     def check(params):
-        full = params.full_covariances() - regularisation
+        full = params.full_covariances()
         diagonal = params.model.layout != "full"
-        if diagonal and (np.diagonal(full, axis1=1, axis2=2) / rounding_scale / rounding_scale).min() >= 1.0:
-            return ""  # every variance at or above the rounding floor, so above the collapse floor too
+        if diagonal:
+            variances = full.diagonal(0, 1, 2) - regularisation_diagonal
+            if (variances / rounding_scale / rounding_scale).min() >= 1.0:
+                return ""  # every variance at or above the rounding floor, so above the collapse floor too
+        full -= regularisation  # a new array: full_covariances() is the caller's
         if not diagonal and above_rounding_floor(full):
             return ""
-        value, k, i = smallest_variance(full, collapse_scale, diagonal)
+        value, k, i = smallest_variance(full, collapse_units, diagonal)
         if value < 1.0 and diagonal:
             return (
                 f"component {k} collapsed: its variance of feature {feature_names[i]!r} fell to the "
@@ -84,7 +92,7 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
             )
         if value < 1.0:
             return f"component {k} collapsed onto a lower-dimensional set (singular covariance before regularisation)."
-        value, k, i = smallest_variance(full, rounding_scale, diagonal)
+        value, k, i = smallest_variance(full, rounding_units, diagonal)
         if value < 1.0:
             return (
                 f"component {k} sits on points that share their value of feature {feature_names[i]!r} up to the "
