@@ -270,6 +270,7 @@ class StartStatistics:
         self._statistics = list(statistics)
         self.reg_covar = reg_covar
         self._prepared = None
+        self._weights_and_means = {}
 
     def __len__(self):
         return len(self._statistics)
@@ -279,9 +280,14 @@ class StartStatistics:
         return self._statistics[s]
 
     def weights_and_means(self, s):
-        """Start ``s``'s mixture weights, shape (n_components,), and means, shape (n_components, n_features)."""
-        stats = self._statistics[s]
-        return stats.nk / stats.nk.sum(), stats.means()
+        """Start ``s``'s mixture weights, shape (n_components,), and means, shape (n_components, n_features).
+
+        Computed once: the starts of every model from these statistics share them.
+        """
+        if s not in self._weights_and_means:
+            stats = self._statistics[s]
+            self._weights_and_means[s] = stats.nk / stats.nk.sum(), stats.means()
+        return self._weights_and_means[s]
 
     def _full_sums(self):
         """The starts with full second moments: their indices, weights (F, K) and total weights (F,)."""
@@ -400,10 +406,12 @@ def start_m_steps(models, statistics, priors):
         # the threads pay off only for the iterative M-steps (VEI and above); the others take microseconds
         with at_most_threads(int(np.count_nonzero(families >= MSTEP_VEI))):
             failed = start_m_steps_kernel(families, nk_all, scatter_all, START_INNER_TOLERANCE, START_COLD, out)
-        usable = (failed < 0) & np.isfinite(out).all(axis=(1, 2, 3))
-        for m, end in zip(compiled, np.cumsum(counts)):
-            rows = range(end - len(prepared[m][1]), end)
+        usable = ((failed < 0) & np.isfinite(out).all(axis=(1, 2, 3))).tolist()
+        end = 0
+        for m, count in zip(compiled, counts):
+            rows = range(end, end + count)
             covariances[m] = [out[row] if usable[row] else None for row in rows]
+            end += count
     return [
         _starts_of(model, own[m], prepared[m][0] if m in covariances else [], covariances.get(m, []), prior)
         for m, (model, prior) in enumerate(zip(models, priors))
