@@ -74,7 +74,7 @@ class InMemoryData:
                     self.X, self.sample_weight, means, factors, log_weights, log_det, block, like
                 )
         # the kernel works about the means rounded to its arithmetic's dtype: record those
-        shifts = means.astype(like.dtype).astype(np.float64)
+        shifts = means.astype(like.dtype).astype(np.float64, copy=False)
         return SufficientStatistics(w, ll, hard, nk, s1, s2, shifts)
 
     def compiled_run_fits(self, n_components, n_runs=1):
