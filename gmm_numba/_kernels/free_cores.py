@@ -76,6 +76,24 @@ def process_cores():
         return machine_cores()
 
 
+def read_small_file(path):
+    """The first 4 KiB of the file at ``path``: all of a ``/proc`` status file.
+
+    ``os.open`` and ``os.read`` rather than ``open``: the refresh of :func:`free_cores` reads one file per thread,
+    and a buffered file object cost several times the read itself.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be read (a thread that ended meanwhile, no ``/proc``).
+    """
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(descriptor, 4096)
+    finally:
+        os.close(descriptor)
+
+
 def runnable_threads_system_wide(path=LOADAVG):
     """Threads of every process that are running or waiting for a core now.
 
@@ -90,8 +108,7 @@ def runnable_threads_system_wide(path=LOADAVG):
         None when unknown.
     """
     try:
-        with open(path, "rb") as file:
-            return int(file.read().split()[3].split(b"/")[0])
+        return int(read_small_file(path).split()[3].split(b"/")[0])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -116,8 +133,7 @@ def runnable_threads_of_this_process(task_dir="/proc/self/task"):
     running = 0
     for task in tasks:
         try:
-            with open(os.path.join(task_dir, task, "stat"), "rb") as file:
-                stat = file.read()
+            stat = read_small_file(f"{task_dir}/{task}/stat")
         except OSError:  # the thread ended meanwhile
             continue
         # the state follows the command name, which is in parentheses and may hold spaces
