@@ -87,7 +87,8 @@ class InMemoryData:
         at every iteration; above it, runs of unequal lengths would leave
         threads idle beside the longest.
         """
-        work = self.n_samples * n_components * self.n_features**2
+        n_samples, n_features = self.X.shape  # asked before every job of a sweep: no properties
+        work = n_samples * n_components * n_features**2
         limit = COMPILED_RUN_MAX_WORK if n_runs == 1 else COMPILED_BATCH_MAX_WORK
         return self.X.dtype == np.float64 and work <= limit
 
