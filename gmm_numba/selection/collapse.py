@@ -81,7 +81,7 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
             variances = full.diagonal(0, 1, 2) - regularisation_diagonal
             if (variances / rounding_scale / rounding_scale).min() >= 1.0:
                 return ""  # every variance at or above the rounding floor, so above the collapse floor too
-        full -= regularisation  # a new array: full_covariances() is the caller's
+        full = full - regularisation
         if not diagonal and above_rounding_floor(full):
             return ""
         value, k, i = smallest_variance(full, collapse_units, diagonal)
