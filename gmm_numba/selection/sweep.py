@@ -224,7 +224,7 @@ def select(
         model's best K, within the margins of that model's best cell, so that
         every model's row is as good as the search makes it and does not
         depend on the other models swept (the row of
-        ``select(X, covariance_type=m)``); 1.3 to 3 times slower at the
+        ``select(X, covariance_type=m)``); 1.5 to 3 times slower at the
         defaults on small data.
     prior : None, "default" or dict
         mclust's conjugate prior, as :class:`GaussianMixture`'s ``prior``:
