@@ -170,7 +170,7 @@ def test_fit_without_a_terminal_draws_no_progress_bar(faithful_csv, capsys):
     assert "[" not in err
 
 
-def test_fit_options_columns_models_criterion_seed(tmp_path, capsys):
+def test_fit_options_columns_models_criterion_search_seed(tmp_path, capsys):
     iris = tmp_path / "iris.csv"
     gmm_numba.datasets.load_iris().to_csv(iris, index=False)
     status, out, err = run(
@@ -185,6 +185,8 @@ def test_fit_options_columns_models_criterion_seed(tmp_path, capsys):
         "EEE",
         "--criterion",
         "icl",
+        "--search",
+        "models",
         "--seed",
         "3",
         *QUICK,
@@ -198,6 +200,7 @@ def test_fit_options_columns_models_criterion_seed(tmp_path, capsys):
     tree = gmm_numba.load(tmp_path / "iris.nc")
     assert list(tree["posterior"]["feature"].values) == ["Petal.Length", "Petal.Width", "Sepal.Length"]
     assert tree.attrs["criterion"] == "icl" and tree.attrs["random_state"] == 3
+    assert tree.attrs["search"] == "models"
     assert tree.attrs["covariance_type"] in ("VVV", "EEE")  # the names as given
 
 

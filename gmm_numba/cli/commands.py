@@ -79,6 +79,7 @@ def _sweep(table, args, out_file, plot_dir):
             n_components=args.components,
             covariance_type=models,
             criterion=args.criterion,
+            search=args.search,
             random_state=args.seed,
             **options,
             progress=progress,
@@ -302,6 +303,14 @@ def _sweep_options(parser):
     )
     parser.add_argument(
         "--criterion", choices=["bic", "aic", "icl"], default="bic", help="selection criterion (default bic)"
+    )
+    parser.add_argument(
+        "--search",
+        choices=("choice", "models"),
+        default=select_default("search"),
+        help="choice: random starts and neighbour moves only for the cells that could change the choice; models: "
+        "also near every model's own best cell, so that each model's row is its best (slower) "
+        f"(default {select_default('search')})",
     )
     parser.add_argument(
         "--n-init",
