@@ -928,8 +928,8 @@ def test_a_failing_sweep_still_ends_its_progress_line(capsys):
 
 # ------------------------------------------------------------------ random starts where they can matter
 def far_cells(selection):
-    """Where the sweep's hierarchical start stopped early: the cells that cannot change the choice."""
-    return np.char.find(selection["origin"].values.astype(str), "cannot change the choice") >= 0
+    """Where the sweep's hierarchical start stopped early: cells that cannot change the choice, on large data."""
+    return np.char.find(selection["origin"].values.astype(str), "stopped at a relative change") >= 0
 
 
 def test_only_cells_far_from_the_best_stop_at_the_loose_rule(faithful_sweep, faithful, monkeypatch):
@@ -974,7 +974,7 @@ def test_random_starts_go_only_to_cells_that_could_change_the_choice(data, reque
 def test_random_starts_go_to_the_cells_within_start_margin_of_the_best(iris, search, monkeypatch):
     """After the hierarchical starts, the cells that get random starts are those that failed or lie within
     START_MARGIN of the sweep's best cell (``search="choice"``) or of their model's (``"models"``)."""
-    _, cells = select_recording_random_starts(iris, random_state=0, progress=False, search=search)
+    swept, cells = select_recording_random_starts(iris, random_state=0, progress=False, search=search)
     monkeypatch.setattr(runner.CellRunner, "neighbour_moves", lambda self, rows: None)
     hierarchical = select(iris, random_state=0, progress=False, init_params="hc")["selection"]
     bic = hierarchical["bic"].values
@@ -984,6 +984,8 @@ def test_random_starts_go_to_the_cells_within_start_margin_of_the_best(iris, sea
     ks = hierarchical["n_components"].values
     assert cells == {(names[i], int(ks[j])) for i, j in zip(*np.nonzero(near))}
     assert 0 < len(cells) < bic.size
+    said = np.char.find(swept["selection"]["origin"].values.astype(str), "no random starts") >= 0
+    np.testing.assert_array_equal(said, ~near)  # the table says which cells got none
 
 
 def test_search_is_checked(faithful):

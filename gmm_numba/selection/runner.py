@@ -189,6 +189,8 @@ class CellRunner:
                 if far_tol != self.tol and table.fits[i, j][0].best.converged:
                     table.origins[i, j] = (f"{HIERARCHICAL_ORIGIN}, stopped at a relative change of "
                                            f"{-far_tol:g}: cannot change the choice")
+                else:
+                    table.origins[i, j] = f"{HIERARCHICAL_ORIGIN}, no random starts: cannot change the choice"
             cells = [cell for cell in cells if cell not in far]
             for i, j in cells:
                 search = self._polish(i, j, far_tol)

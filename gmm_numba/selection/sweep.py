@@ -246,7 +246,8 @@ def select(
         holding log_likelihood, n_parameters, bic, aic, icl, converged,
         n_iter, error (empty where the cell succeeded), origin (empty when
         the cell's fit is the best of its ``n_init`` random starts; mclust's
-        hierarchical start, or the neighbour move, that beat them) and
+        hierarchical start, or the neighbour move, that beat them; mclust's
+        hierarchical start with why the cell got no random starts) and
         may_change_choice (the cells the ConvergenceWarning names).
 
     Warns
