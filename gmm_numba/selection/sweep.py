@@ -163,7 +163,7 @@ def select(
     criterion : {"bic", "aic", "icl"}, default="bic"
         Lower is better (scikit-learn's sign).
     n_init : int, default=5
-        Random starts per cell that could change its model's choice. Also
+        Random starts per cell that could change the choice (see ``search``). Also
         bounds the neighbour-move starts screened per move
         (``MOVE_STARTS_PER_INIT`` per start).
     random_state : int, numpy Generator or None
