@@ -284,6 +284,8 @@ def _positive_int(text):
 
 
 def _sweep_options(parser):
+    from ..selection.runner import SEARCHES
+
     parser.add_argument(
         "--components",
         "-k",
@@ -306,7 +308,7 @@ def _sweep_options(parser):
     )
     parser.add_argument(
         "--search",
-        choices=("choice", "models"),
+        choices=SEARCHES,
         default=select_default("search"),
         help="choice: random starts and neighbour moves only for the cells that could change the choice; models: "
         "also near every model's own best cell, so that each model's row is its best (slower) "

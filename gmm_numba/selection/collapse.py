@@ -45,8 +45,8 @@ def collapse_check(reg_covar, feature_variance, feature_names, resolution=None):
     collapse_scale, rounding_scale = (np.sqrt(np.maximum(floor, np.finfo(float).tiny))
                                       for floor in (collapse_floor, rounding_floor))
     identity = np.eye(len(rounding_floor))
-    regularisation = np.diag(np.broadcast_to(reg_covar, resolution.shape))
-    regularisation_diagonal = regularisation.diagonal().copy()
+    regularisation_diagonal = np.broadcast_to(np.asarray(reg_covar, dtype=float), resolution.shape).copy()
+    regularisation = np.diag(regularisation_diagonal)
     # each floor's scale as a column and as a row, made once: the check runs after every run of a sweep
     collapse_units, rounding_units = ((scale[:, None], scale[None, :]) for scale in (collapse_scale, rounding_scale))
 
